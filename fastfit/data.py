@@ -1,0 +1,274 @@
+"Regression data: synthetic generators (`synth_*`) and tensor-slicing `RegDataLoaders`."
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from fastai.data.core import DataLoaders
+from fastai.torch_core import default_device
+from fastcore.basics import store_attr
+
+__all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster',
+           'TensorDL', 'RegDataLoaders', 'as_tensor2d', 'check_positive']
+
+
+def check_positive(name, value, kind=float, allow_zero=False):
+    "Return `value` as `kind`, raising a `ValueError` naming `name` when it is not > 0 (>= 0 with `allow_zero`)."
+    try: v = kind(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    ok = v >= 0 if allow_zero else v > 0
+    if not ok or (isinstance(v, float) and not math.isfinite(v)):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value!r}")
+    return v
+
+
+def as_tensor2d(a, name='x') -> torch.Tensor:
+    "`a` (numpy array, tensor or list) as a finite float32 tensor of shape (n, n_features); 1-d becomes one column."
+    if isinstance(a, torch.Tensor): t = a.detach()
+    else:
+        try: arr = np.asarray(a)
+        except (TypeError, ValueError) as e: raise TypeError(f"{name} must be numeric (array, tensor or list): {e}") from None
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(f"{name} must be numeric (array, tensor or list of numbers), got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex(): raise TypeError(f"{name} must be real numbers, got dtype {t.dtype}")
+    t = t.float()
+    if t.ndim == 0: raise ValueError(f"{name} must hold one row per sample, got a single number {t.item()!r}")
+    if t.ndim == 1: t = t[:, None]
+    if t.ndim != 2: raise ValueError(f"{name} must be 1-d (n,) or 2-d (n, n_features), got shape {tuple(t.shape)}")
+    if len(t) == 0: raise ValueError(f"{name} is empty: it needs at least one sample")
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        rows = bad.any(1).nonzero().flatten()
+        raise ValueError(f"{name} holds {int(bad.sum())} NaN/inf value(s) (first in row {int(rows[0])}): "
+                         f"drop or impute those rows before fitting")
+    return t.contiguous()
+
+
+class TensorDL:
+    "Batches of `(x, y)` sliced from whole tensors on `device`: no per-item collate, no worker processes."
+    def __init__(self,
+        x:torch.Tensor, # inputs, (n, n_features)
+        y:torch.Tensor, # targets, (n, 1)
+        bs:int|None=None, # batch size; None: the whole set as one batch
+        shuffle:bool=False, # reshuffle every epoch
+        drop_last:bool=False, # drop the last incomplete batch
+        seed:int|None=None, # seed of the shuffling generator
+        device=None, # where the batches live
+    ):
+        store_attr('x,y,shuffle,drop_last,seed')
+        self.bs = len(x) if bs is None else bs
+        self.full_batch = bs is None or self.bs >= len(x)
+        self._gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self.to(device if device is not None else x.device)
+
+    @property
+    def dataset(self): return (self.x, self.y)
+    @property
+    def n(self): return len(self.x)
+    def __len__(self):
+        if self.full_batch: return 1 if self.n else 0
+        return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
+
+    def __iter__(self):
+        if self.full_batch:
+            if self.n: yield self.x, self.y
+            return
+        x, y = self.x, self.y
+        if self.shuffle:
+            # One gather per epoch, then views: cheaper than gathering every batch.
+            idx = torch.randperm(self.n, generator=self._gen).to(self.device)
+            x, y = x[idx], y[idx]
+        for i in range(len(self)):
+            s = slice(i * self.bs, (i + 1) * self.bs)
+            yield x[s], y[s]
+
+    def to(self, device):
+        "Move the tensors to `device` (in place) and return self."
+        self.device = torch.device(device)
+        self.x, self.y = self.x.to(self.device), self.y.to(self.device)
+        return self
+
+    def new(self, **kwargs):
+        "A copy with some attributes changed (fastai's `DataLoader.new` protocol: `shuffle`, `drop_last`, `bs`)."
+        args = dict(bs=None if self.full_batch else self.bs, shuffle=self.shuffle, drop_last=self.drop_last,
+                    seed=self.seed, device=self.device)
+        args.update({k: v for k, v in kwargs.items() if k in args})
+        return type(self)(self.x, self.y, **args)
+
+    def one_batch(self):
+        "The first batch."
+        if len(self) == 0: raise ValueError("This DataLoader holds no batch: it has no data, or bs is larger than the set with drop_last")
+        return next(iter(self))
+
+    def __repr__(self): return f"{type(self).__name__}(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, device={self.device})"
+
+
+def _split_idx(n, valid_pct, seed):
+    "Shuffled train/valid indices, the first `1-valid_pct` for training (as seed 003 does)."
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_valid = int(round(n * valid_pct))
+    return idx[:n - n_valid], idx[n - n_valid:]
+
+
+class RegDataLoaders(DataLoaders):
+    "fastai `DataLoaders` of a regression set, train and valid as `TensorDL`s."
+    truth = None # the true parameters (in model names) and function, when the data is synthetic
+
+    @property
+    def n_in(self): return self.train.x.shape[1]
+    @property
+    def has_valid(self): return len(self.loaders) > 1 and self.valid.n > 0
+
+    @classmethod
+    def from_arrays(cls,
+        x, # inputs: array, tensor or list, (n,) or (n, n_features)
+        y, # targets: (n,) or (n, 1)
+        valid_pct:float=.2, # share of samples held out for validation; 0: no validation
+        bs:int|None=None, # batch size; None: full batch (one gradient step per epoch)
+        seed:int=42, # seed of the split and of the shuffling
+        valid:tuple|None=None, # an explicit (x_valid, y_valid); then valid_pct is ignored
+        device=None, # None: fastai's `default_device()` (CPU unless CUDA is in use)
+        truth=None, # the true parameters, if known
+    ):
+        "`RegDataLoaders` from arrays, split by `valid_pct` (seeded) or given `valid`."
+        x, y = as_tensor2d(x, 'x'), as_tensor2d(y, 'y')
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same number of samples, got x: {len(x)} and y: {len(y)}")
+        if y.shape[1] != 1: raise ValueError(f"y must have one target per sample, got shape {tuple(y.shape)}")
+        if valid is not None:
+            if not (isinstance(valid, (tuple, list)) and len(valid) == 2):
+                raise TypeError(f"valid must be a pair (x_valid, y_valid), got {type(valid).__name__}")
+            xv, yv = as_tensor2d(valid[0], 'x_valid'), as_tensor2d(valid[1], 'y_valid')
+            if len(xv) != len(yv): raise ValueError(f"x_valid and y_valid lengths differ: {len(xv)} and {len(yv)}")
+            if xv.shape[1] != x.shape[1]:
+                raise ValueError(f"x_valid has {xv.shape[1]} features but x has {x.shape[1]}")
+            xt, yt = x, y
+        else:
+            try: valid_pct = float(valid_pct)
+            except (TypeError, ValueError): raise TypeError(f"valid_pct must be a number in [0, 1), got {valid_pct!r}") from None
+            if not 0 <= valid_pct < 1: raise ValueError(f"valid_pct must be in [0, 1), got {valid_pct!r}; use 0 for no validation set")
+            ti, vi = _split_idx(len(x), valid_pct, seed)
+            if len(ti) == 0: raise ValueError(f"valid_pct={valid_pct} leaves no training sample out of {len(x)}")
+            xt, yt, xv, yv = x[ti], y[ti], x[vi], y[vi]
+        if bs is not None:
+            bs = check_positive('bs', bs, int)
+            if bs > len(xt):
+                raise ValueError(f"bs={bs} is larger than the {len(xt)} training samples, so no full batch remains "
+                                 f"(fastai drops the last incomplete one): use bs <= {len(xt)}, or bs=None for full batch")
+        device = default_device() if device is None else torch.device(device)
+        train = TensorDL(xt, yt, bs=bs, shuffle=bs is not None, drop_last=bs is not None, seed=seed, device=device)
+        valid = TensorDL(xv, yv, bs=bs, seed=seed, device=device)
+        dls = cls(train, valid, device=device)
+        dls.truth = truth
+        return dls
+
+
+class SynthData:
+    "Synthetic regression data with its true parameters."
+    def __init__(self,
+        x:torch.Tensor, # (n, n_features) float32
+        y:torch.Tensor, # (n, 1) float32
+        params:dict, # the true parameters, as the generator names them
+        truth:dict, # the same in the names of the matching fastfit model ('w', 'b', 'c2', ...)
+        name:str='', # what made it
+    ): store_attr()
+
+    def __repr__(self):
+        ps = ', '.join(f"{k}={v}" for k, v in self.params.items())
+        return f"SynthData({self.name}: n={len(self.x)}, n_features={self.x.shape[1]}, {ps})"
+    def __len__(self): return len(self.x)
+
+    def dataloaders(self,
+        bs:int|None=64, # batch size; None: full batch
+        valid_pct:float=.2, # share held out for validation (0: none)
+        seed:int=42, # seed of the split and the shuffling
+        device=None, # None: fastai's default device
+    ) -> RegDataLoaders:
+        "`RegDataLoaders` of this data, carrying the truth for plots."
+        return RegDataLoaders.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device,
+                                          truth=self.truth)
+
+
+def _gen(seed): return torch.Generator().manual_seed(int(seed))
+
+def _noise(g, n, noise, dist):
+    if dist == 'normal': return noise * torch.randn(n, 1, generator=g)
+    if dist == 'uniform': return noise * torch.rand(n, 1, generator=g)
+    raise ValueError(f"dist must be 'normal' (noise*N(0,1)) or 'uniform' (noise*U(0,1), as seed 002), got {dist!r}")
+
+
+def synth_linear(
+    n:int=100, # number of samples
+    a:float=3., # true slope
+    b:float=2., # true intercept
+    noise:float=1., # noise scale
+    x_range:tuple=(-1, 1), # x is uniform on this interval
+    dist:str='normal', # noise distribution: 'normal' (noise*N(0,1)) or 'uniform' (noise*U(0,1))
+    seed:int=42, # seed of x and the noise
+    add_ones:bool=False, # add a column of ones to x (the bias as a weight, as seed 002)
+) -> SynthData:
+    "y = a*x + b + noise, x uniform on `x_range`."
+    n = check_positive('n', n, int)
+    noise = check_positive('noise', noise, allow_zero=True)
+    lo, hi = map(float, x_range)
+    if not lo < hi: raise ValueError(f"x_range must be (low, high) with low < high, got {x_range!r}")
+    g = _gen(seed)
+    x = torch.rand(n, 1, generator=g) * (hi - lo) + lo
+    y = a * x + b + _noise(g, n, noise, dist)
+    params = dict(a=float(a), b=float(b))
+    if add_ones:
+        return SynthData(torch.cat([x, torch.ones_like(x)], 1), y, params,
+                         dict(w=torch.tensor([a, b], dtype=torch.float32)), 'synth_linear(add_ones=True)')
+    return SynthData(x, y, params, dict(w=torch.tensor([float(a)]), b=torch.tensor(float(b))), 'synth_linear')
+
+
+def synth_multilinear(
+    n:int=1000, # number of samples
+    w:tuple=(2., -3.4), # true weights, one per feature
+    b:float=4.2, # true bias
+    noise:float=.01, # noise scale (normal)
+    seed:int=0, # seed
+) -> SynthData:
+    "y = x@w + b + noise, x ~ N(0, 1) (d2l's linear-regression data)."
+    n = check_positive('n', n, int)
+    noise = check_positive('noise', noise, allow_zero=True)
+    w = torch.as_tensor(w, dtype=torch.float32).flatten()
+    g = _gen(seed)
+    x = torch.randn(n, len(w), generator=g)
+    y = x @ w[:, None] + b + noise * torch.randn(n, 1, generator=g)
+    return SynthData(x, y, dict(w=tuple(w.tolist()), b=float(b)), dict(w=w, b=torch.tensor(float(b))), 'synth_multilinear')
+
+
+def _poly_names(degree): return [f'c{k}' for k in range(degree, -1, -1)]
+
+def synth_poly(
+    coeffs:tuple=(.75, -14.25, 68.6875), # coefficients, highest power first
+    x=None, # sample points (default: arange(20.))
+    noise:float=3., # noise scale (normal)
+    seed:int=0, # seed
+) -> SynthData:
+    "y = poly(coeffs)(x) + noise*N(0,1)."
+    noise = check_positive('noise', noise, allow_zero=True)
+    coeffs = [float(c) for c in coeffs]
+    if not coeffs: raise ValueError("coeffs must hold at least one coefficient (highest power first)")
+    x = torch.arange(20.) if x is None else as_tensor2d(x, 'x')
+    x = x.float().reshape(-1, 1)
+    g = _gen(seed)
+    y = torch.zeros_like(x)
+    for c in coeffs: y = y * x + c
+    y = y + noise * torch.randn(len(x), 1, generator=g)
+    names = _poly_names(len(coeffs) - 1)
+    return SynthData(x, y, dict(zip(names, coeffs)), {k: torch.tensor(c) for k, c in zip(names, coeffs)}, 'synth_poly')
+
+
+def synth_rollercoaster(seed:int=0) -> SynthData:
+    "fastbook chapter 4's rollercoaster: time = arange(20), speed = randn(20)*3 + 0.75*(time-9.5)**2 + 1."
+    time = torch.arange(0, 20).float()
+    speed = torch.randn(20, generator=_gen(seed)) * 3 + 0.75 * (time - 9.5) ** 2 + 1
+    # 0.75*(t-9.5)**2 + 1 expanded, highest power first.
+    coeffs = dict(c2=.75, c1=-14.25, c0=68.6875)
+    return SynthData(time[:, None], speed[:, None], coeffs, {k: torch.tensor(v) for k, v in coeffs.items()},
+                     'synth_rollercoaster')

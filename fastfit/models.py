@@ -1,0 +1,140 @@
+"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`."
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'flat_names']
+
+
+def flat_names(named_shapes) -> list:
+    "One label per scalar: 'b' for a scalar, 'w' for a 1-element vector, 'w[0]', 'w[1]' otherwise."
+    out = []
+    for name, shape in named_shapes:
+        n = int(np.prod(shape))
+        out += [name] if n == 1 else [f"{name}[{i}]" for i in range(n)]
+    return out
+
+
+def _as_init_tensor(v, name):
+    try: return torch.as_tensor(np.asarray(v, dtype=np.float32) if not isinstance(v, torch.Tensor) else v.detach()).float()
+    except (TypeError, ValueError): raise TypeError(f"init[{name!r}] must be numeric, got {v!r}") from None
+
+
+class RegModel(nn.Module):
+    "Base of fastfit's models: parameters declared by name and shape, filled from `init` (dict, flat tensor or None)."
+    def __init__(self,
+        shapes:dict, # parameter name -> shape, in order
+        init=None, # dict of some or all names; a flat tensor of all values in order; None: seeded randn
+        seed:int=0, # seed of the random init of any parameter `init` leaves out
+    ):
+        super().__init__()
+        self.pnames = list(shapes)
+        values = self._init_values(shapes, init, seed)
+        for name, shape in shapes.items(): self.register_parameter(name, nn.Parameter(values[name].reshape(shape).clone()))
+
+    @staticmethod
+    def _init_values(shapes, init, seed):
+        g = torch.Generator().manual_seed(int(seed))
+        rand = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+        if init is None: return rand
+        sizes = {k: int(np.prod(s)) for k, s in shapes.items()}
+        known = ', '.join(f"{k} {tuple(s)}" for k, s in shapes.items())
+        if isinstance(init, dict):
+            unknown = [k for k in init if k not in shapes]
+            if unknown: raise ValueError(f"init names {unknown} are not parameters of this model; its parameters are: {known}")
+            vals = dict(rand)
+            for k, v in init.items():
+                t = _as_init_tensor(v, k)
+                if t.numel() != sizes[k]:
+                    raise ValueError(f"init[{k!r}] has shape {tuple(t.shape)} but parameter {k} has shape {tuple(shapes[k])}")
+                vals[k] = t.reshape(shapes[k])
+            return vals
+        t = _as_init_tensor(init, 'init').flatten()
+        if t.numel() != sum(sizes.values()):
+            raise ValueError(f"init has {t.numel()} values but the model has {sum(sizes.values())} "
+                             f"({known}); pass a flat tensor of all of them in that order, or a dict by name")
+        return dict(zip(shapes, t.split(list(sizes.values()))))
+
+    def param_names(self) -> list:
+        "One label per scalar parameter, in order (e.g. ['w', 'b'] or ['w[0]', 'w[1]'])."
+        return flat_names((k, p.shape) for k, p in self.named_parameters())
+
+    def design(self, x) -> torch.Tensor | None:
+        "The features X with pred = X @ (all parameters, flat) for models linear in their parameters, else None."
+        return None
+
+    def _check_features(self, x, n_in):
+        if x.ndim != 2 or x.shape[1] != n_in:
+            raise ValueError(f"{type(self).__name__} expects x of shape (n, {n_in}), got {tuple(x.shape)}: "
+                             f"the model's inputs must match the data's features (set n_in={x.shape[-1]}, "
+                             f"or give the data {n_in} feature column(s))")
+
+
+class LinearModel(RegModel):
+    "pred = x @ w + b, with parameters `w` (n_in,) and `b` ()."
+    def __init__(self,
+        n_in:int=1, # number of input features
+        bias:bool=True, # add the scalar `b`
+        init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
+        seed:int=0, # seed of the random init
+    ):
+        if not isinstance(n_in, (int, np.integer)) or n_in <= 0: raise ValueError(f"n_in must be a positive int, got {n_in!r}")
+        self.n_in, self.bias = int(n_in), bias
+        super().__init__(dict(w=(self.n_in,), **(dict(b=()) if bias else {})), init, seed)
+
+    def forward(self, x):
+        self._check_features(x, self.n_in)
+        y = x @ self.w[:, None]
+        return y + self.b if self.bias else y
+
+    def design(self, x):
+        return torch.cat([x, torch.ones_like(x[:, :1])], 1) if self.bias else x
+
+    def __repr__(self): return f"LinearModel(n_in={self.n_in}, bias={self.bias})"
+
+
+class PolyModel(RegModel):
+    "pred = c_d*x**d + ... + c1*x + c0, one scalar parameter per coefficient, highest power first."
+    def __init__(self,
+        degree:int=2, # degree of the polynomial
+        init=None, # dict {'c2': ..., 'c1': ..., 'c0': ...}, a flat tensor (highest power first), or None
+        seed:int=0, # seed of the random init
+    ):
+        if not isinstance(degree, (int, np.integer)) or degree < 0: raise ValueError(f"degree must be an int >= 0, got {degree!r}")
+        self.degree = int(degree)
+        super().__init__({f'c{k}': () for k in range(self.degree, -1, -1)}, init, seed)
+
+    def forward(self, x):
+        self._check_features(x, 1)
+        y = torch.zeros_like(x)
+        for k in self.pnames: y = y * x + getattr(self, k)  # Horner, highest power first
+        return y
+
+    def design(self, x): return torch.cat([x ** k for k in range(self.degree, -1, -1)], 1)
+    def __repr__(self): return f"PolyModel(degree={self.degree})"
+
+
+class FuncModel(RegModel):
+    "fastbook style: pred = f(x, params), with `params` one tensor (init a tensor) or a dict of named tensors."
+    def __init__(self,
+        f, # f(x, params) -> predictions of shape (n, 1) or (n,)
+        init, # a tensor (one parameter `params`, as fastbook) or a dict name -> initial value
+        seed:int=0, # unused unless init leaves parameters out
+    ):
+        if not callable(f): raise TypeError(f"f must be a function f(x, params) -> predictions, got {type(f).__name__}")
+        self.f, self.named = f, isinstance(init, dict)
+        if self.named: shapes = {k: tuple(_as_init_tensor(v, k).shape) for k, v in init.items()}
+        elif init is None: raise ValueError("FuncModel needs init: a tensor of the starting parameters, or a dict of them")
+        else:
+            init = _as_init_tensor(init, 'init')
+            shapes = dict(params=tuple(init.shape))
+        super().__init__(shapes, init, seed)
+
+    def forward(self, x):
+        params = {k: getattr(self, k) for k in self.pnames} if self.named else self.params
+        y = self.f(x, params)
+        return y[:, None] if y.ndim == 1 and len(y) == len(x) else y
+
+    def __repr__(self): return f"FuncModel({getattr(self.f, '__name__', 'f')})"
