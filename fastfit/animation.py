@@ -201,4 +201,4 @@ class AnimateFit(Callback):
         _writer(fname)
 
     def after_fit(self):
-        self.path = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)
+        self.saved = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)

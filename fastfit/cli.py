@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-
 from typing import Annotated
 
 from fastcore.script import call_parse, parse_cli

@@ -235,11 +235,12 @@ def synth_multilinear(
     "y = x@w + b + noise, x ~ N(0, 1) (d2l's linear-regression data)."
     n = check_positive('n', n, int)
     noise = check_positive('noise', noise, allow_zero=True)
-    w = torch.as_tensor(w, dtype=torch.float32).flatten()
+    params = dict(w=tuple(float(v) for v in np.ravel(w)), b=float(b))
+    w = torch.tensor(params['w'])
     g = _gen(seed)
     x = torch.randn(n, len(w), generator=g)
     y = x @ w[:, None] + b + noise * torch.randn(n, 1, generator=g)
-    return SynthData(x, y, dict(w=tuple(w.tolist()), b=float(b)), dict(w=w, b=torch.tensor(float(b))), 'synth_multilinear')
+    return SynthData(x, y, params, dict(w=w, b=torch.tensor(float(b))), 'synth_multilinear')
 
 
 def _poly_names(degree): return [f'c{k}' for k in range(degree, -1, -1)]

@@ -268,7 +268,7 @@ def show(self:SynthData, **kwargs):
     return show_xy(self.x, self.y, title=repr(self), **kwargs)
 
 @patch
-def show(self:RegDataLoaders, **kwargs):
+def show(self:RegDataLoaders, **kwargs):  # noqa: F811 (fastcore @patch: a method of another class)
     "Train and validation scatter side by side."
     return show_dls(self, **kwargs)
 

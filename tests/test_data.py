@@ -1,0 +1,123 @@
+"Generators and RegDataLoaders: shapes, truth, seeds, splits, batches."
+import numpy as np
+import pytest
+import torch
+from fastai.data.core import DataLoaders
+
+from fastfit.all import RegDataLoaders, SynthData, synth_linear, synth_multilinear, synth_poly, synth_rollercoaster
+
+
+def test_synth_linear_shapes_params_and_noise_free_line():
+    s = synth_linear(n=50, a=3., b=2., noise=0., x_range=(0, 2), seed=1)
+    assert isinstance(s, SynthData) and s.x.shape == (50, 1) and s.y.shape == (50, 1)
+    assert s.x.dtype == s.y.dtype == torch.float32
+    assert s.params == {'a': 3.0, 'b': 2.0}
+    assert s.x.min() >= 0 and s.x.max() <= 2
+    torch.testing.assert_close(s.y, 3 * s.x + 2)
+
+
+def test_synth_linear_noise_dists():
+    n = synth_linear(n=4000, noise=.5, seed=0)
+    u = synth_linear(n=4000, noise=.5, dist='uniform', seed=0)
+    rn, ru = n.y - (3 * n.x + 2), u.y - (3 * u.x + 2)
+    assert abs(float(rn.std()) - .5) < .03 and abs(float(rn.mean())) < .03
+    assert float(ru.min()) >= 0 and float(ru.max()) <= .5 and abs(float(ru.mean()) - .25) < .02
+
+
+def test_synth_linear_add_ones_is_seed_002_layout():
+    s = synth_linear(n=10, add_ones=True)
+    assert s.x.shape == (10, 2) and bool((s.x[:, 1] == 1).all())
+    torch.testing.assert_close(s.truth['w'], torch.tensor([3., 2.]))
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a, b, c = synth_linear(seed=3), synth_linear(seed=3), synth_linear(seed=4)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert not torch.equal(a.x, c.x)
+
+
+def test_synth_multilinear_is_d2l():
+    s = synth_multilinear(n=1000, seed=0)
+    assert s.x.shape == (1000, 2) and s.params == {'w': (2.0, -3.4), 'b': 4.2}
+    res = s.y - (s.x @ torch.tensor([[2.], [-3.4]]) + 4.2)
+    assert float(res.abs().max()) < .05
+
+
+def test_synth_poly_highest_power_first():
+    s = synth_poly(coeffs=(1., 0., -2.), x=[0., 1., 2., 3.], noise=0.)
+    assert s.params == {'c2': 1.0, 'c1': 0.0, 'c0': -2.0}
+    torch.testing.assert_close(s.y.flatten(), torch.tensor([-2., -1., 2., 7.]))
+
+
+def test_synth_rollercoaster_is_fastbooks_formula():
+    s = synth_rollercoaster(seed=0)
+    torch.manual_seed(0)
+    time = torch.arange(0, 20).float()
+    speed = torch.randn(20) * 3 + 0.75 * (time - 9.5) ** 2 + 1
+    torch.testing.assert_close(s.x.flatten(), time)
+    torch.testing.assert_close(s.y.flatten(), speed)
+    # the expanded truth is the same curve
+    c = s.params
+    torch.testing.assert_close(c['c2'] * time ** 2 + c['c1'] * time + c['c0'], 0.75 * (time - 9.5) ** 2 + 1)
+
+
+def test_from_arrays_is_a_fastai_dataloaders_of_tensor_slices():
+    x, y = np.linspace(0, 1, 100), np.arange(100.)
+    dls = RegDataLoaders.from_arrays(x, y, valid_pct=.2, bs=16, seed=0)
+    assert isinstance(dls, DataLoaders)
+    assert dls.train.n == 80 and dls.valid.n == 20 and dls.n_in == 1
+    assert len(dls.train) == 5 and len(dls.valid) == 2  # train drops the last partial batch, valid keeps it
+    xb, yb = dls.one_batch()
+    assert xb.shape == (16, 1) and yb.shape == (16, 1)
+    # the split is a partition of the data, and x/y rows stay paired
+    allx = torch.cat([dls.train.x, dls.valid.x]).flatten().sort().values
+    torch.testing.assert_close(allx, torch.linspace(0, 1, 100).float())
+    torch.testing.assert_close(dls.train.y.flatten(), (dls.train.x.flatten() * 99).round())
+
+
+def test_epoch_shuffles_and_covers_the_training_set():
+    dls = RegDataLoaders.from_arrays(torch.arange(64.), torch.arange(64.), valid_pct=0, bs=16, seed=0)
+    e1 = torch.cat([xb for xb, _ in dls.train]).flatten()
+    e2 = torch.cat([xb for xb, _ in dls.train]).flatten()
+    assert sorted(e1.tolist()) == list(range(64)) and not torch.equal(e1, e2)
+
+
+def test_full_batch_and_lists():
+    dls = RegDataLoaders.from_arrays([1, 2, 3, 4], [2, 4, 6, 8], valid_pct=0, bs=None)
+    assert len(dls.train) == 1 and len(dls.valid) == 0 and not dls.has_valid
+    xb, yb = dls.one_batch()
+    assert xb.shape == (4, 1) and xb.dtype == torch.float32
+
+
+def test_explicit_valid_and_device():
+    dls = RegDataLoaders.from_arrays(np.ones((10, 3)), np.ones(10), valid=(np.zeros((4, 3)), np.zeros(4)), device='cpu')
+    assert dls.train.n == 10 and dls.valid.n == 4 and dls.n_in == 3
+    assert dls.device == torch.device('cpu') and dls.train.x.device.type == 'cpu'
+
+
+def test_dataloader_new_protocol():
+    dls = RegDataLoaders.from_arrays(torch.arange(40.), torch.arange(40.), valid_pct=0, bs=8)
+    dl = dls.train.new(shuffle=False, drop_last=False)
+    assert torch.equal(torch.cat([b[0] for b in dl]), dls.train.x) and len(dl) == 5
+
+
+def test_synth_dataloaders_carry_truth():
+    dls = synth_linear().dataloaders(bs=None)
+    assert set(dls.truth) == {'w', 'b'}
+
+
+def test_show_functions_draw(tmp_path):
+    s = synth_multilinear(n=50)
+    axs = s.show()
+    assert len(axs) == 2
+    dls = synth_linear().dataloaders()
+    axs = dls.show()
+    assert len(axs) == 2 and axs[0].get_title().startswith('train') and axs[1].get_title().startswith('valid')
+    assert len(dls.show_batch()) == 1
+
+
+@pytest.mark.parametrize('bad', [dict(n=0), dict(n=-5), dict(noise=-1.), dict(dist='cauchy'), dict(x_range=(1, 1))])
+def test_generator_rejects_bad_arguments(bad):
+    with pytest.raises((ValueError, TypeError)) as e:
+        synth_linear(**bad)
+    assert list(bad)[0] in str(e.value)
