@@ -401,7 +401,7 @@ class SurfacePanel(Panel):
         held = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items())
         if held: ax.set_title(f"held at final: {held}" if len(held) < 50 else 'others held at their final values', fontsize=9)
         # Below the axes: inside, it would hide the optimum or the path wherever it went.
-        ax.legend(loc='upper center', bbox_to_anchor=(.5, -.13), ncol=3, fontsize=8.5, frameon=False)
+        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=3.2, ncol=3, fontsize=8.5, frameon=False)
         return [*self.lines, *self.points, *self._setup_stop_note(ax)]
 
     def update(self, k:int):
@@ -511,6 +511,7 @@ class Frames:
             elif split: size = (4.6 * nc, 3.7 * nr)
             else: size = (5.2 * nc, 4.8 * nr)
             if fig is None: fig = Figure(figsize=size, dpi=dpi)
+            else: fig.set_size_inches(size); fig.set_dpi(dpi)
             grid = fig.subplots(nr, nc, squeeze=False).ravel()
             for a in grid[len(cells):]: a.set_visible(False)
             axs = grid[:len(cells)]
