@@ -401,7 +401,7 @@ class SurfacePanel(Panel):
         held = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items())
         if held: ax.set_title(f"held at final: {held}" if len(held) < 50 else 'others held at their final values', fontsize=9)
         # Below the axes: inside, it would hide the optimum or the path wherever it went.
-        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=3.2, ncol=3, fontsize=8.5, frameon=False)
+        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False)
         return [*self.lines, *self.points, *self._setup_stop_note(ax)]
 
     def update(self, k:int):
