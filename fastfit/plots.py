@@ -231,7 +231,8 @@ class FitPanel(Panel):
         r = self.recs
         step, loss = r.clock[k], r.losses[k]
         if not self.multi:
-            head = ('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(loss))}"
+            if r.stopped(k): head = f"step {int(r.steps[k])} (last finite)  loss {_short(float(loss))}"
+            else: head = ('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(loss))}"
             ps = _params_text(r.params[k])
             return head + ('\n' + ps if ps else '')
         w = max(len(str(lab)) for lab in self.labels)
