@@ -73,14 +73,14 @@ def _fit_quietly(learn, epochs):
     return learn
 
 
-def _export(fr:Frames, fname, fps):
+def _export(fr:Frames, fname, fps, check_only=False):
     "Write `fr` with the animation writer for `fname`'s suffix."
     path = Path(fname)
     writer = WRITERS.get(path.suffix.lower())
     if writer is None:
         raise ValueError(f"unknown file suffix {path.suffix.lower()!r} in {str(fname)!r}: use one of {', '.join(WRITERS)}")
     if fps <= 0: raise ValueError(f"fps must be > 0, got {fps!r}")
-    return writer(fr, path, fps)
+    return None if check_only else writer(fr, path, fps)
 
 
 class Runs:
@@ -123,8 +123,7 @@ class Runs:
 
     def save_animation(self, fname, frames:int=100, fps:int=20, panels=None, dpi:int=80) -> Path:
         "Write the animation to `fname` (.gif, .html or .png, atomically) and return its path."
-        if Path(fname).suffix.lower() not in WRITERS:
-            raise ValueError(f"unknown file suffix {Path(fname).suffix.lower()!r} in {str(fname)!r}: use one of {', '.join(WRITERS)}")
+        _export(None, fname, 1, check_only=True)  # a bad suffix fails before any drawing
         return _export(self.frames(frames, panels, dpi), fname, fps)
 
     def final_losses(self) -> dict:
@@ -160,7 +159,8 @@ class LRSweep(Runs):
     def titles(self) -> list: return [f"lr={lr:g}: {self.fates[lr]}" for lr in self.learners]
 
     def __repr__(self):
-        rows = [f"  lr={lr:<10g} {self.fates[lr]:<12} final loss {v:.4g}" for lr, v in zip(self.learners, self.final_losses().values())]
+        losses = self.final_losses().values()
+        rows = [f"  lr={lr:<10g} {self.fates[lr]:<12} final loss {v:.4g}" for lr, v in zip(self.learners, losses)]
         return f"LRSweep of {len(self)} learning rates:\n" + '\n'.join(rows)
 
 

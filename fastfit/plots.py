@@ -236,7 +236,8 @@ class FitPanel(Panel):
             ps = _params_text(r.params[k])
             return head + ('\n' + ps if ps else '')
         w = max(len(str(lab)) for lab in self.labels)
-        rows = [f"{str(lab):<{w}} " + (f"stopped at {int(rr.stop[0])}" if rr.stopped(k) else f"loss {_short(float(rr.losses[k]))}")
+        rows = [f"{str(lab):<{w}} "
+                + (f"stopped at {int(rr.stop[0])}" if rr.stopped(k) else f"loss {_short(float(rr.losses[k]))}")
                 for lab, rr in zip(self.labels, self.recss)]
         return '\n'.join(([] if step is None else [f"step {int(step)}"]) + rows)
 
@@ -341,7 +342,7 @@ def _spans_decades(v, decades=2.) -> bool:
 
 
 class SurfacePanel(Panel):
-    "Contour of the training loss over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
+    "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
     name = 'surface'
 
     def __init__(self, learn, recs, labels=None,
@@ -357,7 +358,8 @@ class SurfacePanel(Panel):
         for lrn, r in zip(self.learns, self.recss):
             h = _history(lrn)
             if h is not None: self.paths.append(surf.path(h))
-            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]), np.array([surf.point(p) for p in r.params])))
+            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
+                                     np.array([surf.point(p) for p in r.params])))
         self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
         try: self.opt = surf.point(self.learn.ols())

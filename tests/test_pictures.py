@@ -7,8 +7,20 @@ import pytest
 import torch
 from PIL import Image
 
-from fastfit.all import (SGD, Adam, LinearModel, LossSurface, PolyModel, Records, compare_optimizers, fate, lr_sweep,
-                         regression_learner, synth_linear, synth_rollercoaster)
+from fastfit.all import (
+    SGD,
+    Adam,
+    LinearModel,
+    LossSurface,
+    PolyModel,
+    Records,
+    compare_optimizers,
+    fate,
+    lr_sweep,
+    regression_learner,
+    synth_linear,
+    synth_rollercoaster,
+)
 from fastfit.plots import Frames
 
 
