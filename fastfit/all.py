@@ -2,6 +2,7 @@
 from fastai.basics import *  # noqa: F403
 
 from .animation import *  # noqa: F403
+from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
 from .history import *  # noqa: F403
 from .learner import *  # noqa: F403

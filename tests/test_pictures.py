@@ -1,0 +1,176 @@
+"Loss surface, synced panels, optimizer comparison and lr sweep: numbers, frames and files a user sees."
+import time
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fastfit.all import (
+    SGD,
+    Adam,
+    LinearModel,
+    LossSurface,
+    PolyModel,
+    Records,
+    compare_optimizers,
+    fate,
+    lr_sweep,
+    regression_learner,
+    synth_linear,
+    synth_rollercoaster,
+)
+from fastfit.plots import Frames
+
+
+def quiet_fit(learn, n):
+    with learn.no_bar(), learn.no_logging(): learn.fit(n)
+    return learn
+
+
+@pytest.fixture(scope='module')
+def dls():
+    return synth_linear(n=100, seed=42).dataloaders(bs=None)
+
+
+def test_loss_surface_matches_loss_at_each_grid_point(fitted):
+    surf = LossSurface(fitted)
+    P1, P2, Z = surf.grid((0., 4.), (-1., 3.), n=7)
+    assert Z.shape == (7, 7) and surf.names == ('w', 'b')
+    x, y = fitted.dls.train.x, fitted.dls.train.y
+    for i, j in [(0, 0), (3, 5), (6, 2)]:
+        w, b = P1[i, j], P2[i, j]
+        assert Z[i, j] == pytest.approx(float(((x * w + b - y) ** 2).mean()), rel=1e-5)
+    # the grid's minimum is near the least-squares optimum
+    P1, P2, Z = surf.grid((2., 3.5), (1., 3.), n=101)
+    ols = fitted.ols()
+    i, j = np.unravel_index(Z.argmin(), Z.shape)
+    assert abs(P1[i, j] - float(ols['w'])) < .02 and abs(P2[i, j] - float(ols['b'])) < .02
+
+
+def test_loss_surface_poly_holds_the_others_and_names_errors():
+    s = synth_rollercoaster()
+    learn = quiet_fit(regression_learner(s.dataloaders(bs=None, valid_pct=0), model=PolyModel(2), lr=1e-5), 20)
+    surf = LossSurface(learn, ('c1', 'c0'))
+    assert set(surf.held) == {'c2'} and surf.held['c2'] == pytest.approx(float(learn.model.c2.detach()))
+    _, _, Z = surf.grid((-1, 1), (-1, 1), n=3)
+    with torch.no_grad(): here = float(learn.loss_func(learn.model(learn.dls.train.x), learn.dls.train.y))
+    assert np.isfinite(Z).all() and Z.min() < 10 * here
+    with pytest.raises(ValueError, match=r"choose two of \['c2', 'c1', 'c0'\]"): LossSurface(learn, ('c1', 'w'))
+    with pytest.raises(ValueError, match='two different'): LossSurface(learn, ('c1', 'c1'))
+
+
+def test_plot_loss_surface_draws_path_start_end_and_optimum(fitted):
+    ax = fitted.plot_loss_surface(n=30)
+    assert ax.get_xlabel() == 'w' and ax.get_ylabel() == 'b'
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    for want in ('true', 'least squares', 'start', 'end', 'path'): assert want in labels
+    path = next(line for line in ax.lines if line.get_label() == 'path')
+    assert len(path.get_xdata()) == len(fitted.param_history)  # the whole recorded path
+    ols = fitted.ols()
+    star = next(line for line in ax.lines if line.get_label() == 'least squares')
+    assert star.get_xdata()[0] == pytest.approx(float(ols['w'])) and star.get_ydata()[0] == pytest.approx(float(ols['b']))
+
+
+@pytest.mark.parametrize('suffix', ['.gif', '.html'])
+def test_three_synced_panels_export_exactly_the_frames_asked(fitted, tmp_path, suffix):
+    p = fitted.save_animation(tmp_path / f'a{suffix}', frames=12, fps=10, panels=('fit', 'surface', 'loss'), dpi=50)
+    if suffix == '.gif':
+        im = Image.open(p)
+        assert im.n_frames == 12 and im.size[0] > 2.5 * im.size[1]  # three panels side by side
+    else:
+        assert p.read_text().count('"iVBOR') == 12  # twelve base64 PNG frames
+
+
+def test_panels_move_in_step(fitted):
+    h = fitted.param_history
+    fr = Frames(fitted, Records.from_history(h, 5), panels=('fit', 'surface', 'loss'), dpi=40)
+    fit, surf, loss = fr.panels
+    fr.draw(2)
+    step = fit.recs.steps[2]
+    # the surface point is at the parameters of that step, the loss curve ends at that step
+    i = int(np.searchsorted(h.steps, step))
+    assert surf.points[0].get_xdata()[0] == pytest.approx(float(h.params['w'][i, 0]))
+    assert loss.lines[0].get_xdata()[-1] == step
+    assert f"step {step}" in fit.text.get_text()
+
+
+def test_loss_panel_uses_log_scale_when_loss_spans_decades(fitted):
+    s = synth_rollercoaster()
+    learn = quiet_fit(regression_learner(s.dataloaders(bs=None, valid_pct=0), model=PolyModel(2), lr=1e-5), 30)
+    fr = Frames(learn, Records.from_history(learn.param_history, 3), panels='loss', dpi=40)
+    assert fr.axs[0].get_yscale() == 'log'
+    fr = Frames(fitted, Records.from_history(fitted.param_history, 3), panels='loss', dpi=40)
+    assert fr.axs[0].get_yscale() == 'linear'
+
+
+def test_compare_optimizers_same_start_one_colour_each(dls, tmp_path):
+    c = compare_optimizers(dls, {'SGD': SGD, 'momentum': partial(SGD, mom=.9), 'Adam': Adam}, lr=.1, epochs=30)
+    assert list(c.learners) == ['SGD', 'momentum', 'Adam']
+    starts = [lrn.param_history.flat[0] for lrn in c.learners.values()]
+    for s in starts[1:]: torch.testing.assert_close(s, starts[0])
+    ends = [lrn.param_history.flat[-1] for lrn in c.learners.values()]
+    assert not torch.allclose(ends[0], ends[2])  # they really took different paths
+    fig = c.show()
+    surf_ax = fig.axes[1]
+    colours = {line.get_color() for line in surf_ax.lines if line.get_label() in c.learners}
+    assert len(colours) == 3
+    assert [t.get_text() for t in surf_ax.get_legend().get_texts() if t.get_text() in c.learners] == list(c.learners)
+    gif = c.save_animation(tmp_path / 'c.gif', frames=9, dpi=40)
+    assert Image.open(gif).n_frames == 9
+    html = c.save_animation(tmp_path / 'c.html', frames=9, dpi=40)
+    assert html.read_text().count('"iVBOR') == 9
+    anim = c.animate(frames=7)
+    assert len(list(anim.new_frame_seq())) == 7
+    anim._draw_was_started = True  # not shown here: keep matplotlib from warning about an unused animation
+    with pytest.raises(ValueError, match='no entry|without an entry'): compare_optimizers(dls, {'SGD': SGD}, lr={'Adam': .1})
+    with pytest.raises(ValueError, match='suffix'): c.save_animation(tmp_path / 'c.avi')
+
+
+def test_lr_sweep_fates_and_diverged_run_stops(dls, tmp_path):
+    sw = lr_sweep(dls, (.01, .1, .9, 5.), epochs=60)
+    assert sw.fates == {.01: 'slow', .1: 'converging', .9: 'oscillating', 5.: 'diverged'}
+    assert 5. in sw.stops and sw.stops[5.][0] < 60  # stopped early, its history kept finite up to there
+    h = sw.learners[5.].param_history
+    assert len(h) > 2 and np.isfinite(sw.final_losses()[5.])
+    fig = sw.show()
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert titles == ['lr=0.01: slow', 'lr=0.1: converging', 'lr=0.9: oscillating', 'lr=5: diverged']
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_visible() and 'stopped at step' in t.get_text()]
+    assert len(notes) == 1 and 'diverged' in notes[0]
+    gif = sw.save_animation(tmp_path / 's.gif', frames=8, dpi=40)
+    assert Image.open(gif).n_frames == 8
+    assert sw.save_animation(tmp_path / 's.html', frames=8, dpi=40).read_text().count('"iVBOR') == 8
+
+
+def test_fate_reads_raw_vs_standardised_rollercoaster():
+    s = synth_rollercoaster()
+    t = s.x
+    raw = s.dataloaders(bs=None, valid_pct=0)
+    assert lr_sweep(raw, (1e-5,), epochs=50, model=PolyModel(2)).fates[1e-5] == 'slow'
+    assert lr_sweep(raw, (1e-3,), epochs=50, model=PolyModel(2)).fates[1e-3] == 'diverged'
+    from fastfit.all import RegDataLoaders
+    std = RegDataLoaders.from_arrays((t - t.mean()) / t.std(), s.y, valid_pct=0)
+    assert lr_sweep(std, (.1,), epochs=200, model=PolyModel(2)).fates[.1] == 'converging'
+
+
+def test_fate_needs_a_fit(dls):
+    learn = regression_learner(dls)
+    with pytest.raises(ValueError, match='fit first'): fate(learn)
+
+
+def test_sweep_errors_name_the_argument(dls):
+    with pytest.raises(ValueError, match='lrs'): lr_sweep(dls, (.1, -1.))
+    with pytest.raises(ValueError, match='at least one'): lr_sweep(dls, ())
+    with pytest.raises(TypeError, match='opts'): compare_optimizers(dls, {})
+    with pytest.raises(TypeError, match='dls must be RegDataLoaders'): lr_sweep([1, 2], (.1,))
+
+
+def test_surface_is_broadcast_not_a_loop(dls):
+    "A 200x200 grid (40,000 points) takes well under a second: one batched call, not 40,000 model calls."
+    learn = quiet_fit(regression_learner(dls, model=LinearModel(1)), 5)
+    surf = LossSurface(learn)
+    t = time.perf_counter()
+    _, _, Z = surf.grid((0, 4), (-1, 3), n=200)
+    assert Z.shape == (200, 200) and time.perf_counter() - t < 2
