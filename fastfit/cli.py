@@ -5,7 +5,9 @@ import sys
 import time
 from pathlib import Path
 
-from fastcore.script import Param, call_parse
+from typing import Annotated
+
+from fastcore.script import call_parse, parse_cli
 
 __all__ = ['main', 'demo', 'fit', 'run_fit']
 
@@ -58,8 +60,8 @@ def summary(learn, s, t_fit, t_all, paths) -> str:
 
 @call_parse
 def demo(
-    out_dir:Param("folder for fit.gif and fit.html", str)='.',
-    frames:Param("frames in the animation", int)=100,
+    out_dir:str='.', # folder for fit.gif and fit.html
+    frames:int=100, # frames in the animation
 ):
     "Fit synth_linear() (100 points) for 100 full-batch steps; write fit.gif and fit.html; print a summary."
     d = Path(out_dir)
@@ -69,15 +71,15 @@ def demo(
 
 @call_parse
 def fit(
-    data:Param("data set", str, choices=DATA)='linear',
-    n:Param("number of points (linear, multilinear)", int)=100,
-    epochs:Param("epochs (full batch: gradient steps)", int)=100,
-    lr:Param("learning rate", float)=.1,
-    bs:Param("batch size; 0 = full batch", int)=0,
-    out:Param("output file(s): .gif, .html or .png; comma-separated", str)='fit.gif',
-    frames:Param("frames in the animation", int)=100,
-    fps:Param("frames per second", int)=20,
-    seed:Param("random seed", int)=42,
+    data:Annotated[str, "data set", dict(choices=DATA)]='linear',
+    n:int=100, # number of points (linear, multilinear)
+    epochs:int=100, # epochs (full batch: gradient steps)
+    lr:float=.1, # learning rate
+    bs:int=0, # batch size; 0 = full batch
+    out:str='fit.gif', # output file(s): .gif, .html or .png; comma-separated
+    frames:int=100, # frames in the animation
+    fps:int=20, # frames per second
+    seed:int=42, # random seed
 ):
     "Fit a synthetic data set and write its animation."
     prog = 'fastfit fit'
@@ -105,6 +107,11 @@ def main(argv=None):
     if argv[0] not in cmds: _die(f"unknown command {argv[0]!r}: choose from demo, fit")
     old = sys.argv
     sys.argv = [f'fastfit {argv[0]}'] + argv[1:]
-    try: cmds[argv[0]]()
+    try:
+        args, kwargs, _ = parse_cli(cmds[argv[0]])
+        cmds[argv[0]](*args, **kwargs)
     finally: sys.argv = old
     return 0
+
+
+if __name__ == '__main__': raise SystemExit(main())
