@@ -31,7 +31,8 @@ def _die(msg, cmd=None):
 def _check_out(paths, cmd):
     "Each output path's folder must exist, so a typo fails before the fit, not after it."
     for p in paths:
-        if not Path(p).parent.is_dir(): _die(f"--out {str(p)!r}: folder {str(Path(p).parent)!r} does not exist; create it first", cmd)
+        d = Path(p).parent
+        if not d.is_dir(): _die(f"--out {str(p)!r}: folder {str(d)!r} does not exist; create it first", cmd)
 
 
 def run_fit(data='linear', n=100, epochs=100, lr=.1, bs=0, out=('fit.gif',), frames=100, fps=20, seed=42, quiet=False):
