@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from fastfit.all import (AnimateFit, FuncModel, LinearModel, PolyModel, RegDataLoaders, regression_learner, synth_linear,
-                         synth_multilinear, synth_poly)
+from fastfit.all import (
+    AnimateFit,
+    FuncModel,
+    LinearModel,
+    PolyModel,
+    RegDataLoaders,
+    regression_learner,
+    synth_linear,
+    synth_multilinear,
+    synth_poly,
+)
 
 X10, Y10 = np.arange(10.), 2 * np.arange(10.) + 1
 
@@ -77,7 +86,8 @@ def test_non_numeric_data(x, dtype):
 def test_complex_and_wrongly_shaped_data():
     raises(TypeError, lambda: RegDataLoaders.from_arrays(torch.ones(3, dtype=torch.complex64), [1., 2, 3]),
            'x must be real numbers', 'complex64')
-    raises(ValueError, lambda: RegDataLoaders.from_arrays(np.zeros((3, 2, 2)), np.zeros(3)), 'x must be 1-d (n,) or 2-d', '(3, 2, 2)')
+    raises(ValueError, lambda: RegDataLoaders.from_arrays(np.zeros((3, 2, 2)), np.zeros(3)), 'x must be 1-d (n,) or 2-d',
+           '(3, 2, 2)')
     raises(ValueError, lambda: RegDataLoaders.from_arrays([], []), 'x is empty', 'at least one sample')
     raises(ValueError, lambda: RegDataLoaders.from_arrays(X10, np.zeros((10, 2))), 'y must have one target per sample', '(10, 2)')
 
@@ -89,7 +99,8 @@ def test_valid_pct_outside_0_1(pct):
 
 
 def test_valid_pct_not_a_number():
-    raises(TypeError, lambda: RegDataLoaders.from_arrays(X10, Y10, valid_pct='half'), 'valid_pct must be a number in [0, 1)', "'half'")
+    raises(TypeError, lambda: RegDataLoaders.from_arrays(X10, Y10, valid_pct='half'), 'valid_pct must be a number in [0, 1)',
+           "'half'")
 
 
 def test_bs_leaves_no_training_batch():
