@@ -3,7 +3,6 @@ import math
 import re
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -122,11 +121,11 @@ def test_export_of_k_frames_has_k_frames(tmp_path_factory, k, steps):
     assert len(html_frames(learn.save_animation(d / 'a.html', frames=k, dpi=20))) == want
 
 
-@pytest.mark.filterwarnings('ignore:Animation was deleted')
 def test_animate_has_k_frames():
     learn = _fitted(20)
     anim = learn.animate(frames=6, dpi=20)
     assert len(list(anim.new_frame_seq())) == 6
+    assert len(re.findall(r'frames\[\d+\] = "data:image/png;base64,', anim.to_jshtml())) == 6  # what Jupyter shows
 
 
 def test_same_seed_same_everything(tmp_path):
