@@ -280,3 +280,16 @@ def test_no_bare_assert_for_user_errors():
     for f in sorted((Path(__file__).parents[1] / 'fastfit').glob('*.py')):
         asserts = [n.lineno for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.Assert)]
         assert not asserts, f"{f.name}: assert at lines {asserts}"
+
+
+def test_valid_pair_with_other_features():
+    raises(ValueError, lambda: RegDataLoaders.from_arrays(X10, Y10, valid=(np.zeros((3, 2)), np.zeros(3))),
+           'x_valid has 2 features but x has 1')
+    raises(TypeError, lambda: RegDataLoaders.from_arrays(X10, Y10, valid=np.zeros(3)), 'valid must be a pair (x_valid, y_valid)',
+           'ndarray')
+
+
+def test_huber_delta_and_history_size():
+    from fastfit.all import ParamHistory, huber
+    raises(ValueError, lambda: huber(delta=-1), 'delta must be a finite number > 0', 'got -1')
+    raises(ValueError, lambda: ParamHistory(max_records=2), 'max_records must be >= 3', 'got 2')
