@@ -1,4 +1,4 @@
-"Command line: `fastfit demo` and `fastfit fit ...` (fastcore `call_parse`)."
+"Command line: `fastfit demo` and `fastfit fit ...` (parsed by fastcore's `parse_cli` from the signatures)."
 from __future__ import annotations
 
 import sys
@@ -6,17 +6,32 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastcore.script import call_parse, parse_cli
+from fastcore.script import anno_parser, parse_cli
 
 __all__ = ['main', 'demo', 'fit', 'run_fit']
 
 DATA = ('linear', 'multilinear', 'poly', 'rollercoaster')
 
 
-def _die(msg, prog='fastfit'):
-    "Usage error: a message and exit status 2, as argparse does."
-    print(f"{prog}: error: {msg}", file=sys.stderr)
-    raise SystemExit(2)
+USAGE = """usage: fastfit {demo,fit} [options]
+
+  demo  fit the built-in default and write fit.gif + fit.html
+  fit   fit a synthetic data set (fastfit fit --help for options)"""
+
+
+def _die(msg, cmd=None):
+    "Usage error: the usage line, `prog: error: msg` on stderr and exit status 2, as argparse does."
+    if cmd is None:
+        print(f"{USAGE}\nfastfit: error: {msg}", file=sys.stderr)
+        raise SystemExit(2)
+    anno_parser(cmd, prog=f'fastfit {cmd.__name__}').error(msg)
+
+
+def _check_out(paths, cmd):
+    "Each output path's folder must exist, so a typo fails before the fit, not after it."
+    for p in paths:
+        d = Path(p).parent
+        if not d.is_dir(): _die(f"--out {str(p)!r}: folder {str(d)!r} does not exist; create it first", cmd)
 
 
 def run_fit(data='linear', n=100, epochs=100, lr=.1, bs=0, out=('fit.gif',), frames=100, fps=20, seed=42, quiet=False):
@@ -57,18 +72,20 @@ def summary(learn, s, t_fit, t_all, paths) -> str:
     return '\n'.join(rows)
 
 
-@call_parse
+# demo and fit are plain functions that `main` parses with `parse_cli`: fastcore's `@call_parse` would run
+# `demo` at import under `python -m fastfit.cli`.
 def demo(
     out_dir:str='.', # folder for fit.gif and fit.html
     frames:int=100, # frames in the animation
 ):
     "Fit synth_linear() (100 points) for 100 full-batch steps; write fit.gif and fit.html; print a summary."
     d = Path(out_dir)
-    if not d.is_dir(): _die(f"--out_dir {out_dir!r} is not a folder", 'fastfit demo')
-    run_fit(out=(d / 'fit.gif', d / 'fit.html'), frames=frames)
+    if not d.is_dir(): _die(f"--out-dir {out_dir!r} is not a folder: create it first, or leave it out to use '.'", demo)
+    if frames <= 0: _die(f"--frames must be > 0, got {frames}", demo)
+    try: run_fit(out=(d / 'fit.gif', d / 'fit.html'), frames=frames)
+    except OSError as e: _die(f"could not write to --out-dir {out_dir!r}: {e}", demo)
 
 
-@call_parse
 def fit(
     data:Annotated[str, "data set", dict(choices=DATA)]='linear',
     n:int=100, # number of points (linear, multilinear)
@@ -81,28 +98,30 @@ def fit(
     seed:int=42, # random seed
 ):
     "Fit a synthetic data set and write its animation."
-    prog = 'fastfit fit'
-    if n <= 0: _die(f"--n must be > 0, got {n}", prog)
-    if epochs <= 0: _die(f"--epochs must be > 0, got {epochs}", prog)
-    if not lr > 0: _die(f"--lr must be > 0, got {lr}", prog)
-    if bs < 0: _die(f"--bs must be >= 0 (0 = full batch), got {bs}", prog)
-    if frames <= 0 or fps <= 0: _die(f"--frames and --fps must be > 0, got {frames} and {fps}", prog)
+    if n <= 0: _die(f"--n must be > 0, got {n}", fit)
+    if epochs <= 0: _die(f"--epochs must be > 0, got {epochs}", fit)
+    if not 0 < lr < float('inf'): _die(f"--lr must be a finite number > 0, got {lr}: try --lr 0.1", fit)
+    if bs < 0: _die(f"--bs must be >= 0 (0 = full batch), got {bs}", fit)
+    if frames <= 0: _die(f"--frames must be > 0, got {frames}", fit)
+    if fps <= 0: _die(f"--fps must be > 0, got {fps}", fit)
     outs = [o for o in out.split(',') if o]
     from .animation import WRITERS
     bad = [o for o in outs if Path(o).suffix.lower() not in WRITERS]
-    if not outs or bad: _die(f"--out {out!r}: each file must end in one of {', '.join(WRITERS)}", prog)
+    if not outs or bad: _die(f"--out {out!r}: each file must end in one of {', '.join(WRITERS)}", fit)
+    _check_out(outs, fit)
     try: run_fit(data, n, epochs, lr, bs, outs, frames, fps, seed)
-    except ValueError as e: _die(str(e), prog)
+    except ValueError as e: _die(str(e), fit)
+    except OSError as e: _die(f"could not write --out {out!r}: {e}", fit)
 
 
 def main(argv=None):
     "Entry point of the `fastfit` console script: `fastfit demo` or `fastfit fit [options]`."
     argv = list(sys.argv[1:] if argv is None else argv)
     cmds = dict(demo=demo, fit=fit)
-    if not argv or argv[0] in ('-h', '--help'):
-        print("usage: fastfit {demo,fit} [options]\n\n  demo  fit the built-in default and write fit.gif + fit.html\n"
-              "  fit   fit a synthetic data set (fastfit fit --help for options)")
-        return 0 if argv else 2
+    if not argv: _die("a command is required: demo or fit")
+    if argv[0] in ('-h', '--help'):
+        print(USAGE)
+        return 0
     if argv[0] not in cmds: _die(f"unknown command {argv[0]!r}: choose from demo, fit")
     old = sys.argv
     sys.argv = [f'fastfit {argv[0]}'] + argv[1:]

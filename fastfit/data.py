@@ -15,12 +15,16 @@ __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synt
 
 def check_positive(name, value, kind=float, allow_zero=False):
     "Return `value` as `kind`, raising a `ValueError` naming `name` when it is not > 0 (>= 0 with `allow_zero`)."
-    try: v = kind(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    what = f"{'an integer' if kind is int else 'a finite number'} {'>= 0' if allow_zero else '> 0'}"
+    try:
+        f = float(value)
+        v = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}") from None
+    # int(2.5) would silently drop the half: a non-integral count is a mistake worth naming.
+    if kind is int and math.isfinite(f) and f != v: raise ValueError(f"{name} must be {what}, got {value!r}: use {round(f)}")
     ok = v >= 0 if allow_zero else v > 0
-    if not ok or (isinstance(v, float) and not math.isfinite(v)):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value!r}")
+    if not ok or not math.isfinite(f): raise ValueError(f"{name} must be {what}, got {value!r}")
     return v
 
 
@@ -213,8 +217,9 @@ def synth_linear(
     "y = a*x + b + noise, x uniform on `x_range`."
     n = check_positive('n', n, int)
     noise = check_positive('noise', noise, allow_zero=True)
-    lo, hi = map(float, x_range)
-    if not lo < hi: raise ValueError(f"x_range must be (low, high) with low < high, got {x_range!r}")
+    try: lo, hi = map(float, x_range)
+    except (TypeError, ValueError): raise TypeError(f"x_range must be a pair of numbers (low, high), got {x_range!r}") from None
+    if not lo < hi: raise ValueError(f"x_range must be (low, high) with finite low < high, got {x_range!r}")
     g = _gen(seed)
     x = torch.rand(n, 1, generator=g) * (hi - lo) + lo
     y = a * x + b + _noise(g, n, noise, dist)
@@ -253,7 +258,9 @@ def synth_poly(
 ) -> SynthData:
     "y = poly(coeffs)(x) + noise*N(0,1)."
     noise = check_positive('noise', noise, allow_zero=True)
-    coeffs = [float(c) for c in coeffs]
+    try: coeffs = [float(c) for c in coeffs]
+    except (TypeError, ValueError): raise TypeError(f"coeffs must be numbers, highest power first, got {coeffs!r}") from None
+    if not all(map(math.isfinite, coeffs)): raise ValueError(f"coeffs must be finite, got {coeffs!r}")
     if not coeffs: raise ValueError("coeffs must hold at least one coefficient (highest power first)")
     x = torch.arange(20.) if x is None else as_tensor2d(x, 'x')
     x = x.float().reshape(-1, 1)

@@ -40,22 +40,28 @@ class RegLearner(Learner):
 def _check_model_and_loss(dls, model, loss_func):
     "Run the model and loss on two training rows, so mismatched shapes fail here with a clear message."
     x, y = dls.train.x[:2], dls.train.y[:2]
-    try: model.to(x.device)
-    except AttributeError: raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}") from None
+    if not isinstance(model, torch.nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    model.to(x.device)
     if not list(model.parameters()): raise ValueError(f"model {model!r} has no parameters to fit")
+    if isinstance(model, RegModel) and model.n_features is not None: model._check_features(dls.train.x, model.n_features)
     with torch.no_grad():
         try: pred = model(x)
         except RuntimeError as e:
-            raise ValueError(f"model {model!r} failed on a batch of x with shape {tuple(x.shape)} "
-                             f"(the data has {x.shape[1]} feature(s)): {e}") from e
+            raise ValueError(f"model {model!r} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
+                             f"({dls.n_in} feature(s)): {e} (on its first {len(x)} rows); "
+                             f"make the model's inputs match the data's features") from e
         if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
             shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
             raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
                              f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
-        loss = loss_func(pred, y)
+        try: loss = loss_func(pred, y)
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} failed on predictions and targets of "
+                             f"shape {tuple(y.shape)}: {e}; it must take (pred, targ) and return a scalar tensor") from e
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"loss_func must return a scalar tensor, got {shape}: reduce it, e.g. with .mean()")
+        raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} must return a scalar tensor, "
+                         f"got {shape}: reduce it, e.g. with .mean()")
 
 
 @delegates(Learner.__init__)

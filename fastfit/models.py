@@ -18,8 +18,12 @@ def flat_names(named_shapes) -> list:
 
 
 def _as_init_tensor(v, name):
-    try: return torch.as_tensor(np.asarray(v, dtype=np.float32) if not isinstance(v, torch.Tensor) else v.detach()).float()
-    except (TypeError, ValueError): raise TypeError(f"init[{name!r}] must be numeric, got {v!r}") from None
+    label = name if name == 'init' else f"init[{name!r}]"
+    try: t = torch.as_tensor(np.asarray(v, dtype=np.float32) if not isinstance(v, torch.Tensor) else v.detach()).float()
+    except (TypeError, ValueError):
+        raise TypeError(f"{label} must be numeric (a number, list, array or tensor), got {v!r}") from None
+    if not torch.isfinite(t).all(): raise ValueError(f"{label} holds NaN/inf: {v!r}; start from finite values")
+    return t
 
 
 class RegModel(nn.Module):
@@ -48,7 +52,8 @@ class RegModel(nn.Module):
             for k, v in init.items():
                 t = _as_init_tensor(v, k)
                 if t.numel() != sizes[k]:
-                    raise ValueError(f"init[{k!r}] has shape {tuple(t.shape)} but parameter {k} has shape {tuple(shapes[k])}")
+                    raise ValueError(f"init[{k!r}] has shape {tuple(t.shape)} but parameter {k} has shape {tuple(shapes[k])}: "
+                                     f"give {sizes[k]} value(s) for it")
                 vals[k] = t.reshape(shapes[k])
             return vals
         t = _as_init_tensor(init, 'init').flatten()
@@ -65,11 +70,14 @@ class RegModel(nn.Module):
         "The features X with pred = X @ (all parameters, flat) for models linear in their parameters, else None."
         return None
 
+    n_features = None # the number of input features the model takes (None: any)
+
     def _check_features(self, x, n_in):
         if x.ndim != 2 or x.shape[1] != n_in:
-            raise ValueError(f"{type(self).__name__} expects x of shape (n, {n_in}), got {tuple(x.shape)}: "
-                             f"the model's inputs must match the data's features (set n_in={x.shape[-1]}, "
-                             f"or give the data {n_in} feature column(s))")
+            raise ValueError(f"{self!r} takes x of shape (n, {n_in}) but x has shape {tuple(x.shape)}: the model's inputs "
+                             f"must match the data's features; {self._features_fix(x.shape[-1])}")
+
+    def _features_fix(self, n): return f"give x {self.n_features} feature column(s)"
 
 
 class LinearModel(RegModel):
@@ -83,6 +91,10 @@ class LinearModel(RegModel):
         if not isinstance(n_in, (int, np.integer)) or n_in <= 0: raise ValueError(f"n_in must be a positive int, got {n_in!r}")
         self.n_in, self.bias = int(n_in), bias
         super().__init__(dict(w=(self.n_in,), **(dict(b=()) if bias else {})), init, seed)
+
+    @property
+    def n_features(self): return self.n_in
+    def _features_fix(self, n): return f"use LinearModel(n_in={n}), or give x {self.n_in} feature column(s)"
 
     def forward(self, x):
         self._check_features(x, self.n_in)
@@ -105,6 +117,9 @@ class PolyModel(RegModel):
         if not isinstance(degree, (int, np.integer)) or degree < 0: raise ValueError(f"degree must be an int >= 0, got {degree!r}")
         self.degree = int(degree)
         super().__init__({f'c{k}': () for k in range(self.degree, -1, -1)}, init, seed)
+
+    n_features = 1
+    def _features_fix(self, n): return f"PolyModel fits one feature: give x one column, or use LinearModel(n_in={n})"
 
     def forward(self, x):
         self._check_features(x, 1)
