@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastcore.script import anno_parser, parse_cli
+from fastcore.script import anno_parser, call_parse, parse_cli
 
 __all__ = ['main', 'demo', 'fit', 'run_fit']
 
@@ -72,8 +72,9 @@ def summary(learn, s, t_fit, t_all, paths) -> str:
     return '\n'.join(rows)
 
 
-# demo and fit are plain functions that `main` parses with `parse_cli`: fastcore's `@call_parse` would run
-# `demo` at import under `python -m fastfit.cli`.
+# `main` parses the arguments of the command asked for with `parse_cli` (call_parse's parsing half), so that
+# one console script carries both commands; called from Python, these are plain functions.
+@call_parse
 def demo(
     out_dir:str='.', # folder for fit.gif and fit.html
     frames:int=100, # frames in the animation
@@ -86,6 +87,7 @@ def demo(
     except OSError as e: _die(f"could not write to --out-dir {out_dir!r}: {e}", demo)
 
 
+@call_parse
 def fit(
     data:Annotated[str, "data set", dict(choices=DATA)]='linear',
     n:int=100, # number of points (linear, multilinear)
@@ -131,5 +133,3 @@ def main(argv=None):
     finally: sys.argv = old
     return 0
 
-
-if __name__ == '__main__': raise SystemExit(main())

@@ -100,7 +100,7 @@ def test_bad_arguments_usage_and_exit_2(args, msg, tmp_path, capsys, monkeypatch
 
 def _script(args, cwd, timeout=120):
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND='Agg')
-    return subprocess.run([sys.executable, '-m', 'fastfit.cli', *args], cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, '-m', 'fastfit', *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -117,7 +117,7 @@ def test_script_bad_arguments(args, msg, tmp_path):
 
 
 def test_script_runs_a_fit(tmp_path):
-    "`python -m fastfit.cli` runs only the command asked for (nothing at import) and writes its file."
+    "`python -m fastfit` runs only the command asked for (nothing at import) and writes its file."
     r = _script(['fit', '--epochs', '5', '--frames', '3', '--out', 'run.gif'], tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ['run.gif']
