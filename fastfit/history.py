@@ -110,7 +110,7 @@ class ParamHistory(Callback):
         self.n, self._tail, self._slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
 
     def after_loss(self):
-        if not self.training: return
+        if not self.learn.training: return
         self._loss[self._slot] = self.learn.loss_value if self._loss_value else self.learn.loss.item()
 
     def after_step(self):
