@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import torch
 import torch.nn.functional as F
 
@@ -17,7 +18,7 @@ torch.set_num_threads(1)
 import fastprogress.fastprogress as fp  # noqa: E402
 
 fp.NO_BAR = True
-from fastai.basics import MSELossFlat, DataLoaders, Learner, SGD, Callback, CancelFitException  # noqa: E402
+from fastai.basics import SGD, Callback, CancelFitException, DataLoaders, Learner, MSELossFlat  # noqa: E402
 
 from fastfit.all import LinearModel, regression_learner, synth_linear  # noqa: E402
 
@@ -29,6 +30,15 @@ def median_time(f, repeats=REPEATS):
     for _ in range(repeats):
         t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
     return statistics.median(ts)
+
+
+def compare(*fs, repeats=REPEATS):
+    "Median time of each of `fs`, run round-robin so that load from other processes hits them all alike."
+    ts = [[] for _ in fs]
+    for _ in range(repeats):
+        for f, t in zip(fs, ts):
+            t0 = time.perf_counter(); f(); t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
 
 
 # -- the three ways ---------------------------------------------------------------------------------------------
@@ -101,8 +111,7 @@ def bench_speed():
 
     # (a) 10k points, full batch, 2000 steps; fastai: per-item collate of 10k items, ~50 ms a step: 3 steps timed
     steps = 2000
-    h, f, o = (median_time(fn) for fn in (hand_loop(x, y, None, steps), fastfit(s, None, steps),
-                                          fastfit(s, None, steps, history=False)))
+    h, f, o = compare(hand_loop(x, y, None, steps), fastfit(s, None, steps), fastfit(s, None, steps, history=False))
     fa0 = median_time(fastai_default(s, 10_000, 10_000, 3, num_workers=0), 3) / 3
     fad = median_time(fastai_default(s, 10_000, 10_000, 3), 3) / 3
     row('(a) 10k full batch, 2000 st', steps, h, f, o, fa0, 'num_workers=0, 3 steps timed')
@@ -111,15 +120,14 @@ def bench_speed():
 
     # (b) 10k points, bs 64, 10 epochs (156 steps each); fastai: one epoch timed
     steps = 10 * (10_000 // 64)
-    h, f, o = (median_time(fn) for fn in (hand_loop(x, y, 64, 10), fastfit(s, 64, 10), fastfit(s, 64, 10, history=False)))
+    h, f, o = compare(hand_loop(x, y, 64, 10), fastfit(s, 64, 10), fastfit(s, 64, 10, history=False))
     fa0 = median_time(fastai_default(s, 64, 10_000, 156, num_workers=0), 3) / 156
     row('(b) 10k bs 64, 10 epochs', steps, h, f, o, fa0, 'num_workers=0, 1 epoch timed')
 
     # (c) 1M points, bs 4096, 1 epoch (244 steps); fastai: 5 batches timed, from a 5-batch list
     big = synth_linear(n=1_000_000, seed=0)
     steps = 1_000_000 // 4096
-    h, f, o = (median_time(fn) for fn in (hand_loop(big.x, big.y, 4096, 1), fastfit(big, 4096, 1),
-                                          fastfit(big, 4096, 1, history=False)))
+    h, f, o = compare(hand_loop(big.x, big.y, 4096, 1), fastfit(big, 4096, 1), fastfit(big, 4096, 1, history=False))
     fa0 = median_time(fastai_default(big, 4096, 5 * 4096, 5, num_workers=0), 3) / 5
     row('(c) 1M bs 4096, 1 epoch', steps, h, f, o, fa0, 'num_workers=0, 5 steps timed')
 
@@ -134,16 +142,17 @@ def memory_run():
     s = synth_linear(n=10_000, seed=0)
     dls = s.dataloaders(bs=10, valid_pct=0)
     learn = regression_learner(dls, lr=.01)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
     t = time.perf_counter()
     with learn.no_bar(), learn.no_logging(): learn.fit(1000)
     dt = time.perf_counter() - t
     h = learn.param_history
     hist_bytes = h._flat.element_size() * h._flat.nelement() + h._loss.nbytes + h._steps.nbytes
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss1, peak = proc.memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"10^6-step fit ({h.step:,} steps, {dt:.0f} s, {dt / h.step * 1e6:.0f} µs/step): history keeps {len(h)} records "
-          f"(every {h.stride}), {hist_bytes / 2**20:.2f} MB; process peak RSS grew {(rss1 - rss0) / 1024:.1f} MB "
-          f"(incl. fastai Recorder's per-step losses/lrs lists)")
+          f"(every {h.stride}th step), {hist_bytes / 2**20:.3f} MB; the process grew {(rss1 - rss0) / 2**20:.1f} MB over "
+          f"the fit (mostly the Recorder's per-step losses/lrs lists), peak RSS {peak / 2**20:.0f} MB")
 
 
 if __name__ == '__main__':

@@ -2,22 +2,30 @@
 from __future__ import annotations
 
 import math
-
+import time
 from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
-import time
-
-from fastai.callback.core import (Callback, CancelBackwardException, CancelBatchException, CancelEpochException,
-                                  CancelFitException, CancelStepException, CancelTrainException, CancelValidException,
-                                  TrainEvalCallback, _inner_loop, event)
+from fastai.callback.core import (
+    Callback,
+    CancelBackwardException,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidException,
+    TrainEvalCallback,
+    _inner_loop,
+    event,
+)
 from fastai.callback.schedule import LRFinder
 from fastai.learner import CastToTensor, Learner, Recorder, _maybe_item
 from fastai.optimizer import SGD, Optimizer, l2_reg, sgd_step, weight_decay
-from fastprogress.fastprogress import format_time
 from fastcore.basics import getcallable, noop, patch
 from fastcore.meta import delegates
+from fastprogress.fastprogress import format_time
 
 from .data import RegDataLoaders, TensorDL, check_positive
 from .history import ParamHistory
@@ -249,7 +257,7 @@ class RegRecorder(Recorder):
         if self.train_metrics:
             for met in self.metrics: met.accumulate(l)
         # RegLearner's `loss_value` is this step's loss already as a float (its divergence check).
-        v = l.loss_value if l._check_div else float(l.loss.mean())
+        v = l.loss_value if l._check_div else float(l.loss.detach().mean())
         self._count += 1
         self._val = self.beta * self._val + (1 - self.beta) * v  # fastai: torch.lerp(loss, val, beta)
         self._smooth = self._val / (1 - self.beta ** self._count)

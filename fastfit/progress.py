@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 
+import fastcore.basics
 from fastai.callback.core import Callback
-from fastcore.basics import noop
+from fastai.learner import noop
 from fastprogress.fastprogress import master_bar, progress_bar
 
 __all__ = ['FitProgress']
@@ -32,9 +33,10 @@ class FitProgress(Callback):
         # A bar over the batches only when an epoch has several: 10,000 one-batch epochs draw one bar, not 10,000.
         self._batch_bar = self.mbar is not None and len(self.learn.dls.train) > 1
         self.old_logger = self.learn.logger
-        if self.old_logger is noop or not hasattr(self.learn, 'recorder'): self.old_logger = None; return
+        if self.old_logger in (noop, fastcore.basics.noop) or not hasattr(self.learn, 'recorder'): self.old_logger = None; return
         self.learn.logger = self._write_stats
-        if self.every > 1: self._write(f"(every {self.every}th epoch of {n} shown, and the last)")
+        self._widths = None
+        if self.every > 1: self._write(f"(one row every {self.every} epochs of {n}, and the last)")
         self._write(list(self.learn.recorder.metric_names), table=True)
 
     def before_epoch(self):
@@ -67,5 +69,8 @@ class FitProgress(Callback):
         self._write([f'{v:.6f}' if isinstance(v, float) else str(v) for v in log], table=True)
 
     def _write(self, line, table=False):
-        if self.mbar is not None: self.mbar.write(line, table=table)
-        else: self.old_logger(line)
+        if self.mbar is not None: return self.mbar.write(line, table=table)
+        if table:  # aligned as fastprogress aligns its console table
+            if self._widths is None: self._widths = [max(len(v), 8) for v in line]
+            line = '  '.join(v.ljust(w) for v, w in zip(line, self._widths)).rstrip()
+        self.old_logger(line)
