@@ -3,8 +3,18 @@ import math
 
 import pytest
 import torch
-from fastai.basics import (SGD, Callback, CancelBatchException, CancelEpochException, CancelFitException,
-                           CancelStepException, CancelTrainException, CancelValidException, Learner, Recorder)
+from fastai.basics import (
+    SGD,
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidException,
+    Learner,
+    Recorder,
+)
 from fastai.callback.tracker import TerminateOnNaNCallback
 from fastai.test_utils import VerboseCallback
 
