@@ -14,25 +14,44 @@ __all__ = ['ParamHistory']
 class ParamHistory(Callback):
     "Records the parameters after each optimizer step (record 0: the initial state) and the training loss at them."
     order, run_valid = 55, False
+    # Plain attribute sets: fastai's `Callback.__setattr__` looks each name up on the learner, every step.
+    __setattr__ = object.__setattr__
+    big = 10_000  # models with more scalar parameters than this record a subset by default (`params=` chooses it)
 
     def __init__(self,
         max_records:int=2000, # at most this many records; when full, every other one is dropped (first and last kept)
-        params:list|None=None, # names of the parameters to record (default: all)
+        params:list|None=None, # names of the parameters to record (default: all, or a subset for models over `big`)
     ):
-        if int(max_records) < 3: raise ValueError(f"max_records must be >= 3, got {max_records!r}")
-        self.max_records, self.names = int(max_records), params
+        try: max_records = int(max_records)
+        except (TypeError, ValueError): raise TypeError(f"max_records must be an int >= 3, got {max_records!r}") from None
+        if max_records < 3: raise ValueError(f"max_records must be >= 3 (first, last and one between), got {max_records!r}")
+        if params is not None:
+            params = [params] if isinstance(params, str) else list(params)
+            if not params or not all(isinstance(k, str) for k in params):
+                raise TypeError(f"params must be a non-empty list of parameter names, got {params!r}")
+        self.max_records, self.names = max_records, params
         self.reset()
 
     def reset(self):
         "Forget every record; the next fit starts again at step 0."
         self.n, self.step, self.stride, self.layout = 0, 0, 1, None
-        self._flat = self._loss = self._steps = None
+        self._flat = self._flat_np = self._loss = self._steps = None
         self._slot, self._tail = 0, False
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _tracked(self):
         named = list(self.learn.model.named_parameters())
-        if self.names is None: return named
+        if self.names is None:
+            if sum(p.numel() for _, p in named) <= self.big: return named
+            # Too many to record every step within bounded memory: the first tensors, up to `big` scalars.
+            out, size = [], 0
+            for k, p in named:
+                if out and size + p.numel() > self.big: break
+                out.append((k, p)); size += p.numel()
+            total = sum(p.numel() for _, p in named)
+            print(f"ParamHistory: the model has {total:,} parameters; recording only {[k for k, _ in out]} "
+                  f"({size:,} values). Choose others with ParamHistory(params=[...]) from {[k for k, _ in named]}")
+            return out
         missing = [k for k in self.names if k not in dict(named)]
         if missing: raise ValueError(f"ParamHistory(params={self.names}): {missing} not among the model's parameters "
                                      f"{[k for k, _ in named]}")
@@ -49,28 +68,50 @@ class ParamHistory(Callback):
             self.layout = layout
             size, dev = sum(p.numel() for p in self._ps), self._ps[0].device
             self._flat = torch.empty(self.max_records, size, device=dev)
-            self._loss = torch.full((self.max_records,), float('nan'), device=dev)
+            self._loss = np.full(self.max_records, np.nan, dtype=np.float32)
             self._steps = np.zeros(self.max_records, dtype=np.int64)
+        # On the CPU, numpy views of the parameters make a record one memcpy per tensor (a torch.cat costs ~10x).
+        # fastai's optimizers update parameters in place, so the views stay valid for the whole fit.
+        cpu = all(p.device.type == 'cpu' and p.dtype == torch.float32 for p in self._ps)
+        self._flat_np = self._flat.numpy() if cpu else None
+        if cpu:
+            bounds = np.cumsum([0] + [p.numel() for p in self._ps])
+            self._src = [(int(i), int(j), p.detach().numpy().reshape(-1)) for i, j, p in zip(bounds, bounds[1:], self._ps)]
+        # RegLearner computes the loss as a float once per step (its divergence check); else we take `.item()`.
+        self._loss_value = getattr(type(self.learn), 'records_loss_value', False)
+        if self.n == 0:
             self._write(0)
             self._commit()
 
     def _write(self, slot):
-        with torch.no_grad(): torch.cat([p.detach().reshape(-1) for p in self._ps], out=self._flat[slot])
+        if self._flat_np is not None:
+            row = self._flat_np[slot]
+            for i, j, v in self._src: row[i:j] = v
+        else:
+            with torch.no_grad(): torch.cat([p.detach().reshape(-1) for p in self._ps], out=self._flat[slot])
         self._steps[slot], self._slot = self.step, slot
 
     def _commit(self):
         self.n += 1
         self._tail = False
-        if self.n == self.max_records:  # full: keep every other record, record half as often
-            keep = slice(0, self.n, 2)
-            k = len(range(self.n)[keep])
-            self._flat[:k] = self._flat[keep].clone()
-            self._loss[:k] = self._loss[keep].clone()
-            self._steps[:k] = self._steps[keep]
-            self.n, self.stride = k, self.stride * 2
+        if self.n == self.max_records: self._thin()
+
+    def _thin(self):
+        "Full: keep every other record and record half as often; the last one stays, as the current tail."
+        n, keep = self.n, np.arange(0, self.n, 2)
+        last_odd = (n - 1) % 2 == 1
+        if last_odd: keep = np.append(keep, n - 1)
+        k = len(keep)
+        idx = torch.as_tensor(keep, device=self._flat.device)
+        self._flat[:k] = self._flat[idx].clone()
+        self._loss[:k], self._steps[:k] = self._loss[keep], self._steps[keep]
+        self.stride *= 2
+        # The last record's step is not a multiple of the new stride: it is the tail, overwritten by the next step.
+        self.n, self._tail, self._slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
 
     def after_loss(self):
-        if self.training: self._loss[self._slot] = self.learn.loss.detach()
+        if not self.learn.training: return
+        self._loss[self._slot] = self.learn.loss_value if self._loss_value else self.learn.loss.item()
 
     def after_step(self):
         self.step += 1
@@ -79,12 +120,19 @@ class ParamHistory(Callback):
         else: self._tail = True
 
     def after_fit(self):
-        if self._flat is None: return
+        if self._flat is None or not self.run: return
+        if getattr(self.learn, 'diverged', None) is not None:
+            # The latest record's parameters gave a NaN/inf loss: keep only the finite records before it.
+            if self._tail: self._tail = False
+            else: self.n -= 1
+            self._slot = max(self.n - 1, 0)
+            self.step = int(self._steps[self._slot]) if self.n else 0
+            return
         # The last state's loss has no forward pass yet: one on the whole training set.
         dl = self.learn.dls.train
         x, y = getattr(dl, 'x', None), getattr(dl, 'y', None)
         if x is not None:
-            with torch.no_grad(): self._loss[self._slot] = self.learn.loss_func(self.learn.model(x), y).detach()
+            with torch.no_grad(): self._loss[self._slot] = float(self.learn.loss_func(self.learn.model(x), y))
 
     # -- reading ------------------------------------------------------------------------------------------------
     def _view(self):
@@ -110,7 +158,7 @@ class ParamHistory(Callback):
     @property
     def losses(self) -> torch.Tensor:
         "(T,) training loss at the parameters of each record (full batch: exact; minibatch: the next batch's)."
-        return self._loss[self._view()].cpu() if self._loss is not None else torch.empty(0)
+        return torch.from_numpy(self._loss[self._view()].copy()) if self._loss is not None else torch.empty(0)
 
     @property
     def params(self) -> dict:

@@ -1,0 +1,162 @@
+"""Training speed: fastfit's one-liner vs a hand-written torch loop vs fastai's default path (run by `make bench`).
+
+One thread (torch.set_num_threads(1)), median of 5 repeats, µs per optimizer step. Not a pass/fail test.
+Bars and table output are off in every timed fit (`no_bar`, `no_logging`): printing is not training.
+"""
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import psutil
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+import fastprogress.fastprogress as fp  # noqa: E402
+
+fp.NO_BAR = True
+from fastai.basics import SGD, Callback, CancelFitException, DataLoaders, Learner, MSELossFlat  # noqa: E402
+
+from fastfit.all import LinearModel, regression_learner, synth_linear  # noqa: E402
+
+REPEATS, LR = 5, .1
+
+
+def median_time(f, repeats=REPEATS):
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def compare(*fs, repeats=REPEATS):
+    "Median time of each of `fs`, run round-robin so that load from other processes hits them all alike."
+    ts = [[] for _ in fs]
+    for _ in range(repeats):
+        for f, t in zip(fs, ts):
+            t0 = time.perf_counter(); f(); t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
+
+
+# -- the three ways ---------------------------------------------------------------------------------------------
+def hand_loop(x, y, bs, epochs):
+    "What the seeds do by hand, with the same model, loss and SGD (and a strict baseline: one gather per epoch)."
+    model = LinearModel()
+    ps = list(model.parameters())
+    n, g = len(x), torch.Generator().manual_seed(0)
+    def run():
+        for _ in range(epochs):
+            if bs is None: batches = [(x, y)]
+            else:
+                idx = torch.randperm(n, generator=g)
+                xs, ys = x[idx], y[idx]
+                batches = ((xs[i:i + bs], ys[i:i + bs]) for i in range(0, n - bs + 1, bs))
+            for xb, yb in batches:
+                loss = F.mse_loss(model(xb), yb)
+                loss.backward()
+                with torch.no_grad():
+                    for p in ps:
+                        p -= LR * p.grad
+                        p.grad.zero_()
+    return run
+
+
+def fastfit(s, bs, epochs, history=True):
+    dls = s.dataloaders(bs=bs, valid_pct=0)
+    def run():
+        learn = regression_learner(dls, lr=LR, history=history)
+        with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
+    return run
+
+
+class StopAfter(Callback):
+    "Stop fastai's fit after `n` training batches (to time a few steps of a slow path)."
+    def __init__(self, n): self.n = n
+    def before_fit(self): self.count = 0
+    def after_batch(self):
+        if self.training:
+            self.count += 1
+            if self.count >= self.n: raise CancelFitException()
+
+
+def fastai_default(s, bs, n_items, n_batches, num_workers=None):
+    "fastai's default path: a list of (x, y) tuples, `DataLoaders.from_dsets`, `Learner`, `MSELossFlat`, SGD."
+    items = [(s.x[i], s.y[i]) for i in range(n_items)]
+    kw = {} if num_workers is None else dict(num_workers=num_workers)
+    dls = DataLoaders.from_dsets(items, [], bs=bs, **kw)
+    def run():
+        learn = Learner(dls, LinearModel(), loss_func=MSELossFlat(), opt_func=SGD, lr=LR, cbs=StopAfter(n_batches))
+        with learn.no_bar(), learn.no_logging(): learn.fit(1)
+    return run
+
+
+# -- the table ----------------------------------------------------------------------------------------------------
+def row(name, steps, hand_s, ff_s, ffoff_s, fa_s, fa_note):
+    us = lambda t: t / steps * 1e6  # noqa: E731
+    fa = f"{fa_s * 1e6:9.0f} ({fa_note})" if fa_s else '-'
+    ratio_fa = f"{fa_s * 1e6 / us(ff_s):7.0f}x" if fa_s else '-'
+    print(f"{name:<28} {us(hand_s):8.1f} {us(ff_s):8.1f} {us(ffoff_s):8.1f} {us(ff_s) / us(hand_s):7.2f}x "
+          f"{ff_s / ffoff_s - 1:+7.1%}   {ratio_fa:>8}  {fa}")
+
+
+def bench_speed():
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, median of {REPEATS}, µs per step")
+    print(f"{'case':<28} {'hand':>8} {'fastfit':>8} {'hist off':>8} {'ff/hand':>8} {'hist cost':>8} "
+          f"{'fastai/ff':>9}  fastai default µs/step")
+    s = synth_linear(n=10_000, seed=0)
+    x, y = s.x, s.y
+
+    # (a) 10k points, full batch, 2000 steps; fastai: per-item collate of 10k items, ~50 ms a step: 3 steps timed
+    steps = 2000
+    h, f, o = compare(hand_loop(x, y, None, steps), fastfit(s, None, steps), fastfit(s, None, steps, history=False))
+    fa0 = median_time(fastai_default(s, 10_000, 10_000, 3, num_workers=0), 3) / 3
+    fad = median_time(fastai_default(s, 10_000, 10_000, 3), 3) / 3
+    row('(a) 10k full batch, 2000 st', steps, h, f, o, fa0, 'num_workers=0, 3 steps timed')
+    print(f"{'':<28} fastai with its default num_workers={fp_workers()}: {fad * 1e6:.0f} µs/step "
+          f"({fad * 1e6 / (f / steps * 1e6):.0f}x fastfit)")
+
+    # (b) 10k points, bs 64, 10 epochs (156 steps each); fastai: one epoch timed
+    steps = 10 * (10_000 // 64)
+    h, f, o = compare(hand_loop(x, y, 64, 10), fastfit(s, 64, 10), fastfit(s, 64, 10, history=False))
+    fa0 = median_time(fastai_default(s, 64, 10_000, 156, num_workers=0), 3) / 156
+    row('(b) 10k bs 64, 10 epochs', steps, h, f, o, fa0, 'num_workers=0, 1 epoch timed')
+
+    # (c) 1M points, bs 4096, 1 epoch (244 steps); fastai: 5 batches timed, from a 5-batch list
+    big = synth_linear(n=1_000_000, seed=0)
+    steps = 1_000_000 // 4096
+    h, f, o = compare(hand_loop(big.x, big.y, 4096, 1), fastfit(big, 4096, 1), fastfit(big, 4096, 1, history=False))
+    fa0 = median_time(fastai_default(big, 4096, 5 * 4096, 5, num_workers=0), 3) / 5
+    row('(c) 1M bs 4096, 1 epoch', steps, h, f, o, fa0, 'num_workers=0, 5 steps timed')
+
+
+def fp_workers():
+    from fastai.torch_core import defaults
+    return defaults.cpus
+
+
+def memory_run():
+    "A 10^6-step fit of a 2-parameter model (bs 10 on 10k points, 1000 epochs): history size and peak memory."
+    s = synth_linear(n=10_000, seed=0)
+    dls = s.dataloaders(bs=10, valid_pct=0)
+    learn = regression_learner(dls, lr=.01)
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    t = time.perf_counter()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1000)
+    dt = time.perf_counter() - t
+    h = learn.param_history
+    hist_bytes = h._flat.element_size() * h._flat.nelement() + h._loss.nbytes + h._steps.nbytes
+    rss1, peak = proc.memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"10^6-step fit ({h.step:,} steps, {dt:.0f} s, {dt / h.step * 1e6:.0f} µs/step): history keeps {len(h)} records "
+          f"(every {h.stride}th step), {hist_bytes / 2**20:.3f} MB; the process grew {(rss1 - rss0) / 2**20:.1f} MB over "
+          f"the fit (mostly the Recorder's per-step losses/lrs lists), peak RSS {peak / 2**20:.0f} MB")
+
+
+if __name__ == '__main__':
+    if '--memory' in sys.argv: memory_run(); sys.exit()
+    bench_speed()
+    # in a fresh process, so the peak RSS is this run's
+    subprocess.run([sys.executable, __file__, '--memory'], check=True, env=dict(os.environ))

@@ -1,0 +1,76 @@
+"`FitProgress`: one progress bar per fit and a table of at most `max_rows` epochs, so long fits stay readable."
+from __future__ import annotations
+
+import math
+
+import fastcore.basics
+from fastai.callback.core import Callback
+from fastai.learner import noop
+from fastprogress.fastprogress import master_bar, progress_bar
+
+__all__ = ['FitProgress']
+
+
+class FitProgress(Callback):
+    "fastai's `ProgressCallback`, but the table shows at most `max_rows` epochs (evenly spaced, plus the last)."
+    order = 60
+    __setattr__ = object.__setattr__  # plain sets: fastai's `Callback.__setattr__` looks each name up on the learner
+
+    def __init__(self,
+        max_rows:int=20, # at most this many epoch rows (the last epoch is always shown too)
+        show_bar:bool=True, # draw the progress bar (`learn.no_bar()` turns it off, leaving the table)
+    ):
+        if not isinstance(max_rows, int) or max_rows < 1: raise ValueError(f"max_rows must be an int >= 1, got {max_rows!r}")
+        self.max_rows, self.show_bar, self.mbar, self.pbar = max_rows, show_bar, None, None
+
+    @property
+    def name(self): return 'progress'  # stands where fastai's ProgressCallback stands: `learn.progress`
+
+    def before_fit(self):
+        n = self.learn.n_epoch
+        self.every = math.ceil(n / self.max_rows) if n > self.max_rows else 1
+        self.mbar = master_bar(range(n)) if self.show_bar and self.learn.create_mbar else None
+        # A bar over the batches only when an epoch has several: 10,000 one-batch epochs draw one bar, not 10,000.
+        self._batch_bar = self.mbar is not None and len(self.learn.dls.train) > 1
+        self.old_logger = self.learn.logger
+        if self.old_logger in (noop, fastcore.basics.noop) or not hasattr(self.learn, 'recorder'): self.old_logger = None; return
+        self.learn.logger = self._write_stats
+        self._widths = None
+        if self.every > 1: self._write(f"(one row every {self.every} epochs of {n}, and the last)")
+        self._write(list(self.learn.recorder.metric_names), table=True)
+
+    def before_epoch(self):
+        if self.mbar is not None: self.mbar.update(self.learn.epoch)
+
+    def before_train(self):
+        if not self._batch_bar: return
+        n = len(self.learn.dl)
+        self._tick = max(1, n // 100)  # redraw about 100 times an epoch at most
+        self.pbar = progress_bar(range(n), parent=self.mbar, leave=False)
+        self.pbar.update(0)
+
+    def after_batch(self):
+        pb = self.pbar
+        if pb is None or not self.learn.training: return
+        i = self.learn.iter + 1
+        if i % self._tick == 0 or i == pb.total: pb.update(i)
+
+    def after_train(self):
+        if self.pbar is not None: self.pbar.on_iter_end(); self.pbar = None
+
+    def after_fit(self):
+        if self.pbar is not None: self.pbar.on_iter_end(); self.pbar = None
+        if self.mbar is not None: self.mbar.on_iter_end(); self.mbar = None
+        if self.old_logger is not None: self.learn.logger, self.old_logger = self.old_logger, None
+
+    def _write_stats(self, log):
+        epoch = log[0] if len(log) and isinstance(log[0], int) else None
+        if epoch is not None and epoch % self.every and epoch != self.learn.n_epoch - 1: return
+        self._write([f'{v:.6f}' if isinstance(v, float) else str(v) for v in log], table=True)
+
+    def _write(self, line, table=False):
+        if self.mbar is not None: return self.mbar.write(line, table=table)
+        if table:  # aligned as fastprogress aligns its console table
+            if self._widths is None: self._widths = [max(len(v), 8) for v in line]
+            line = '  '.join(v.ljust(w) for v, w in zip(line, self._widths)).rstrip()
+        self.old_logger(line)
