@@ -9,7 +9,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from fastai.callback.core import Callback, CancelFitException
 from fastai.optimizer import SGD
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -19,21 +18,7 @@ from .learner import regression_learner
 from .models import LinearModel
 from .plots import Frames, Records, _finite_records, require_history
 
-__all__ = ['StopOnNonFinite', 'fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sweep']
-
-
-class StopOnNonFinite(Callback):
-    "Stop the fit as soon as the training loss is inf/NaN; `stop` is then (step, reason)."
-    order = 50  # before ParamHistory (55): the non-finite loss is never recorded as a step's
-
-    def before_fit(self): self.stop = None
-
-    def after_loss(self):
-        if not self.training or torch.isfinite(self.learn.loss).all(): return
-        h = getattr(self.learn, 'param_history', None)
-        step = h.step if h is not None else self.learn.train_iter
-        self.stop = (step, f"diverged: loss {float(self.learn.loss.detach()):g}")
-        raise CancelFitException()
+__all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sweep']
 
 
 def _opt_loss(learn) -> float | None:
@@ -179,11 +164,11 @@ def _start_model(dls, model):
 
 
 def _fit_from(dls, model0, epochs, **kwargs):
-    "Fit a copy of `model0` (so every run starts from the same parameters); stop it if its loss becomes inf/NaN."
-    stopper = StopOnNonFinite()
-    learn = regression_learner(dls, model=copy.deepcopy(model0), cbs=[stopper], **kwargs)
+    "Fit a copy of `model0` (so every run starts from the same parameters); (learner, (step, reason) if it diverged)."
+    learn = regression_learner(dls, model=copy.deepcopy(model0), **kwargs)
     _fit_quietly(learn, epochs)
-    return learn, stopper.stop
+    # RegLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
+    return learn, None if learn.diverged is None else (learn.param_history.step, 'diverged: loss NaN/inf')
 
 
 def compare_optimizers(

@@ -36,7 +36,7 @@ def test_init_errors_name_the_problem():
 
 
 def test_feature_mismatch_names_both_shapes():
-    with pytest.raises(ValueError, match=r"expects x of shape \(n, 2\), got \(100, 1\)"):
+    with pytest.raises(ValueError, match=r"takes x of shape \(n, 2\) but x has shape \(100, 1\)"):
         LinearModel(2)(torch.zeros(100, 1))
 
 
