@@ -299,10 +299,10 @@ def write_atomic(path, write):
     return path
 
 
-def _lzw_data(im:Image.Image) -> bytes:
-    "The LZW image data (code size byte + sub-blocks + terminator) of palette image `im`, encoded by Pillow."
+def _lzw_data(im:Image.Image) -> tuple:
+    "The interlace flag and LZW image data (code size, sub-blocks, terminator) of palette image `im`, by Pillow."
     buf = io.BytesIO()
-    im.save(buf, format='GIF', optimize=False)
+    im.save(buf, format='GIF', optimize=False, interlace=False)
     b = buf.getvalue()
     i = 13 + (3 << ((b[10] & 7) + 1) if b[10] & 0x80 else 0)
     while b[i] == 0x21:  # extensions: label, then sub-blocks until a zero length
@@ -312,7 +312,7 @@ def _lzw_data(im:Image.Image) -> bytes:
     assert b[i] == 0x2C, 'no image descriptor in the GIF Pillow wrote'
     flags = b[i + 9]
     i += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    return b[i:-1]  # up to the trailer
+    return flags & 0x40, b[i:-1]  # up to the trailer
 
 
 def _delays(n, fps) -> list:
@@ -341,9 +341,9 @@ def write_gif(fp, idxs:list, pal:Palette, fps:float):
             box, trans = (int(x0), int(y0), int(x1 - x0), int(y1 - y0)), True
         chunks.append([d, box, trans, _lzw_data(pal.image(np.ascontiguousarray(sub)))])
         prev = idx
-    for d, (x, y, bw, bh), trans, data in chunks:
+    for d, (x, y, bw, bh), trans, (interlace, data) in chunks:
         out += [b'!\xf9\x04', struct.pack('<BHBB', 0x04 | trans, d, T, 0),
-                b',', struct.pack('<HHHHB', x, y, bw, bh, 0), data]
+                b',', struct.pack('<HHHHB', x, y, bw, bh, interlace), data]
     out.append(b';')
     fp.write(b''.join(out))
 
