@@ -148,7 +148,6 @@ def render_frames(fr:Frames, check:bool=True) -> list:
     canvas = fr.fig.canvas if isinstance(fr.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fr.fig)
     fr.draw(0)
     lims = _limits(fr)
-    canvas.draw()  # lays out text and titles: the plan needs their extents
     seq = _plan(fr, canvas.get_renderer())
     hidden = [a for x in seq for a in (x if isinstance(x, list) else [x])]
     was = [a.get_animated() for a in hidden]
@@ -478,7 +477,7 @@ def _write_html(fr, path, fps):
     keep = _thin(np.array([len(b) + 3 for b in b64]), room)
     note = ''
     if len(keep) < len(b64):
-        note = (f"Showing {len(keep)} of {len(b64)} frames (every {keep[1] - keep[0]}th) to stay under matplotlib's "
+        note = (f"Showing {len(keep)} of {len(b64)} frames (one in {keep[1] - keep[0]}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
         warnings.warn(f"{Path(path).name}: {note}")
     page = html_page([b64[i] for i in keep], fps * len(keep) / len(b64), note=note)

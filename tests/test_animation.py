@@ -148,6 +148,28 @@ def test_static_artists_above_moving_ones_stay_above():
     assert frames_differ(got[1], got[2]) > 0  # the line moved (under the legend, which hides it)
 
 
+class _TwoPanelsAndTitle(_LineUnderLegend):
+    "Two panels with moving lines, and a moving figure title over them."
+    def __init__(self):
+        self.fig = Figure(figsize=(6, 3), dpi=60)
+        axs = self.fig.subplots(1, 2)
+        self.lines = [ax.plot([0, 1], [0, 1], c=c, lw=3)[0] for ax, c in zip(axs, ('C1', 'C2'))]
+        for ax in axs: ax.set_xlim(0, 1); ax.set_ylim(0, 2); ax.grid()
+        self.title = self.fig.suptitle('')
+        self.artists = self.lines + [self.title]
+    def draw(self, k):
+        for i, line in enumerate(self.lines): line.set_ydata([k * .3, 1 + i * .2])
+        self.title.set_text(f'frame {k}')
+        return self.artists
+
+
+def test_panels_and_figure_level_text_match_full_draws():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        got = render_frames(_TwoPanelsAndTitle())
+    assert_same_pictures(got, _full(_TwoPanelsAndTitle()))
+
+
 def test_changing_limits_fall_back_to_full_draws():
     with pytest.warns(UserWarning, match='changes axis limits'):
         got = render_frames(_LineUnderLegend(move_limits=True))
@@ -205,7 +227,8 @@ def test_write_atomic_permissions_and_no_temp_on_failure(tmp_path):
 
 
 def _browser():
-    try: from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
     except ImportError: return None
     return sync_playwright if os.path.exists('/usr/bin/chromium') else None
 
