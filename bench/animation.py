@@ -96,4 +96,4 @@ def main(reps=5):
                       f"| {'-' if dm != dm else f'{dm:.3%}'} | {df:.3%} |", flush=True)
 
 
-if __name__ == '__main__': main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+if __name__ == '__main__': main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)

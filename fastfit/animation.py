@@ -405,15 +405,18 @@ _PLAYER = """<!DOCTYPE html>
 body{{font-family:system-ui,sans-serif;margin:1em}} .ff-player{{display:inline-block}}
 .ff-player img{{max-width:100%;display:block}}
 .ff-controls{{display:flex;gap:.3em;align-items:center;margin-top:.4em}}
-.ff-controls button{{font-size:1.1em;min-width:2.2em}} .ff-controls input[type=range]{{flex:1;min-width:8em}}
+.ff-controls button{{min-width:2.4em;height:2em;display:flex;align-items:center;justify-content:center}}
+ .ff-controls input[type=range]{{flex:1;min-width:8em}}
 .ff-note{{color:#555;font-size:.85em}}
 </style></head><body>
 <div class="ff-player">
 <img id="ff-img" alt="{title}" src="data:image/png;base64,{first}">
 <div class="ff-controls">
-<button id="ff-first" title="first frame">&#x23EE;</button><button id="ff-prev" title="previous frame">&#x25C0;</button>
-<button id="ff-play" title="play / pause (space)">&#x23EF;</button><button id="ff-next" title="next frame">&#x25B6;</button>
-<button id="ff-last" title="last frame">&#x23ED;</button>
+<button id="ff-first" title="first frame" aria-label="first frame">{i_first}</button>
+<button id="ff-prev" title="previous frame" aria-label="previous frame">{i_prev}</button>
+<button id="ff-play" title="play / pause (space)" aria-label="play / pause">{i_play}</button>
+<button id="ff-next" title="next frame" aria-label="next frame">{i_next}</button>
+<button id="ff-last" title="last frame" aria-label="last frame">{i_last}</button>
 <input id="ff-slider" type="range" min="0" max="{last}" value="0" aria-label="frame">
 <span id="ff-label">1/{n}</span>
 <label title="start again at the end"><input id="ff-loop" type="checkbox" checked> loop</label>
@@ -445,6 +448,14 @@ show(0);
 """
 
 
+# Inline SVG icons: no icon font to fetch (matplotlib's jshtml loads Font Awesome from a CDN), none to lack.
+_ICONS = dict(first='M3 3h2v10H3zM13 3v10L6 8z', prev='M11 3v10L4 8z',
+              play='M2 3v10l6-5zM10 3h2v10h-2zM13 3h2v10h-2z',
+              next='M5 3v10l7-5z', last='M3 3v10l7-5zM11 3h2v10h-2z')
+_ICONS = {f'i_{k}': f'<svg viewBox="0 0 16 16" width="16" height="16" fill="currentColor" aria-hidden="true"><path d="{d}"/></svg>'
+          for k, d in _ICONS.items()}
+
+
 def _png_b64(im, level=3) -> str:
     buf = io.BytesIO()
     im.save(buf, format='PNG', compress_level=level)
@@ -457,7 +468,7 @@ def html_page(b64:list, fps, title='fastfit animation', note='') -> str:
     frames = '[' + ','.join(f'"{b}"' for b in b64) + ']'
     note = f'\n<p class="ff-note">{note}</p>' if note else ''
     return _PLAYER.format(title=title, frames=frames, first=b64[0], n=len(b64), last=len(b64) - 1,
-                          interval=round(1000 / fps), note=note)
+                          interval=round(1000 / fps), note=note, **_ICONS)
 
 
 def _thin(sizes, limit) -> np.ndarray:
