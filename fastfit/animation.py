@@ -406,7 +406,7 @@ body{{font-family:system-ui,sans-serif;margin:1em}} .ff-player{{display:inline-b
 .ff-player img{{max-width:100%;display:block}}
 .ff-controls{{display:flex;gap:.3em;align-items:center;margin-top:.4em}}
 .ff-controls button{{min-width:2.4em;height:2em;display:flex;align-items:center;justify-content:center}}
- .ff-controls input[type=range]{{flex:1;min-width:8em}}
+.ff-controls input[type=range]{{flex:1;min-width:8em}}
 .ff-note{{color:#555;font-size:.85em}}
 </style></head><body>
 <div class="ff-player">
@@ -452,7 +452,8 @@ show(0);
 _ICONS = dict(first='M3 3h2v10H3zM13 3v10L6 8z', prev='M11 3v10L4 8z',
               play='M2 3v10l6-5zM10 3h2v10h-2zM13 3h2v10h-2z',
               next='M5 3v10l7-5z', last='M3 3v10l7-5zM11 3h2v10h-2z')
-_ICONS = {f'i_{k}': f'<svg viewBox="0 0 16 16" width="16" height="16" fill="currentColor" aria-hidden="true"><path d="{d}"/></svg>'
+_ICONS = {f"i_{k}": f'<svg viewBox="0 0 16 16" width="16" height="16" fill="currentColor" aria-hidden="true">'
+                   f'<path d="{d}"/></svg>'
           for k, d in _ICONS.items()}
 
 
