@@ -531,4 +531,5 @@ class AnimateFit(Callback):
         _check_fps(fps, Path(fname).suffix.lower())
 
     def after_fit(self):
-        self.path = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)
+        # `saved`, not `path`: a callback attribute named like a Learner's one makes fastai warn about shadowing
+        self.saved = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)

@@ -257,3 +257,14 @@ def test_html_player_in_a_browser_makes_no_request(learn, tmp_path):
         b.close()
     assert not errors
     assert all(u.startswith('data:') or u == path.as_uri() for u in requests), requests
+
+
+def test_one_frame_and_callback(learn, tmp_path):
+    "One frame works; AnimateFit writes the GIF when fit ends, with no warning (a fresh learner: `learn` stays as is)."
+    for ext in ('gif', 'html', 'png'): assert learn.save_animation(tmp_path / f'one.{ext}', frames=1).stat().st_size > 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        cb = AnimateFit(tmp_path / 'cb.gif', frames=3, fps=FPS)
+        fresh = regression_learner(synth_linear(n=30, seed=1).dataloaders(bs=None))
+        with fresh.no_bar(), fresh.no_logging(): fresh.fit(2, cbs=cb)
+    assert len(gif_frames(cb.saved)) == 3
