@@ -19,6 +19,7 @@ from matplotlib.animation import AbstractMovieWriter, FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba_array
+from matplotlib.image import AxesImage
 from PIL import Image
 
 from .plots import Frames, Records, require_history
@@ -76,28 +77,43 @@ def _overlaps(a, b, renderer) -> bool:
     return ba.overlaps(bb)
 
 
-def _plan(fr:Frames, renderer) -> list:
-    """The per-frame draw sequence after the background: moving artists, and lists of static artists painted above
-    them (to composite as layers), in matplotlib's draw order."""
+def _plain(ax) -> bool:
+    "Whether `ax` paints its children in zorder order (not so: 3D axes sort by depth; rasterized zorders)."
+    return type(ax).draw is Axes.draw and ax.get_rasterization_zorder() is None
+
+
+def _plan(fr:Frames, renderer) -> tuple:
+    """The per-frame draw sequence after the background: moving artists (or whole axes to redraw), and lists of static
+    artists painted above them (to composite as layers), in matplotlib's draw order; and whether that order is sure
+    to be matplotlib's. Axes that do not paint in zorder order (3D) are redrawn whole each frame."""
     moving = list(fr.artists)
     ids = {id(a) for a in moving}
     fig, seq, placed = fr.fig, [], set()
     top = _draw_order(fig)
+    def above(cont):  # later figure-level artists (another panel, a suptitle) that overlap panel `cont`
+        return [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and _overlaps(a, cont, renderer)]
     for cont in [c for c in top if isinstance(c, Axes)] + [fig]:
         kids = top if cont is fig else _draw_order(cont)
         own = [a for a in kids if id(a) in ids]
+        if cont is not fig:
+            inside = [a for a in moving if a.axes is cont]
+            if inside and (not _plain(cont) or len(own) < len(inside) or any(isinstance(a, AxesImage) for a in inside)):
+                seq.append(cont)  # redrawn whole, its moving artists included
+                placed |= {id(a) for a in inside}
+                if run := above(cont): seq.append(run)
+                continue
         if not own: continue
-        first, run = kids.index(own[0]), []
-        for a in kids[first:]:
+        run = []
+        for a in kids[kids.index(own[0]):]:
             if id(a) in ids:
                 if run: seq.append(run); run = []
                 seq.append(a); placed.add(id(a))
             elif a.get_visible(): run.append(a)
-        if cont is not fig:  # later figure-level artists (another panel, a suptitle) that overlap this panel
-            run += [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and _overlaps(a, cont, renderer)]
+        if cont is not fig: run += above(cont)
         if run: seq.append(run)
-    # Moving artists nested deeper (inside a legend, say) are drawn last.
-    return seq + [a for a in moving if id(a) not in placed]
+    # Moving artists nested deeper at figure level (inside a figure legend, say) are drawn last.
+    seq += [a for a in moving if id(a) not in placed]
+    return seq, len(placed) == len(moving)
 
 
 class _Layer:
@@ -141,14 +157,17 @@ def _full_frames(fr, canvas) -> list:
     return out
 
 
-def render_frames(fr:Frames, check:bool=True) -> list:
+def render_frames(fr:Frames, check:bool|None=None) -> list:
     """Every frame of `fr` as an (H, W, 4) uint8 RGBA array: the static part drawn once, then only the moving artists
-    drawn. If a frame changes axis limits, or (`check`) the last frame differs from matplotlib's full draw of it, it
-    warns and draws every frame in full instead: slower, never a wrong picture."""
+    drawn. If a frame changes axis limits, or the last frame differs from matplotlib's full draw of it (checked when
+    `check`; None: when the draw order is not sure, e.g. 3D axes), it warns and draws every frame in full instead:
+    slower, never a wrong picture."""
     canvas = fr.fig.canvas if isinstance(fr.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fr.fig)
     fr.draw(0)
     lims = _limits(fr)
-    seq = _plan(fr, canvas.get_renderer())
+    seq, sure = _plan(fr, canvas.get_renderer())
+    if check is None: check = not sure
+    # what the background leaves out: moving artists, axes redrawn whole, static artists painted above them
     hidden = [a for x in seq for a in (x if isinstance(x, list) else [x])]
     was = [a.get_animated() for a in hidden]
     out, why = [], None
@@ -242,9 +261,8 @@ class Palette:
         p = self.rgb.astype(np.float32)
         return ((p * p).sum(1) - 2 * rgb @ p.T).argmin(1)  # |x-p|^2 without the |x|^2 common to a row
 
-    def index(self, rgba) -> np.ndarray:
-        "(H, W) uint8 palette indices of an RGBA frame (nearest colour, no dithering)."
-        px = _packed(rgba)
+    def lookup(self, px) -> np.ndarray:
+        "uint8 palette indices of packed colours `px` (any shape): the nearest colour, no dithering."
         idx = self._lut[px]
         miss = idx == 0xFFFF
         if miss.any():
@@ -253,6 +271,10 @@ class Palette:
             self._lut[new] = self._nearest(new)
             idx[miss] = self._lut[m]
         return idx.astype(np.uint8)
+
+    def index(self, rgba) -> np.ndarray:
+        "(H, W) uint8 palette indices of an RGBA frame."
+        return self.lookup(_packed(rgba))
 
     def bytes(self, n=256, fill=(1, 2, 3)) -> bytes:
         "The palette as n RGB triples; unused entries get a colour not in it (GIF's transparent index stays distinct)."
@@ -265,13 +287,23 @@ class Palette:
         return im
 
 
-def _indexed(fr:Frames, check=True):
+def _indexed(fr:Frames, check=None):
     "Every frame as palette indices, and the shared `Palette` (built from four frames spread over the animation)."
-    frames = list(render_frames(fr, check=check))
+    frames = render_frames(fr, check=check)
     n = len(frames)
     sample = [frames[i] for i in sorted({0, n // 3, 2 * n // 3, n - 1})]
     pal = Palette(sample, exact=_artist_colours(fr.artists))
-    return [pal.index(f) for f in frames], pal, frames
+    idxs, prev = [], None
+    for f in frames:  # only the pixels that changed since the previous frame are looked up
+        px = _packed(f)
+        if prev is None: idx = pal.lookup(px)
+        else:
+            changed = px != prev
+            idx = idxs[-1].copy()
+            idx[changed] = pal.lookup(px[changed])
+        idxs.append(idx)
+        prev = px
+    return idxs, pal, frames
 
 
 # -- files ----------------------------------------------------------------------------------------------------------

@@ -170,6 +170,28 @@ def test_panels_and_figure_level_text_match_full_draws():
     assert_same_pictures(got, _full(_TwoPanelsAndTitle()))
 
 
+class _Moving3D(_LineUnderLegend):
+    "A point moving over a surface in 3D axes: matplotlib orders 3D artists by depth, not by zorder."
+    def __init__(self):
+        self.fig = Figure(figsize=(3, 3), dpi=50)
+        ax = self.fig.add_subplot(projection='3d')
+        x, y = np.meshgrid(np.linspace(-1, 1, 8), np.linspace(-1, 1, 8))
+        ax.plot_surface(x, y, x ** 2 + y ** 2, cmap='viridis')
+        self.pt, = ax.plot([0], [0], [0], 'o', c='#D55E00', ms=8)
+        self.artists = [self.pt]
+    def __len__(self): return 3
+    def draw(self, k):
+        self.pt.set_data_3d([k * .4 - .4], [0], [(k * .4 - .4) ** 2])
+        return self.artists
+
+
+def test_3d_axes_frames_match_full_draws():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # the 3D axes is redrawn whole each frame, the rest blitted: no fallback
+        got = render_frames(_Moving3D())
+    assert_same_pictures(got, _full(_Moving3D()))
+
+
 def test_changing_limits_fall_back_to_full_draws():
     with pytest.warns(UserWarning, match='changes axis limits'):
         got = render_frames(_LineUnderLegend(move_limits=True))
