@@ -82,10 +82,11 @@ def _plain(ax) -> bool:
     return type(ax).draw is Axes.draw and ax.get_rasterization_zorder() is None
 
 
-def _plan(fr:Frames, renderer) -> tuple:
+def _plan(fr:Frames, renderer, whole=()) -> tuple:
     """The per-frame draw sequence after the background: moving artists (or whole axes to redraw), and lists of static
     artists painted above them (to composite as layers), in matplotlib's draw order; and whether that order is sure
-    to be matplotlib's. Axes that do not paint in zorder order (3D) are redrawn whole each frame."""
+    to be matplotlib's. Axes in `whole` (their limits change), and axes that do not paint in zorder order (3D),
+    are redrawn whole each frame."""
     moving = list(fr.artists)
     ids = {id(a) for a in moving}
     fig, seq, placed = fr.fig, [], set()
@@ -97,7 +98,8 @@ def _plan(fr:Frames, renderer) -> tuple:
         own = [a for a in kids if id(a) in ids]
         if cont is not fig:
             inside = [a for a in moving if a.axes is cont]
-            if inside and (not _plain(cont) or len(own) < len(inside) or any(isinstance(a, AxesImage) for a in inside)):
+            if inside and (cont in whole or not _plain(cont) or len(own) < len(inside)
+                           or any(isinstance(a, AxesImage) for a in inside)):
                 seq.append(cont)  # redrawn whole, its moving artists included
                 placed |= {id(a) for a in inside}
                 if run := above(cont): seq.append(run)
@@ -145,7 +147,18 @@ def frames_differ(a, b, tol:int=40) -> float:
     return float((np.abs(a - b) > tol).any(-1).mean())
 
 
-def _limits(fr): return [(tuple(ax.get_xlim()), tuple(ax.get_ylim())) for ax in fr.fig.axes]
+def _limits(ax):
+    lims = [ax.get_xlim(), ax.get_ylim()] + ([ax.get_zlim()] if hasattr(ax, 'get_zlim') else [])
+    return tuple(map(tuple, lims))
+
+
+def _moving_limits(fr) -> set:
+    "The axes whose limits change over the frames (autoscaling to a moving artist, say)."
+    first, out = [_limits(ax) for ax in fr.fig.axes], set()
+    for k in range(1, len(fr)):
+        fr.draw(k)
+        out |= {ax for ax, lim in zip(fr.fig.axes, first) if _limits(ax) != lim}
+    return out
 
 
 def _full_frames(fr, canvas) -> list:
@@ -159,13 +172,14 @@ def _full_frames(fr, canvas) -> list:
 
 def render_frames(fr:Frames, check:bool|None=None) -> list:
     """Every frame of `fr` as an (H, W, 4) uint8 RGBA array: the static part drawn once, then only the moving artists
-    drawn. If a frame changes axis limits, or the last frame differs from matplotlib's full draw of it (checked when
-    `check`; None: when the draw order is not sure, e.g. 3D axes), it warns and draws every frame in full instead:
-    slower, never a wrong picture."""
+    drawn. Axes whose limits change over the frames, and 3D axes, are redrawn whole each frame. If the last frame
+    differs from matplotlib's full draw of it (checked when `check`; None: when the draw order is not sure), it warns
+    and draws every frame in full instead: slower, never a wrong picture."""
     canvas = fr.fig.canvas if isinstance(fr.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fr.fig)
     fr.draw(0)
-    lims = _limits(fr)
-    seq, sure = _plan(fr, canvas.get_renderer())
+    whole = _moving_limits(fr)
+    fr.draw(0)
+    seq, sure = _plan(fr, canvas.get_renderer(), whole)
     if check is None: check = not sure
     # what the background leaves out: moving artists, axes redrawn whole, static artists painted above them
     hidden = [a for x in seq for a in (x if isinstance(x, list) else [x])]
@@ -178,7 +192,6 @@ def render_frames(fr:Frames, check:bool|None=None) -> list:
         steps = [_Layer(canvas, x) if isinstance(x, list) else x for x in seq]
         for k in range(len(fr)):
             fr.draw(k)
-            if _limits(fr) != lims: why = f"frame {k} changes axis limits"; break
             canvas.restore_region(background)
             for s in steps:
                 if isinstance(s, _Layer): s.composite(np.asarray(canvas.buffer_rgba()))

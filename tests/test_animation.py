@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from fastfit.all import AnimateFit, regression_learner, synth_linear
-from fastfit.animation import _frames, frames_differ, mpl_frames, render_frames, write_atomic
+from fastfit.animation import _frames, _moving_limits, frames_differ, mpl_frames, render_frames, write_atomic
 
 N, FPS, DPI = 10, 10, 80
 
@@ -112,6 +112,7 @@ def test_limits_fixed_and_moving_text_inside_axes(learn):
                 box, ax = a.get_window_extent(r), a.axes.bbox
                 assert ax.x0 <= box.x0 and box.x1 <= ax.x1 and ax.y0 <= box.y0 and box.y1 <= ax.y1, (k, a.get_text())
         assert [(ax.get_xlim(), ax.get_ylim()) for ax in fr.fig.axes] == lims
+    assert not _moving_limits(fr)  # so the fit panel is blitted, not redrawn whole
 
 
 class _LineUnderLegend:
@@ -192,8 +193,9 @@ def test_3d_axes_frames_match_full_draws():
     assert_same_pictures(got, _full(_Moving3D()))
 
 
-def test_changing_limits_fall_back_to_full_draws():
-    with pytest.warns(UserWarning, match='changes axis limits'):
+def test_changing_limits_redraw_that_axes_whole():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
         got = render_frames(_LineUnderLegend(move_limits=True))
     assert_same_pictures(got, _full(_LineUnderLegend(move_limits=True)))
 
