@@ -112,7 +112,7 @@ def fit(
     if not outs or bad: _die(f"--out {out!r}: each file must end in one of {', '.join(WRITERS)}", fit)
     _check_out(outs, fit)
     try: run_fit(data, n, epochs, lr, bs, outs, frames, fps, seed)
-    except ValueError as e: _die(str(e), fit)
+    except (ValueError, ImportError) as e: _die(str(e), fit)  # ImportError: .mp4 without the mp4 extra
     except OSError as e: _die(f"could not write --out {out!r}: {e}", fit)
 
 

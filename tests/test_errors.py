@@ -227,7 +227,7 @@ def test_export_without_history(tmp_path):
 def test_unknown_suffix_lists_known_ones(fitted, tmp_path, fname):
     suffix = re.search(r'(\.[^.]*)?$', fname).group(0).lower()
     for f in (lambda: fitted.save_animation(tmp_path / fname), lambda: AnimateFit(fname)):
-        raises(ValueError, f, f'unknown file suffix {suffix!r}', 'use one of .gif, .html, .png')
+        raises(ValueError, f, f'unknown file suffix {suffix!r}', 'use one of .gif, .html, .mp4, .png')
     assert list(tmp_path.iterdir()) == []
 
 
@@ -241,19 +241,19 @@ def test_bad_export_settings(fitted, tmp_path):
 
 def test_failed_export_leaves_no_file(fitted, tmp_path, monkeypatch):
     "Atomicity seen from outside: a writer that fails half way leaves neither the file nor a temp file."
-    from PIL import Image
+    import fastfit.animation as anim
     calls = []
-    def broken_save(self, fp, *a, **kw):
+    def broken_save(fp, *a, **kw):
         calls.append(fp)
-        open(fp, 'wb').write(b'GIF89a half')  # partly written...
-        raise OSError('disk full')            # ...then the disk fills up
-    monkeypatch.setattr(Image.Image, 'save', broken_save)
+        fp.write(b'GIF89a half')    # partly written...
+        raise OSError('disk full')  # ...then the disk fills up
+    monkeypatch.setattr(anim, 'write_gif', broken_save)
     with pytest.raises(OSError, match='disk full'): fitted.save_animation(tmp_path / 'fit.gif', frames=3, dpi=20)
     assert calls and list(tmp_path.iterdir()) == []
     # an existing file is kept whole when overwriting it fails
     monkeypatch.undo()
     good = fitted.save_animation(tmp_path / 'fit.gif', frames=3, dpi=20).read_bytes()
-    monkeypatch.setattr(Image.Image, 'save', broken_save)
+    monkeypatch.setattr(anim, 'write_gif', broken_save)
     with pytest.raises(OSError): fitted.save_animation(tmp_path / 'fit.gif', frames=3, dpi=20)
     assert [p.name for p in tmp_path.iterdir()] == ['fit.gif'] and (tmp_path / 'fit.gif').read_bytes() == good
 
