@@ -24,7 +24,8 @@ from PIL import Image
 
 from .plots import Frames, Records, require_history
 
-__all__ = ['FitAnimation', 'render_frames', 'mpl_frames', 'frames_differ', 'Palette', 'write_gif', 'html_page', 'write_atomic',
+__all__ = ['FitAnimation', 'animation_of', 'check_export', 'export',
+           'render_frames', 'mpl_frames', 'frames_differ', 'Palette', 'write_gif', 'html_page', 'write_atomic',
            'WRITERS', 'AnimateFit']
 
 
@@ -48,7 +49,11 @@ def animate(self:Learner,
     dpi:int=100, # resolution
 ) -> FitAnimation:
     "A matplotlib `FuncAnimation` of the recorded fit (shown inline as jshtml in Jupyter); nothing is re-trained."
-    fr = _frames(self, frames, panels, dpi, 'animate')
+    return animation_of(_frames(self, frames, panels, dpi, 'animate'), fps)
+
+
+def animation_of(fr:Frames, fps:int=20) -> FitAnimation:
+    "A matplotlib `FuncAnimation` of `fr`: its figure, with `fr.draw` as the frame function."
     FigureCanvasAgg(fr.fig)
     anim = FitAnimation(fr.fig, fr.draw, frames=len(fr), interval=1000 / fps, blit=False, repeat=True)
     anim.fps = fps
@@ -561,10 +566,20 @@ def save_animation(self:Learner,
     dpi:int=80, # resolution (80: 512x384 per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path."
-    path, writer = Path(fname), _writer(fname)
-    _check_fps(fps, path.suffix.lower())
-    fr = _frames(self, frames, panels, dpi, 'save_animation')
-    return writer(fr, path, fps)
+    check_export(fname, fps)  # a bad suffix or fps fails before any drawing
+    return export(_frames(self, frames, panels, dpi, 'save_animation'), fname, fps)
+
+
+def check_export(fname, fps):
+    "The writer for `fname` at `fps`, or a clear error (unknown suffix, missing mp4 extra, bad fps)."
+    writer = _writer(fname)
+    _check_fps(fps, Path(fname).suffix.lower())
+    return writer
+
+
+def export(fr:Frames, fname, fps:int=20) -> Path:
+    "Write the frames of `fr` to `fname` (.gif, .html, .mp4 or .png, atomically) and return its path."
+    return check_export(fname, fps)(fr, Path(fname), fps)
 
 
 class AnimateFit(Callback):
@@ -572,8 +587,7 @@ class AnimateFit(Callback):
     order = 60
     def __init__(self, fname, frames:int=100, fps:int=20, panels=('fit',), dpi:int=80):
         self.fname, self.n_frames, self.fps, self.panels, self.dpi = fname, frames, fps, panels, dpi
-        _writer(fname)
-        _check_fps(fps, Path(fname).suffix.lower())
+        check_export(fname, fps)
 
     def after_fit(self):
         # `saved`, not `path`: a callback attribute named like a Learner's one makes fastai warn about shadowing

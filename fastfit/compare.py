@@ -10,9 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from fastai.optimizer import SGD
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from .animation import WRITERS, FitAnimation
+from .animation import FitAnimation, animation_of, check_export, export
 from .data import RegDataLoaders, check_positive
 from .learner import regression_learner
 from .models import LinearModel
@@ -58,16 +57,6 @@ def _fit_quietly(learn, epochs):
     return learn
 
 
-def _export(fr:Frames, fname, fps, check_only=False):
-    "Write `fr` with the animation writer for `fname`'s suffix."
-    path = Path(fname)
-    writer = WRITERS.get(path.suffix.lower())
-    if writer is None:
-        raise ValueError(f"unknown file suffix {path.suffix.lower()!r} in {str(fname)!r}: use one of {', '.join(WRITERS)}")
-    if fps <= 0: raise ValueError(f"fps must be > 0, got {fps!r}")
-    return None if check_only else writer(fr, path, fps)
-
-
 class Runs:
     "Several fitted learners of one problem, drawn on shared panels (or small multiples) and animated in step."
     panels, split = ('fit', 'surface', 'loss'), False
@@ -100,16 +89,12 @@ class Runs:
 
     def animate(self, frames:int=100, fps:int=20, panels=None, dpi:int=100) -> FitAnimation:
         "A matplotlib `FuncAnimation` of every run in step (inline as jshtml in Jupyter); nothing is re-trained."
-        fr = self.frames(frames, panels, dpi)
-        FigureCanvasAgg(fr.fig)
-        anim = FitAnimation(fr.fig, fr.draw, frames=len(fr), interval=1000 / fps, blit=False, repeat=True)
-        anim.fps = fps
-        return anim
+        return animation_of(self.frames(frames, panels, dpi), fps)
 
     def save_animation(self, fname, frames:int=100, fps:int=20, panels=None, dpi:int=80) -> Path:
         "Write the animation to `fname` (.gif, .html or .png, atomically) and return its path."
-        _export(None, fname, 1, check_only=True)  # a bad suffix fails before any drawing
-        return _export(self.frames(frames, panels, dpi), fname, fps)
+        check_export(fname, fps)  # a bad suffix or fps fails before any drawing
+        return export(self.frames(frames, panels, dpi), fname, fps)
 
     def final_losses(self) -> dict:
         "label -> training loss at the end of the run (the last finite record)."

@@ -360,8 +360,9 @@ def _lean_default_cbs(learn):
     if type(cast) is CastToTensor: learn.remove_cb(cast).add_cb(RegCastToTensor())
     if type(tev) is TrainEvalCallback: learn.remove_cb(tev).add_cb(RegTrainEval())
     if type(rec) is Recorder:
-        new = RegRecorder(add_time=rec.add_time, train_metrics=rec.train_metrics, valid_metrics=rec.valid_metrics,
-                          beta=rec.smooth_loss.beta)
+        # Full batch: every step's loss is exact, so the train_loss column shows it rather than fastai's running mean.
+        beta = 0. if getattr(learn.dls.train, 'full_batch', False) else rec.smooth_loss.beta
+        new = RegRecorder(add_time=rec.add_time, train_metrics=rec.train_metrics, valid_metrics=rec.valid_metrics, beta=beta)
         learn.remove_cb(rec).add_cb(new)
     # fastai's ProgressCallback prints one table row per epoch: ours prints at most ~20 and one bar.
     if type(pr).__name__ == 'ProgressCallback': learn.remove_cb(pr).add_cb(FitProgress())
@@ -382,5 +383,3 @@ def ols(self:Learner) -> dict:
         i += n
     return out
 
-
-def _finite(v): return v is not None and math.isfinite(v)

@@ -108,3 +108,9 @@ def test_animate_fit_callback_writes_gif_when_fit_ends(tmp_path):
     quiet(learn, 30, cbs=AnimateFit(tmp_path / 'fit.gif', frames=25, dpi=40))
     im = Image.open(tmp_path / 'fit.gif')
     assert im.n_frames >= 20
+
+
+def test_full_batch_train_loss_column_is_each_steps_exact_loss():
+    learn = quiet(regression_learner(synth_linear().dataloaders(bs=None)), 5)
+    train_losses = [v[0] for v in learn.recorder.values]
+    np.testing.assert_allclose(train_losses, learn.param_history.losses[:5].numpy(), rtol=1e-5)
