@@ -4,11 +4,7 @@
 HTML: `save_animation('.html')` vs `to_jshtml()`. Times are medians of interleaved repeats (the machine is shared);
 'differing' is the worst frame's share of pixels more than 40/255 off matplotlib's own full redraw of that frame.
 Run: `python bench/animation.py [repeats]` (in `make bench`)."""
-import base64
-import io
-import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -20,30 +16,16 @@ import matplotlib
 
 matplotlib.use('Agg')
 import fastprogress.fastprogress as fp  # noqa: E402
-import numpy as np  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
-from PIL import Image  # noqa: E402
 
 fp.NO_BAR = True
 from fastfit.all import regression_learner, synth_linear  # noqa: E402
-from fastfit.animation import frames_differ, mpl_frames  # noqa: E402
+from fastfit.animation import exported_frames, frames_differ, mpl_frames  # noqa: E402
 from fastfit.plots import PANELS  # noqa: E402
 
 FRAMES, FPS, DPI = 100, 20, 80
 
 
-def gif_frames(path):
-    out = []
-    with Image.open(path) as im:
-        for i in range(im.n_frames):
-            im.seek(i)
-            out += [np.asarray(im.convert('RGB'))] * round(im.info['duration'] * FPS / 1000)
-    return out
-
-
-def html_frames(page):
-    data = json.loads(re.search(r'const frames = (\[.*?\]);', page, re.S).group(1))
-    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(b))).convert('RGB')) for b in data]
 
 
 def worst(frames, ref):
@@ -70,10 +52,10 @@ def bench(learn, panels, reps, d):
     ref = [f[..., :3] for f in mpl_frames(anim())]
     size = lambda n: os.path.getsize(d / n)
     return dict(
-        gif=(med['mpl_gif'], med['ff_gif'], size('mpl.gif'), size('ff.gif'), worst(gif_frames(d / 'mpl.gif'), ref),
-             worst(gif_frames(d / 'ff.gif'), ref)),
+        gif=(med['mpl_gif'], med['ff_gif'], size('mpl.gif'), size('ff.gif'), worst(exported_frames(d / 'mpl.gif', FPS), ref),
+             worst(exported_frames(d / 'ff.gif', FPS), ref)),
         html=(med['mpl_html'], med['ff_html'], size('mpl.html'), size('ff.html'), float('nan'),
-              worst(html_frames((d / 'ff.html').read_text()), ref)))
+              worst(exported_frames(d / 'ff.html'), ref)))
 
 
 def main(reps=5):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -25,7 +27,8 @@ from PIL import Image
 from .plots import Frames, Records, require_history
 
 __all__ = ['FitAnimation', 'animation_of', 'check_export', 'export',
-           'render_frames', 'mpl_frames', 'frames_differ', 'Palette', 'write_gif', 'html_page', 'write_atomic',
+           'render_frames', 'mpl_frames', 'exported_frames', 'frames_differ', 'Palette', 'write_gif', 'html_page',
+           'write_atomic',
            'WRITERS', 'AnimateFit']
 
 
@@ -230,6 +233,21 @@ def mpl_frames(anim:FuncAnimation) -> list:
     grab = _Grabber(fps=1000 / anim._interval)
     anim.save('unused', writer=grab)
     return grab.frames
+
+
+def exported_frames(fname, fps:float|None=None) -> list:
+    "The RGB frames of an exported .gif or .html; a GIF frame is repeated `duration*fps` times (Pillow merges repeats)."
+    path = Path(fname)
+    if path.suffix.lower() == '.html':
+        m = re.search(r'const frames = (\[.*?\]);', path.read_text(encoding='utf-8'), re.S)
+        return [np.asarray(Image.open(io.BytesIO(base64.b64decode(b))).convert('RGB')) for b in json.loads(m.group(1))]
+    out = []
+    with Image.open(path) as im:
+        for i in range(getattr(im, 'n_frames', 1)):
+            im.seek(i)
+            n = 1 if fps is None else round(im.info['duration'] * fps / 1000)
+            out += [np.asarray(im.convert('RGB'))] * n
+    return out
 
 
 # -- colours --------------------------------------------------------------------------------------------------------

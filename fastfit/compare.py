@@ -153,7 +153,7 @@ def _fit_from(dls, model0, epochs, **kwargs):
     learn = regression_learner(dls, model=copy.deepcopy(model0), **kwargs)
     _fit_quietly(learn, epochs)
     # RegLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
-    return learn, None if learn.diverged is None else (learn.param_history.step, 'diverged: loss NaN/inf')
+    return learn, None if learn.diverged is None else (learn.diverged, 'diverged: loss NaN/inf')
 
 
 def compare_optimizers(

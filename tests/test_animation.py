@@ -1,7 +1,4 @@
 "Exports (.gif, .html, .mp4, .png) against matplotlib's own render of the same frames; atomic files; offline player."
-import base64
-import io
-import json
 import os
 import re
 import stat
@@ -17,7 +14,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from fastfit.all import AnimateFit, regression_learner, synth_linear
-from fastfit.animation import _frames, _moving_limits, frames_differ, mpl_frames, render_frames, write_atomic
+from fastfit.animation import _frames, _moving_limits, exported_frames, frames_differ, mpl_frames, render_frames, write_atomic
 
 N, FPS, DPI = 10, 10, 80
 
@@ -36,19 +33,6 @@ def reference(learn):
     return mpl_frames(learn.animate(frames=N, fps=FPS, dpi=DPI))
 
 
-def gif_frames(path, fps=FPS):
-    "Decoded GIF frames, each repeated as often as its duration says (Pillow merges identical frames)."
-    out = []
-    with Image.open(path) as im:
-        for i in range(im.n_frames):
-            im.seek(i)
-            out += [np.asarray(im.convert('RGB'))] * round(im.info['duration'] * fps / 1000)
-    return out
-
-
-def html_frames(page):
-    data = json.loads(re.search(r'const frames = (\[.*?\]);', page, re.S).group(1))
-    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(b))).convert('RGB')) for b in data]
 
 
 def assert_same_pictures(frames, ref):
@@ -60,7 +44,7 @@ def assert_same_pictures(frames, ref):
 
 def test_gif_matches_matplotlib(learn, reference, tmp_path):
     path = learn.save_animation(tmp_path / 'fit.gif', frames=N, fps=FPS, dpi=DPI)
-    assert_same_pictures(gif_frames(path), reference)
+    assert_same_pictures(exported_frames(path, FPS), reference)
     with Image.open(path) as im: assert im.info['loop'] == 0  # loop forever
 
 
@@ -70,7 +54,7 @@ def test_gif_has_one_palette_with_exact_fit_colour(learn, reference, tmp_path):
         pal = im.getpalette()
         assert (0xD5, 0x5E, 0x00) in {tuple(pal[i:i + 3]) for i in range(0, len(pal), 3)}
     # wherever matplotlib drew the fitted line's exact colour, the GIF has exactly that colour
-    for f, r in zip(gif_frames(path), reference):
+    for f, r in zip(exported_frames(path, FPS), reference):
         line = (r[..., :3] == (0xD5, 0x5E, 0x00)).all(-1)
         assert line.sum() > 200
         assert (f[line] == (0xD5, 0x5E, 0x00)).all()
@@ -79,7 +63,7 @@ def test_gif_has_one_palette_with_exact_fit_colour(learn, reference, tmp_path):
 def test_html_matches_matplotlib_and_is_offline(learn, reference, tmp_path):
     path = learn.save_animation(tmp_path / 'fit.html', frames=N, fps=FPS, dpi=DPI)
     page = path.read_text()
-    assert_same_pictures(html_frames(page), reference)
+    assert_same_pictures(exported_frames(path), reference)
     for ref in re.findall(r'''(?:src|href)\s*=\s*["']([^"']*)''', page): assert ref.startswith('data:'), ref
     assert not re.search(r'https?:|@import|url\(|<script[^>]+src', page)
     for control in ('ff-play', 'ff-prev', 'ff-next', 'ff-slider'): assert f'id="{control}"' in page
@@ -206,7 +190,7 @@ def test_html_thinned_under_embed_limit(learn, tmp_path):
     page = path.read_text()
     assert len(page.encode()) <= .2 * 2 ** 20
     assert 'animation.embed_limit' in page  # the page says so too
-    assert 2 <= len(html_frames(page)) < 40
+    assert 2 <= len(exported_frames(path)) < 40
 
 
 def test_mp4_without_extra_names_it(learn, tmp_path, monkeypatch):
@@ -291,4 +275,4 @@ def test_one_frame_and_callback(learn, tmp_path):
         cb = AnimateFit(tmp_path / 'cb.gif', frames=3, fps=FPS)
         fresh = regression_learner(synth_linear(n=30, seed=1).dataloaders(bs=None))
         with fresh.no_bar(), fresh.no_logging(): fresh.fit(2, cbs=cb)
-    assert len(gif_frames(cb.saved)) == 3
+    assert len(exported_frames(cb.saved, FPS)) == 3

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fastfit.all import LinearModel, ParamHistory, PolyModel, RegDataLoaders, frame_idxs, regression_learner, synth_linear
+from fastfit.all import LinearModel, ParamHistory, PolyModel, RegDataLoaders, exported_frames, frame_idxs, regression_learner, synth_linear
 
 FAST = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -103,12 +103,6 @@ def _fitted(steps=12, seed=3, n=25):
     return quiet_fit(regression_learner(s.dataloaders(bs=None, valid_pct=0)), steps)
 
 
-def html_frames(path) -> list:
-    "The base64 PNG frames embedded in an exported player page."
-    src = path.read_text()
-    m = re.search(r'const frames = \[(.*?)\];', src, re.S)
-    return re.findall(r'"([A-Za-z0-9+/=]+)"', m.group(1))
-
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(k=st.integers(1, 9), steps=st.integers(3, 15))
@@ -118,7 +112,7 @@ def test_export_of_k_frames_has_k_frames(tmp_path_factory, k, steps):
     want = min(k, steps + 1)
     gif = learn.save_animation(d / 'a.gif', frames=k, dpi=20)
     with Image.open(gif) as im: assert getattr(im, 'n_frames', 1) == want
-    assert len(html_frames(learn.save_animation(d / 'a.html', frames=k, dpi=20))) == want
+    assert len(exported_frames(learn.save_animation(d / 'a.html', frames=k, dpi=20))) == want
 
 
 def test_animate_has_k_frames():
