@@ -110,6 +110,17 @@ class TensorDL:
     def __repr__(self): return f"{type(self).__name__}(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, device={self.device})"
 
 
+def _device(device) -> torch.device:
+    "`device` as a torch device that exists here (None: fastai's default device, CPU unless CUDA is in use)."
+    if device is None: return default_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be None, 'cpu' or 'cuda' (or a torch.device), got {device!r}") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine: use device=None or 'cpu'")
+    return d
+
+
 def _split_idx(n, valid_pct, seed):
     "Shuffled train/valid indices, the first `1-valid_pct` for training (as seed 003 does)."
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -162,7 +173,7 @@ class RegDataLoaders(DataLoaders):
             if bs > len(xt):
                 raise ValueError(f"bs={bs} is larger than the {len(xt)} training samples, so no full batch remains "
                                  f"(fastai drops the last incomplete one): use bs <= {len(xt)}, or bs=None for full batch")
-        device = default_device() if device is None else torch.device(device)
+        device = _device(device)
         train = TensorDL(xt, yt, bs=bs, shuffle=bs is not None, drop_last=bs is not None, seed=seed, device=device)
         valid = TensorDL(xv, yv, bs=bs, seed=seed, device=device)
         dls = cls(train, valid, device=device)

@@ -121,3 +121,16 @@ def test_generator_rejects_bad_arguments(bad):
     with pytest.raises((ValueError, TypeError)) as e:
         synth_linear(**bad)
     assert list(bad)[0] in str(e.value)
+
+
+@pytest.mark.parametrize('device', ['gpu', 'cuda:0'] if not torch.cuda.is_available() else ['gpu'])
+def test_unusable_device_is_a_clear_error(device):
+    with pytest.raises(ValueError, match='device'):
+        RegDataLoaders.from_arrays([1., 2, 3], [1., 2, 3], valid_pct=0, device=device)
+
+
+def test_default_device_follows_fastai(monkeypatch):
+    import fastfit.data as data
+    monkeypatch.setattr(data, 'default_device', lambda: torch.device('meta'))  # what fastai picks is what we use
+    assert data._device(None) == torch.device('meta')
+    assert data._device('cpu') == torch.device('cpu')

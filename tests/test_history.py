@@ -69,3 +69,22 @@ def test_minibatch_records_every_step_across_fits():
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     h = learn.param_history
     assert len(h) == 3 * 3 + 1 and h.steps[-1] == 9 and torch.isfinite(h.losses).all()
+
+
+def test_device_path_records_the_same_history():
+    "The torch.cat recording used for parameters off the CPU (CUDA) gives the CPU path's history (checked on the CPU)."
+    from fastfit.all import ParamHistory, regression_learner, synth_linear
+
+    class TorchPathHistory(ParamHistory):
+        def before_fit(self):
+            super().before_fit()
+            self._flat_np = None  # as for CUDA parameters: no numpy views
+
+    hs = []
+    for h in (ParamHistory(max_records=8), TorchPathHistory(max_records=8)):
+        learn = regression_learner(synth_linear(n=50).dataloaders(bs=16), history=False, cbs=[h])
+        with learn.no_bar(), learn.no_logging(): learn.fit(7)
+        hs.append(h)
+    assert len(hs[0]) <= 8 and list(hs[0].steps) == list(hs[1].steps)
+    torch.testing.assert_close(hs[0].flat, hs[1].flat)
+    torch.testing.assert_close(hs[0].losses, hs[1].losses)
