@@ -57,6 +57,7 @@ def animate(self:Learner,
 
 def animation_of(fr:Frames, fps:int=20) -> FitAnimation:
     "A matplotlib `FuncAnimation` of `fr`: its figure, with `fr.draw` as the frame function."
+    _check_fps(fps, '')
     FigureCanvasAgg(fr.fig)
     anim = FitAnimation(fr.fig, fr.draw, frames=len(fr), interval=1000 / fps, blit=False, repeat=True)
     anim.fps = fps

@@ -25,6 +25,7 @@ def _opt_loss(learn) -> float | None:
     try: ols = learn.ols()
     except TypeError: return None
     dl = learn.dls.train
+    ols = {k: v.to(dl.x.device) for k, v in ols.items()}  # ols() is on the CPU; the model and data may be on CUDA
     with torch.no_grad(): return float(learn.loss_func(torch.func.functional_call(learn.model, ols, (dl.x,)), dl.y))
 
 

@@ -103,9 +103,10 @@ class TensorDL:
         return type(self)(self.x, self.y, **args)
 
     def one_batch(self):
-        "The first batch."
-        if len(self) == 0: raise ValueError("This DataLoader holds no batch: it has no data, or bs is larger than the set with drop_last")
-        return next(iter(self))
+        "The first batch of a fresh epoch (a copy's shuffle: peeking leaves the next fit's batches as they were)."
+        if len(self) == 0:
+            raise ValueError(f"this DataLoader holds no batch: n={self.n} samples with bs={self.bs} and drop_last={self.drop_last}")
+        return next(iter(self.new()))
 
     def __repr__(self): return f"{type(self).__name__}(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, device={self.device})"
 
@@ -252,6 +253,7 @@ def synth_multilinear(
     n = check_positive('n', n, int)
     noise = check_positive('noise', noise, allow_zero=True)
     params = dict(w=tuple(float(v) for v in np.ravel(w)), b=float(b))
+    if not params['w']: raise ValueError(f"w must hold one weight per feature, got {w!r}; e.g. w=(2., -3.4)")
     w = torch.tensor(params['w'])
     g = _gen(seed)
     x = torch.randn(n, len(w), generator=g)
@@ -273,8 +275,8 @@ def synth_poly(
     except (TypeError, ValueError): raise TypeError(f"coeffs must be numbers, highest power first, got {coeffs!r}") from None
     if not all(map(math.isfinite, coeffs)): raise ValueError(f"coeffs must be finite, got {coeffs!r}")
     if not coeffs: raise ValueError("coeffs must hold at least one coefficient (highest power first)")
-    x = torch.arange(20.) if x is None else as_tensor2d(x, 'x')
-    x = x.float().reshape(-1, 1)
+    x = as_tensor2d(torch.arange(20.) if x is None else x, 'x')
+    if x.shape[1] != 1: raise ValueError(f"x must be one feature, shape (n,) or (n, 1), got {tuple(x.shape)}")
     g = _gen(seed)
     y = torch.zeros_like(x)
     for c in coeffs: y = y * x + c

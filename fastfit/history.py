@@ -127,12 +127,23 @@ class ParamHistory(Callback):
             else: self.n -= 1
             self._slot = max(self.n - 1, 0)
             self.step = int(self._steps[self._slot]) if self.n else 0
+            # ...and so does the model: a refit with a smaller lr starts from the last finite state, as the advice says.
+            if self.n:
+                with torch.no_grad():
+                    for p, v in zip(self._ps, self._unflat(self._flat[self._slot])): p.copy_(v)
             return
         # The last state's loss has no forward pass yet: one on the whole training set.
         dl = self.learn.dls.train
         x, y = getattr(dl, 'x', None), getattr(dl, 'y', None)
         if x is not None:
             with torch.no_grad(): self._loss[self._slot] = float(self.learn.loss_func(self.learn.model(x), y))
+
+    def _unflat(self, row):
+        "A flat record row as one tensor per tracked parameter."
+        out, i = [], 0
+        for p in self._ps:
+            out.append(row[i:i + p.numel()].view_as(p)); i += p.numel()
+        return out
 
     # -- reading ------------------------------------------------------------------------------------------------
     def _view(self):

@@ -32,12 +32,7 @@ from .history import ParamHistory
 from .models import LinearModel, RegModel
 from .progress import FitProgress
 
-__all__ = ['RegLearner', 'RegRecorder', 'RegTrainEval', 'RegCastToTensor', 'regression_learner', 'mse', 'huber']
-
-
-def mse(pred, targ):
-    "Mean squared error (`F.mse_loss`; shapes are checked once, by `regression_learner`)."
-    return F.mse_loss(pred, targ)
+__all__ = ['RegLearner', 'RegRecorder', 'RegTrainEval', 'RegCastToTensor', 'regression_learner', 'huber']
 
 
 def huber(delta:float=1.):
@@ -115,6 +110,7 @@ class RegLearner(Learner):
 
     # -- the loop --------------------------------------------------------------------------------------------------
     def fit(self, n_epoch, lr=None, wd=None, cbs=None, reset_opt=False, start_epoch=0):
+        if isinstance(lr, (int, float)): lr = check_positive('lr', lr)  # fastai would happily climb the loss
         self.diverged = None
         super().fit(n_epoch, lr=lr, wd=wd, cbs=cbs, reset_opt=reset_opt, start_epoch=start_epoch)
         if self.diverged is not None:
@@ -305,20 +301,23 @@ def _check_model_and_loss(dls, model, loss_func):
     model.to(x.device)
     if not list(model.parameters()): raise ValueError(f"model {model!r} has no parameters to fit")
     if isinstance(model, RegModel) and model.n_features is not None: model._check_features(dls.train.x, model.n_features)
-    with torch.no_grad():
-        try: pred = model(x)
-        except RuntimeError as e:
-            raise ValueError(f"model {model!r} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
-                             f"({dls.n_in} feature(s)): {e} (on its first {len(x)} rows); "
-                             f"make the model's inputs match the data's features") from e
-        if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
-            shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
-            raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
-                             f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
-        try: loss = loss_func(pred, y)
-        except (RuntimeError, TypeError, ValueError) as e:
-            raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} failed on predictions and targets of "
-                             f"shape {tuple(y.shape)}: {e}; it must take (pred, targ) and return a scalar tensor") from e
+    # As in training (grad enabled): a model may compute differently under no_grad (validation).
+    try: pred = model(x)
+    except RuntimeError as e:
+        raise ValueError(f"model {model!r} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
+                         f"({dls.n_in} feature(s)): {e} (on its first {len(x)} rows); "
+                         f"make the model's inputs match the data's features") from e
+    if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
+        shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
+        raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
+                         f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
+    try: loss = loss_func(pred, y)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} failed on predictions and targets of "
+                         f"shape {tuple(y.shape)}: {e}; it must take (pred, targ) and return a scalar tensor") from e
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1 and not torch.isfinite(loss.detach()):
+        raise ValueError(f"the loss at the initial parameters is already {loss.item()} (|y| up to {float(y.abs().max()):.3g} "
+                         f"on the first rows): rescale x and y (e.g. standardise them) so float32 can hold the errors")
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} must return a scalar tensor, "
@@ -329,7 +328,7 @@ def _check_model_and_loss(dls, model, loss_func):
 def regression_learner(
     dls:RegDataLoaders, # the data, e.g. `synth_linear().dataloaders()` or `RegDataLoaders.from_arrays(x, y)`
     model=None, # default: `LinearModel(n_in=dls.n_in)`
-    loss_func=None, # any (pred, targ) -> scalar tensor; default: MSE
+    loss_func=None, # any (pred, targ) -> scalar tensor; default: MSE (`F.mse_loss`)
     opt_func=SGD, # fastai optimizer; default plain SGD (no momentum, no weight decay)
     lr:float=.1, # learning rate
     history:bool=True, # attach a `ParamHistory` callback (`learn.param_history`)
@@ -343,11 +342,11 @@ def regression_learner(
                         f"got {type(dls).__name__}")
     lr = check_positive('lr', lr)
     if model is None: model = LinearModel(n_in=dls.n_in)
-    if loss_func is None: loss_func = mse
+    if loss_func is None: loss_func = F.mse_loss  # shapes were checked equal: no broadcasting surprise
     if not callable(loss_func): raise TypeError(f"loss_func must be callable (pred, targ) -> scalar, got {loss_func!r}")
     _check_model_and_loss(dls, model, loss_func)
     cbs = list(cbs) if isinstance(cbs, (list, tuple)) else [] if cbs is None else [cbs]
-    if history: cbs.append(ParamHistory())
+    if history and not any(isinstance(c, ParamHistory) for c in cbs): cbs.append(ParamHistory())
     learn = RegLearner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
     if not dls.has_valid: learn.recorder.valid_metrics = False
     _lean_default_cbs(learn)

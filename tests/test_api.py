@@ -38,7 +38,7 @@ def test_all_exports_spec_names_and_fastai_basics():
 def test_one_liner_defaults(fitted):
     learn = fitted
     assert isinstance(learn, Learner) and isinstance(learn.model, LinearModel)
-    assert learn.loss_func is ff.mse and learn.opt.__class__.__name__ == 'Optimizer'
+    assert learn.loss_func is F.mse_loss and learn.opt.__class__.__name__ == 'Optimizer'
     assert isinstance(learn.param_history, ParamHistory)
     # converged close to the least-squares optimum
     opt = learn.ols()

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from fastai.basics import (
     SGD,
     Callback,
@@ -18,7 +19,7 @@ from fastai.basics import (
 from fastai.callback.tracker import TerminateOnNaNCallback
 from fastai.test_utils import VerboseCallback
 
-from fastfit.all import FuncModel, LinearModel, RegLearner, mse, regression_learner, synth_linear
+from fastfit.all import FuncModel, LinearModel, RegLearner, regression_learner, synth_linear
 
 
 def dls(bs=None, n=40, valid_pct=.25): return synth_linear(n=n, seed=1).dataloaders(bs=bs, valid_pct=valid_pct, seed=1)
@@ -28,7 +29,7 @@ def both(cbs_fn, bs=None, n_epoch=3):
     "Fit a fastfit learner and a stock fastai Learner alike; return their event logs and parameters."
     out = []
     for make in (lambda d, m, cbs: regression_learner(d, m, lr=.1, cbs=cbs),
-                 lambda d, m, cbs: Learner(d, m, loss_func=mse, opt_func=SGD, lr=.1, cbs=cbs)):
+                 lambda d, m, cbs: Learner(d, m, loss_func=F.mse_loss, opt_func=SGD, lr=.1, cbs=cbs)):
         d, m = dls(bs), LinearModel(init={'w': [.5], 'b': -.5})
         log = []
         class EventLog(Callback):
@@ -57,7 +58,7 @@ def test_event_order_matches_fastai(bs):
 
 def test_verbose_callback_prints_fastai_order(capsys):
     for make in (lambda d: regression_learner(d, LinearModel(), cbs=VerboseCallback()),
-                 lambda d: Learner(d, LinearModel(), loss_func=mse, opt_func=SGD, cbs=VerboseCallback())):
+                 lambda d: Learner(d, LinearModel(), loss_func=F.mse_loss, opt_func=SGD, cbs=VerboseCallback())):
         learn = make(dls(bs=8))
         with learn.no_bar(), learn.no_logging(): learn.fit(1)
     out = capsys.readouterr().out.split()
@@ -97,7 +98,7 @@ def test_add_and_remove_callbacks_during_fit():
         return [Manage(), counter]
     res = []
     for make in (lambda d, cbs: regression_learner(d, LinearModel(), cbs=cbs),
-                 lambda d, cbs: Learner(d, LinearModel(), loss_func=mse, opt_func=SGD, cbs=cbs)):
+                 lambda d, cbs: Learner(d, LinearModel(), loss_func=F.mse_loss, opt_func=SGD, cbs=cbs)):
         manage, counter = cbs()
         learn = make(dls(bs=8), [manage])
         with learn.no_bar(), learn.no_logging(): learn.fit(5)
@@ -133,7 +134,7 @@ def test_fastai_optimizer_with_momentum_matches_stock_learner():
         d, m = dls(bs=8), LinearModel(init={'w': [0.], 'b': 0.})
         opt = partial(SGD, mom=.9, wd=.01)
         learn = (regression_learner(d, m, opt_func=opt, lr=.05) if cls else
-                 Learner(d, m, loss_func=mse, opt_func=opt, lr=.05))
+                 Learner(d, m, loss_func=F.mse_loss, opt_func=opt, lr=.05))
         with learn.no_bar(), learn.no_logging(): learn.fit(4)
         res.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
     torch.testing.assert_close(res[0], res[1])
