@@ -10,7 +10,7 @@ from fastai.torch_core import default_device
 from fastcore.basics import store_attr
 
 __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster',
-           'TensorDL', 'RegDataLoaders', 'as_tensor2d', 'check_positive']
+           'TensorDL', 'RegDataLoaders']
 
 
 def check_positive(name, value, kind=float, allow_zero=False):

@@ -32,7 +32,7 @@ from .history import ParamHistory
 from .models import LinearModel, RegModel
 from .progress import FitProgress
 
-__all__ = ['RegLearner', 'RegRecorder', 'RegTrainEval', 'RegCastToTensor', 'regression_learner', 'huber']
+__all__ = ['RegLearner', 'regression_learner', 'huber']
 
 
 def huber(delta:float=1.):

@@ -114,3 +114,13 @@ def test_full_batch_train_loss_column_is_each_steps_exact_loss():
     learn = quiet(regression_learner(synth_linear().dataloaders(bs=None)), 5)
     train_losses = [v[0] for v in learn.recorder.values]
     np.testing.assert_allclose(train_losses, learn.param_history.losses[:5].numpy(), rtol=1e-5)
+
+
+def test_animation_shows_inline_as_the_offline_player(fitted):
+    import html
+    import re
+    anim = fitted.animate(frames=12, dpi=40)
+    out = anim._repr_html_()
+    assert out.startswith('<iframe srcdoc="') and 'https://' not in out and 'http://' not in out
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', out).group(1))
+    assert page.count('iVBOR') == 12 + 1  # every frame, and the first again as the <img> before the script runs
