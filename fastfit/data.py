@@ -16,11 +16,12 @@ __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synt
 def check_positive(name, value, kind=float, allow_zero=False):
     "Return `value` as `kind`, raising a `ValueError` naming `name` when it is not > 0 (>= 0 with `allow_zero`)."
     what = f"{'an integer' if kind is int else 'a finite number'} {'>= 0' if allow_zero else '> 0'}"
-    try:
-        f = float(value)
-        v = kind(value)
-    except (TypeError, ValueError, OverflowError):
+    try: f = float(value)
+    except (TypeError, ValueError):
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}") from None
+    if not math.isfinite(f): raise ValueError(f"{name} must be {what}, got {value!r}")
+    try: v = kind(value)
+    except (TypeError, ValueError): v = kind(f)  # e.g. int('2.5'): judged below as the number it spells
     # int(2.5) would silently drop the half: a non-integral count is a mistake worth naming.
     if kind is int and math.isfinite(f) and f != v: raise ValueError(f"{name} must be {what}, got {value!r}: use {round(f)}")
     ok = v >= 0 if allow_zero else v > 0

@@ -343,6 +343,7 @@ def regression_learner(
     lr = check_positive('lr', lr)
     if model is None: model = LinearModel(n_in=dls.n_in)
     if loss_func is None: loss_func = F.mse_loss  # shapes were checked equal: no broadcasting surprise
+    if not callable(opt_func): raise TypeError(f"opt_func must be a fastai optimizer function such as SGD or Adam, got {opt_func!r}")
     if not callable(loss_func): raise TypeError(f"loss_func must be callable (pred, targ) -> scalar, got {loss_func!r}")
     _check_model_and_loss(dls, model, loss_func)
     cbs = list(cbs) if isinstance(cbs, (list, tuple)) else [] if cbs is None else [cbs]

@@ -56,3 +56,10 @@ def test_loss_already_infinite_at_the_start_blames_the_scale_not_the_lr():
 def test_generators_reject_shapes_they_cannot_use():
     with pytest.raises(ValueError, match=r'x must be one feature.*\(5, 2\)'): synth_poly(x=np.ones((5, 2)))
     with pytest.raises(ValueError, match='w must hold one weight per feature'): synth_multilinear(w=())
+
+
+def test_more_messages_name_argument_and_value():
+    with pytest.raises(ValueError, match=r'n must be an integer > 0, got inf'): synth_linear(n=float('inf'))
+    with pytest.raises(ValueError, match=r"n must be an integer > 0, got '2.5': use 2"): synth_linear(n='2.5')
+    with pytest.raises(TypeError, match='opt_func must be a fastai optimizer function.*got 3'):
+        regression_learner(synth_linear().dataloaders(), opt_func=3)
