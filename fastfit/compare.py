@@ -8,7 +8,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from fastai.optimizer import SGD
 
 from .animation import FitAnimation, animation_of, check_export, export
@@ -22,11 +21,8 @@ __all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sw
 
 def _opt_loss(learn) -> float | None:
     "The training loss at the least-squares optimum, when the model has one."
-    try: ols = learn.ols()
+    try: return learn.train_loss(learn.ols())
     except TypeError: return None
-    dl = learn.dls.train
-    ols = {k: v.to(dl.x.device) for k, v in ols.items()}  # ols() is on the CPU; the model and data may be on CUDA
-    with torch.no_grad(): return float(learn.loss_func(torch.func.functional_call(learn.model, ols, (dl.x,)), dl.y))
 
 
 def fate(learn, stop=None) -> str:

@@ -369,6 +369,16 @@ def _lean_default_cbs(learn):
 
 
 @patch
+def train_loss(self:Learner, params:dict|None=None) -> float:
+    "The loss on the whole training set at `params` (name -> tensor, e.g. `learn.ols()`; default: the model as it is)."
+    dl = self.dls.train
+    with torch.no_grad():
+        if params is None: return float(self.loss_func(self.model(dl.x), dl.y))
+        params = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}
+        return float(self.loss_func(torch.func.functional_call(self.model, params, (dl.x,)), dl.y))
+
+
+@patch
 def ols(self:Learner) -> dict:
     "The least-squares optimum on the training data for models linear in their parameters, by parameter name."
     model = self.model

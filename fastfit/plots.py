@@ -91,8 +91,7 @@ class Records:
     @classmethod
     def current(cls, learn):
         "The model as it is now (step: the history's last, if any)."
-        dl = learn.dls.train
-        with torch.no_grad(): loss = float(learn.loss_func(learn.model(dl.x), dl.y))
+        loss = learn.train_loss()
         h = getattr(learn, 'param_history', None)
         step = h.step if isinstance(h, ParamHistory) else None
         return cls([{k: p.detach().cpu() for k, p in learn.model.named_parameters()}], [step], [loss])
@@ -431,10 +430,7 @@ class LossPanel(Panel):
                 self.curves.append((h.steps[keep], h.losses.numpy()[keep].astype(np.float64)))
             else: self.curves.append((np.array([0 if s is None else s for s in r.steps]), r.losses.astype(np.float64)))
         lrn = self.learn
-        try:
-            with torch.no_grad():
-                dl = lrn.dls.train
-                self.opt = float(lrn.loss_func(functional_call(_cpu_model(lrn.model), lrn.ols(), (dl.x.cpu(),)), dl.y.cpu()))
+        try: self.opt = lrn.train_loss(lrn.ols())
         except TypeError: self.opt = None
 
     def setup(self, ax) -> list:

@@ -124,3 +124,11 @@ def test_animation_shows_inline_as_the_offline_player(fitted):
     assert out.startswith('<iframe srcdoc="') and 'https://' not in out and 'http://' not in out
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', out).group(1))
     assert page.count('iVBOR') == 12 + 1  # every frame, and the first again as the <img> before the script runs
+
+
+def test_train_loss_at_current_and_given_parameters(fitted):
+    dl = fitted.dls.train
+    with torch.no_grad(): now = float(F.mse_loss(fitted.model(dl.x), dl.y))
+    assert abs(fitted.train_loss() - now) < 1e-6
+    assert abs(fitted.train_loss() - float(fitted.param_history.losses[-1])) < 1e-6
+    assert fitted.train_loss(fitted.ols()) <= fitted.train_loss() + 1e-7  # the optimum is no worse
