@@ -168,7 +168,7 @@ class ParamHistory(Callback):
 
     @property
     def losses(self) -> torch.Tensor:
-        "(T,) training loss at the parameters of each record (full batch: exact; minibatch: the next batch's)."
+        "(T,) training loss at each record's parameters (full batch: exact; minibatch: the next batch's, the last: all data)."
         return torch.from_numpy(self._loss[self._view()].copy()) if self._loss is not None else torch.empty(0)
 
     @property
