@@ -599,8 +599,8 @@ def save_animation(self:Learner,
     dpi:int=80, # resolution (80: 512x384 per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path."
-    check_export(fname, fps)  # a bad suffix or fps fails before any drawing
-    return export(_frames(self, frames, panels, dpi, 'save_animation'), fname, fps)
+    write = check_export(fname, fps)  # a bad suffix or fps fails before any drawing
+    return write(_frames(self, frames, panels, dpi, 'save_animation'), Path(fname), fps)
 
 
 def check_export(fname, fps):

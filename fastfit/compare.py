@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from fastai.optimizer import SGD
 
-from .animation import FitAnimation, animation_of, check_export, export
+from .animation import FitAnimation, animation_of, check_export
 from .data import RegDataLoaders, check_positive
 from .learner import regression_learner
 from .models import LinearModel
@@ -90,8 +90,8 @@ class Runs:
 
     def save_animation(self, fname, frames:int=100, fps:int=20, panels=None, dpi:int=80) -> Path:
         "Write the animation to `fname` (.gif, .html or .png, atomically) and return its path."
-        check_export(fname, fps)  # a bad suffix or fps fails before any drawing
-        return export(self.frames(frames, panels, dpi), fname, fps)
+        write = check_export(fname, fps)  # a bad suffix or fps fails before any drawing
+        return write(self.frames(frames, panels, dpi), Path(fname), fps)
 
     def final_losses(self) -> dict:
         "label -> training loss at the end of the run (the last finite record)."
