@@ -33,6 +33,7 @@ ELEMENT = {'script': r'<script\b[^>]*>.*?</script\s*>', 'link': r'<link\b[^>]*>'
            'input': r'<input\b[^>]*>'}
 LOCAL = re.compile(r'''(?:\b(?:src|href)\s*=\s*["']|\]\()(?P<path>[^"')\s#?:]+\.[A-Za-z0-9]+)(?=["')#?\s])''')
 TEXT_MIMES = ('text/html', 'image/svg+xml', 'text/markdown')
+DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)\s*:?(.*)$')  # nbdev's cell directives: `#| hide`, `#| echo: false`
 
 log = logging.getLogger('docs')
 
@@ -90,9 +91,28 @@ def read_notebook(path:Path, name:str) -> dict:
     return nb
 
 
+def apply_directives(cell:dict) -> dict:
+    """`cell` as nbdev's docs show it: its `#|` directive lines taken out; `#| hide` (or `include: false`) shows nothing,
+    `#| echo: false` (`hide_input`) only the outputs, `#| output: false` (`hide_output`) only the code."""
+    if cell.get('cell_type') != 'code': return cell
+    lines = (''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']).splitlines(True)
+    opts = {}
+    while lines and (m := DIRECTIVE.match(lines[0])):
+        opts[m[1].lower()] = m[2].strip().lower()
+        lines.pop(0)
+    if 'hide' in opts or opts.get('include') == 'false':  # an empty raw cell: nothing shows, the next cells keep their numbers
+        return {'cell_type': 'raw', 'metadata': {}, 'source': '', **({'id': cell['id']} if 'id' in cell else {})}
+    cell['source'] = ''.join(lines)
+    if 'hide_input' in opts or opts.get('echo') == 'false': cell['metadata'].setdefault('transient', {})['remove_source'] = True
+    if 'hide_output' in opts or opts.get('output') == 'false': cell['outputs'] = []
+    return cell
+
+
 def clean_notebook(nb:dict, name:str) -> list:
-    "Make `nb`'s outputs render offline, in place: GIFs as image/png (which HTML exporters show), no network loads."
+    """Make `nb` read as a page, in place: nbdev's `#|` directives applied; outputs rendered offline, GIFs as image/png
+    (which HTML exporters show), nothing loaded from the network. Returns the warnings."""
     warnings = []
+    nb['cells'] = [apply_directives(c) for c in nb['cells']]
     for i, cell in enumerate(nb['cells']):
         for out in cell.get('outputs', []):
             data = out.get('data', {})

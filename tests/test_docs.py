@@ -87,7 +87,10 @@ def sources(tmp_path_factory, fit):
             {'output_type': 'display_data', 'metadata': {},
              'data': {'image/png': base64.b64encode(gif).decode(), 'text/plain': '<FitAnimation>'}},
             {'output_type': 'display_data', 'metadata': {}, 'data': {'application/javascript': js, 'text/plain': ''}}]),
-        code('def f(x):\n    "A docstring."\n    return x + 1  # highlighted')])
+        code('def f(x):\n    "A docstring."\n    return x + 1  # highlighted'),
+        code('#| hide\nhidden_setup = 42'),
+        code('#| echo: false\nprint("only the output shows")',
+             [{'output_type': 'stream', 'name': 'stdout', 'text': 'only the output shows\n'}])])
     (tmp / 'layout.ipynb').write_text(json.dumps(layout))
 
     from execnb.shell import CaptureShell
@@ -185,6 +188,8 @@ def test_site_has_every_page(site):
     rel = {str(p.relative_to(out)) for p in pages(out)}
     assert {'index.html', 'nbs/layout.html', 'nbs/executed.html', 'api/data.html', 'api/learner.html'} <= rel, rel
     assert '<h1' in (out / 'index.html').read_text() and 'make docs' in (out / 'index.html').read_text()
+    layout = (out / 'nbs' / 'layout.html').read_text()
+    assert 'hidden_setup' not in layout and 'print(' not in layout and 'only the output shows' in layout  # nbdev's #| hide, echo
 
 
 def test_every_page_loads_offline_without_console_errors(site, browser):
@@ -347,3 +352,15 @@ def test_the_build_never_empties_a_folder_that_is_not_a_site(tmp_path):
     (tmp_path / 'work.py').write_text('precious = 1\n')
     with pytest.raises(bd.DocsError, match='not a site'): bd.build(tmp_path, notebooks=[], api=None)
     assert (tmp_path / 'work.py').read_text() == 'precious = 1\n'
+
+
+def test_nbdev_directives_shape_the_page():
+    def out(text): return [{'output_type': 'stream', 'name': 'stdout', 'text': text}]
+    nb = notebook([code('#| hide\nimport secret'), code('#| echo: false\nshow()', out('shown\n')),
+                   code('#|hide_output\nnoisy()', out('noise\n')), code('#| export\nx = 1')])
+    bd.clean_notebook(nb, 'd.ipynb')
+    hidden, echo, quiet, export = nb['cells']
+    assert hidden['cell_type'] == 'raw' and hidden['source'] == '' and 'outputs' not in hidden  # nothing shows; numbers kept
+    assert echo['metadata']['transient'] == {'remove_source': True} and echo['outputs'][0]['text'] == 'shown\n'
+    assert quiet['source'] == 'noisy()' and quiet['outputs'] == []
+    assert export['source'] == 'x = 1'
