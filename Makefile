@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,7 +24,11 @@ bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check fastfit tests bench
+	$(BIN)/ruff check fastfit tests bench docs
+
+# the documentation site into site/ (README, nbs/*.ipynb, the API reference); open site/index.html, no server needed
+docs: $(STAMP)
+	$(BIN)/python docs/build_docs.py --site site
 
 clean:
-	rm -rf $(VENV) fit.gif fit.html
+	rm -rf $(VENV) fit.gif fit.html site
