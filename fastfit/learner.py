@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import fastai.callback.hook  # noqa: F401 (Learner.summary)
 import numpy as np
 import torch
 import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.optimizer import SGD
-from fastcore.basics import patch
+from fastcore.basics import PrettyString, patch
 from fastcore.foundation import L
 from fastcore.meta import delegates
 
@@ -96,6 +97,21 @@ class RegLearner(LeanLoop, Learner):
         "fastai's `get_preds`; a shuffled or drop_last fastfit loader is read whole and in order, as fastai does with its own."
         if isinstance(dl, TensorDL) and (dl.shuffle or dl.drop_last): dl = dl.new(shuffle=False, drop_last=False)
         return super().get_preds(ds_idx=ds_idx, dl=dl, **kwargs)
+
+    def summary(self):
+        "fastai's summary (input shape, parameters, optimizer, loss, callbacks), counting the parameters fastfit's models name."
+        text = str(super().summary())
+        named = list(self.model.named_parameters())
+        total = sum(p.numel() for _, p in named)
+        if f"Total params: {total:,}\n" in text or 'Optimizer used:' not in text: return PrettyString(text)
+        # fastai counts only the parameters of layers with a `weight` (nn.Linear, ...); fastfit's models name theirs.
+        head, tail = text.split('Optimizer used:', 1)
+        trainable, n = sum(p.numel() for _, p in named if p.requires_grad), 76
+        rows = [head.splitlines()[0], '=' * n, f"{'Parameter':<20} {'Shape':<20} {'Param #':<10} {'Trainable':<10}", '=' * n]
+        rows += [f"{k:<20} {str(tuple(p.shape)):<20} {p.numel():<10} {str(p.requires_grad):<10}" for k, p in named]
+        rows += ['_' * n, '', f"Total params: {total:,}", f"Total trainable params: {trainable:,}",
+                 f"Total non-trainable params: {total - trainable:,}", '', '']
+        return PrettyString('\n'.join(rows) + 'Optimizer used:' + tail)
 
     @contextmanager
     def no_bar(self):
