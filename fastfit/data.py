@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from fastai.data.core import DataLoaders
 from fastai.torch_core import default_device
-from torch.utils.data import TensorDataset
 from fastcore.basics import store_attr
+from torch.utils.data import TensorDataset
 
 __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster',
            'TensorDL', 'RegDataLoaders']

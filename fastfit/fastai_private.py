@@ -31,7 +31,9 @@ from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
 from fastcore.basics import getcallable, noop
 from fastprogress.fastprogress import format_time
 
-__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'use_lean_callbacks']
+from .data import RegDataLoaders, TensorDL
+
+__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'TensorList', 'use_lean_callbacks']
 
 # The releases these overrides were read against and tested with (the oldest declared in pyproject.toml, and the newest).
 CHECKED = {'fastai': ('2.8.9', '2.8.12'), 'fastcore': ('2.2.30', '2.2.41')}
@@ -219,7 +221,6 @@ class LeanLoop:
     # Keeps: fastai's `all_batches`/`one_batch` (n_iter, iter, xb/yb split, the batch events). Gains: fastfit's loaders
     # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them.
     def all_batches(self):
-        from .data import RegDataLoaders, TensorDL  # data is a lower room; imported late to keep this module fastai-only
         dl = self.dl
         self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
                                and dl.device == self._model_device())
@@ -301,6 +302,18 @@ class RegTrainEval(TrainEvalCallback):
         l.training = True
 
 
+class TensorList(list):
+    "A list of Python floats that reads as 0-d tensors (`x[i]`, slices, iteration), as fastai's `recorder.losses` does."
+    # A tensor made per step and kept for the whole fit costs a 10k-point full-batch step ~10-15% (allocations that
+    # stay alive between the step's large temporaries); floats kept, tensors made when read, cost nothing there.
+    def __getitem__(self, i):
+        v = list.__getitem__(self, i)
+        return [torch.tensor(x) for x in v] if isinstance(i, slice) else torch.tensor(v)
+    def __iter__(self): return (torch.tensor(x) for x in list.__iter__(self))
+    def __reversed__(self): return (torch.tensor(x) for x in list.__reversed__(self))
+    def copy(self): return list(self)
+
+
 class RegRecorder(Recorder):
     "fastai's `Recorder` with the smoothing done on Python floats: the same `losses` (tensors), `lrs`, `values`, `iters`, log."
     __setattr__ = object.__setattr__
@@ -309,6 +322,7 @@ class RegRecorder(Recorder):
 
     def before_fit(self):
         super().before_fit()
+        self.losses = TensorList()
         self._count, self._val, self._smooth = 0, 0., float('nan')
 
     def after_batch(self):
@@ -326,8 +340,7 @@ class RegRecorder(Recorder):
         self._val = b * self._val + (1 - b) * v  # fastai: torch.lerp(loss, val, beta)
         self._smooth = s = self._val / (1 - b ** self._count)
         self.lrs.append(l.opt.hypers[-1]['lr'])
-        # A tensor, as fastai records (its AvgSmoothLoss.value): with beta=0 (full batch) that is this step's loss itself.
-        self.losses.append(loss.detach() if b == 0 and loss.device.type == 'cpu' and loss.ndim == 0 else torch.scalar_tensor(s))
+        self.losses.append(s)  # read back as a tensor, as fastai records (with beta=0, full batch: this step's loss)
         l.smooth_loss = s
 
     @property

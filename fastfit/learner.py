@@ -47,7 +47,7 @@ def check_lr(name, lr):
 
 
 class RegLearner(LeanLoop, Learner):
-    "A fastai `Learner` with a lean loop (see `fastfit.fastai_private`), checked arguments, and a stop (with advice) when the loss diverges."
+    "A fastai `Learner` with a lean loop (`fastfit.fastai_private`), checked arguments, and a stop (with advice) on divergence."
     fit_error = None  # the exception that cut the last fit short (Ctrl-C, an error in a callback), if one did
 
     def fit(self, n_epoch, lr=None, wd=None, cbs=None, reset_opt=False, start_epoch=0):

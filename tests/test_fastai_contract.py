@@ -469,7 +469,8 @@ def test_show_training_loop(synth_learner_13a, capsys):
     learn = synth_learner_13a()
     learn.show_training_loop()
     out = capsys.readouterr().out
-    assert out.startswith('Start Fit') and ' - after_fit      :' in out and 'TrainEvalCallback' in out.replace('RegTrainEval', 'TrainEvalCallback')
+    assert out.startswith('Start Fit') and ' - after_fit      :' in out
+    assert 'TrainEvalCallback' in out.replace('RegTrainEval', 'TrainEvalCallback')
 
 
 def test_skip_to_epoch(synth_learner_13a):

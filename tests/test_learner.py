@@ -334,8 +334,8 @@ def test_summary_counts_the_named_parameters():
 
 
 def test_cbs_as_a_fastcore_L_or_a_class():
-    from fastcore.foundation import L
     from fastai.callback.training import ShortEpochCallback
+    from fastcore.foundation import L
     learn = regression_learner(dls(), cbs=L([ShortEpochCallback(), TerminateOnNaNCallback]))
     names = [type(c).__name__ for c in learn.cbs]
     assert names[-3:] == ['ShortEpochCallback', 'TerminateOnNaNCallback', 'ParamHistory'], names
