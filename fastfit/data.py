@@ -99,13 +99,13 @@ class TensorDL:
     @property
     def _tensors(self): return (self.x,) if self.y is None else (self.x, self.y)
     @property
-    def n(self): return len(self.x)
+    def n(self): return self.x.shape[0]  # not len(x): torch's __len__ is Python, and this runs 3 times an epoch
     def __len__(self):
         if self.full_batch: return 1 if self.n else 0
         return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def __iter__(self):
-        ts = self._tensors
+        ts = (self.x,) if self.y is None else (self.x, self.y)
         if self.full_batch:
             if self.n: yield ts
             return

@@ -158,6 +158,7 @@ class LeanLoop:
         self._plain_sgd = (type(o) is Optimizer and list(o.cbs) in ([weight_decay, sgd_step], [l2_reg, sgd_step]))
         # `set_hyper` (schedulers) updates these dicts in place, so the groups can be listed once per fit.
         self._groups = [(list(pg), h) for pg, h in zip(o.param_lists, o.hypers)]
+        self._hypers = [h for _, h in self._groups]
         try: super()._do_fit()
         except _cancels: raise  # fastai's control flow, even when a callback raises one where nothing catches it
         except BaseException as e:
@@ -204,7 +205,7 @@ class LeanLoop:
     # optimizer, whatever set it (a schedule, `lr_max`, a slice), is checked: a negative lr climbs the loss silently.
     def _step(self):
         o = self.opt
-        for h in o.hypers:
+        for h in (self._hypers if self._plain_sgd else o.hypers):  # plain SGD: fastai's hyper dicts, listed once per fit
             lr = h['lr']
             if not lr >= 0:  # 0 is allowed here: cosine schedules touch it at their ends
                 raise ValueError(f"lr must be > 0, but the optimizer was about to step with lr={lr!r} (step "
