@@ -19,7 +19,7 @@ from .history import ParamHistory
 from .models import LinearModel, RegModel
 from .progress import FitProgress
 
-__all__ = ['RegLearner', 'regression_learner', 'huber', 'check_lr']
+__all__ = ['RegLearner', 'regression_learner', 'huber']
 
 
 def huber(delta:float=1.):
