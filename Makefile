@@ -3,9 +3,12 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# A second environment with the oldest versions pyproject.toml declares (`make test-oldest`, run by .ci/run).
+OLD      := .venv-oldest
+OLDSTAMP := $(OLD)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench lint docs clean
+.PHONY: demo test test-oldest bench lint docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +23,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+$(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
+	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
+	$(OLD)/bin/python -m pip install -q --upgrade pip
+	$(OLD)/bin/python -m pip install -q -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[dev]'
+	touch $(OLDSTAMP)
+
+# The suite again, with the oldest declared dependencies: a lower bound that lies turns this red.
+test-oldest: $(OLDSTAMP)
+	$(OLD)/bin/python -m pip list 2>/dev/null | grep -iE '^(fastai|fastcore|fastprogress|torch|numpy|matplotlib|pillow) '
+	$(OLD)/bin/python -m pytest
+
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
@@ -31,4 +45,4 @@ docs: $(STAMP)
 	$(BIN)/python docs/build_docs.py --site site
 
 clean:
-	rm -rf $(VENV) fit.gif fit.html site
+	rm -rf $(VENV) $(OLD) fit.gif fit.html site

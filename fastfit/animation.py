@@ -623,5 +623,6 @@ class AnimateFit(Callback):
         check_export(fname, fps)
 
     def after_fit(self):
+        if getattr(self.learn, 'fit_error', None) is not None: return  # a fit cut short (Ctrl-C, an error): no file
         # `saved`, not `path`: a callback attribute named like a Learner's one makes fastai warn about shadowing
         self.saved = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)

@@ -1,14 +1,16 @@
 "Command line: `fastfit demo` and `fastfit fit ...` (parsed by fastcore's `parse_cli` from the signatures)."
 from __future__ import annotations
 
+import io
 import sys
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Annotated
 
 from fastcore.script import anno_parser, call_parse, parse_cli
 
-__all__ = ['main', 'demo', 'fit', 'run_fit']
+__all__ = ['main', 'demo', 'fit', 'run_fit', 'synth', 'Diverged']
 
 DATA = ('linear', 'multilinear', 'poly', 'rollercoaster')
 
@@ -27,6 +29,12 @@ def _die(msg, cmd=None):
     anno_parser(cmd, prog=f'fastfit {cmd.__name__}').error(msg)
 
 
+def _fail(msg):
+    "A run that failed (not a usage error): `fastfit: error: msg` on stderr and exit status 1."
+    print(f"fastfit: error: {msg}", file=sys.stderr)
+    raise SystemExit(1)
+
+
 def _check_out(paths, cmd):
     "Each output path's folder must exist, so a typo fails before the fit, not after it."
     for p in paths:
@@ -34,20 +42,35 @@ def _check_out(paths, cmd):
         if not d.is_dir(): _die(f"--out {str(p)!r}: folder {str(d)!r} does not exist; create it first", cmd)
 
 
-def run_fit(data='linear', n=100, epochs=100, lr=.1, bs=0, out=('fit.gif',), frames=100, fps=20, seed=42, quiet=False):
-    "Fit `data` with the default learner, write the animation to each of `out`, print a summary; return the learner."
-    from .all import PolyModel, regression_learner, synth_linear, synth_multilinear, synth_poly, synth_rollercoaster
-    t0 = time.perf_counter()
+class Diverged(ValueError):
+    "The fit's training loss became NaN/inf: the advice names the command's own flags."
+
+
+def synth(data='linear', n=100, seed=42):
+    "The synthetic data set `data` (for poly and rollercoaster: x standardised, so plain SGD takes an ordinary lr)."
+    from .all import synth_linear, synth_multilinear, synth_poly, synth_rollercoaster
     s = dict(linear=lambda: synth_linear(n=n, seed=seed), multilinear=lambda: synth_multilinear(n=n, seed=seed),
              poly=lambda: synth_poly(seed=seed), rollercoaster=lambda: synth_rollercoaster(seed=seed))[data]()
-    model = PolyModel(2) if data in ('poly', 'rollercoaster') else None
     if data in ('poly', 'rollercoaster'):
         # Standardise x so plain SGD converges at an ordinary lr (raw time needs lr ~1e-5: see the seed 004 notebook).
         s.x = (s.x - s.x.mean()) / s.x.std()
         s.truth = None
+    return s
+
+
+def run_fit(data='linear', n=100, epochs=100, lr=.1, bs=0, out=('fit.gif',), frames=100, fps=20, seed=42, quiet=False):
+    "Fit `data` with the default learner, write the animation to each of `out`, print a summary; return the learner."
+    from .all import PolyModel, regression_learner
+    t0 = time.perf_counter()
+    s = synth(data, n, seed)
+    model = PolyModel(2) if data in ('poly', 'rollercoaster') else None
     dls = s.dataloaders(bs=bs or None, valid_pct=0, seed=seed)
     learn = regression_learner(dls, model=model, lr=lr)
-    with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
+    # The learner's own advice on divergence speaks Python (lr=..., learn.lr_find()): the command speaks flags.
+    with learn.no_bar(), learn.no_logging(), redirect_stdout(io.StringIO()): learn.fit(epochs)
+    if learn.diverged is not None:
+        raise Diverged(f"--lr {lr:g} made the training loss diverge (NaN/inf) at step {learn.diverged}, so the fit stopped "
+                       f"and nothing was written: try --lr {lr / 10:g} (a tenth), or smaller")
     t_fit = time.perf_counter() - t0
     paths = [learn.save_animation(o, frames=frames, fps=fps) for o in out]
     t_all = time.perf_counter() - t0
@@ -111,7 +134,13 @@ def fit(
     bad = [o for o in outs if Path(o).suffix.lower() not in WRITERS]
     if not outs or bad: _die(f"--out {out!r}: each file must end in one of {', '.join(WRITERS)}", fit)
     _check_out(outs, fit)
+    n_data = len(synth(data, n, seed))
+    if bs > n_data:
+        what = f"--n {n}" if data in ('linear', 'multilinear') else f"--data {data}"
+        _die(f"--bs {bs} is larger than the {n_data} points of {what}, so no full batch remains: use --bs {n_data} or "
+             f"less, or --bs 0 for full batch", fit)
     try: run_fit(data, n, epochs, lr, bs, outs, frames, fps, seed)
+    except Diverged as e: _fail(str(e))
     except (ValueError, ImportError) as e: _die(str(e), fit)  # ImportError: .mp4 without the mp4 extra
     except OSError as e: _die(f"could not write --out {out!r}: {e}", fit)
 

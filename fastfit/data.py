@@ -8,6 +8,7 @@ import torch
 from fastai.data.core import DataLoaders
 from fastai.torch_core import default_device
 from fastcore.basics import store_attr
+from torch.utils.data import TensorDataset
 
 __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster',
            'TensorDL', 'RegDataLoaders']
@@ -16,6 +17,10 @@ __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synt
 def check_positive(name, value, kind=float, allow_zero=False):
     "Return `value` as `kind`, raising a `ValueError` naming `name` when it is not > 0 (>= 0 with `allow_zero`)."
     what = f"{'an integer' if kind is int else 'a finite number'} {'>= 0' if allow_zero else '> 0'}"
+    # float('0.1') and int('3') would pass, and True is 1: a string or a bool for a number is a mistake worth naming.
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}"
+                        + (": write it without quotes" if isinstance(value, str) and _is_number(value) else ""))
     try: f = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}") from None
@@ -29,6 +34,14 @@ def check_positive(name, value, kind=float, allow_zero=False):
     return v
 
 
+def _is_number(s) -> bool:
+    try: float(s); return True
+    except ValueError: return False
+
+
+F32_MAX = float(torch.finfo(torch.float32).max)
+
+
 def as_tensor2d(a, name='x') -> torch.Tensor:
     "`a` (numpy array, tensor or list) as a finite float32 tensor of shape (n, n_features); 1-d becomes one column."
     if isinstance(a, torch.Tensor): t = a.detach()
@@ -39,6 +52,14 @@ def as_tensor2d(a, name='x') -> torch.Tensor:
             raise TypeError(f"{name} must be numeric (array, tensor or list of numbers), got dtype {arr.dtype}")
         t = torch.from_numpy(np.ascontiguousarray(arr))
     if t.is_complex(): raise TypeError(f"{name} must be real numbers, got dtype {t.dtype}")
+    if t.dtype == torch.float64:
+        # Finite in its own dtype but beyond float32 (e.g. 1e300): name that, rather than the inf it becomes.
+        big = t.detach().double().abs()
+        big = big[torch.isfinite(big)]
+        if big.numel() and float(big.max()) > F32_MAX:
+            raise ValueError(f"{name} holds values too large for float32 (largest |value| {float(big.max()):.3g}, float32 "
+                             f"stops at {F32_MAX:.3g}): rescale {name} before fitting, e.g. divide it by {float(big.max()):.0e} "
+                             f"or standardise it ((v - mean) / std)")
     t = t.float()
     if t.ndim == 0: raise ValueError(f"{name} must hold one row per sample, got a single number {t.item()!r}")
     if t.ndim == 1: t = t[:, None]
@@ -54,9 +75,11 @@ def as_tensor2d(a, name='x') -> torch.Tensor:
 
 class TensorDL:
     "Batches of `(x, y)` sliced from whole tensors on `device`: no per-item collate, no worker processes."
+    n_inp = 1  # one input tensor, then the target (fastai's `DataLoader.n_inp`)
+
     def __init__(self,
         x:torch.Tensor, # inputs, (n, n_features)
-        y:torch.Tensor, # targets, (n, 1)
+        y:torch.Tensor|None, # targets, (n, 1); None: inputs only (a test set, `RegDataLoaders.test_dl`)
         bs:int|None=None, # batch size; None: the whole set as one batch
         shuffle:bool=False, # reshuffle every epoch
         drop_last:bool=False, # drop the last incomplete batch
@@ -70,38 +93,48 @@ class TensorDL:
         self.to(device if device is not None else x.device)
 
     @property
-    def dataset(self): return (self.x, self.y)
+    def dataset(self) -> TensorDataset:
+        "The samples as a torch `TensorDataset` (`.tensors` is `(x, y)`), as fastai's `dls.train_ds` gives."
+        return TensorDataset(*self._tensors)
     @property
-    def n(self): return len(self.x)
+    def _tensors(self): return (self.x,) if self.y is None else (self.x, self.y)
+    @property
+    def n(self): return self.x.shape[0]  # not len(x): torch's __len__ is Python, and this runs 3 times an epoch
     def __len__(self):
         if self.full_batch: return 1 if self.n else 0
         return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def __iter__(self):
+        ts = (self.x,) if self.y is None else (self.x, self.y)
         if self.full_batch:
-            if self.n: yield self.x, self.y
+            if self.n: yield ts
             return
-        x, y = self.x, self.y
         if self.shuffle:
             # One gather per epoch, then views: cheaper than gathering every batch.
             idx = torch.randperm(self.n, generator=self._gen).to(self.device)
-            x, y = x[idx], y[idx]
+            ts = tuple(t[idx] for t in ts)
         for i in range(len(self)):
             s = slice(i * self.bs, (i + 1) * self.bs)
-            yield x[s], y[s]
+            yield tuple(t[s] for t in ts)
 
     def to(self, device):
         "Move the tensors to `device` (in place) and return self."
         self.device = torch.device(device)
-        self.x, self.y = self.x.to(self.device), self.y.to(self.device)
+        self.x = self.x.to(self.device)
+        if self.y is not None: self.y = self.y.to(self.device)
         return self
 
-    def new(self, **kwargs):
+    def new(self, dataset=None, **kwargs):
         "A copy with some attributes changed (fastai's `DataLoader.new` protocol: `shuffle`, `drop_last`, `bs`)."
         args = dict(bs=None if self.full_batch else self.bs, shuffle=self.shuffle, drop_last=self.drop_last,
                     seed=self.seed, device=self.device)
         args.update({k: v for k, v in kwargs.items() if k in args})
-        return type(self)(self.x, self.y, **args)
+        x, y = (self.x, self.y) if dataset is None else _xy(dataset)
+        return type(self)(x, y, **args)
+
+    def new_empty(self):
+        "The same loader with no samples (what `learn.export` keeps of the data)."
+        return self.new((self.x[:0], None if self.y is None else self.y[:0]), bs=None, shuffle=False, drop_last=False)
 
     def one_batch(self):
         "The first batch of a fresh epoch (a copy's shuffle: peeking leaves the next fit's batches as they were)."
@@ -109,7 +142,18 @@ class TensorDL:
             raise ValueError(f"this DataLoader holds no batch: n={self.n} samples with bs={self.bs} and drop_last={self.drop_last}")
         return next(iter(self.new()))
 
+    def decode_batch(self, b, max_n:int=9, full:bool=True) -> list:
+        "The samples of batch `b` as tuples (fastai's `decode_batch`: nothing to decode for plain tensors)."
+        n = min(len(b[0]), max_n)
+        return [tuple(t[i] for t in b) for i in range(n)]
+
     def __repr__(self): return f"{type(self).__name__}(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, device={self.device})"
+
+
+def _xy(d) -> tuple:
+    "(x, y) of a `TensorDataset` or a pair of tensors; y is None for inputs alone."
+    ts = d.tensors if isinstance(d, TensorDataset) else tuple(d)
+    return ts[0], (ts[1] if len(ts) > 1 else None)
 
 
 def _device(device) -> torch.device:
@@ -138,6 +182,36 @@ class RegDataLoaders(DataLoaders):
     def n_in(self): return self.train.x.shape[1]
     @property
     def has_valid(self): return len(self.loaders) > 1 and self.valid.n > 0
+
+    def test_dl(self,
+        test_items, # new inputs: array, tensor or list, (n,) or (n, n_features); with_labels: a pair (x, y)
+        rm_type_tfms=None, # unused (fastai's signature): plain tensors have no type transforms
+        with_labels:bool=False, # `test_items` is (x, y), so `get_preds` returns targets too
+        bs:int|None=None, # batch size; None: all in one batch
+        **kwargs, # fastai passes loader options (e.g. num_workers=0): tensor slicing needs none
+    ) -> TensorDL:
+        "A loader of new inputs for `learn.get_preds(dl=...)` and `learn.predict`, on the data's device."
+        x, y = test_items if with_labels else (test_items, None)
+        if isinstance(x, (int, float)) or (isinstance(x, (np.ndarray, torch.Tensor)) and np.ndim(x) == 0): x = [x]
+        try: a = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+        except (TypeError, ValueError): a = None
+        # Rows given with extra unit axes, e.g. predict(tensor([[0.1]])) -> [tensor([[0.1]])]: the last axis is features.
+        if a is not None and a.ndim > 2 and a.shape[-1] == self.n_in: x = a.reshape(-1, self.n_in)
+        x = as_tensor2d(x, 'test_items')
+        if x.shape[1] != self.n_in:
+            raise ValueError(f"test_items have {x.shape[1]} feature(s) (shape {tuple(x.shape)}) but the model was fitted on "
+                             f"{self.n_in}: pass one row per sample, shape (n, {self.n_in})")
+        if y is not None:
+            y = as_tensor2d(y, 'y')
+            if len(y) != len(x): raise ValueError(f"test_items: x and y lengths differ: {len(x)} and {len(y)}")
+        if bs is not None: bs = check_positive('bs', bs, int)
+        return TensorDL(x, y, bs=bs, device=self.device)
+
+    def new_empty(self):
+        "These loaders with no samples, for `learn.export` (the model, not the data, is exported)."
+        res = type(self)(*[dl.new_empty() for dl in self.loaders], path=self.path, device=self.device)
+        res.truth = self.truth
+        return res
 
     @classmethod
     def from_arrays(cls,

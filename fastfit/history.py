@@ -17,6 +17,7 @@ class ParamHistory(Callback):
     # Plain attribute sets: fastai's `Callback.__setattr__` looks each name up on the learner, every step.
     __setattr__ = object.__setattr__
     big = 10_000  # models with more scalar parameters than this record a subset by default (`params=` chooses it)
+    after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
 
     def __init__(self,
         max_records:int=2000, # at most this many records; when full, every other one is dropped (first and last kept)
@@ -57,9 +58,20 @@ class ParamHistory(Callback):
                                      f"{[k for k, _ in named]}")
         return [(k, p) for k, p in named if k in self.names]
 
-    def before_fit(self):
+    # Recording is armed by the first training phase of a fit (`run_train`, which fastai's dispatch honours for the
+    # per-step events at no cost): validate/get_preds/predict and events called outside a fit leave the history alone.
+    run_train = False
+
+    def before_fit(self): self.run_train = False
+
+    def before_train(self):
+        if self.run_train: return
         # lr_find's mock training restores the weights afterwards: it is not part of the history.
-        if any(isinstance(cb, LRFinder) for cb in self.learn.cbs): self.run = False; return
+        if any(isinstance(cb, LRFinder) for cb in self.learn.cbs): return
+        self._setup()
+        self.run_train = True
+
+    def _setup(self):
         tracked = self._tracked()
         self._ps = [p for _, p in tracked]
         layout = [(k, tuple(p.shape), p.device) for k, p in tracked]
@@ -110,7 +122,6 @@ class ParamHistory(Callback):
         self.n, self._tail, self._slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
 
     def after_loss(self):
-        if not self.learn.training: return
         self._loss[self._slot] = self.learn.loss_value if self._loss_value else self.learn.loss.item()
 
     def after_step(self):
@@ -120,7 +131,8 @@ class ParamHistory(Callback):
         else: self._tail = True
 
     def after_fit(self):
-        if self._flat is None or not self.run: return
+        if not self.run_train: return
+        self.run_train = False
         if getattr(self.learn, 'diverged', None) is not None:
             # The latest record's parameters gave a NaN/inf loss: keep only the finite records before it.
             if self._tail: self._tail = False
@@ -132,10 +144,13 @@ class ParamHistory(Callback):
                 with torch.no_grad():
                     for p, v in zip(self._ps, self._unflat(self._flat[self._slot])): p.copy_(v)
             return
+        # A fit cut short (Ctrl-C) between the optimizer's step and after_step: the model moved, the history did not.
+        with torch.no_grad(): now = torch.cat([p.detach().reshape(-1) for p in self._ps]).to(self._flat.dtype)
+        if not torch.equal(now, self._flat[self._slot]): self.after_step()
         # The last state's loss has no forward pass yet: one on the whole training set.
         dl = self.learn.dls.train
         x, y = getattr(dl, 'x', None), getattr(dl, 'y', None)
-        if x is not None:
+        if x is not None and y is not None:
             with torch.no_grad(): self._loss[self._slot] = float(self.learn.loss_func(self.learn.model(x), y))
 
     def _unflat(self, row):

@@ -631,3 +631,42 @@ def show_batch(self:RegDataLoaders, **kwargs):
     "Scatter of one training batch."
     return show_dls(self, batch=True, **kwargs)
 
+
+
+# --- show_results (issue 11) ---
+from .data import check_positive  # noqa: E402 (imports kept with the block they serve, so the block can move whole)
+from .learner import RegLearner  # noqa: E402
+
+
+@patch
+def show_results(self:RegLearner,
+    ds_idx:int=1, # 1: the validation set (the training set when there is none), 0: the training set
+    dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
+    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to 10,000
+    shuffle:bool=True, # sample the points at random (seeded) rather than take the first ones
+    ax=None, # matplotlib axes to draw into
+    **kwargs, # passed to `ax.scatter`
+):
+    "Targets against predictions (points on the dashed diagonal are predicted exactly); returns the axes."
+    if dl is None:
+        if ds_idx == 1 and not self.dls.has_valid: ds_idx = 0
+        dl = self.dls[ds_idx]
+    if not hasattr(dl, 'x'): return Learner.show_results(self, ds_idx=ds_idx, dl=dl, max_n=max_n or 9, shuffle=shuffle, **kwargs)
+    if max_n is not None: max_n = check_positive('max_n', max_n, int)
+    preds, targs = self.get_preds(dl=dl)
+    if targs is None: raise ValueError("show_results needs targets: give a loader of (x, y), e.g. dls.test_dl((x, y), with_labels=True)")
+    p, t = preds.reshape(len(preds), -1)[:, 0].float(), targs.reshape(len(targs), -1)[:, 0].float()
+    n, mse = len(t), float(((p - t) ** 2).mean())
+    keep = min(n, max_n or 10_000)
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:keep] if shuffle else torch.arange(keep)
+    if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
+    ax.scatter(t[idx], p[idx], s=16, c=COLORS['data'], alpha=.75, lw=0, **kwargs)
+    lo, hi = float(torch.minimum(t.min(), p.min())), float(torch.maximum(t.max(), p.max()))
+    pad = (hi - lo) * .05 or 1.
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ls='--', c=COLORS['truth'], lw=1.2, label='prediction = target')
+    ax.set_xlim(lo - pad, hi + pad); ax.set_ylim(lo - pad, hi + pad); ax.set_aspect('equal')
+    where = {0: 'training set', 1: 'validation set'}.get(ds_idx) if dl is self.dls[ds_idx] else 'given data'
+    shown = f"{keep:,} of {n:,} points" if keep < n else f"{n:,} points"
+    ax.set_title(f"{where}: {shown}, MSE {mse:.4g}", fontsize=10)
+    ax.set_xlabel('target y'); ax.set_ylabel('prediction'); ax.grid(alpha=.25); ax.legend(fontsize=8, loc='upper left')
+    return ax

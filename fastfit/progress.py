@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import fastcore.basics
+import fastprogress.fastprogress as fp
 from fastai.callback.core import Callback
 from fastai.learner import noop
 from fastprogress.fastprogress import master_bar, progress_bar
 
-__all__ = ['FitProgress']
+__all__ = ['FitProgress', 'bars_wanted']
 
 
 class FitProgress(Callback):
     "fastai's `ProgressCallback`, but the table shows at most `max_rows` epochs (evenly spaced, plus the last)."
     order = 60
+    after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
     __setattr__ = object.__setattr__  # plain sets: fastai's `Callback.__setattr__` looks each name up on the learner
 
     def __init__(self,
@@ -21,7 +24,8 @@ class FitProgress(Callback):
         show_bar:bool=True, # draw the progress bar (`learn.no_bar()` turns it off, leaving the table)
     ):
         if not isinstance(max_rows, int) or max_rows < 1: raise ValueError(f"max_rows must be an int >= 1, got {max_rows!r}")
-        self.max_rows, self.show_bar, self.mbar, self.pbar = max_rows, show_bar, None, None
+        self.max_rows, self.show_bar, self.mbar, self.pbar, self.old_logger = max_rows, show_bar, None, None, None
+        self._bars = self._batch_bar = False
 
     @property
     def name(self): return 'progress'  # stands where fastai's ProgressCallback stands: `learn.progress`
@@ -29,10 +33,15 @@ class FitProgress(Callback):
     def before_fit(self):
         n = self.learn.n_epoch
         self.every = math.ceil(n / self.max_rows) if n > self.max_rows else 1
-        self.mbar = master_bar(range(n)) if self.show_bar and self.learn.create_mbar else None
+        self._bars = self.show_bar and self.learn.create_mbar and bars_wanted()
+        # Without bars, a stand-in: fastai's callbacks (ShowGraphCallback, tta) call the master bar's methods.
+        self.mbar = master_bar(range(n)) if self._bars else _NoBar()
         # A bar over the batches only when an epoch has several: 10,000 one-batch epochs draw one bar, not 10,000.
-        self._batch_bar = self.mbar is not None and len(self.learn.dls.train) > 1
-        self.old_logger = self.learn.logger
+        self._batch_bar = self._bars and len(self.learn.dls.train) > 1
+        logger = self.learn.logger
+        # Our own writer still in place means a fit that never reached after_fit: wrapping it again would recurse.
+        if getattr(logger, '__self__', None) is self: logger = getattr(self, '_outer_logger', print)
+        self.old_logger = self._outer_logger = logger
         if self.old_logger in (noop, fastcore.basics.noop) or not hasattr(self.learn, 'recorder'): self.old_logger = None; return
         self.learn.logger = self._write_stats
         self._widths = None
@@ -40,7 +49,7 @@ class FitProgress(Callback):
         self._write(list(self.learn.recorder.metric_names), table=True)
 
     def before_epoch(self):
-        if self.mbar is not None: self.mbar.update(self.learn.epoch)
+        if self._bars: self.mbar.update(self.learn.epoch)
 
     def before_train(self):
         if not self._batch_bar: return
@@ -69,8 +78,28 @@ class FitProgress(Callback):
         self._write([f'{v:.6f}' if isinstance(v, float) else str(v) for v in log], table=True)
 
     def _write(self, line, table=False):
-        if self.mbar is not None: return self.mbar.write(line, table=table)
+        if self._bars: return self.mbar.write(line, table=table)
         if table:  # aligned as fastprogress aligns its console table
             if self._widths is None: self._widths = [max(len(v), 8) for v in line]
             line = '  '.join(v.ljust(w) for v, w in zip(line, self._widths)).rstrip()
         self.old_logger(line)
+
+
+class _NoBar:
+    "What fastai's callbacks call on `learn.progress.mbar`, doing nothing: the stand-in when no bar is drawn."
+    def __iter__(self): return iter(())
+    def update(self, *args, **kwargs): pass
+    def on_iter_end(self): pass
+    def update_graph(self, *args, **kwargs): pass
+    def show_imgs(self, *args, **kwargs): pass
+    def write(self, *args, **kwargs): pass
+
+
+def bars_wanted() -> bool:
+    "Whether progress bars may be drawn: fastprogress's `NO_BAR` is off, and stdout is a terminal or a notebook."
+    # fastprogress itself tests `getattr(stdout, 'isatty', False)`, the method, which is always true: a log file or a
+    # CI console would fill with `\r` bars. A notebook's stdout is no tty, but its bars are widgets.
+    if getattr(fp, 'NO_BAR', False): return False
+    if getattr(fp, 'IN_NOTEBOOK', False): return True
+    try: return sys.stdout.isatty()
+    except (AttributeError, ValueError): return False

@@ -1,12 +1,25 @@
 import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
 import fastprogress.fastprogress as fp  # noqa: E402
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 matplotlib.use('Agg')
 fp.NO_BAR = True  # no \r progress bars in test logs
+# Hypothesis keeps its example database and caches in `.hypothesis/` of the working directory: not in the source tree.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix='fastfit-hypothesis-')
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+settings.register_profile('fastfit', database=None)
+settings.load_profile('fastfit')
+
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +27,12 @@ def _close_figures():
     yield
     import matplotlib.pyplot as plt
     plt.close('all')
+
+
+@pytest.fixture(autouse=True)
+def _cwd_outside_the_source_tree(tmp_path_factory, monkeypatch):
+    "Every test runs in a fresh folder: what fastai writes under `learn.path` (models/, export.pkl) lands there."
+    monkeypatch.chdir(tmp_path_factory.mktemp('cwd'))
 
 
 @pytest.fixture
@@ -24,3 +43,33 @@ def fitted():
     learn = regression_learner(s.dataloaders(bs=None))
     with learn.no_bar(), learn.no_logging(): learn.fit(100)
     return learn
+
+
+# -- a clean checkout stays clean: the suite fails if it left anything new in the source tree ---------------------------
+_IGNORE = ('.venv', '__pycache__', '.egg-info', '.ruff_cache')
+# Source a developer may be editing while the suite runs: a change to these is not the suite's doing.
+_EDITED = ('.py', '.md', '.toml', '.ini', '.txt', '.cfg', '.in', 'Makefile', '.ci/run')
+
+
+def _tree_state():
+    "Paths git reports as new, ignored or changed (folders as one entry), or None outside a git checkout."
+    if shutil.which('git') is None: return None
+    r = subprocess.run(['git', 'status', '--porcelain', '--ignored'], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0: return None
+    lines = [ln for ln in r.stdout.splitlines() if not any(k in ln for k in _IGNORE)]
+    # New and ignored files always count (models/, .hypothesis/, export.pkl); changed tracked ones unless source (a GIF).
+    return {ln for ln in lines if ln[:2] in ('??', '!!') or not ln.rstrip().endswith(_EDITED)}
+
+
+def pytest_sessionstart(session): session.config._tree_before = _tree_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+    before = getattr(session.config, '_tree_before', None)
+    after = _tree_state()
+    if before is None or after is None: return
+    new = sorted(after - before)
+    if new:
+        print(f"\nThe test suite wrote into the source tree {ROOT}: {new} (tests must write only to temporary folders)")
+        session.exitstatus = 1

@@ -73,8 +73,9 @@ BAD = [
     (['fit', '--n', '2.5'], "argument --n: invalid int value: '2.5'"),
     (['fit', '--epochs', '-3'], '--epochs must be > 0, got -3'),
     (['fit', '--bs', '-1'], '--bs must be >= 0 (0 = full batch), got -1'),
-    (['fit', '--bs', '500'], 'bs=500 is larger than the 100 training samples'),
-    (['fit', '--data', 'rollercoaster', '--bs', '21'], 'use bs <= 20'),
+    (['fit', '--bs', '500'], '--bs 500 is larger than the 100 points of --n 100, so no full batch remains: use --bs 100 '
+                             'or less, or --bs 0 for full batch'),
+    (['fit', '--data', 'rollercoaster', '--bs', '21'], 'points of --data rollercoaster, so no full batch remains: use --bs 20'),
     (['fit', '--frames', '0'], '--frames must be > 0, got 0'),
     (['fit', '--fps', '0'], '--fps must be > 0, got 0'),
     (['fit', '--out', 'fit.mp5'], "--out 'fit.mp5': each file must end in one of .gif, .html, .mp4, .png"),
@@ -96,6 +97,18 @@ def test_bad_arguments_usage_and_exit_2(args, msg, tmp_path, capsys, monkeypatch
     assert 'usage: fastfit' in err and 'error: ' in err and msg in err, err
     assert 'Traceback' not in err + out
     assert list(tmp_path.iterdir()) == []  # nothing written
+    assert 'bs=' not in err and 'lr=' not in err and 'lr_find' not in err  # the command's flags, not Python advice
+
+
+def test_a_diverging_fit_fails_naming_the_flag(tmp_path, capsys, monkeypatch):
+    "`fastfit fit --lr 1e6` diverges: exit status 1, advice in the command's own flags, no file written."
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(['fit', '--lr', '1e6', '--epochs', '50', '--out', 'fit.gif'], capsys)
+    assert code == 1, (out, err)
+    assert err.startswith('fastfit: error: --lr 1e+06 made the training loss diverge (NaN/inf) at step ')
+    assert 'try --lr 100000 (a tenth), or smaller' in err and 'nothing was written' in err
+    assert 'lr=' not in err + out and 'lr_find' not in err + out and 'Traceback' not in err + out
+    assert list(tmp_path.iterdir()) == []
 
 
 def _script(args, cwd, timeout=120):

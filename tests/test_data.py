@@ -134,3 +134,30 @@ def test_default_device_follows_fastai(monkeypatch):
     monkeypatch.setattr(data, 'default_device', lambda: torch.device('meta'))  # what fastai picks is what we use
     assert data._device(None) == torch.device('meta')
     assert data._device('cpu') == torch.device('cpu')
+
+
+@pytest.mark.parametrize('which', ['x', 'y', 'x_valid'])
+def test_values_too_large_for_float32_are_named_not_called_nan(which):
+    "Finite float64 values beyond float32 (1e300) are 'too large for float32', with a rescale hint, not 'NaN/inf'."
+    x, y = np.linspace(0, 1, 10), np.linspace(0, 1, 10)
+    arrs = dict(x=x, y=y, x_valid=np.array([0., .5, 1.]))
+    arrs[which] = arrs[which] * 1e300
+    with pytest.raises(ValueError, match=rf"{which} holds values too large for float32 \(largest \|value\| 1e\+300, float32 "
+                                         rf"stops at 3.4e\+38\): rescale {which} before fitting, e.g. divide it by 1e\+300"):
+        RegDataLoaders.from_arrays(arrs['x'], arrs['y'], valid=(arrs['x_valid'], y[:3]) if which == 'x_valid' else None)
+    with pytest.raises(ValueError, match=r'x holds 1 NaN/inf value\(s\)'):  # a real inf is still called one
+        RegDataLoaders.from_arrays(np.array([1., np.inf, 2.]), [1., 2., 3.])
+
+
+def test_test_dl_new_inputs():
+    dls = synth_linear(n=50).dataloaders(bs=None)
+    dl = dls.test_dl(np.linspace(-1, 1, 7), bs=3)
+    assert len(dl) == 3 and [b[0].shape for b in dl] == [(3, 1), (3, 1), (1, 1)] and all(len(b) == 1 for b in dl)
+    assert dls.test_dl(2.).x.tolist() == [[2.]]
+    with pytest.raises(ValueError, match=r"test_items have 2 feature\(s\) \(shape \(3, 2\)\) but the model was fitted on 1"):
+        dls.test_dl(np.ones((3, 2)))
+    with pytest.raises(ValueError, match='test_items: x and y lengths differ: 3 and 2'):
+        dls.test_dl((np.ones(3), np.ones(2)), with_labels=True)
+    empty = dls.new_empty()
+    assert type(empty) is type(dls) and empty.n_in == 1 and len(empty.train.x) == 0 and empty.truth == dls.truth
+    assert dls.train_ds.tensors[0] is dls.train.x and len(dls.valid_ds) == 10

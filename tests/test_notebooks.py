@@ -1,4 +1,5 @@
 "Every notebook in nbs/ runs top to bottom (nbdev's `test_nb`, in-process), skipping cells flagged with pyproject's tst_flags."
+import shutil
 from pathlib import Path
 
 import fastprogress.fastprogress as fp
@@ -15,9 +16,13 @@ def test_notebooks_found():
 
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(nb, monkeypatch):
+def test_notebook_runs(nb, monkeypatch, tmp_path):
     monkeypatch.setattr(fp, 'NO_BAR', True)
     skip = get_config(path=NBS).tst_flags  # pyproject's [tool.nbdev]
-    ok, secs = nbt.test_nb(nb, skip_flags=skip.split() if isinstance(skip, str) else skip)
+    # test_nb runs a notebook in its own folder: a copy, so what it writes (its GIFs) stays out of the source tree
+    copy = tmp_path / 'nbs'
+    shutil.copytree(NBS, copy, ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
+    shutil.copy(NBS.parent / 'pyproject.toml', tmp_path)  # nbdev reads its settings from the folders above
+    ok, secs = nbt.test_nb(copy / nb.name, skip_flags=skip.split() if isinstance(skip, str) else skip)
     assert ok, f"{nb.name} failed (traceback above)"
     assert secs < 60, f"{nb.name} took {secs:.0f} s; mark long cells `#| slow`"

@@ -60,6 +60,8 @@ def test_generators_reject_shapes_they_cannot_use():
 
 def test_more_messages_name_argument_and_value():
     with pytest.raises(ValueError, match=r'n must be an integer > 0, got inf'): synth_linear(n=float('inf'))
-    with pytest.raises(ValueError, match=r"n must be an integer > 0, got '2.5': use 2"): synth_linear(n='2.5')
+    with pytest.raises(ValueError, match=r"n must be an integer > 0, got 2.5: use 2"): synth_linear(n=2.5)
+    with pytest.raises(TypeError, match=r"n must be an integer > 0, got '3' of type str: write it without quotes"):
+        synth_linear(n='3')
     with pytest.raises(TypeError, match='opt_func must be a fastai optimizer function.*got 3'):
         regression_learner(synth_linear().dataloaders(), opt_func=3)

@@ -1,0 +1,397 @@
+"""fastai's private names, in one room: every override of a fastai internal, and every private name fastfit reads.
+
+fastfit's learner is fast because it replaces fastai's per-event dispatch, its batch loop and three of its default
+callbacks with lean versions. They keep what fastai's own tests check (event order, cancel exceptions, the recorder's
+contents), but they override or read names fastai does not promise to keep. All of them live here, each with a comment
+saying which fastai behaviour it keeps and what it gains, so a new fastai release is checked in one place:
+`tests/test_fastai_private.py` fails with a clear message when a name in `RELIES_ON` is gone or changed its signature.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from fastai.callback.core import (
+    Callback,
+    CancelBackwardException,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidException,
+    TrainEvalCallback,
+    _inner_loop,
+    event,
+)
+from fastai.callback.schedule import LRFinder
+from fastai.learner import CastToTensor, Learner, Recorder, _maybe_item
+from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
+from fastcore.basics import getcallable, noop
+from fastprogress.fastprogress import format_time
+
+from .data import RegDataLoaders, TensorDL
+
+__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'TensorList', 'use_lean_callbacks']
+
+# The releases these overrides were read against and tested with (the oldest declared in pyproject.toml, and the newest).
+CHECKED = {'fastai': ('2.8.9', '2.8.12'), 'fastcore': ('2.2.30', '2.2.41')}
+
+# (module, dotted name, parameters or None): what this module overrides or reads. For the methods it overrides, the
+# parameter names are those of fastai's own method, so a change of signature is caught too.
+RELIES_ON = [
+    ('fastai.learner', 'Learner._call_one', ['self', 'event_name']),
+    ('fastai.learner', 'Learner._do_fit', ['self']),
+    ('fastai.learner', 'Learner._do_grad_opt', ['self']),
+    ('fastai.learner', 'Learner._backward', ['self']),
+    ('fastai.learner', 'Learner._step', ['self']),
+    ('fastai.learner', 'Learner._do_one_batch', ['self']),
+    ('fastai.learner', 'Learner._do_epoch_validate', ['self', 'ds_idx', 'dl']),
+    ('fastai.learner', 'Learner._split', ['self', 'b']),
+    ('fastai.learner', 'Learner._set_device', ['self', 'b']),
+    ('fastai.learner', 'Learner._with_events', ['self', 'f', 'event_type', 'ex', 'final']),
+    ('fastai.learner', 'Learner._end_cleanup', ['self']),
+    ('fastai.learner', 'Learner.one_batch', ['self', 'i', 'b']),
+    ('fastai.learner', 'Learner.all_batches', ['self']),
+    ('fastai.learner', '_maybe_item', None),
+    ('fastai.learner', 'Recorder._valid_mets', None),
+    ('fastai.learner', 'Recorder.smooth_loss', None),  # set in __init__: read through an instance (see the test)
+    ('fastai.callback.core', '_inner_loop', None),
+]
+
+_cancels = (CancelBatchException, CancelBackwardException, CancelEpochException, CancelFitException,
+            CancelStepException, CancelTrainException, CancelValidException)
+# fastai.callback.core._inner_loop: the events that honour a callback's `run_train`/`run_valid`.
+_inner = frozenset(_inner_loop)
+
+
+def _modify(e, msg):
+    e.args = [msg]
+    return e
+
+
+class LeanLoop:
+    "Overrides of `Learner` internals, mixed in before `Learner`: fastai's semantics, a fraction of its per-step cost."
+    records_loss_value = True  # `loss_value`: the training loss as a float, set every training step (ParamHistory reads it)
+    _check_div, _step_count, loss_value, _plain_sgd, _plain_batches = True, 0, None, False, False
+
+    def __init__(self, *args, **kwargs):
+        self._handlers = {}  # event name -> ((callback, bound handler or None, inner-loop event), ...) in order
+        self.diverged = None  # the step at which the training loss became NaN/inf, if it did
+        super().__init__(*args, **kwargs)
+
+    # -- dispatch -----------------------------------------------------------------------------------------------------
+    # Keeps: fastai's `Learner._call_one` + `Callback.__call__` semantics (order, run/run_train/run_valid, the
+    # 'Exception occured in `X` when calling event `e`' message, cancel exceptions passed through, `run` reset at
+    # after_fit). Gains: each event's handlers are looked up once, not with getattr + GetAttr on every call of every
+    # callback (about 10 events a step). The cache is dropped whenever the callbacks can have changed.
+    @property
+    def cbs(self): return self._cbs
+
+    @cbs.setter
+    def cbs(self, v): self._cbs, self._handlers = v, {}  # `learn.cbs = learn.cbs[1:]`, as fastai's tests do
+
+    def add_cb(self, cb):
+        self._handlers = {}
+        return super().add_cb(cb)
+
+    def remove_cb(self, cb):
+        self._handlers = {}
+        return super().remove_cb(cb)
+
+    def _event_handlers(self, event_name):
+        if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
+        hs, inner = [], event_name in _inner
+        for cb in self.cbs.sorted('order'):
+            # A callback with its own `__call__` (e.g. `VerboseCallback`) sees every event, as in fastai.
+            if type(cb).__call__ is not Callback.__call__: hs.append((cb, None, inner))
+            else:
+                f = getcallable(cb, event_name)
+                if f is not noop: hs.append((cb, f, inner))
+        self._handlers[event_name] = hs = tuple(hs)
+        return hs
+
+    def __call__(self, event_name):
+        if isinstance(event_name, str): self._call_one(event_name)
+        else:
+            for e in event_name: self._call_one(e)
+
+    def _call_one(self, event_name):
+        # after_fit also resets every callback's `run`: fastai's own dispatch does that (once per fit, so no cost).
+        if event_name == 'after_fit': return super()._call_one(event_name)
+        if event_name == 'before_fit': self._handlers = {}  # catches edits of `learn.cbs` that bypass add_cb
+        hs = self._handlers.get(event_name)
+        if hs is None: hs = self._event_handlers(event_name)
+        for cb, f, inner in hs:
+            if f is None: cb(event_name); continue
+            if not cb.run or (inner and not (cb.run_train if self.training else cb.run_valid)): continue
+            try: f()
+            except _cancels: raise
+            except Exception as e:
+                msg = e.args[0] if e.args else ''
+                raise _modify(e, f'Exception occured in `{type(cb).__name__}` when calling event `{event_name}`:\n\t{msg}')
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop('_handlers', None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._handlers = {}
+
+    # -- the fit ------------------------------------------------------------------------------------------------------
+    # Keeps: fastai's `_do_fit` (the epoch loop). Gains: the optimizer is inspected once per fit (plain SGD runs as one
+    # foreach op, below), and a fit cut short by anything but a cancel exception leaves a learner that fits again.
+    # On Ctrl-C ("interrupt kernel") every callback's after_fit runs, as on leaving fastai's own `with learn:`
+    # (`__exit__`): the progress callback gives the logger back, lr_find restores the weights, the history records its
+    # last step. On an error only the callbacks marked `after_fit_on_error` (fastfit's own) tidy up, so the others see
+    # what fastai gives them: nothing.
+    def _do_fit(self):
+        # Divergence is checked on training batches, except in lr_find, which explores lrs until the loss blows up.
+        self._check_div = not any(isinstance(cb, LRFinder) for cb in self.cbs)
+        self._step_count = 0
+        o = self.opt
+        # fastai's SGD without momentum is `p -= lr*grad` (its weight decay a no-op at wd=0): one foreach op per group
+        # does it, instead of a Python loop of dict merges per parameter. Any other optimizer runs as it is.
+        self._plain_sgd = (type(o) is Optimizer and list(o.cbs) in ([weight_decay, sgd_step], [l2_reg, sgd_step]))
+        # `set_hyper` (schedulers) updates these dicts in place, so the groups can be listed once per fit.
+        self._groups = [(list(pg), h) for pg, h in zip(o.param_lists, o.hypers)]
+        self._hypers = [h for _, h in self._groups]
+        try: super()._do_fit()
+        except _cancels: raise  # fastai's control flow, even when a callback raises one where nothing catches it
+        except BaseException as e:
+            self._after_broken_fit(e)
+            raise
+
+    def _after_broken_fit(self, e):
+        "Run the after_fit of the callbacks that must tidy up after a fit `e` cut short; their failures become notes on `e`."
+        self.fit_error = e  # callbacks can tell a fit cut short from one that ended
+        if self.opt is not None: self.opt.zero_grad()  # a step cut short must not leak its gradients into the next fit
+        everyone = isinstance(e, KeyboardInterrupt)
+        for cb in self.cbs.sorted('order'):
+            if not (everyone or getattr(cb, 'after_fit_on_error', False)): continue
+            try: cb('after_fit')
+            except Exception as err:  # noqa: PERF203 (a second Ctrl-C is not caught: the user insists)
+                e.add_note(f"(fastfit ran {type(cb).__name__}.after_fit after the fit stopped; it failed too: {err!r})")
+        self._end_cleanup()
+
+    # -- the step -----------------------------------------------------------------------------------------------------
+    # Keeps: fastai's `_do_grad_opt` (backward and step with their events, then zero_grad). Gains: plain SGD steps and
+    # zeroes all gradients with one foreach op each.
+    def _do_grad_opt(self):
+        self._with_events(self._backward, 'backward', CancelBackwardException)
+        self._with_events(self._step, 'step', CancelStepException)
+        if not self._plain_sgd: return self.opt.zero_grad()
+        grads = [p.grad for pg, _ in self._groups for p in pg if p.grad is not None]
+        if grads:
+            for g in grads: g.detach_()
+            torch._foreach_zero_(grads)
+
+    # Keeps: fastai's `_backward`. Gains: a loss with no gradient (a constant, or a value made with .item()/.detach())
+    # is named for what it is, instead of torch's "element 0 of tensors does not require grad" 20 frames down.
+    def _backward(self):
+        lg = self.loss_grad
+        if not lg.requires_grad:
+            name = getattr(self.loss_func, '__name__', type(self.loss_func).__name__)
+            raise ValueError(f"the loss ({name}) returned {lg.detach().flatten()[:1].tolist()} with no gradient: it does not "
+                             f"depend on the model's parameters. Compute it from the predictions with torch operations "
+                             f"(e.g. ((pred - targ) ** 2).mean()); .item(), .detach(), torch.tensor(...) or torch.no_grad() "
+                             f"cut it off, and so does a model whose parameters all have requires_grad=False")
+        lg.backward()
+
+    # Keeps: fastai's `_step`. Gains: plain SGD as one foreach op per parameter group; and every lr that reaches the
+    # optimizer, whatever set it (a schedule, `lr_max`, a slice), is checked: a negative lr climbs the loss silently.
+    def _step(self):
+        o = self.opt
+        for h in (self._hypers if self._plain_sgd else o.hypers):  # plain SGD: fastai's hyper dicts, listed once per fit
+            lr = h['lr']
+            if not lr >= 0:  # 0 is allowed here: cosine schedules touch it at their ends
+                raise ValueError(f"lr must be > 0, but the optimizer was about to step with lr={lr!r} (step "
+                                 f"{self._step_count}, set by a schedule or an lr argument): use a positive lr")
+        if not self._plain_sgd: return o.step()
+        for _, h in self._groups:
+            if h['wd'] != 0: return o.step()
+        with torch.no_grad():
+            for pg, h in self._groups:
+                ps = [p for p in pg if p.grad is not None]
+                if ps: torch._foreach_add_(ps, [p.grad for p in ps], alpha=-h['lr'])
+
+    # -- the batch loop -----------------------------------------------------------------------------------------------
+    # Keeps: fastai's `all_batches`/`one_batch` (n_iter, iter, xb/yb split, the batch events). Gains: fastfit's loaders
+    # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them.
+    def all_batches(self):
+        dl = self.dl
+        self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
+                               and dl.device == self._model_device())
+        super().all_batches()
+
+    def one_batch(self, i, b):
+        self.iter = i
+        if self._plain_batches: self.xb, self.yb = b[:1], b[1:]
+        else: self._split(self._set_device(b))
+        self._with_events(self._do_one_batch, 'batch', CancelBatchException)
+
+    def _model_device(self):
+        p = next(self.model.parameters(), None)
+        return None if p is None else p.device
+
+    # Keeps: fastai's `_do_one_batch`. Gains: one `.item()` per training step serves both a divergence check (a NaN/inf
+    # training loss stops the fit at once, see `RegLearner.fit`) and the history's loss record.
+    def _do_one_batch(self):
+        self.pred = self.model(*self.xb)
+        self('after_pred')
+        if len(self.yb):
+            self.loss_grad = self.loss_func(self.pred, *self.yb)
+            self.loss = self.loss_grad.clone()
+            if self.training and self._check_div:
+                self.loss_value = v = self.loss.item()
+                self._value_of = self.loss  # the tensor `loss_value` belongs to (a cancelled batch leaves both stale)
+                if not math.isfinite(v):
+                    self.diverged = self._step_count
+                    raise CancelFitException()
+        self('after_loss')
+        if not self.training or not len(self.yb): return
+        self._do_grad_opt()
+        self._step_count += 1
+
+    # Keeps: fastai's `_do_epoch_validate`. Gains: no validation phase (and no valid_loss) when there is no
+    # validation set, instead of a phase over an empty loader that logs None.
+    def _do_epoch_validate(self, ds_idx=1, dl=None):
+        if dl is None and len(self.dls[ds_idx]) == 0: return
+        super()._do_epoch_validate(ds_idx, dl)
+
+    # Keeps: `learn.smooth_loss`, a tensor as in fastai. Gains: `RegRecorder` keeps it as a float until asked.
+    @property
+    def smooth_loss(self):
+        "The smoothed training loss, a tensor as in fastai."
+        v = self.__dict__.get('_smooth_loss')
+        return torch.scalar_tensor(v) if isinstance(v, float) else v
+
+    @smooth_loss.setter
+    def smooth_loss(self, v): self._smooth_loss = v
+
+
+# -- lean replacements of fastai's default callbacks: they take the defaults' places in `learn.cbs` --------------------
+class RegCastToTensor(CastToTensor):
+    "fastai's `CastToTensor`, skipping batches that are plain tensors already (fastfit's always are)."
+    @property
+    def name(self): return 'cast_to_tensor'
+
+    def before_batch(self):
+        l = self.learn
+        for t in l.xb + l.yb:
+            if type(t) is not torch.Tensor: return super().before_batch()
+
+
+class RegTrainEval(TrainEvalCallback):
+    "fastai's `TrainEvalCallback`, reading the learner's attributes directly (no `GetAttr` look-ups per step)."
+    __setattr__ = object.__setattr__
+    @property
+    def name(self): return 'train_eval'
+
+    def after_batch(self):
+        l = self.learn
+        l.pct_train += 1. / (l.n_iter * l.n_epoch)
+        l.train_iter += 1
+
+    def before_train(self):
+        l = self.learn
+        l.pct_train = l.epoch / l.n_epoch
+        l.model.train()
+        l.training = True
+
+
+class TensorList(list):
+    "A list of Python floats that reads as 0-d tensors (`x[i]`, slices, iteration), as fastai's `recorder.losses` does."
+    # A tensor made per step and kept for the whole fit costs a 10k-point full-batch step ~10-15% (allocations that
+    # stay alive between the step's large temporaries); floats kept, tensors made when read, cost nothing there.
+    def __getitem__(self, i):
+        v = list.__getitem__(self, i)
+        return [torch.tensor(x) for x in v] if isinstance(i, slice) else torch.tensor(v)
+    def __iter__(self): return (torch.tensor(x) for x in list.__iter__(self))
+    def __reversed__(self): return (torch.tensor(x) for x in list.__reversed__(self))
+    def copy(self): return list(self)
+
+
+class RegRecorder(Recorder):
+    "fastai's `Recorder` with the smoothing done on Python floats: the same `losses` (tensors), `lrs`, `values`, `iters`, log."
+    __setattr__ = object.__setattr__
+    @property
+    def name(self): return 'recorder'
+
+    def before_fit(self):
+        super().before_fit()
+        self.losses = TensorList()
+        self._count, self._val, self._smooth = 0, 0., float('nan')
+
+    def after_batch(self):
+        l = self.learn
+        if not l.training: return super().after_batch()
+        if not len(l.yb): return
+        if self.train_metrics:
+            for met in self.metrics: met.accumulate(l)
+        # RegLearner's `loss_value` is this step's loss already as a float (its divergence check). fastai records
+        # `learn.loss` whatever it holds (a batch cancelled before its loss leaves the last one): so do we.
+        loss = l.loss
+        v = l.loss_value if l.__dict__.get('_value_of') is loss else float(loss.detach().mean())
+        self._count += 1
+        b = self.beta
+        self._val = b * self._val + (1 - b) * v  # fastai: torch.lerp(loss, val, beta)
+        self._smooth = s = self._val / (1 - b ** self._count)
+        self.lrs.append(l.opt.hypers[-1]['lr'])
+        self.losses.append(s)  # read back as a tensor, as fastai records (with beta=0, full batch: this step's loss)
+        l.smooth_loss = s
+
+    @property
+    def beta(self): return self.smooth_loss.beta
+
+    def before_epoch(self):
+        self.cancel_train = self.cancel_valid = False
+        if self.add_time: self.start_epoch = time.time()
+        self.log = [self.learn.epoch]
+
+    def before_train(self):
+        if self.train_metrics:
+            for met in self.metrics: met.reset()
+
+    def after_train(self):
+        if self.cancel_train: return
+        self.log.append(self._smooth)
+        if self.train_metrics: self.log += [_maybe_item(m) for m in self.metrics]
+
+    def after_validate(self):
+        if not self.cancel_valid: self.log += [_maybe_item(m) for m in self._valid_mets]
+
+    def after_epoch(self):
+        self.learn.final_record = rec = self.log[1:]
+        self.values.append(rec)
+        if self.add_time: self.log.append(format_time(time.time() - self.start_epoch))
+        self.learn.logger(self.log)
+        self.iters.append(self._count)
+
+
+def _swap_cb(learn, old, new):
+    "Put `new` where `old` stands in `learn.cbs` (fastai code indexes `learn.cbs`), under the same attribute name."
+    i = next(j for j, c in enumerate(learn.cbs) if c is old)
+    old.learn = None
+    if hasattr(learn, old.name): delattr(learn, old.name)
+    new.learn = learn
+    learn.cbs[i] = new
+    setattr(learn, new.name, new)
+    learn._handlers = {}
+
+
+def use_lean_callbacks(learn:Learner, full_batch:bool=False, progress=None):
+    "Swap fastai's default callbacks in `learn` for their lean subclasses (same names, same places, same records)."
+    tev, rec, pr, cast = (getattr(learn, k, None) for k in ('train_eval', 'recorder', 'progress', 'cast_to_tensor'))
+    if type(cast) is CastToTensor: _swap_cb(learn, cast, RegCastToTensor())
+    if type(tev) is TrainEvalCallback: _swap_cb(learn, tev, RegTrainEval())
+    if type(rec) is Recorder:
+        # Full batch: every step's loss is exact, so the train_loss column shows it rather than fastai's running mean.
+        beta = 0. if full_batch else rec.smooth_loss.beta
+        new = RegRecorder(add_time=rec.add_time, train_metrics=rec.train_metrics, valid_metrics=rec.valid_metrics, beta=beta)
+        _swap_cb(learn, rec, new)
+    if progress is not None and type(pr).__name__ == 'ProgressCallback': _swap_cb(learn, pr, progress)
+    return learn

@@ -1,0 +1,65 @@
+"fastfit's overrides of fastai internals: every private name they rely on exists, with the parameters they assume."
+import importlib
+import inspect
+import re
+import tomllib
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from fastfit import fastai_private
+
+ROOT = Path(__file__).parents[1]
+CHECKED = fastai_private.CHECKED
+
+
+def _v(s): return tuple(int(p) for p in re.findall(r'\d+', s)[:3])
+
+
+def _lookup(module, name):
+    "The object at `module.name`, reading an attribute set in `__init__` through an instance; None if missing."
+    obj = importlib.import_module(module)
+    parts = name.split('.')
+    for i, part in enumerate(parts):
+        if hasattr(obj, part): obj = getattr(obj, part); continue
+        if i == len(parts) - 1 and inspect.isclass(obj):
+            try: inst = obj()
+            except TypeError: return None
+            return getattr(inst, part, None)
+        return None
+    return obj
+
+
+@pytest.mark.parametrize('module, name, params', fastai_private.RELIES_ON, ids=[f'{m}:{n}' for m, n, _ in fastai_private.RELIES_ON])
+def test_every_private_name_fastfit_relies_on_exists(module, name, params):
+    lo, hi = CHECKED['fastai']
+    where = (f"fastfit/fastai_private.py overrides or reads fastai's private `{module}.{name}`; it was checked against "
+             f"fastai {lo} to {hi}, and this is fastai {version('fastai')} (fastcore {version('fastcore')})")
+    obj = _lookup(module, name)
+    if obj is None: pytest.fail(f"{where}, which no longer has it: re-read fastai's code and update fastai_private.py")
+    if params is not None:
+        got = list(inspect.signature(obj).parameters)
+        if got != params:
+            pytest.fail(f"{where}, whose parameters are now {got}, not {params}: re-read fastai's code and update the override")
+
+
+def test_the_overrides_are_the_ones_listed():
+    "Every fastai method LeanLoop overrides is in RELIES_ON (so the check above covers it)."
+    from fastai.learner import Learner
+    listed = {n.split('.', 1)[1] for m, n, _ in fastai_private.RELIES_ON if n.startswith('Learner.')}
+    overridden = {k for k, v in vars(fastai_private.LeanLoop).items()
+                  if callable(v) and hasattr(Learner, k) and k.startswith('_') and not k.startswith('__')}
+    assert overridden <= listed, f"LeanLoop overrides {sorted(overridden - listed)} without listing them in RELIES_ON"
+
+
+def test_checked_range_starts_at_the_declared_lower_bounds():
+    "The oldest fastai/fastcore the overrides were checked with are the lower bounds pyproject.toml declares."
+    deps = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['dependencies']
+    for pkg, (lo, hi) in CHECKED.items():
+        decl = [d for d in deps if re.match(rf'{pkg}\b', d)]
+        assert decl == [f'{pkg}>={lo}'], (pkg, decl, lo)
+        assert _v(lo) <= _v(hi)
+        if _v(version(pkg)) > _v(hi):  # newer than checked: the names above still decide; say so in the log
+            warnings.warn(f"{pkg} {version(pkg)} is newer than the {hi} fastfit's private overrides were checked against")
