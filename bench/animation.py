@@ -20,8 +20,9 @@ from matplotlib.animation import PillowWriter  # noqa: E402
 
 fp.NO_BAR = True
 from fastfit.all import regression_learner, synth_linear  # noqa: E402
-from fastfit.animation import exported_frames, frames_differ, mpl_frames  # noqa: E402
-from fastfit.plots import PANELS  # noqa: E402
+from fastfit.panels import PANELS  # noqa: E402
+from fastfit.render import frames_differ, mpl_frames  # noqa: E402
+from fastfit.writers import exported_frames  # noqa: E402
 
 FRAMES, FPS, DPI = 100, 20, 80
 

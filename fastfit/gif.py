@@ -1,0 +1,181 @@
+"""Frames to GIF bytes: one palette shared by every frame (the moving artists' colours exact), each frame stored as the
+box that changed since the previous one. Used by the .gif writer and by the player, which steps through the same GIF."""
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+from matplotlib.colors import to_rgba_array
+from PIL import Image
+
+from .render import Renderer
+
+__all__ = ['Palette', 'GifStream', 'gif_of', 'check_gif_fps']
+
+TRANSPARENT = 255  # the palette index a frame's unchanged pixels get
+MIN_DELAY, MAX_DELAY = 2, 65535  # GIF delays are whole hundredths of a second in 16 bits; viewers slow delays under 2
+
+
+def _packed(rgba) -> np.ndarray:
+    "RGBA uint8 (H, W, 4) -> (H, W) uint32 0xBBGGRR."
+    return np.ascontiguousarray(rgba).view(np.uint32)[..., 0] & 0xFFFFFF
+
+
+def artist_colours(artists) -> list:
+    "The solid colours of moving artists (a line's colour must stay exact in a 256-colour GIF)."
+    out = []
+    for a in artists:
+        for get in ('get_color', 'get_facecolor', 'get_edgecolor'):
+            try: cs = to_rgba_array(getattr(a, get)())
+            except Exception: continue
+            out += [tuple(int(round(v * 255)) for v in c[:3]) for c in cs if c[3] == 1]
+    return out
+
+
+class Palette:
+    """At most 255 colours shared by every frame (index 255 is kept for GIF transparency): the most common colours of
+    the sampled frames and of the moving artists exactly, the rest by median cut. `index(rgba)` maps a frame."""
+    def __init__(self, samples:list, exact:list=()):
+        px = _packed(np.concatenate(samples))
+        u, c = np.unique(px, return_counts=True)
+        exact = [r | g << 8 | b << 16 for r, g, b in exact]
+        if len(u) + len(exact) <= 255: cols = list(dict.fromkeys(exact + u.tolist()))
+        else:
+            top = u[np.argsort(-c, kind='stable')[:128]].tolist()
+            cols = list(dict.fromkeys(exact + top))[:160]
+            rgb = np.stack([u & 255, u >> 8 & 255, u >> 16 & 255], -1).astype(np.uint8)
+            w = np.minimum(c, 64)  # weight of a colour in the median cut, capped so white does not take every slot
+            im = Image.fromarray(np.repeat(rgb, w, 0)[None])
+            mc = np.array(im.quantize(255 - len(cols), method=Image.Quantize.MEDIANCUT).getpalette()[:3 * (255 - len(cols))])
+            mc = mc.reshape(-1, 3)
+            cols = list(dict.fromkeys(cols + (mc[:, 0] | mc[:, 1] << 8 | mc[:, 2] << 16).tolist()))[:255]
+        self.packed = np.array(cols, dtype=np.uint32)
+        self.rgb = np.stack([self.packed & 255, self.packed >> 8 & 255, self.packed >> 16 & 255], -1).astype(np.uint8)
+        self._lut = np.full(1 << 24, 0xFFFF, dtype=np.uint16)
+        self._lut[self.packed] = np.arange(len(cols))
+
+    def __len__(self): return len(self.packed)
+
+    def _nearest(self, px):
+        "Index of the nearest palette colour (RGB distance) for each packed colour in `px`."
+        rgb = np.stack([px & 255, px >> 8 & 255, px >> 16 & 255], -1).astype(np.float32)
+        p = self.rgb.astype(np.float32)
+        return ((p * p).sum(1) - 2 * rgb @ p.T).argmin(1)  # |x-p|^2 without the |x|^2 common to a row
+
+    def lookup(self, px) -> np.ndarray:
+        "uint8 palette indices of packed colours `px` (any shape): the nearest colour, no dithering."
+        idx = self._lut[px]
+        miss = idx == 0xFFFF
+        if miss.any():
+            m = px[miss]
+            new = np.unique(m)
+            self._lut[new] = self._nearest(new)
+            idx[miss] = self._lut[m]
+        return idx.astype(np.uint8)
+
+    def index(self, rgba) -> np.ndarray:
+        "(H, W) uint8 palette indices of an RGBA frame."
+        return self.lookup(_packed(rgba))
+
+    def bytes(self, n=256, fill=(1, 2, 3)) -> bytes:
+        "The palette as n RGB triples; unused entries get a colour not in it (GIF's transparent index stays distinct)."
+        while (fill[0] | fill[1] << 8 | fill[2] << 16) in set(self.packed.tolist()): fill = (fill[0] + 1, *fill[1:])
+        return self.rgb.tobytes() + bytes(fill) * (n - len(self))
+
+    def image(self, idx) -> Image.Image:
+        im = Image.fromarray(idx, 'P')
+        im.putpalette(self.bytes())
+        return im
+
+
+def check_gif_fps(fps):
+    "An error unless a GIF can show `fps` frames per second (delays are whole hundredths of a second, 16 bits)."
+    if fps > 100 / MIN_DELAY:
+        raise ValueError(f"fps={fps!r} is too fast for a GIF (frame delays are whole hundredths of a second, and viewers "
+                         f"slow down delays under 0.02 s): use fps <= 50, or save .mp4/.html")
+    if fps < 100 / MAX_DELAY:
+        raise ValueError(f"fps={fps!r} is too slow for a GIF (a frame shows at most {MAX_DELAY / 100:g} s): "
+                         f"use fps >= {100 / MAX_DELAY:.4f}")
+
+
+def _lzw_data(im:Image.Image) -> tuple:
+    "The interlace flag and LZW image data (code size, sub-blocks, terminator) of palette image `im`, by Pillow."
+    buf = io.BytesIO()
+    im.save(buf, format='GIF', optimize=False, interlace=False)
+    b = buf.getvalue()
+    i = 13 + (3 << ((b[10] & 7) + 1) if b[10] & 0x80 else 0)
+    while b[i] == 0x21:  # extensions: label, then sub-blocks until a zero length
+        i += 2
+        while b[i]: i += b[i] + 1
+        i += 1
+    if b[i] != 0x2C: raise RuntimeError('no image descriptor in the GIF Pillow wrote')
+    flags = b[i + 9]
+    i += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    return flags & 0x40, b[i:-1]  # up to the trailer
+
+
+class GifStream:
+    """RGBA frames in, one at a time (`add`), a looping GIF out (`getvalue`), holding one frame and the compressed
+    ones: one global palette; each frame stores only the box that changed, unchanged pixels in it transparent;
+    identical frames are merged and their durations added (as Pillow does). `counts[i]`: how many frames the i-th
+    GIF frame stands for."""
+    def __init__(self, pal:Palette, fps:float):
+        self.pal, self.fps = pal, fps
+        self.prev = self.idx = None
+        self.n, self.chunks, self.counts, self.size = 0, [], [], None
+
+    def _delay(self, k) -> int: return round((k + 1) * 100 / self.fps) - round(k * 100 / self.fps)
+
+    def add(self, rgba):
+        "Append a frame (H, W, 4 uint8)."
+        px, d = _packed(rgba), self._delay(self.n)
+        self.n += 1
+        if self.prev is None:
+            self.size = px.shape[::-1]
+            self.idx = self.pal.lookup(px)
+            return self._chunk(d, (0, 0), self.idx, False, px)
+        ch = px != self.prev
+        rows, cols = np.nonzero(ch.any(1))[0], np.nonzero(ch.any(0))[0]
+        if len(rows):
+            box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            new = self.pal.lookup(px[box])
+            diff = new != self.idx[box]  # changed colours can map to the same palette entry
+            r, c = np.nonzero(diff.any(1))[0], np.nonzero(diff.any(0))[0]
+            if len(r):
+                self.idx[box] = new
+                sub = new[r[0]:r[-1] + 1, c[0]:c[-1] + 1].copy()
+                sub[~diff[r[0]:r[-1] + 1, c[0]:c[-1] + 1]] = TRANSPARENT
+                return self._chunk(d, (int(cols[0] + c[0]), int(rows[0] + r[0])), sub, True, px)
+        self.chunks[-1][0] += d  # nothing changed: the previous frame stays up longer
+        self.counts[-1] += 1
+        self.prev = px
+
+    def _chunk(self, d, xy, sub, trans, px):
+        self.chunks.append([d, xy, sub.shape[::-1], trans, _lzw_data(self.pal.image(np.ascontiguousarray(sub)))])
+        self.counts.append(1)
+        self.prev = px
+
+    def getvalue(self) -> bytes:
+        "The GIF file's bytes."
+        w, h = self.size
+        out = [b'GIF89a', struct.pack('<HHBBB', w, h, 0xF7, 0, 0), self.pal.bytes(),
+               b'!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00']  # loop forever
+        for d, (x, y), (bw, bh), trans, (interlace, data) in self.chunks:
+            out += [b'!\xf9\x04', struct.pack('<BHBB', 0x04 | trans, min(d, MAX_DELAY), TRANSPARENT, 0),
+                    b',', struct.pack('<HHHHB', x, y, bw, bh, interlace), data]
+        out.append(b';')
+        return b''.join(out)
+
+
+def gif_of(fr, fps:float, keep=None, check=None) -> tuple:
+    """(GIF bytes, frame counts) of the frames of `fr` (a `Frames`; only the frame indices `keep`, if given), rendered
+    and encoded one at a time. The palette comes from four frames spread over the animation."""
+    keep = list(range(len(fr))) if keep is None else list(keep)
+    with Renderer(fr, check) as r:
+        n = len(keep)
+        picks = sorted({keep[0], keep[n // 3], keep[2 * n // 3], keep[-1]})
+        samples = {k: r.frame(k).copy() for k in picks}
+        stream = GifStream(Palette(list(samples.values()), exact=artist_colours(fr.artists)), fps)
+        for k in keep: stream.add(samples[k] if k in samples else r.frame(k))
+    return stream.getvalue(), stream.counts
