@@ -52,8 +52,10 @@ class Palette:
             cols = list(dict.fromkeys(cols + (mc[:, 0] | mc[:, 1] << 8 | mc[:, 2] << 16).tolist()))[:255]
         self.packed = np.array(cols, dtype=np.uint32)
         self.rgb = np.stack([self.packed & 255, self.packed >> 8 & 255, self.packed >> 16 & 255], -1).astype(np.uint8)
-        self._lut = np.full(1 << 24, 0xFFFF, dtype=np.uint16)
-        self._lut[self.packed] = np.arange(len(cols))
+        # packed colour -> 1 + its palette entry (the nearest, for colours not in it), 0 while not seen yet. np.zeros
+        # maps zeroed pages lazily: only the pages of colours met are ever touched (filling 2**24 entries takes ~50 ms).
+        self._lut = np.zeros(1 << 24, dtype=np.uint8 if len(cols) < 255 else np.uint16)
+        self._lut[self.packed] = np.arange(1, len(cols) + 1)
 
     def __len__(self): return len(self.packed)
 
@@ -66,13 +68,12 @@ class Palette:
     def lookup(self, px) -> np.ndarray:
         "uint8 palette indices of packed colours `px` (any shape): the nearest colour, no dithering."
         idx = self._lut[px]
-        miss = idx == 0xFFFF
+        miss = idx == 0
         if miss.any():
-            m = px[miss]
-            new = np.unique(m)
-            self._lut[new] = self._nearest(new)
-            idx[miss] = self._lut[m]
-        return idx.astype(np.uint8)
+            new = np.unique(px[miss])
+            self._lut[new] = self._nearest(new) + 1
+            idx[miss] = self._lut[px[miss]]
+        return (idx - 1).astype(np.uint8)
 
     def index(self, rgba) -> np.ndarray:
         "(H, W) uint8 palette indices of an RGBA frame."
@@ -80,12 +81,15 @@ class Palette:
 
     def bytes(self, n=256, fill=(1, 2, 3)) -> bytes:
         "The palette as n RGB triples; unused entries get a colour not in it (GIF's transparent index stays distinct)."
-        while (fill[0] | fill[1] << 8 | fill[2] << 16) in set(self.packed.tolist()): fill = (fill[0] + 1, *fill[1:])
+        used = set(self.packed.tolist())
+        while (fill[0] | fill[1] << 8 | fill[2] << 16) in used: fill = (fill[0] + 1, *fill[1:])
         return self.rgb.tobytes() + bytes(fill) * (n - len(self))
 
     def image(self, idx) -> Image.Image:
+        "Palette indices `idx` as a Pillow 'P' image with this palette."
+        if not hasattr(self, '_bytes'): self._bytes = self.bytes()
         im = Image.fromarray(idx, 'P')
-        im.putpalette(self.bytes())
+        im.putpalette(self._bytes)
         return im
 
 
@@ -127,34 +131,47 @@ class GifStream:
 
     def _delay(self, k) -> int: return round((k + 1) * 100 / self.fps) - round(k * 100 / self.fps)
 
+    def pack(self, rgba) -> np.ndarray:
+        """The frame as packed colours, into the buffer the previous frame does not hold (no allocation per frame):
+        valid until the frame after next is packed."""
+        view = np.ascontiguousarray(rgba).view(np.uint32)[..., 0]
+        if not hasattr(self, '_bufs'): self._bufs = [np.empty_like(view), np.empty_like(view)]
+        self._bufs.reverse()
+        return np.bitwise_and(view, 0xFFFFFF, out=self._bufs[0])
+
     def add(self, rgba):
         "Append a frame (H, W, 4 uint8)."
-        px, d = _packed(rgba), self._delay(self.n)
+        self.add_packed(self.pack(rgba))
+
+    def add_packed(self, px):
+        "Append a frame given as `pack` returned it."
+        d = self._delay(self.n)
         self.n += 1
         if self.prev is None:
             self.size = px.shape[::-1]
             self.idx = self.pal.lookup(px)
-            return self._chunk(d, (0, 0), self.idx, False, px)
-        ch = px != self.prev
-        rows, cols = np.nonzero(ch.any(1))[0], np.nonzero(ch.any(0))[0]
-        if len(rows):
-            box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-            new = self.pal.lookup(px[box])
-            diff = new != self.idx[box]  # changed colours can map to the same palette entry
-            r, c = np.nonzero(diff.any(1))[0], np.nonzero(diff.any(0))[0]
-            if len(r):
-                self.idx[box] = new
-                sub = new[r[0]:r[-1] + 1, c[0]:c[-1] + 1].copy()
-                sub[~diff[r[0]:r[-1] + 1, c[0]:c[-1] + 1]] = TRANSPARENT
-                return self._chunk(d, (int(cols[0] + c[0]), int(rows[0] + r[0])), sub, True, px)
+            self.prev = px
+            return self._chunk(d, (0, 0), self.idx, False)
+        changed = np.flatnonzero(px != self.prev)  # a few thousand pixels of a frame's hundreds of thousands
+        self.prev = px
+        if len(changed):
+            new = self.pal.lookup(px.ravel()[changed])  # only the pixels that changed are looked up
+            flat = self.idx.ravel()  # a view: updating it updates the current frame's indices
+            moved = new != flat[changed]  # changed colours can map to the same palette entry
+            if moved.any():
+                changed, new = changed[moved], new[moved]
+                flat[changed] = new
+                ys, xs = np.divmod(changed, px.shape[1])
+                y0, x0 = ys.min(), xs.min()
+                sub = np.full((ys.max() - y0 + 1, xs.max() - x0 + 1), TRANSPARENT, np.uint8)
+                sub[ys - y0, xs - x0] = new
+                return self._chunk(d, (int(x0), int(y0)), sub, True)
         self.chunks[-1][0] += d  # nothing changed: the previous frame stays up longer
         self.counts[-1] += 1
-        self.prev = px
 
-    def _chunk(self, d, xy, sub, trans, px):
-        self.chunks.append([d, xy, sub.shape[::-1], trans, _lzw_data(self.pal.image(np.ascontiguousarray(sub)))])
+    def _chunk(self, d, xy, sub, trans):
+        self.chunks.append([d, xy, sub.shape[::-1], trans, _lzw_data(self.pal.image(sub))])
         self.counts.append(1)
-        self.prev = px
 
     def getvalue(self) -> bytes:
         "The GIF file's bytes."

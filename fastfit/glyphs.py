@@ -33,6 +33,7 @@ __all__ = ['GlyphText']
 _MISSING = object()
 _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
 _FACES = {}  # (font properties, dpi, flags, ...) -> _Face; kept across renders (a re-export reuses its glyphs)
+_HEIGHTS = {}  # (font properties, dpi) -> ascent, descent, line gap
 _ACTIVE = None  # None: not checked yet; then whether the self-check passed
 
 
@@ -95,8 +96,9 @@ class _Face:
         return glyphs, xs, pen + prev[1], lo, hi
 
     def bitmap(self, glyph, mode, tx, ty):
-        "The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px), and its left/top in whole pixels."
-        key = (glyph, mode, tx & 63, ty & 63)
+        """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px), its left and top in whole pixels, and the
+        first and last column of its ink (relative to its left)."""
+        key = (glyph, mode is RenderMode.NORMAL, tx & 63, ty & 63)
         b = self.bitmaps.get(key)
         if b is None:
             if len(self.bitmaps) > 20000: self.bitmaps.clear()
@@ -104,10 +106,12 @@ class _Face:
             f.set_size(self.size, self.dpi)
             f._set_transform(_IDENTITY, [tx, ty])
             bm = f._render_glyph(glyph, self.flags, mode)
-            buf = np.array(bm.buffer)
+            buf = np.array(bm.buffer, dtype=np.uint8)
             if mode != RenderMode.NORMAL: buf *= 0xff
-            b = self.bitmaps[key] = (buf, bm.left - (tx >> 6), bm.top - (ty >> 6))
-        return b[0], b[1] + (tx >> 6), b[2] + (ty >> 6)
+            ink = np.flatnonzero(buf.any(0))
+            b = self.bitmaps[key] = (buf, bm.left - (tx >> 6), bm.top - (ty >> 6),
+                                     int(ink[0]) if len(ink) else 0, int(ink[-1]) if len(ink) else -1)
+        return b[0], b[1] + (tx >> 6), b[2] + (ty >> 6), b[3], b[4]
 
 
 class GlyphText:
@@ -118,10 +122,15 @@ class GlyphText:
 
     def install(self):
         if not _check(): return
-        self.r.draw_text, self.r.get_text_width_height_descent = self.draw_text, self.metrics
+        self._install()
+
+    def _install(self):
+        r = self.r
+        r.draw_text, r.get_text_width_height_descent, r._get_font_height_metrics = \
+            self.draw_text, self.metrics, self.height_metrics
 
     def uninstall(self):
-        for k in ('draw_text', 'get_text_width_height_descent'): self.r.__dict__.pop(k, None)
+        for k in ('draw_text', 'get_text_width_height_descent', '_get_font_height_metrics'): self.r.__dict__.pop(k, None)
 
     def _face(self, prop) -> _Face:
         flags = get_hinting_flag()
@@ -132,6 +141,23 @@ class GlyphText:
             face = _FACES[key] = _Face(get_font(fontManager._find_fonts_by_props(prop)), prop.get_size_in_points(),
                                        self.r.dpi, flags)
         return face
+
+    def height_metrics(self, prop) -> tuple:
+        """The font's ascent, descent and line gap in pixels, as `Text._get_layout` reads them from its tables (it asks
+        a renderer for them when it can: here they are read once per font, not per text per frame)."""
+        key = (hash(prop), self.r.dpi)
+        if (m := _HEIGHTS.get(key)) is None:
+            font = get_font(fontManager._find_fonts_by_props(prop))
+            m = (None, None, None)
+            for table_name, gap, ascent, descent in (('OS/2', 'sTypoLineGap', 'sTypoAscender', 'sTypoDescender'),
+                                                     ('hhea', 'lineGap', 'ascent', 'descent')):
+                table = font.get_sfnt_table(table_name)
+                if table is None: continue
+                scale = 1 / font.get_sfnt_table('head')['unitsPerEm'] * prop.get_size_in_points() * self.r.dpi / 72
+                m = (table[ascent] * scale, -table[descent] * scale, table[gap] * scale)
+                break
+            _HEIGHTS[key] = m
+        return m
 
     def metrics(self, s, prop, ismath):
         "`RendererAgg.get_text_width_height_descent`, from cached advances and ink heights."
@@ -148,12 +174,26 @@ class GlyphText:
         ln = None if face is None else face.line(s)
         if ln is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
         mode = RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
-        h = self.r.height
+        h, paste = self.r.height, self.r._renderer.draw_text_image
         ty = round(0x40 * (h - y))  # as matplotlib: its glyphs sit on one baseline
-        paste = self.r._renderer.draw_text_image
-        for glyph, dx in zip(ln[0], ln[1]):
-            buf, left, top = face.bitmap(glyph, mode, round(0x40 * (x + dx)), ty)
-            paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
+        bitmap = face.bitmap
+        gs = [bitmap(glyph, mode, round(0x40 * (x + dx)), ty) for glyph, dx in zip(ln[0], ln[1])]
+        # One paste for the line: its glyphs' coverages combined, which is exact where no two glyphs ink one pixel
+        # (each pixel is then blended once, as by matplotlib's paste per glyph). Where they might, paste per glyph.
+        lefts, tops = [g[1] for g in gs], [g[2] for g in gs]
+        x0, x1 = min(lefts), max([left + g[0].shape[1] for left, g in zip(lefts, gs)])
+        y0, y1 = int(h) - max(tops), max([int(h) - top + g[0].shape[0] for top, g in zip(tops, gs)])
+        img, right = np.zeros((y1 - y0, x1 - x0), np.uint8), -1 << 30
+        for buf, left, top, ink0, ink1 in gs:
+            if ink1 < ink0: continue  # a space
+            r, c = int(h) - top - y0, left - x0
+            tile = img[r:r + buf.shape[0], c:c + buf.shape[1]]
+            if left + ink0 <= right and np.minimum(tile, buf).any():
+                for buf, left, top, _, _ in gs: paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
+                return
+            np.bitwise_or(tile, buf, out=tile)
+            right = max(right, left + ink1)
+        paste(img, x0, y1, 0, gc)
 
 
 def _probe(fast:bool) -> np.ndarray:
@@ -164,9 +204,7 @@ def _probe(fast:bool) -> np.ndarray:
              bbox=dict(boxstyle='round', fc='white', alpha=.85))
     fig.text(.02, .25, 'AVATAR office 7.5%, Tj', fontsize=11)
     canvas = FigureCanvasAgg(fig)
-    if fast:
-        g = GlyphText(canvas.get_renderer())
-        g.r.draw_text, g.r.get_text_width_height_descent = g.draw_text, g.metrics
+    if fast: GlyphText(canvas.get_renderer())._install()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba()).copy()
 

@@ -12,7 +12,7 @@ from .history import ParamHistory
 from .models import flat_names
 
 __all__ = ['COLORS', 'frame_idxs', 'Records', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel',
-           'PANELS']
+           'PANELS', 'NEEDS']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -52,7 +52,9 @@ def _finite_records(h:ParamHistory) -> np.ndarray:
 
 
 class Records:
-    "The states drawn: parameters (by name), step and loss of each frame; `clock` is the step each frame stands for."
+    """The states drawn, one per frame: `params[k]` (name -> tensor), `steps[k]` and `losses[k]` (the training loss
+    there); `clock[k]` is the step frame `k` stands for (several runs share a clock); `stop` is (step, reason) for a run
+    stopped early. Made from a history (`from_history`, `aligned`) or the model as it is (`current`)."""
     def __init__(self, params:list, steps, losses, clock=None, stop=None):
         self.params, self.steps, self.losses = params, np.asarray(steps), np.asarray(losses)
         self.clock = self.steps if clock is None else np.asarray(clock)
@@ -65,6 +67,7 @@ class Records:
 
     @classmethod
     def from_history(cls, h:ParamHistory, frames:int):
+        "At most `frames` finite records of history `h`, spread evenly (first and last kept)."
         keep = _finite_records(h)
         if not len(keep): keep = np.arange(len(h))
         idx = keep[frame_idxs(len(keep), frames)]
@@ -131,9 +134,30 @@ def _cpu_model(model): return model if next(model.parameters()).device.type == '
 _NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.85)
 
 
+def _n_params(learn) -> int: return sum(p.numel() for p in learn.model.parameters())
+
+def _history_of(learn) -> bool: return isinstance(getattr(learn, 'param_history', None), ParamHistory)
+
+
+# What a panel may need of its learner (`Panel.needs`): name -> (test, what to say when it fails). Add to it for new needs.
+NEEDS = {
+    'history': (_history_of, "the parameter history: create the learner with history=True (the default)"),
+    'two params': (lambda learn: _n_params(learn) >= 2,
+                   "a model with at least two parameters (it draws the loss over two of them)"),
+}
+
+
 class Panel:
-    "Base of the panels: one or several runs (a learner and its `Records` each), drawn on one axes in one colour each."
-    name = None
+    """One picture of a fit, on one axes, that moves with the frames. Subclass it and write two methods:
+    `setup(ax)` draws what stays still and returns the artists that move; `update(k)` sets those to frame `k`.
+    In animations and exports only the moving artists are redrawn each frame (blitted), text included, so a new panel
+    is exported as fast as the built-in ones. Frame `k` shows the parameters `self.params(k)` (name -> tensor) at
+    step `self.step(k)` with training loss `self.loss(k)`; `self.predict(x, k)` is the model's output for `x` there;
+    `self.x`, `self.y` are the training data. Several runs on one axes (compare_optimizers): `self.learns`,
+    `self.recss` and one colour each in `self.colors`. `needs` names what the panel requires of a learner (keys of
+    `NEEDS`), checked before anything is drawn."""
+    name = None  # its key in `PANELS`, for the built-in panels
+    needs = ()  # e.g. ('two params',): see `NEEDS`
 
     def __init__(self,
         learn, # a learner, or a list of them (several runs: one colour each, with a legend)
@@ -148,6 +172,53 @@ class Panel:
         self.multi = n > 1
         self.colors = [COLORS['fit']] if n == 1 else [COLORS['runs'][i % len(COLORS['runs'])] for i in range(n)]
         self.learn, self.recs = self.learns[0], self.recss[0]
+
+    @classmethod
+    def check(cls, learn):
+        "Raise a `ValueError` naming the panel and what it needs if `learn` lacks something in `needs`."
+        for need in cls.needs:
+            test, what = NEEDS[need]
+            if not test(learn): raise ValueError(f"the {cls.name or cls.__name__!r} panel needs {what}")
+
+    def setup(self, ax) -> list:
+        "Draw what does not move on `ax`; return the artists that do."
+        raise NotImplementedError(f"{type(self).__name__}.setup(ax) must draw the still part and return the moving artists")
+
+    def update(self, k:int):
+        "Set the moving artists to frame `k`."
+        raise NotImplementedError(f"{type(self).__name__}.update(k) must set the moving artists to frame k")
+
+    # -- what frame k shows (of run `run`) -------------------------------------------------------------------------
+    def params(self, k:int, run:int=0) -> dict:
+        "The parameters (name -> tensor) of frame `k`."
+        return self.recss[run].params[k]
+
+    def step(self, k:int, run:int=0) -> int|None:
+        "The optimizer step frame `k` shows (None for a model not fitted with a history)."
+        s = self.recss[run].steps[k]
+        return None if s is None else int(s)
+
+    def loss(self, k:int, run:int=0) -> float:
+        "The training loss at frame `k`'s parameters."
+        return float(self.recss[run].losses[k])
+
+    def predict(self, x, k:int, run:int=0) -> np.ndarray:
+        "The model's output for inputs `x` (n, n_features) at frame `k`'s parameters, as a flat numpy array."
+        if not hasattr(self, '_cpu'): self._cpu = [_cpu_model(lrn.model) for lrn in self.learns]
+        with torch.no_grad():
+            return functional_call(self._cpu[run], self.params(k, run), (torch.as_tensor(x).float(),)).flatten().numpy()
+
+    @property
+    def x(self) -> torch.Tensor:
+        "The training inputs (n, n_features), on the CPU."
+        if not hasattr(self, '_x'): self._x = self.learn.dls.train.x.cpu()
+        return self._x
+
+    @property
+    def y(self) -> torch.Tensor:
+        "The training targets (n, 1), on the CPU."
+        if not hasattr(self, '_y'): self._y = self.learn.dls.train.y.cpu()
+        return self._y
 
     def _setup_stop_note(self, ax):
         "A note shown once the (single) run has been stopped early, e.g. diverged."
@@ -173,7 +244,7 @@ class FitPanel(Panel):
         x, y = dls.train.x.cpu(), dls.train.y.cpu()
         self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
         xall = x if self.xv is None else torch.cat([x, self.xv])
-        self.x, self.y, self.feat = x, y, _plot_feature(xall)
+        self.feat = _plot_feature(xall)
         lo, hi = float(xall[:, self.feat].min()), float(xall[:, self.feat].max())
         pad = (hi - lo) * .02
         xg = x.mean(0, keepdim=True).repeat(self.n_grid, 1)
@@ -340,7 +411,7 @@ def _spans_decades(v, decades=2.) -> bool:
 
 class SurfacePanel(Panel):
     "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
-    name = 'surface'
+    name, needs = 'surface', ('two params',)
 
     def __init__(self, learn, recs, labels=None,
         params=None, # the two parameters (flat names); default: the first two, the others held at their final values
@@ -490,11 +561,13 @@ def figure_size(cells:int, split:bool=False, ncols:int|None=None) -> tuple:
 
 
 class Frames:
-    "A figure of panels (side by side, or a grid of small multiples), and `draw(k)`: every moving artist set to frame `k`."
+    """A figure of panels (side by side, or a grid of small multiples) and what moves in it: `draw(k)` sets every moving
+    artist (`artists`) to frame `k` of `len(frames)`; `fig`, `axs` and `panels` are the figure, its axes and the
+    `Panel` drawn on each. Animations and exports are made from it; nothing is re-trained."""
     def __init__(self,
         learn:Learner, # a fitted learner (with history), or any learner for the current state; or a list of learners
         recs:Records, # the states to draw; a list of `Records` (one per learner, all of one length) for several
-        panels=('fit',), # names from `PANELS`, or callables (learn, recs, labels) -> panel
+        panels=('fit',), # names from `PANELS`, `Panel` subclasses, or callables (learn, recs, labels) -> panel
         dpi:int=100, # pixels per inch (640x480 per panel at 100)
         fig=None, ax=None, # draw into an existing figure/axes instead of a new one
         labels=None, # one label per learner (legend entries, one colour each)
@@ -503,15 +576,18 @@ class Frames:
         ncols:int|None=None, # columns of the grid of axes (default: all panels in a row; small multiples: at most 3)
     ):
         panels = _panel_list(panels)
-        unknown = [p for p in panels if not (callable(p) or p in PANELS)]
+        unknown = [p for p in panels if not (callable(p) or isinstance(p, str) and p in PANELS)]
         if unknown or not panels:
-            raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)}")
+            raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)}, or give a Panel subclass")
         learns, recss = _listify(learn), _listify(recs)
         if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
         if len({len(r) for r in recss}) > 1:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
         labels = list(labels) if labels is not None else [None] * len(learns)
         make = [PANELS[p] if isinstance(p, str) else p for p in panels]
+        for m in make:  # what a panel needs is checked before any drawing
+            if isinstance(m, type) and issubclass(m, Panel):
+                for lrn in learns: m.check(lrn)
         if split: cells = [(m, [i]) for i in range(len(learns)) for m in make]
         else: cells = [(m, list(range(len(learns)))) for m in make]
         self.recs, self.recss = recss[0], recss

@@ -102,25 +102,20 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
 
 
 class _Layer:
-    "Static artists pre-rendered on a transparent canvas, cropped to what they cover, ready to composite."
+    "Static artists pre-rendered on a transparent canvas, kept as the pixels they cover, ready to composite."
     def __init__(self, canvas, artists):
         r = canvas.get_renderer()
         r.clear()
         for a in artists: a.draw(r)
-        rgba = np.asarray(canvas.buffer_rgba())
-        ys, xs = np.nonzero(rgba[..., 3])
-        self.box = None
-        if len(ys):
-            self.box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-            px = rgba[self.box].astype(np.float32)
-            self.alpha = px[..., 3:] / 255
-            self.premult = px[..., :3] * self.alpha
-            self.keep = 1 - self.alpha
+        rgba = np.asarray(canvas.buffer_rgba()).reshape(-1, 4)
+        self.at = np.flatnonzero(rgba[:, 3])  # only these pixels: a layer is often a few markers and a legend's text
+        px = rgba[self.at].astype(np.uint16)
+        # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
+        self.keep, self.premult = 255 - px[:, 3:], px[:, :3] * px[:, 3:] + 127
 
     def composite(self, buf):
-        if self.box is None: return
-        dst = buf[self.box][..., :3]
-        dst[...] = (dst * self.keep + self.premult + .5).astype(np.uint8)
+        flat = buf.reshape(-1, 4)
+        flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
 
 
 def frames_differ(a, b, tol:int=40) -> float:
@@ -175,10 +170,10 @@ class Renderer:
         hidden = [a for x in seq for a in (x if isinstance(x, list) else [x])]
         self.hidden = [(a, a.get_animated()) for a in hidden]
         for a in hidden: a.set_animated(True)
+        self.text.install()
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.steps = [_Layer(self.canvas, x) if isinstance(x, list) else x for x in seq]
-        self.text.install()
         return sure
 
     def _check(self):
@@ -224,11 +219,19 @@ class Renderer:
             if isinstance(s, _Layer): s.composite(buf)
             elif isinstance(s, Text):
                 t = time.perf_counter()
-                self.fig.draw_artist(s)
+                self._draw_text(s)
                 self.t_text += time.perf_counter() - t
             else: self.fig.draw_artist(s)
         self.t_draw += time.perf_counter() - t0
         return buf
+
+
+    def _draw_text(self, t):
+        # `Text.draw` lays its text out, then again to place the box around it: once is enough (same text, renderer).
+        layout = t._get_layout(self.canvas.get_renderer())
+        t._get_layout = lambda renderer: layout
+        try: self.fig.draw_artist(t)
+        finally: del t._get_layout
 
 
 def render_frames(fr, check:bool|None=None) -> list:
