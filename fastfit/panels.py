@@ -240,8 +240,7 @@ class FitPanel(Panel):
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
         learn = self.learn
-        dls, model = learn.dls, learn.model
-        x, y = dls.train.x.cpu(), dls.train.y.cpu()
+        dls, model, x = learn.dls, learn.model, self.x
         self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
         xall = x if self.xv is None else torch.cat([x, self.xv])
         self.feat = _plot_feature(xall)
