@@ -3,6 +3,7 @@ box that changed since the previous one. Used by the .gif writer and by the play
 from __future__ import annotations
 
 import io
+import math
 import struct
 
 import numpy as np
@@ -96,11 +97,11 @@ class Palette:
 def check_gif_fps(fps):
     "An error unless a GIF can show `fps` frames per second (delays are whole hundredths of a second, 16 bits)."
     if fps > 100 / MIN_DELAY:
-        raise ValueError(f"fps={fps!r} is too fast for a GIF (frame delays are whole hundredths of a second, and viewers "
+        raise ValueError(f"fps={fps:g} is too fast for a GIF (frame delays are whole hundredths of a second, and viewers "
                          f"slow down delays under 0.02 s): use fps <= 50, or save .mp4/.html")
     if fps < 100 / MAX_DELAY:
-        raise ValueError(f"fps={fps!r} is too slow for a GIF (a frame shows at most {MAX_DELAY / 100:g} s): "
-                         f"use fps >= {100 / MAX_DELAY:.4f}")
+        raise ValueError(f"fps={fps:g} is too slow for a GIF (a frame shows at most {MAX_DELAY / 100:g} s): "
+                         f"use fps >= {math.ceil(1e4 * 100 / MAX_DELAY) / 1e4:g}")
 
 
 def _lzw_data(im:Image.Image) -> tuple:
