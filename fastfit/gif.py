@@ -2,7 +2,6 @@
 box that changed since the previous one. Used by the .gif writer and by the player, which steps through the same GIF."""
 from __future__ import annotations
 
-import io
 import math
 import struct
 
@@ -62,9 +61,9 @@ class Palette:
 
     def _nearest(self, px):
         "Index of the nearest palette colour (RGB distance) for each packed colour in `px`."
+        if not hasattr(self, '_pt'): self._pt, self._pp = self.rgb.T.astype(np.float32), (self.rgb.astype(np.float32) ** 2).sum(1)
         rgb = np.stack([px & 255, px >> 8 & 255, px >> 16 & 255], -1).astype(np.float32)
-        p = self.rgb.astype(np.float32)
-        return ((p * p).sum(1) - 2 * rgb @ p.T).argmin(1)  # |x-p|^2 without the |x|^2 common to a row
+        return (self._pp - 2 * rgb @ self._pt).argmin(1)  # |x-p|^2 without the |x|^2 common to a row
 
     def lookup(self, px) -> np.ndarray:
         "uint8 palette indices of packed colours `px` (any shape): the nearest colour, no dithering."
@@ -104,20 +103,10 @@ def check_gif_fps(fps):
                          f"use fps >= {math.ceil(1e4 * 100 / MAX_DELAY) / 1e4:g}")
 
 
-def _lzw_data(im:Image.Image) -> tuple:
-    "The interlace flag and LZW image data (code size, sub-blocks, terminator) of palette image `im`, by Pillow."
-    buf = io.BytesIO()
-    im.save(buf, format='GIF', optimize=False, interlace=False)
-    b = buf.getvalue()
-    i = 13 + (3 << ((b[10] & 7) + 1) if b[10] & 0x80 else 0)
-    while b[i] == 0x21:  # extensions: label, then sub-blocks until a zero length
-        i += 2
-        while b[i]: i += b[i] + 1
-        i += 1
-    if b[i] != 0x2C: raise RuntimeError('no image descriptor in the GIF Pillow wrote')
-    flags = b[i + 9]
-    i += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    return flags & 0x40, b[i:-1]  # up to the trailer
+def _lzw(idx) -> bytes:
+    "GIF image data of palette indices `idx` (H, W uint8): code size 8, Pillow's LZW sub-blocks, terminator."
+    h, w = idx.shape
+    return b'\x08' + Image.frombuffer('L', (w, h), np.ascontiguousarray(idx), 'raw', 'L', 0, 1).tobytes('gif', 'L') + b'\x00'
 
 
 class GifStream:
@@ -171,7 +160,7 @@ class GifStream:
         self.counts[-1] += 1
 
     def _chunk(self, d, xy, sub, trans):
-        self.chunks.append([d, xy, sub.shape[::-1], trans, _lzw_data(self.pal.image(sub))])
+        self.chunks.append([d, xy, sub.shape[::-1], trans, _lzw(sub)])
         self.counts.append(1)
 
     def getvalue(self) -> bytes:
@@ -179,9 +168,9 @@ class GifStream:
         w, h = self.size
         out = [b'GIF89a', struct.pack('<HHBBB', w, h, 0xF7, 0, 0), self.pal.bytes(),
                b'!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00']  # loop forever
-        for d, (x, y), (bw, bh), trans, (interlace, data) in self.chunks:
+        for d, (x, y), (bw, bh), trans, data in self.chunks:
             out += [b'!\xf9\x04', struct.pack('<BHBB', 0x04 | trans, min(d, MAX_DELAY), TRANSPARENT, 0),
-                    b',', struct.pack('<HHHHB', x, y, bw, bh, interlace), data]
+                    b',', struct.pack('<HHHHB', x, y, bw, bh, 0), data]
         out.append(b';')
         return b''.join(out)
 

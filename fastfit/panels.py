@@ -120,11 +120,12 @@ def _truth_curve(truth, xg):
 
 def _short(v): return f"{v:.4g}"
 
-def _params_text(p:dict, max_scalars=4) -> str:
-    names = flat_names((k, v.shape) for k, v in p.items())
-    if len(names) > max_scalars: return ''
-    vals = torch.cat([v.reshape(-1) for v in p.values()]).tolist()
-    return '  '.join(f"{n}={_short(v)}" for n, v in zip(names, vals))
+def _params_texts(params:list, max_scalars=4) -> list:
+    "'w=2.95  b=1.98' for each parameter dict of `params` ('' when there are more than `max_scalars` scalars)."
+    names = flat_names((k, v.shape) for k, v in params[0].items())
+    if len(names) > max_scalars: return [''] * len(params)
+    vals = torch.cat([torch.stack([p[k] for p in params]).reshape(len(params), -1) for k in params[0]], 1).tolist()
+    return ['  '.join(f"{n}={_short(v)}" for n, v in zip(names, row)) for row in vals]
 
 
 def _listify(x): return list(x) if isinstance(x, (list, tuple)) else [x]
@@ -300,7 +301,8 @@ class FitPanel(Panel):
         if not self.multi:
             if r.stopped(k): head = f"step {int(r.steps[k])} (last finite)  loss {_short(float(loss))}"
             else: head = ('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(loss))}"
-            ps = _params_text(r.params[k])
+            if not hasattr(self, '_ptexts'): self._ptexts = _params_texts(r.params)  # all at once: cheaper per frame
+            ps = self._ptexts[k]
             return head + ('\n' + ps if ps else '')
         w = max(len(str(lab)) for lab in self.labels)
         rows = [f"{str(lab):<{w}} "

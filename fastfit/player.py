@@ -173,19 +173,18 @@ def page_gif(page:str) -> tuple:
 
 def frames_page(fr, fps:float, name:str='animation') -> str:
     "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
-    limit_mb = mpl.rcParams['animation.embed_limit']
-    n = len(fr)
+    limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
     gif, counts = gif_of(fr, fps)
-    room = limit_mb * 2 ** 20 - len(player_page(b'', [1], fps, note=' ' * 300))
+    def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300))
     step, note = 1, ''
-    while 4 * math.ceil(len(gif) / 3) > room and step < n - 1:  # base64 makes 4 bytes of every 3
-        step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room)))
+    while 4 * math.ceil(len(gif) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
+        step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room(counts))))
         keep = sorted({*range(0, n, step), n - 1})
         gif, counts = gif_of(fr, fps * len(keep) / n, keep)
         note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
     if note: warnings.warn(f"{name}: {note}")
-    return player_page(gif, counts, fps if step == 1 else fps * sum(counts) / n, note=note)
+    return player_page(gif, counts, fps * sum(counts) / n, note=note)
 
 
 class FitAnimation(FuncAnimation):

@@ -103,19 +103,37 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
 
 class _Layer:
     "Static artists pre-rendered on a transparent canvas, kept as the pixels they cover, ready to composite."
-    def __init__(self, canvas, artists):
+    def __init__(self, canvas, artists, background):
         r = canvas.get_renderer()
         r.clear()
         for a in artists: a.draw(r)
-        rgba = np.asarray(canvas.buffer_rgba()).reshape(-1, 4)
-        self.at = np.flatnonzero(rgba[:, 3])  # only these pixels: a layer is often a few markers and a legend's text
-        px = rgba[self.at].astype(np.uint16)
+        rgba = np.asarray(canvas.buffer_rgba())
+        ys, xs = np.nonzero(rgba[..., 3])
+        self.box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else None
+        if self.box is None: return
+        px = rgba[self.box]
+        # A legend fills its box: composite the box. Markers and text far apart do not: composite their pixels only.
+        self.at = None if len(ys) > px.shape[0] * px.shape[1] // 2 else np.flatnonzero(rgba[..., 3])
+        px = (px if self.at is None else rgba.reshape(-1, 4)[self.at]).astype(np.uint16)
         # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
-        self.keep, self.premult = 255 - px[:, 3:], px[:, :3] * px[:, 3:] + 127
+        self.keep, self.premult = 255 - px[..., 3:], px[..., :3] * px[..., 3:] + 127
+        if self.at is None:  # most frames leave a legend's box as the background has it: then paste the result
+            self.under = background[self.box].copy()
+            self.over = self.under.copy()
+            self._blend(self.over)
+
+    def _blend(self, dst):
+        dst[..., :3] = (dst[..., :3] * self.keep + self.premult) // 255
 
     def composite(self, buf):
-        flat = buf.reshape(-1, 4)
-        flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
+        if self.box is None: return
+        if self.at is None:
+            dst = buf[self.box]
+            if np.array_equal(dst, self.under): dst[...] = self.over
+            else: self._blend(dst)
+        else:
+            flat = buf.reshape(-1, 4)  # a view of the whole (contiguous) frame
+            flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
 
 
 def frames_differ(a, b, tol:int=40) -> float:
@@ -173,31 +191,26 @@ class Renderer:
         self.text.install()
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
-        self.steps = [_Layer(self.canvas, x) if isinstance(x, list) else x for x in seq]
+        bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
+        self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
         return sure
 
     def _check(self):
         "Compare the blitted last frame with matplotlib's full draw of it; draw in full from now on if they differ."
         k = len(self.fr) - 1
         blitted = self.frame(k).copy()
-        if frames_differ(blitted, self._full(k)) > 1e-3:
-            warnings.warn("the blitted last frame differs from matplotlib's full draw of it: drawing every frame in full (slower)")
-            self.full = True
-            self._show_hidden()
-            self.text.uninstall()
-        else: self._setup()  # the full draw cleared the background's canvas state
-
-    def _full(self, k) -> np.ndarray:
-        "Frame `k` by matplotlib's own full draw (every artist, its own text drawing)."
-        was = [(a, a.get_animated()) for a, _ in self.hidden]
-        self._show_hidden()
+        hidden = self.hidden
+        self._show_hidden()  # matplotlib's own full draw: every artist, its own text drawing
         self.text.uninstall()
         self.fr.draw(k)
         self.canvas.draw()
-        out = np.asarray(self.canvas.buffer_rgba()).copy()
-        self.hidden = was
-        for a, _ in was: a.set_animated(True)
-        return out
+        if frames_differ(blitted, np.asarray(self.canvas.buffer_rgba())) > 1e-3:
+            warnings.warn("the blitted last frame differs from matplotlib's full draw of it: drawing every frame in full (slower)")
+            self.full = True
+            return
+        self.hidden = hidden  # the saved background and layers stay valid: blit from here on
+        for a, _ in hidden: a.set_animated(True)
+        self.text.install()
 
     def frame(self, k:int) -> np.ndarray:
         "Frame `k` as an (H, W, 4) RGBA view of the canvas (copy it to keep it past the next call)."
@@ -219,19 +232,11 @@ class Renderer:
             if isinstance(s, _Layer): s.composite(buf)
             elif isinstance(s, Text):
                 t = time.perf_counter()
-                self._draw_text(s)
+                self.fig.draw_artist(s)
                 self.t_text += time.perf_counter() - t
             else: self.fig.draw_artist(s)
         self.t_draw += time.perf_counter() - t0
         return buf
-
-
-    def _draw_text(self, t):
-        # `Text.draw` lays its text out, then again to place the box around it: once is enough (same text, renderer).
-        layout = t._get_layout(self.canvas.get_renderer())
-        t._get_layout = lambda renderer: layout
-        try: self.fig.draw_artist(t)
-        finally: del t._get_layout
 
 
 def render_frames(fr, check:bool|None=None) -> list:
