@@ -33,12 +33,24 @@ def artist_colours(artists) -> list:
     return out
 
 
+def _colour_counts(frames:list) -> tuple:
+    "(distinct packed colours, their pixel counts) over `frames` (flat): the first counted, the others by what they change."
+    first = frames[0]
+    parts = [np.unique(first, return_counts=True)]
+    for f in frames[1:]:  # each frame = the first, less the pixels it changes, plus what they become
+        d = f != first
+        (a, ca), (b, cb) = np.unique(f[d], return_counts=True), np.unique(first[d], return_counts=True)
+        parts += [(a, ca), (b, -cb), parts[0]]
+    u, inv = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+    c = np.bincount(inv.ravel(), weights=np.concatenate([p[1] for p in parts])).astype(np.int64)
+    return u[c > 0], c[c > 0]
+
+
 class Palette:
     """At most 255 colours shared by every frame (index 255 is kept for GIF transparency): the most common colours of
     the sampled frames and of the moving artists exactly, the rest by median cut. `index(rgba)` maps a frame."""
     def __init__(self, samples:list, exact:list=()):
-        px = _packed(np.concatenate(samples))
-        u, c = np.unique(px, return_counts=True)
+        u, c = _colour_counts([_packed(f).ravel() for f in samples])
         exact = [r | g << 8 | b << 16 for r, g, b in exact]
         if len(u) + len(exact) <= 255: cols = list(dict.fromkeys(exact + u.tolist()))
         else:

@@ -105,7 +105,8 @@ function fastfitPlayer(root) {
   function show(k) { i = (k + of.length) % of.length; seek(of[i]); slider.value = i; label.textContent = (i + 1) + '/' + of.length; }
   function pause() { if (timer) { clearInterval(timer); timer = null; } }
   function tick() { if (i === of.length - 1 && !loop.checked) pause(); else show(i + 1); }
-  function play() { if (!timer) { if (i === of.length - 1 && !loop.checked) show(0); timer = setInterval(tick, 1000 / fps); } }
+  function play() { if (!timer) { if (i === of.length - 1 && !loop.checked) show(0);
+    timer = setInterval(tick, Math.min(1000 / fps, 2147483647)); } }
   $('play').onclick = () => timer ? pause() : play();
   $('first').onclick = () => { pause(); show(0); };
   $('last').onclick = () => { pause(); show(of.length - 1); };
