@@ -9,4 +9,5 @@ from .models import *  # noqa: F403
 from .panels import *  # noqa: F403
 from .player import *  # noqa: F403
 from .plots import *  # noqa: F403
+from .records import *  # noqa: F403
 from .writers import *  # noqa: F403

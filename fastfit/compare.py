@@ -13,9 +13,10 @@ from fastai.optimizer import SGD
 from .data import RegDataLoaders, check_positive
 from .learner import regression_learner
 from .models import LinearModel
-from .panels import Frames, Records, _finite_records, require_history
+from .panels import Frames
 from .player import FitAnimation, animation_of
 from .plots import check_frames
+from .records import Records, _finite_records, require_history
 from .writers import check_export, check_fps
 
 __all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sweep']

@@ -12,8 +12,9 @@ from fastai.learner import Learner
 from fastcore.basics import patch
 
 from .data import RegDataLoaders, SynthData
-from .panels import COLORS, Frames, Records, SurfacePanel, _history, _plot_feature, figure_size, panel_cells, require_history
+from .panels import COLORS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells
 from .player import FitAnimation, animation_of
+from .records import Records, _history, require_history
 from .render import check_dpi
 from .writers import check_export, check_fps, check_number
 
