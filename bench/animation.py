@@ -8,6 +8,7 @@ Times are medians of interleaved repeats (the machine is shared). 'differing' is
 than 40/255 off matplotlib's own full redraw of that frame. Also: render-only and encode-only time per frame, the share
 of render time spent drawing moving text, fastfit's hand-written GIF container vs Pillow's `save_all` writer on the same
 frames, and 100 vs 1,000 frames (linear growth). Run: `python bench/animation.py [repeats]` (in `make bench`)."""
+import gc
 import io
 import os
 import statistics
@@ -37,6 +38,7 @@ PANELS = (('fit',), ('fit', 'surface', 'loss'))
 
 
 def timed(fn):
+    gc.collect()  # the previous run's garbage (a whole matplotlib animation) is not collected on the next one's time
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
