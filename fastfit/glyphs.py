@@ -12,6 +12,10 @@ adjacent characters, each probed once by matplotlib's own shaping and measuring.
 exactly takes this path: one font (no fallback), no ligature or substitution, Latin and common symbols (one script, so
 no script-run breaks), no math, no rotation, no font features. Anything else, and matplotlib versions without these
 internals, is drawn by matplotlib itself. A self-check at first use compares both ways on probe text, pixel for pixel.
+A line's glyphs are combined into one coverage image and pasted once when no two of them ink the same pixel (the same
+blend per pixel), else glyph by glyph. Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
+where a blitted line costs ~0.25 ms; whole-run caching was rejected (every frame's string is new) and so was rendering
+only the changed characters (the line moves under the translucent box, so every pixel of it can change).
 """
 from __future__ import annotations
 
