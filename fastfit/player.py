@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from .gif import gif_of
 
-__all__ = ['FitAnimation', 'animation_of']
+__all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and notebook displays
 
 # The player: `fastfitPlayer(root)` mounts itself on a `.ff-player` element holding the GIF (`img.ff-gif`), its frame
 # counts and fps (data attributes), a canvas and the controls. It decodes the GIF (LZW) once, keeps a snapshot of the
@@ -24,6 +24,7 @@ __all__ = ['FitAnimation', 'animation_of']
 _JS = r"""
 function fastfitPlayer(root) {
   const $ = c => root.querySelector('.ff-' + c);
+  if (!$('controls')) $('gif').insertAdjacentHTML('afterend', FF_CONTROLS);
   const img = $('gif'), canvas = $('canvas'), slider = $('slider'), label = $('label'), loop = $('loop');
   const counts = JSON.parse(root.dataset.counts), fps = +root.dataset.fps;
   const bin = atob(img.src.slice(img.src.indexOf(',') + 1)), b = new Uint8Array(bin.length);
@@ -142,19 +143,28 @@ def _button(k) -> str:
             f'<path d="{_ICONS[k]}"/></svg></button>')
 
 
+# The canvas and controls, hidden until a script mounts the player (it sets the slider's range and the label).
+_CONTROLS = ('<canvas class="ff-canvas" hidden></canvas>\n<div class="ff-controls" hidden>\n'
+             + ''.join(_button(k) for k in _ICONS)
+             + '\n<input class="ff-slider" type="range" min="0" max="0" value="0" aria-label="frame">\n'
+             '<span class="ff-label"></span>\n'
+             '<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n</div>')
+
+
+def player_script() -> str:
+    """The player's script: `fastfitPlayer(root)` mounts it on an element of class `ff-player` holding the GIF
+    (`img.ff-gif`) and `data-counts`/`data-fps`, adding the canvas and controls when the element lacks them (a
+    notebook output that holds only the GIF, say)."""
+    return f'const FF_CONTROLS = {json.dumps(_CONTROLS)};\n{_JS}'
+
+
 def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='') -> str:
     """The player's markup for `gif` (GIF frame i standing for `counts[i]` animation frames), before its script: the GIF
     as an animated `<img>`, and the canvas and controls a script shows when it mounts the player."""
-    n = sum(counts)
     note = f'\n<p class="ff-note">{html.escape(note)}</p>' if note else ''
     return (f'<div class="ff-player" data-fps="{fps:g}" data-counts="{json.dumps(list(counts))}">\n'
             f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/gif;base64,{base64.b64encode(gif).decode()}">\n'
-            f'<canvas class="ff-canvas" hidden></canvas>\n<div class="ff-controls" hidden>\n'
-            + ''.join(_button(k) for k in _ICONS)
-            + f'\n<input class="ff-slider" type="range" min="0" max="{n - 1}" value="0" aria-label="frame">\n'
-            f'<span class="ff-label">1/{n}</span>\n'
-            f'<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n'
-            f'</div>{note}</div>')
+            f'{_CONTROLS}{note}</div>')
 
 
 def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='') -> str:
@@ -162,7 +172,7 @@ def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation'
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
             f'<link rel="icon" href="data:,">\n<style>\nbody{{font-family:system-ui,sans-serif;margin:1em}} {_CSS}\n'
             f'</style></head><body>\n{player_html(gif, counts, fps, title, note)}\n'
-            f'<script>{_JS}\nfastfitPlayer(document.querySelector(".ff-player"));\n</script></body></html>\n')
+            f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));\n</script></body></html>\n')
 
 
 def page_gif(page:str) -> tuple:

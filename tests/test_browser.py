@@ -124,3 +124,22 @@ def test_without_scripts_the_gif_plays(browser, page_html):
         assert pg.is_visible('.ff-gif') and pg.is_hidden('.ff-canvas') and pg.is_hidden('.ff-controls')
         assert pg.evaluate("document.querySelector('.ff-gif').naturalWidth") == page_html[1][0].shape[1]
     finally: ctx.close()
+
+
+def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
+    "A notebook output may hold only the GIF: the script adds the canvas and controls and plays the same frames."
+    import html
+
+    from fastfit.player import page_gif, player_script
+    gif, counts = page_gif(page_html[0].read_text())
+    bare = (f'<!DOCTYPE html><html><body><div class="ff-player" data-fps="10" data-counts="{html.escape(str(counts))}">'
+            f'<img class="ff-gif" src="data:image/gif;base64,{base64.b64encode(gif).decode()}"></div>'
+            f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));</script></body></html>')
+    (tmp_path / 'bare.html').write_text(bare)
+    ctx, pg = _open(browser, tmp_path / 'bare.html')
+    try:
+        assert label(pg) == f'1/{N}' and pg.is_visible('.ff-controls') and pg.is_hidden('.ff-gif')
+        pg.click('.ff-next')
+        assert label(pg) == f'2/{N}' and np.array_equal(shown(pg), page_html[1][1])
+        assert pg.errors == []
+    finally: ctx.close()
