@@ -125,8 +125,8 @@ def _lzw(idx) -> bytes:
 # express the same file (`save_all=True`, `palette=` ours, `optimize=True`, `transparency=255`: the same changed boxes
 # and transparent unchanged pixels, byte for byte the same output), but it is slower: it copies, remaps and diffs every
 # whole frame in Python-driven steps, where this looks only at the pixels that changed. Measured by bench/animation.py
-# (100 frames, dpi 80, the same palette indices, median of 5): `fit` 0.107 s here vs 0.627 s (5.8x), `fit`+`surface`
-# +`loss` 0.193 s vs 0.593 s (3.1x), identical bytes. Both at least 2x: the hand-written container stays.
+# (100 frames, dpi 80, the same palette indices, median of 5): `fit` 0.124 s here vs 0.683 s (5.5x), `fit`+`surface`
+# +`loss` 0.227 s vs 0.703 s (3.1x), identical bytes. Both at least 2x: the hand-written container stays.
 class GifStream:
     """RGBA frames in, one at a time (`add`), a looping GIF out (`getvalue`), holding one frame and the compressed
     ones: one global palette; each frame stores only the box that changed, unchanged pixels in it transparent;
