@@ -130,7 +130,7 @@ def fit(
     if frames <= 0: _die(f"--frames must be > 0, got {frames}", fit)
     if fps <= 0: _die(f"--fps must be > 0, got {fps}", fit)
     outs = [o for o in out.split(',') if o]
-    from .animation import WRITERS
+    from .writers import WRITERS
     bad = [o for o in outs if Path(o).suffix.lower() not in WRITERS]
     if not outs or bad: _die(f"--out {out!r}: each file must end in one of {', '.join(WRITERS)}", fit)
     _check_out(outs, fit)

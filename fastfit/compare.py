@@ -10,11 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from fastai.optimizer import SGD
 
-from .animation import FitAnimation, animation_of, check_export
 from .data import RegDataLoaders, check_positive
 from .learner import regression_learner
 from .models import LinearModel
-from .plots import Frames, Records, _finite_records, require_history
+from .panels import Frames
+from .player import FitAnimation, animation_of
+from .plots import check_frames
+from .records import Records, _finite_records, require_history
+from .writers import check_export, check_fps
 
 __all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sweep']
 
@@ -70,8 +73,7 @@ class Runs:
 
     def frames(self, frames:int=100, panels=None, dpi:int=100, fig=None) -> Frames:
         "The `Frames` of every run on one clock: frame k is the same step in each."
-        frames = int(frames)
-        if frames < 1: raise ValueError(f"frames must be >= 1, got {frames}")
+        frames, dpi = check_frames(frames, dpi, panels or self.panels, len(self.learners), self.split)
         learns = list(self.learners.values())
         hists = [require_history(lrn, type(self).__name__) for lrn in learns]
         recs = Records.aligned(hists, frames, [self.stops.get(k) for k in self.learners])
@@ -84,14 +86,15 @@ class Runs:
         fr.draw(len(fr) - 1)
         return fr.fig
 
-    def animate(self, frames:int=100, fps:int=20, panels=None, dpi:int=100) -> FitAnimation:
-        "A matplotlib `FuncAnimation` of every run in step (inline as jshtml in Jupyter); nothing is re-trained."
+    def animate(self, frames:int=100, fps:float=20, panels=None, dpi:float=100) -> FitAnimation:
+        "A matplotlib `FuncAnimation` of every run in step (inline as fastfit's player in Jupyter); nothing is re-trained."
+        fps = check_fps(fps)
         return animation_of(self.frames(frames, panels, dpi), fps)
 
-    def save_animation(self, fname, frames:int=100, fps:int=20, panels=None, dpi:int=80) -> Path:
-        "Write the animation to `fname` (.gif, .html or .png, atomically) and return its path."
-        write = check_export(fname, fps)  # a bad suffix or fps fails before any drawing
-        return write(self.frames(frames, panels, dpi), Path(fname), fps)
+    def save_animation(self, fname, frames:int=100, fps:float=20, panels=None, dpi:float=80) -> Path:
+        "Write the animation to `fname` (.gif, .html, .mp4 or .png, atomically) and return its path."
+        write = check_export(fname, fps)  # a bad suffix, fps or destination fails before any drawing
+        return write(self.frames(frames, panels, dpi), Path(fname), check_fps(fps))
 
     def final_losses(self) -> dict:
         "label -> training loss at the end of the run (the last finite record)."

@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from fastfit.all import AnimateFit, regression_learner, synth_linear
-from fastfit.animation import _frames, _moving_limits, exported_frames, frames_differ, mpl_frames, render_frames, write_atomic
+from fastfit.plots import learner_frames
+from fastfit.render import Renderer, frames_differ, mpl_frames, render_frames
+from fastfit.writers import exported_frames, write_atomic
 
 N, FPS, DPI = 10, 10, 80
 
@@ -66,7 +68,7 @@ def test_html_matches_matplotlib_and_is_offline(learn, reference, tmp_path):
     assert_same_pictures(exported_frames(path), reference)
     for ref in re.findall(r'''(?:src|href)\s*=\s*["']([^"']*)''', page): assert ref.startswith('data:'), ref
     assert not re.search(r'https?:|@import|url\(|<script[^>]+src', page)
-    for control in ('ff-play', 'ff-prev', 'ff-next', 'ff-slider'): assert f'id="{control}"' in page
+    for control in ('ff-play', 'ff-prev', 'ff-next', 'ff-slider'): assert f'class="{control}"' in page
 
 
 def test_png_is_last_frame(learn, reference, tmp_path):
@@ -82,12 +84,12 @@ def test_animate_is_a_funcanimation_of_the_same_frames(learn, reference):
         anim._fig.canvas.draw()
         assert frames_differ(np.asarray(anim._fig.canvas.buffer_rgba()), reference[k]) == 0
     anim._draw_was_started = True  # drawn by hand above: no "deleted without rendering" warning
-    fr = _frames(learn, N, ('fit',), DPI, 'test')
+    fr = learner_frames(learn, N, ('fit',), DPI, 'test')
     assert_same_pictures(render_frames(fr), reference)
 
 
 def test_limits_fixed_and_moving_text_inside_axes(learn):
-    fr = _frames(learn, 50, ('fit',), DPI, 'test')
+    fr = learner_frames(learn, 50, ('fit',), DPI, 'test')
     lims = [(ax.get_xlim(), ax.get_ylim()) for ax in fr.fig.axes]
     r = FigureCanvasAgg(fr.fig).get_renderer()
     for k in range(len(fr)):
@@ -96,7 +98,9 @@ def test_limits_fixed_and_moving_text_inside_axes(learn):
                 box, ax = a.get_window_extent(r), a.axes.bbox
                 assert ax.x0 <= box.x0 and box.x1 <= ax.x1 and ax.y0 <= box.y0 and box.y1 <= ax.y1, (k, a.get_text())
         assert [(ax.get_xlim(), ax.get_ylim()) for ax in fr.fig.axes] == lims
-    assert not _moving_limits(fr)  # so the fit panel is blitted, not redrawn whole
+    with Renderer(fr) as r:
+        for k in range(len(fr)): r.frame(k)
+        assert not r.whole  # so the fit panel is blitted, not redrawn whole
 
 
 class _LineUnderLegend:
@@ -185,10 +189,10 @@ def test_changing_limits_redraw_that_axes_whole():
 
 
 def test_html_thinned_under_embed_limit(learn, tmp_path):
-    with mpl.rc_context({'animation.embed_limit': .2}), pytest.warns(UserWarning, match=r'Showing \d+ of 40 frames'):
+    with mpl.rc_context({'animation.embed_limit': .05}), pytest.warns(UserWarning, match=r'Showing \d+ of 40 frames'):
         path = learn.save_animation(tmp_path / 'fit.html', frames=40, fps=FPS, dpi=DPI)
     page = path.read_text()
-    assert len(page.encode()) <= .2 * 2 ** 20
+    assert len(page.encode()) <= .05 * 2 ** 20
     assert 'animation.embed_limit' in page  # the page says so too
     assert 2 <= len(exported_frames(path)) < 40
 
@@ -254,13 +258,13 @@ def test_html_player_in_a_browser_makes_no_request(learn, tmp_path):
         page.on('console', lambda m: m.type == 'error' and errors.append(m.text))
         page.on('pageerror', lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
-        label = page.locator('#ff-label')
+        label = page.locator('.ff-label')
         assert label.text_content() == f'1/{N}'
-        page.click('#ff-next'); assert label.text_content() == f'2/{N}'
-        page.click('#ff-last'); assert label.text_content() == f'{N}/{N}'
-        page.click('#ff-prev'); assert label.text_content() == f'{N - 1}/{N}'
-        page.locator('#ff-slider').fill('3'); assert label.text_content() == f'4/{N}'
-        page.click('#ff-play'); page.wait_for_timeout(350); page.click('#ff-play')
+        page.click('.ff-next'); assert label.text_content() == f'2/{N}'
+        page.click('.ff-last'); assert label.text_content() == f'{N}/{N}'
+        page.click('.ff-prev'); assert label.text_content() == f'{N - 1}/{N}'
+        page.locator('.ff-slider').fill('3'); assert label.text_content() == f'4/{N}'
+        page.click('.ff-play'); page.wait_for_timeout(350); page.click('.ff-play')
         assert label.text_content() != f'4/{N}'
         b.close()
     assert not errors

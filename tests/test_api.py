@@ -123,7 +123,10 @@ def test_animation_shows_inline_as_the_offline_player(fitted):
     out = anim._repr_html_()
     assert out.startswith('<iframe srcdoc="') and 'https://' not in out and 'http://' not in out
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', out).group(1))
-    assert page.count('iVBOR') == 12 + 1  # every frame, and the first again as the <img> before the script runs
+    assert page.count('data:image/gif;base64,') == 1  # the frames once, as the GIF the player steps through
+    from fastfit.player import page_gif
+    gif, counts = page_gif(page)
+    assert sum(counts) == 12 and gif.startswith(b'GIF89a')
 
 
 def test_train_loss_at_current_and_given_parameters(fitted):

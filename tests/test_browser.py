@@ -1,14 +1,17 @@
 "The .html export in a real browser (Debian's headless chromium, driven by Playwright): frames show, step, play; offline."
+import base64
 import io
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from fastfit.writers import exported_frames
+
 CHROMIUM = Path('/usr/bin/chromium')
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
+N = 40  # more than the player's 16-frame snapshots, so that jumps and backward steps cross them
 
 
 @pytest.fixture(scope='module')
@@ -25,84 +28,118 @@ def browser():
 
 @pytest.fixture(scope='module')
 def page_html(tmp_path_factory):
-    "A fit exported as a 5-frame player page, and its frames as base64 PNGs."
+    "A fit exported as a 40-frame player page, and its frames as the file holds them."
     from fastfit.all import regression_learner, synth_linear
     learn = regression_learner(synth_linear(n=50, seed=0).dataloaders(bs=None, valid_pct=0))
-    with learn.no_bar(), learn.no_logging(): learn.fit(30)
-    path = learn.save_animation(tmp_path_factory.mktemp('html') / 'fit.html', frames=5, fps=10, dpi=40)
-    frames = re.findall(r'"([A-Za-z0-9+/=]{100,})"', re.search(r'const frames = \[(.*?)\];', path.read_text(), re.S).group(1))
-    assert len(frames) == 5
+    with learn.no_bar(), learn.no_logging(): learn.fit(60)
+    path = learn.save_animation(tmp_path_factory.mktemp('html') / 'fit.html', frames=N, fps=10, dpi=40)
+    frames = exported_frames(path)
+    assert len(frames) == N
     return path, frames
 
 
-@pytest.fixture
-def page(browser, page_html):
-    "The page loaded, with every request, console error and page error it produced."
-    ctx = browser.new_context(viewport={'width': 900, 'height': 700}, device_scale_factor=1)
+def _open(browser, path, js=True):
+    ctx = browser.new_context(viewport={'width': 900, 'height': 700}, device_scale_factor=1, java_script_enabled=js)
     pg = ctx.new_page()
     pg.requests, pg.errors = [], []
     pg.on('request', lambda r: pg.requests.append(r.url))
     pg.on('console', lambda m: m.type == 'error' and pg.errors.append(m.text))
     pg.on('pageerror', lambda e: pg.errors.append(str(e)))
-    pg.goto(page_html[0].as_uri())
-    pg.wait_for_function("document.getElementById('ff-img').complete && document.getElementById('ff-img').naturalWidth > 0")
+    pg.goto(path.as_uri())
+    return ctx, pg
+
+
+@pytest.fixture
+def page(browser, page_html):
+    "The page loaded, with every request, console error and page error it produced."
+    ctx, pg = _open(browser, page_html[0])
+    pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/40'")
     yield pg
     ctx.close()
 
 
 def shown(pg) -> np.ndarray:
-    "The pixels of the player's image as the browser paints them."
-    return np.asarray(Image.open(io.BytesIO(pg.locator('#ff-img').screenshot())).convert('RGB'))
+    "The pixels the player's canvas holds."
+    url = pg.evaluate("document.querySelector('.ff-canvas').toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(',', 1)[1]))).convert('RGB'))
 
 
-def decoded(b64) -> np.ndarray:
-    import base64
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert('RGB'))
-
-
-def src_index(pg, frames) -> int:
-    src = pg.get_attribute('#ff-img', 'src')
-    assert src.startswith('data:image/png;base64,')
-    return frames.index(src.split(',', 1)[1])
+def label(pg) -> str: return pg.text_content('.ff-label')
 
 
 def test_shows_first_frame_then_steps(page, page_html):
     _, frames = page_html
-    assert src_index(page, frames) == 0 and page.text_content('#ff-label') == '1/5'
-    first = shown(page)
-    assert first.shape == decoded(frames[0]).shape  # drawn at its own size
-    assert np.abs(first.astype(int) - decoded(frames[0])).mean() < 2  # what is painted is frame 0
-    page.click('#ff-next')
-    page.wait_for_function("document.getElementById('ff-label').textContent === '2/5'")
-    assert src_index(page, frames) == 1
-    page.click('#ff-last')
-    page.wait_for_function("document.getElementById('ff-label').textContent === '5/5'")
-    last = shown(page)
-    assert src_index(page, frames) == 4
-    assert np.abs(last.astype(int) - decoded(frames[4])).mean() < 2
-    assert (last != first).any(axis=-1).mean() > .005  # the fitted line moved: the picture differs
-    page.click('#ff-next')  # wraps round to the first frame
-    page.wait_for_function("document.getElementById('ff-label').textContent === '1/5'")
-    assert page.evaluate("document.getElementById('ff-slider').value") == '0'
+    assert np.array_equal(shown(page), frames[0])  # the canvas is frame 0, pixel for pixel
+    assert page.is_hidden('.ff-gif') and page.is_visible('.ff-canvas')  # the script took over from the <img>
+    page.click('.ff-next')
+    assert label(page) == f'2/{N}' and np.array_equal(shown(page), frames[1])
+    page.click('.ff-last')
+    assert label(page) == f'{N}/{N}' and np.array_equal(shown(page), frames[-1])
+    assert (frames[-1] != frames[0]).any(-1).mean() > .005  # the fitted line moved: the picture differs
+    page.click('.ff-next')  # wraps round to the first frame
+    assert label(page) == f'1/{N}' and np.array_equal(shown(page), frames[0])
+    assert page.evaluate("document.querySelector('.ff-slider').value") == '0'
     assert page.errors == []
 
 
-def test_slider_and_play(page, page_html):
+def test_every_frame_forward_backward_and_by_slider(page, page_html):
+    "Stepping forward, backward (across the 16-frame snapshots) and jumping all show exactly the file's frames."
     _, frames = page_html
-    page.evaluate("s => { s.value = 2; s.dispatchEvent(new Event('input')); }", page.query_selector('#ff-slider'))
-    assert page.text_content('#ff-label') == '3/5' and src_index(page, frames) == 2
-    page.click('#ff-play')  # 10 fps: a frame every 100 ms
-    page.wait_for_function("document.getElementById('ff-label').textContent !== '3/5'", timeout=5000)
-    page.click('#ff-play')  # pause
-    k = page.text_content('#ff-label')
+    for k in range(1, N):
+        page.click('.ff-next')
+        assert np.array_equal(shown(page), frames[k]), k
+    for k in range(N - 2, -1, -1):
+        page.keyboard.press('ArrowLeft')
+        assert label(page) == f'{k + 1}/{N}' and np.array_equal(shown(page), frames[k]), k
+    for k in (37, 5, 16, 15, 31, 0, 39):
+        page.evaluate("k => { const s = document.querySelector('.ff-slider'); s.value = k; s.dispatchEvent(new Event('input')); }", k)
+        assert label(page) == f'{k + 1}/{N}' and np.array_equal(shown(page), frames[k]), k
+    assert page.errors == []
+
+
+def test_slider_and_play(page):
+    page.evaluate("s => { s.value = 2; s.dispatchEvent(new Event('input')); }", page.query_selector('.ff-slider'))
+    assert label(page) == f'3/{N}'
+    page.click('.ff-play')  # 10 fps: a frame every 100 ms
+    page.wait_for_function(f"document.querySelector('.ff-label').textContent !== '3/{N}'", timeout=5000)
+    page.click('.ff-play')  # pause
+    k = label(page)
     page.wait_for_timeout(400)
-    assert page.text_content('#ff-label') == k  # paused: no more steps
+    assert label(page) == k  # paused: no more steps
     assert page.errors == []
 
 
 def test_no_network_and_no_console_error(page, page_html):
     path, _ = page_html
-    page.click('#ff-next'); page.click('#ff-play'); page.wait_for_timeout(300); page.click('#ff-play')
+    page.click('.ff-next'); page.click('.ff-play'); page.wait_for_timeout(300); page.click('.ff-play')
     outside = [u for u in page.requests if not (u == path.as_uri() or u.startswith('data:'))]
     assert outside == [], outside
     assert page.errors == []
+
+
+def test_without_scripts_the_gif_plays(browser, page_html):
+    "Where scripts do not run (sanitised outputs), the page still shows the animation: the GIF itself."
+    ctx, pg = _open(browser, page_html[0], js=False)
+    try:
+        assert pg.is_visible('.ff-gif') and pg.is_hidden('.ff-canvas') and pg.is_hidden('.ff-controls')
+        assert pg.evaluate("document.querySelector('.ff-gif').naturalWidth") == page_html[1][0].shape[1]
+    finally: ctx.close()
+
+
+def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
+    "A notebook output may hold only the GIF: the script adds the canvas and controls and plays the same frames."
+    import html
+
+    from fastfit.player import page_gif, player_script
+    gif, counts = page_gif(page_html[0].read_text())
+    bare = (f'<!DOCTYPE html><html><body><div class="ff-player" data-fps="10" data-counts="{html.escape(str(counts))}">'
+            f'<img class="ff-gif" src="data:image/gif;base64,{base64.b64encode(gif).decode()}"></div>'
+            f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));</script></body></html>')
+    (tmp_path / 'bare.html').write_text(bare)
+    ctx, pg = _open(browser, tmp_path / 'bare.html')
+    try:
+        assert label(pg) == f'1/{N}' and pg.is_visible('.ff-controls') and pg.is_hidden('.ff-gif')
+        pg.click('.ff-next')
+        assert label(pg) == f'2/{N}' and np.array_equal(shown(pg), page_html[1][1])
+        assert pg.errors == []
+    finally: ctx.close()

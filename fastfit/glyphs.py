@@ -1,0 +1,222 @@
+"""Text at blit speed: Agg's text drawing from cached glyph bitmaps and cached pair advances, pixel for pixel.
+
+matplotlib (3.11) draws each line of text by shaping it with HarfBuzz (`FT2Font._layout`), measuring it again with
+FreeType (`set_text`, for the layout of lines and the box around them), and rasterising every glyph with FreeType, then
+pasting each glyph with Agg's `draw_text_image` -- in every frame anew, though a caption changes only a few digits.
+Measured on the `fit` caption (2 lines, ~36 glyphs, 100 frames, dpi 80): 4.4 ms of a 5.6 ms frame was text; shaping
+and measuring cost ~20 us a glyph, rasterising ~40 us, pasting ~10 us. Whole text runs cannot be cached (the string
+changes every frame), nor can changed characters alone be re-rendered (the fitted line moves under the caption's
+translucent box). So here a glyph is rasterised once per subpixel phase (its bitmap only shifts by whole pixels
+otherwise) and pasted with the same `draw_text_image` call; a line is laid out from the advances of each pair of
+adjacent characters, each probed once by matplotlib's own shaping and measuring. Only text that such pairs lay out
+exactly takes this path: one font (no fallback), no ligature or substitution, Latin and common symbols (one script, so
+no script-run breaks), no math, no rotation, no font features. Anything else, and matplotlib versions without these
+internals, is drawn by matplotlib itself. A self-check at first use compares both ways on probe text, pixel for pixel.
+A line's glyphs are combined into one coverage image and pasted once when no two of them ink the same pixel (the same
+blend per pixel), else glyph by glyph. Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
+where a blitted line costs ~0.25 ms; whole-run caching was rejected (every frame's string is new) and so was rendering
+only the changed characters (the line moves under the translucent box, so every pixel of it can change).
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
+from matplotlib.font_manager import fontManager, get_font
+
+try:
+    from matplotlib.ft2font import FT2Font, RenderMode
+    _INTERNALS = all(hasattr(FT2Font, a) for a in ('_layout', '_render_glyph', '_set_transform')) and \
+        hasattr(RendererAgg, '_draw_text_glyphs_and_boxes')
+except ImportError: _INTERNALS = False
+
+__all__ = ['GlyphText']
+
+_MISSING = object()
+_IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
+_FACES = {}  # (font properties, dpi, flags, ...) -> _Face; kept across renders (a re-export reuses its glyphs)
+_HEIGHTS = {}  # (font properties, dpi) -> ascent, descent, line gap
+_ACTIVE = None  # None: not checked yet; then whether the self-check passed
+
+
+def _simple(c) -> bool:
+    "A character that pair layout handles: Latin or a common symbol, not a control, format or combining mark."
+    o = ord(c)
+    if not (0x20 <= o < 0x7f or 0xa0 <= o < 0x250 or 0x2000 <= o < 0x2300): return False
+    return unicodedata.category(c) not in ('Cc', 'Cf', 'Mn', 'Mc', 'Me', 'Zl', 'Zp')
+
+
+class _Face:
+    "One font at one size and dpi: glyph indices, advances, ink heights and glyph bitmaps, filled in as text needs them."
+    def __init__(self, font, size, dpi, flags):
+        self.font, self.size, self.dpi, self.flags = font, size, dpi, flags
+        self.chars = {}  # char -> (glyph index, FreeType advance (1/64 px), ink ymin, ymax (1/64 px)), or None
+        self.pairs = {}  # 'ab' -> (HarfBuzz x of b (px), FreeType pen of b (1/64 px)), or None (a ligature, say)
+        self.bitmaps = {}  # (glyph, mode, x phase, y phase) -> (coverage, left, top) relative to the pen's whole pixel
+
+    def _char(self, c):
+        info = None
+        if _simple(c):
+            f = self.font
+            f.set_size(self.size, self.dpi)
+            items = f._layout(c, flags=self.flags)
+            if len(items) == 1 and items[0].ft_object is f and items[0].x == 0 and items[0].y == 0:
+                f.set_text(c, 0.0, flags=self.flags)
+                (w, h), d = f.get_width_height(), f.get_descent()
+                info = (items[0].glyph_index, int(w), -int(d), int(h) - int(d))
+        self.chars[c] = info
+        return info
+
+    def _pair(self, s, a, b):
+        f = self.font
+        f.set_size(self.size, self.dpi)
+        items = f._layout(s, flags=self.flags)
+        p = None
+        if (len(items) == 2 and [it.glyph_index for it in items] == [a[0], b[0]] and items[1].ft_object is f
+                and items[0].x == 0 and items[0].y == 0 and items[1].y == 0):
+            p = (items[1].x, int(f.set_text(s, 0.0, flags=self.flags)[1][0]))
+        self.pairs[s] = p
+        return p
+
+    def line(self, s) -> tuple | None:
+        "(glyph indices, x of each (px), FreeType width, ink ymin, ymax (1/64 px)) of line `s`, or None if not simple."
+        chars, pairs = self.chars, self.pairs
+        prev, glyphs, xs, x, pen, lo, hi = None, [], [], 0., 0, 0, 0
+        for i, c in enumerate(s):
+            info = chars.get(c, _MISSING)
+            if info is _MISSING: info = self._char(c)
+            if info is None: return None
+            if prev is not None:
+                p = pairs.get(s[i - 1:i + 1], _MISSING)
+                if p is _MISSING: p = self._pair(s[i - 1:i + 1], prev, info)
+                if p is None: return None
+                x += p[0]; pen += p[1]
+            if i == 0 or info[2] < lo: lo = info[2]
+            if i == 0 or info[3] > hi: hi = info[3]
+            glyphs.append(info[0]); xs.append(x)
+            prev = info
+        return glyphs, xs, pen + prev[1], lo, hi
+
+    def bitmap(self, glyph, mode, tx, ty):
+        """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px), its left and top in whole pixels, and the
+        first and last column of its ink (relative to its left)."""
+        key = (glyph, mode is RenderMode.NORMAL, tx & 63, ty & 63)
+        b = self.bitmaps.get(key)
+        if b is None:
+            if len(self.bitmaps) > 20000: self.bitmaps.clear()
+            f = self.font
+            f.set_size(self.size, self.dpi)
+            f._set_transform(_IDENTITY, [tx, ty])
+            bm = f._render_glyph(glyph, self.flags, mode)
+            buf = np.array(bm.buffer, dtype=np.uint8)
+            if mode != RenderMode.NORMAL: buf *= 0xff
+            ink = np.flatnonzero(buf.any(0))
+            b = self.bitmaps[key] = (buf, bm.left - (tx >> 6), bm.top - (ty >> 6),
+                                     int(ink[0]) if len(ink) else 0, int(ink[-1]) if len(ink) else -1)
+        return b[0], b[1] + (tx >> 6), b[2] + (ty >> 6), b[3], b[4]
+
+
+class GlyphText:
+    """Installs cached-glyph text drawing and measuring on an Agg renderer (`install`/`uninstall`): exactly the pixels
+    and metrics of matplotlib's own, for the text it handles (see the module's docstring); the rest goes to matplotlib."""
+    def __init__(self, renderer:RendererAgg):
+        self.r = renderer
+
+    def install(self):
+        if not _check(): return
+        self._install()
+
+    def _install(self):
+        r = self.r
+        r.draw_text, r.get_text_width_height_descent, r._get_font_height_metrics = \
+            self.draw_text, self.metrics, self.height_metrics
+
+    def uninstall(self):
+        for k in ('draw_text', 'get_text_width_height_descent', '_get_font_height_metrics'): self.r.__dict__.pop(k, None)
+
+    def _face(self, prop) -> _Face:
+        flags = get_hinting_flag()
+        key = (hash(prop), self.r.dpi, flags, mpl.rcParams['text.hinting_factor'], mpl.rcParams['text.kerning_factor'])
+        face = _FACES.get(key)
+        if face is None:
+            if len(_FACES) > 64: _FACES.clear()
+            face = _FACES[key] = _Face(get_font(fontManager._find_fonts_by_props(prop)), prop.get_size_in_points(),
+                                       self.r.dpi, flags)
+        return face
+
+    def height_metrics(self, prop) -> tuple:
+        """The font's ascent, descent and line gap in pixels, as `Text._get_layout` reads them from its tables (it asks
+        a renderer for them when it can: here they are read once per font, not per text per frame)."""
+        key = (hash(prop), self.r.dpi)
+        if (m := _HEIGHTS.get(key)) is None:
+            font = get_font(fontManager._find_fonts_by_props(prop))
+            m = (None, None, None)
+            for table_name, gap, ascent, descent in (('OS/2', 'sTypoLineGap', 'sTypoAscender', 'sTypoDescender'),
+                                                     ('hhea', 'lineGap', 'ascent', 'descent')):
+                table = font.get_sfnt_table(table_name)
+                if table is None: continue
+                scale = 1 / font.get_sfnt_table('head')['unitsPerEm'] * prop.get_size_in_points() * self.r.dpi / 72
+                m = (table[ascent] * scale, -table[descent] * scale, table[gap] * scale)
+                break
+            _HEIGHTS[key] = m
+        return m
+
+    def metrics(self, s, prop, ismath):
+        "`RendererAgg.get_text_width_height_descent`, from cached advances and ink heights."
+        if ismath is False and s and (ln := self._face(prop).line(s)) is not None:
+            _, _, w, lo, hi = ln
+            return w / 64.0, (hi - lo) / 64.0, -lo / 64.0
+        return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        "`RendererAgg.draw_text`, pasting cached glyph bitmaps with Agg's own `draw_text_image`."
+        special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
+                                         or getattr(mtext, 'get_language', lambda: None)() is not None)
+        face = None if ismath or angle != 0 or special or not s else self._face(prop)
+        ln = None if face is None else face.line(s)
+        if ln is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+        mode = RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
+        h, paste = self.r.height, self.r._renderer.draw_text_image
+        ty = round(0x40 * (h - y))  # as matplotlib: its glyphs sit on one baseline
+        bitmap = face.bitmap
+        gs = [bitmap(glyph, mode, round(0x40 * (x + dx)), ty) for glyph, dx in zip(ln[0], ln[1])]
+        # One paste for the line: its glyphs' coverages combined, which is exact where no two glyphs ink one pixel
+        # (each pixel is then blended once, as by matplotlib's paste per glyph). Where they might, paste per glyph.
+        lefts, tops = [g[1] for g in gs], [g[2] for g in gs]
+        x0, x1 = min(lefts), max([left + g[0].shape[1] for left, g in zip(lefts, gs)])
+        y0, y1 = int(h) - max(tops), max([int(h) - top + g[0].shape[0] for top, g in zip(tops, gs)])
+        img, right = np.zeros((y1 - y0, x1 - x0), np.uint8), -1 << 30
+        for buf, left, top, ink0, ink1 in gs:
+            if ink1 < ink0: continue  # a space
+            r, c = int(h) - top - y0, left - x0
+            tile = img[r:r + buf.shape[0], c:c + buf.shape[1]]
+            if left + ink0 <= right and np.minimum(tile, buf).any():
+                for buf, left, top, _, _ in gs: paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
+                return
+            np.bitwise_or(tile, buf, out=tile)
+            right = max(right, left + ink1)
+        paste(img, x0, y1, 0, gc)
+
+
+def _probe(fast:bool) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    fig.text(.02, .95, 'step 12  loss 0.9871\nw=2.953  b=-1.08e-05', va='top', family='monospace', fontsize=10,
+             bbox=dict(boxstyle='round', fc='white', alpha=.85))
+    fig.text(.02, .25, 'AVATAR office 7.5%, Tj', fontsize=11)
+    canvas = FigureCanvasAgg(fig)
+    if fast: GlyphText(canvas.get_renderer())._install()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def _check() -> bool:
+    "Whether the cached path draws exactly what matplotlib draws (checked once a process, on probe text)."
+    global _ACTIVE
+    if _ACTIVE is None:
+        try: _ACTIVE = _INTERNALS and np.array_equal(_probe(True), _probe(False))
+        except Exception: _ACTIVE = False
+    return _ACTIVE

@@ -1,0 +1,223 @@
+"""The HTML player and the notebook display. The page holds the animation once, as the GIF of the .gif export: an
+`<img>` plays it wherever scripts do not run; where they do, a small script decodes the same GIF and steps through its
+frames on a canvas (play/pause, step, slider, loop). No network, no other copy of the frames."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+import warnings
+
+import matplotlib as mpl
+from matplotlib.animation import FuncAnimation
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from .gif import gif_of
+
+__all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and notebook displays
+
+# The player: `fastfitPlayer(root)` mounts itself on a `.ff-player` element holding the GIF (`img.ff-gif`), its frame
+# counts and fps (data attributes), a canvas and the controls. It decodes the GIF (LZW) once, keeps a snapshot of the
+# composed frame every 16 GIF frames, and paints only the box that changed when stepping forward.
+_JS = r"""
+function fastfitPlayer(root) {
+  const $ = c => root.querySelector('.ff-' + c);
+  if (!$('controls')) $('gif').insertAdjacentHTML('afterend', FF_CONTROLS);
+  const img = $('gif'), canvas = $('canvas'), slider = $('slider'), label = $('label'), loop = $('loop');
+  const counts = JSON.parse(root.dataset.counts), fps = +root.dataset.fps;
+  const bin = atob(img.src.slice(img.src.indexOf(',') + 1)), b = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+  const W = b[6] | b[7] << 8, H = b[8] | b[9] << 8;
+  let p = 13, gct = null, trans = -1;
+  if (b[10] & 0x80) { gct = b.subarray(p, p + (3 << ((b[10] & 7) + 1))); p += gct.length; }
+  function lzw(min, data, n) {
+    const out = new Uint8Array(n), clear = 1 << min, eoi = clear + 1;
+    const prefix = new Uint16Array(4096), suffix = new Uint8Array(4096), stack = new Uint8Array(4097);
+    for (let i = 0; i < clear; i++) suffix[i] = i;
+    let size = min + 1, mask = (1 << size) - 1, next = eoi + 1, old = -1, first = 0, acc = 0, bits = 0, q = 0, o = 0;
+    while (o < n) {
+      while (bits < size) { if (q >= data.length) return out; acc |= data[q++] << bits; bits += 8; }
+      const code = acc & mask; acc >>>= size; bits -= size;
+      if (code === clear) { size = min + 1; mask = (1 << size) - 1; next = eoi + 1; old = -1; continue; }
+      if (code === eoi) break;
+      if (old < 0) { out[o++] = code; old = first = code; continue; }
+      let c = code, sp = 0;
+      if (code >= next) { stack[sp++] = first; c = old; }
+      while (c >= clear) { stack[sp++] = suffix[c]; c = prefix[c]; }
+      stack[sp++] = first = c;
+      while (sp && o < n) out[o++] = stack[--sp];
+      if (next < 4096) { prefix[next] = old; suffix[next] = first; next++;
+        if (next > mask && size < 12) { size++; mask = (1 << size) - 1; } }
+      old = code;
+    }
+    return out;
+  }
+  const frames = [];
+  while (p < b.length) {
+    const t = b[p++];
+    if (t === 0x21) {
+      if (b[p] === 0xF9) trans = b[p + 2] & 1 ? b[p + 5] : -1;
+      p++; while (b[p]) p += b[p] + 1; p++;
+    } else if (t === 0x2C) {
+      const x = b[p] | b[p + 1] << 8, y = b[p + 2] | b[p + 3] << 8, w = b[p + 4] | b[p + 5] << 8, h = b[p + 6] | b[p + 7] << 8;
+      const f = b[p + 8]; p += 9;
+      let ct = gct;
+      if (f & 0x80) { ct = b.subarray(p, p + (3 << ((f & 7) + 1))); p += ct.length; }
+      const min = b[p++];
+      let len = 0;
+      for (let q = p; b[q]; q += b[q] + 1) len += b[q];
+      const data = new Uint8Array(len);
+      for (let o = 0; b[p]; p += b[p] + 1) { data.set(b.subarray(p + 1, p + 1 + b[p]), o); o += b[p]; }
+      p++;
+      frames.push({x, y, w, h, trans, ct, pix: lzw(min, data, w * h)});
+      trans = -1;
+    } else break;
+  }
+  const of = [];  // the GIF frame showing each animation frame
+  counts.forEach((c, g) => { for (let j = 0; j < c; j++) of.push(g); });
+  const ctx = canvas.getContext('2d'), im = ctx.createImageData(W, H), cur = new Uint8Array(W * H), snaps = [];
+  let g = -1;
+  function apply(fr) {
+    for (let r = 0; r < fr.h; r++) for (let c = 0; c < fr.w; c++) {
+      const v = fr.pix[r * fr.w + c];
+      if (v !== fr.trans) cur[(fr.y + r) * W + fr.x + c] = v;
+    }
+  }
+  function paint(x, y, w, h, ct) {
+    for (let r = y; r < y + h; r++) for (let c = x; c < x + w; c++) {
+      const v = cur[r * W + c] * 3, o = (r * W + c) * 4;
+      im.data[o] = ct[v]; im.data[o + 1] = ct[v + 1]; im.data[o + 2] = ct[v + 2]; im.data[o + 3] = 255;
+    }
+    ctx.putImageData(im, 0, 0, x, y, w, h);
+  }
+  for (let j = 0; j < frames.length; j++) { if (j % 16 === 0) snaps.push(cur.slice()); apply(frames[j]); }
+  function seek(t) {
+    if (t === g + 1) { apply(frames[t]); g = t; const f = frames[t]; paint(f.x, f.y, f.w, f.h, f.ct); return; }
+    if (t !== g) {
+      let s = t - t % 16;
+      if (g >= s && g < t) s = g + 1; else cur.set(snaps[s / 16]);
+      for (let j = s; j <= t; j++) apply(frames[j]);
+      g = t; paint(0, 0, W, H, frames[t].ct);
+    }
+  }
+  let i = 0, timer = null;
+  function show(k) { i = (k + of.length) % of.length; seek(of[i]); slider.value = i; label.textContent = (i + 1) + '/' + of.length; }
+  function pause() { if (timer) { clearInterval(timer); timer = null; } }
+  function tick() { if (i === of.length - 1 && !loop.checked) pause(); else show(i + 1); }
+  function play() { if (!timer) { if (i === of.length - 1 && !loop.checked) show(0);
+    timer = setInterval(tick, Math.min(1000 / fps, 2147483647)); } }
+  $('play').onclick = () => timer ? pause() : play();
+  $('first').onclick = () => { pause(); show(0); };
+  $('last').onclick = () => { pause(); show(of.length - 1); };
+  $('prev').onclick = () => { pause(); show(i - 1); };
+  $('next').onclick = () => { pause(); show(i + 1); };
+  slider.oninput = () => { pause(); show(+slider.value); };
+  root.tabIndex = 0;
+  root.addEventListener('keydown', e => {
+    if (e.key === ' ') { e.preventDefault(); timer ? pause() : play(); }
+    else if (e.key === 'ArrowRight') { pause(); show(i + 1); } else if (e.key === 'ArrowLeft') { pause(); show(i - 1); } });
+  canvas.width = W; canvas.height = H; slider.max = of.length - 1;
+  img.hidden = true; canvas.hidden = false; $('controls').hidden = false;
+  show(0);
+  return {show, play, pause, get frame() { return i; }};
+}
+"""
+
+_CSS = """.ff-player{display:inline-block;outline:none} .ff-player img,.ff-player canvas{max-width:100%;display:block}
+.ff-player [hidden]{display:none!important}
+.ff-controls{display:flex;gap:.3em;align-items:center;margin-top:.4em}
+.ff-controls button{min-width:2.4em;height:2em;display:flex;align-items:center;justify-content:center}
+.ff-controls input[type=range]{flex:1;min-width:8em} .ff-note{color:#555;font-size:.85em}"""
+
+# Inline SVG icons: no icon font to fetch (matplotlib's jshtml loads Font Awesome from a CDN), none to lack.
+_ICONS = dict(first='M3 3h2v10H3zM13 3v10L6 8z', prev='M11 3v10L4 8z', play='M2 3v10l6-5zM10 3h2v10h-2zM13 3h2v10h-2z',
+              next='M5 3v10l7-5z', last='M3 3v10l7-5zM11 3h2v10h-2z')
+_TITLES = dict(first='first frame', prev='previous frame', play='play / pause (space)', next='next frame', last='last frame')
+
+
+def _button(k) -> str:
+    return (f'<button class="ff-{k}" title="{_TITLES[k]}" aria-label="{_TITLES[k].split(" (")[0]}">'
+            f'<svg viewBox="0 0 16 16" width="16" height="16" fill="currentColor" aria-hidden="true">'
+            f'<path d="{_ICONS[k]}"/></svg></button>')
+
+
+# The canvas and controls, hidden until a script mounts the player (it sets the slider's range and the label).
+_CONTROLS = ('<canvas class="ff-canvas" hidden></canvas>\n<div class="ff-controls" hidden>\n'
+             + ''.join(_button(k) for k in _ICONS)
+             + '\n<input class="ff-slider" type="range" min="0" max="0" value="0" aria-label="frame">\n'
+             '<span class="ff-label"></span>\n'
+             '<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n</div>')
+
+
+def player_script() -> str:
+    """The player's script: `fastfitPlayer(root)` mounts it on an element of class `ff-player` holding the GIF
+    (`img.ff-gif`) and `data-counts`/`data-fps`, adding the canvas and controls when the element lacks them (a
+    notebook output that holds only the GIF, say)."""
+    return f'const FF_CONTROLS = {json.dumps(_CONTROLS)};\n{_JS}'
+
+
+def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='') -> str:
+    """The player's markup for `gif` (GIF frame i standing for `counts[i]` animation frames), before its script: the GIF
+    as an animated `<img>`, and the canvas and controls a script shows when it mounts the player."""
+    note = f'\n<p class="ff-note">{html.escape(note)}</p>' if note else ''
+    return (f'<div class="ff-player" data-fps="{fps:g}" data-counts="{json.dumps(list(counts))}">\n'
+            f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/gif;base64,{base64.b64encode(gif).decode()}">\n'
+            f'{_CONTROLS}{note}</div>')
+
+
+def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='') -> str:
+    "A self-contained page (it makes no network request) playing `gif`, frame by frame with the controls."
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
+            f'<link rel="icon" href="data:,">\n<style>\nbody{{font-family:system-ui,sans-serif;margin:1em}} {_CSS}\n'
+            f'</style></head><body>\n{player_html(gif, counts, fps, title, note)}\n'
+            f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));\n</script></body></html>\n')
+
+
+def page_gif(page:str) -> tuple:
+    "(GIF bytes, frame counts) of a player page or markup: what it plays."
+    m = re.search(r'data-counts="(\[[^"]*\])"[^>]*>\s*<img class="ff-gif"[^>]*src="data:image/gif;base64,([^"]+)"', page)
+    if m is None: raise ValueError("no fastfit player in this page")
+    return base64.b64decode(m.group(2)), json.loads(m.group(1))
+
+
+def frames_page(fr, fps:float, name:str='animation') -> str:
+    "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
+    limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
+    gif, counts = gif_of(fr, fps)
+    def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300))
+    step, note = 1, ''
+    while 4 * math.ceil(len(gif) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
+        step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room(counts))))
+        keep = sorted({*range(0, n, step), n - 1})
+        gif, counts = gif_of(fr, fps * len(keep) / n, keep)
+        note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
+                f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
+    if note: warnings.warn(f"{name}: {note}")
+    return player_page(gif, counts, fps * sum(counts) / n, note=note)
+
+
+class FitAnimation(FuncAnimation):
+    "A matplotlib `FuncAnimation` that shows itself inline in Jupyter as fastfit's offline player (the .html export)."
+    frames_obj = None  # the `Frames` it animates, set by `animation_of`
+
+    def _repr_html_(self):
+        # The exporters' renderer is 40x+ faster than `to_jshtml`'s full redraws, and its page needs no network
+        # (matplotlib's template fetches Font Awesome). An iframe keeps each player's script and ids to itself.
+        fr = self.frames_obj
+        if fr is None: return self.to_jshtml()
+        page = frames_page(fr, 1000 / self._interval)
+        self._draw_was_started = True  # shown (not by matplotlib's own drawing): no "deleted without rendering" warning
+        w, h = (fr.fig.get_size_inches() * fr.fig.dpi).round().astype(int)
+        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" width="{w + 40}" height="{h + 110}" '
+                f'style="border:0" title="fastfit animation"></iframe>')
+
+
+def animation_of(fr, fps:float=20) -> FitAnimation:
+    "A matplotlib `FuncAnimation` of `fr` (a `Frames`): its figure, with `fr.draw` as the frame function."
+    if not fps > 0: raise ValueError(f"fps must be > 0, got {fps!r}")
+    FigureCanvasAgg(fr.fig)
+    anim = FitAnimation(fr.fig, fr.draw, frames=len(fr), interval=1000 / fps, blit=False, repeat=True)
+    anim.fps, anim.frames_obj = fps, fr
+    return anim

@@ -1,0 +1,86 @@
+"""The states a picture draws, one per frame: `Records`, made from a recorded `ParamHistory` (thinned evenly to the
+frames asked, first and last kept) or from the model as it is. Panels draw them; nothing is re-trained."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .history import ParamHistory
+
+__all__ = ['frame_idxs', 'Records']
+
+
+def frame_idxs(n_records:int, frames:int) -> np.ndarray:
+    "`frames` record indices spread evenly over `n_records` (fewer if there are fewer records), first and last kept."
+    if n_records <= 0: return np.zeros(0, dtype=np.int64)
+    k = max(1, min(int(frames), n_records))
+    if k == 1: return np.array([n_records - 1])
+    return np.floor(np.linspace(0, n_records - 1, k) + .5).astype(np.int64)
+
+
+def _history(learn) -> ParamHistory | None:
+    h = getattr(learn, 'param_history', None)
+    return h if isinstance(h, ParamHistory) and len(h) else None
+
+
+def require_history(learn, what) -> ParamHistory:
+    "The learner's recorded history, or a clear error saying how to get one."
+    h = getattr(learn, 'param_history', None)
+    if not isinstance(h, ParamHistory):
+        raise ValueError(f"{what} needs the parameter history: create the learner with regression_learner(..., history=True)")
+    if h.step == 0:
+        raise ValueError(f"{what} needs a fit first: the history holds no step yet (call learn.fit(n) before)")
+    return h
+
+
+def _finite_records(h:ParamHistory) -> np.ndarray:
+    "Indices of the records whose loss and parameters are finite (a diverged run ends in inf/NaN)."
+    ok = torch.isfinite(h.losses).numpy() & torch.isfinite(h.flat).all(1).numpy()
+    return np.nonzero(ok)[0]
+
+
+class Records:
+    """The states drawn, one per frame: `params[k]` (name -> tensor), `steps[k]` and `losses[k]` (the training loss
+    there); `clock[k]` is the step frame `k` stands for (several runs share a clock); `stop` is (step, reason) for a run
+    stopped early. Made from a history (`from_history`, `aligned`) or the model as it is (`current`)."""
+    def __init__(self, params:list, steps, losses, clock=None, stop=None):
+        self.params, self.steps, self.losses = params, np.asarray(steps), np.asarray(losses)
+        self.clock = self.steps if clock is None else np.asarray(clock)
+        self.stop = stop  # (step, reason) when the run was stopped early, e.g. its loss became inf/NaN
+    def __len__(self): return len(self.params)
+
+    def stopped(self, k:int) -> bool:
+        "Whether frame `k` is past the end of a run that was stopped early."
+        return self.stop is not None and self.clock[k] is not None and self.clock[k] >= self.stop[0]
+
+    @classmethod
+    def from_history(cls, h:ParamHistory, frames:int):
+        "At most `frames` finite records of history `h`, spread evenly (first and last kept)."
+        keep = _finite_records(h)
+        if not len(keep): keep = np.arange(len(h))
+        idx = keep[frame_idxs(len(keep), frames)]
+        ps, steps, losses = h.params, h.steps, h.losses.numpy()
+        return cls([{k: v[i] for k, v in ps.items()} for i in idx], steps[idx], losses[idx])
+
+    @classmethod
+    def aligned(cls, hists:list, frames:int, stops=None) -> list:
+        "One `Records` per history on a shared clock: frame k is the same step in each (a stopped run stays at its end)."
+        keeps = [_finite_records(h) for h in hists]
+        keeps = [k if len(k) else np.arange(len(h)) for k, h in zip(keeps, hists)]
+        steps = [h.steps[k] for h, k in zip(hists, keeps)]
+        longest = int(np.argmax([st[-1] for st in steps]))
+        clock = steps[longest][frame_idxs(len(steps[longest]), frames)]
+        out = []
+        for h, keep, st, stop in zip(hists, keeps, steps, stops or [None] * len(hists)):
+            idx = keep[np.clip(np.searchsorted(st, clock, 'right') - 1, 0, None)]
+            ps, losses = h.params, h.losses.numpy()
+            out.append(cls([{k: v[i] for k, v in ps.items()} for i in idx], h.steps[idx], losses[idx], clock, stop))
+        return out
+
+    @classmethod
+    def current(cls, learn):
+        "The model as it is now (step: the history's last, if any)."
+        loss = learn.train_loss()
+        h = getattr(learn, 'param_history', None)
+        step = h.step if isinstance(h, ParamHistory) else None
+        return cls([{k: p.detach().cpu() for k, p in learn.model.named_parameters()}], [step], [loss])

@@ -1,0 +1,263 @@
+"""Frames to pixels. The still part of a figure is drawn once; per frame the background is restored and only the moving
+artists are drawn (blitted), their text pasted from cached glyphs. Pixels are matplotlib's own (a full redraw's)."""
+from __future__ import annotations
+
+import io
+import math
+import time
+import warnings
+from operator import attrgetter
+
+import numpy as np
+from matplotlib.animation import AbstractMovieWriter, FuncAnimation
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.image import AxesImage
+from matplotlib.text import Text
+from PIL import Image
+
+from .glyphs import GlyphText
+
+__all__ = ['Renderer', 'render_frames', 'frames_differ', 'mpl_frames']
+
+# The memory budget of a frame: the renderer holds a few copies of it (canvas, background, the GIF's previous frame
+# and indices), so 2**24 pixels (16.8 M; 64 MiB as RGBA) keep an export under ~1 GB whatever the number of frames.
+MAX_PIXELS = 1 << 24
+MIN_DPI = 10  # FreeType refuses fonts under ~1 pixel (dpi 3 at 10 pt); under 10 dpi nothing is readable anyway
+
+
+def check_dpi(dpi, size) -> float:
+    "`dpi` if frames of a figure of `size` inches fit the memory budget, else an error giving the dpi that would."
+    w, h = size
+    top = math.floor(math.sqrt(MAX_PIXELS / (w * h)))
+    if not MIN_DPI <= dpi <= top:
+        px = f"{round(w * dpi)}x{round(h * dpi)}-pixel frames" if dpi > 0 else "no pixels"
+        mib = 4 * w * h * dpi * dpi / 2 ** 20
+        why = (f"{px} ({mib:,.0f} MiB each as RGBA), more than the {MAX_PIXELS / 1e6:.1f} million pixels "
+               f"({4 * MAX_PIXELS >> 20} MiB) a frame may have to keep memory bounded") if dpi > top else \
+              f"{px}: text and lines need at least {MIN_DPI} dpi"
+        raise ValueError(f"dpi={dpi:g} makes {why}: use {MIN_DPI} <= dpi <= {top} for this figure "
+                         f"({w:g}x{h:g} inches), e.g. dpi=80 ({round(w * 80)}x{round(h * 80)} pixels)")
+    return dpi
+
+# A full `canvas.draw()` per frame (what `Animation.save` and `to_jshtml` do, twice per frame) re-renders every tick
+# label and legend text. Here the static part is drawn once; per frame the background is restored and only the moving
+# artists are drawn. Static artists that matplotlib draws *above* a moving one (e.g. a legend with the same zorder
+# as the fitted line) are pre-rendered once on a transparent layer and composited on top, so the draw order, and
+# hence the picture, is the one of a full draw.
+
+def _draw_order(container) -> list:
+    "The children of an Axes or Figure in the order its `draw` paints them (patch excluded)."
+    kids = [a for a in container.get_children() if a is not container.patch]
+    if isinstance(container, Axes):
+        if not (container.axison and container._frameon): kids = [a for a in kids if a not in container.spines.values()]
+        if not container.axison: kids = [a for a in kids if a not in container._axis_map.values()]
+    return sorted(kids, key=attrgetter('zorder'))
+
+
+def _overlaps(a, b, renderer) -> bool:
+    try: ba, bb = a.get_window_extent(renderer), b.get_window_extent(renderer)
+    except Exception: return True
+    return ba.overlaps(bb)
+
+
+def _plain(ax) -> bool:
+    "Whether `ax` paints its children in zorder order (not so: 3D axes sort by depth; rasterized zorders)."
+    return type(ax).draw is Axes.draw and ax.get_rasterization_zorder() is None
+
+
+def _plan(fig, moving, renderer, whole=()) -> tuple:
+    """The per-frame draw sequence after the background: moving artists (or whole axes to redraw), and lists of static
+    artists painted above them (to composite as layers), in matplotlib's draw order; and whether that order is sure
+    to be matplotlib's. Axes in `whole` (their limits change), and axes that do not paint in zorder order (3D),
+    are redrawn whole each frame."""
+    ids = {id(a) for a in moving}
+    seq, placed = [], set()
+    top = _draw_order(fig)
+    def above(cont):  # later figure-level artists (another panel, a suptitle) that overlap panel `cont`
+        return [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and _overlaps(a, cont, renderer)]
+    for cont in [c for c in top if isinstance(c, Axes)] + [fig]:
+        kids = top if cont is fig else _draw_order(cont)
+        own = [a for a in kids if id(a) in ids]
+        if cont is not fig:
+            inside = [a for a in moving if a.axes is cont]
+            if inside and (cont in whole or not _plain(cont) or len(own) < len(inside)
+                           or any(isinstance(a, AxesImage) for a in inside)):
+                seq.append(cont)  # redrawn whole, its moving artists included
+                placed |= {id(a) for a in inside}
+                if run := above(cont): seq.append(run)
+                continue
+        if not own: continue
+        run = []
+        for a in kids[kids.index(own[0]):]:
+            if id(a) in ids:
+                if run: seq.append(run); run = []
+                seq.append(a); placed.add(id(a))
+            elif a.get_visible(): run.append(a)
+        if cont is not fig: run += above(cont)
+        if run: seq.append(run)
+    # Moving artists nested deeper at figure level (inside a figure legend, say) are drawn last.
+    seq += [a for a in moving if id(a) not in placed]
+    return seq, len(placed) == len(moving)
+
+
+class _Layer:
+    "Static artists pre-rendered on a transparent canvas, kept as the pixels they cover, ready to composite."
+    def __init__(self, canvas, artists, background):
+        r = canvas.get_renderer()
+        r.clear()
+        for a in artists: a.draw(r)
+        rgba = np.asarray(canvas.buffer_rgba())
+        ys, xs = np.nonzero(rgba[..., 3])
+        self.box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else None
+        if self.box is None: return
+        px = rgba[self.box]
+        # A legend fills its box: composite the box. Markers and text far apart do not: composite their pixels only.
+        self.at = None if len(ys) > px.shape[0] * px.shape[1] // 2 else np.flatnonzero(rgba[..., 3])
+        px = (px if self.at is None else rgba.reshape(-1, 4)[self.at]).astype(np.uint16)
+        # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
+        self.keep, self.premult = 255 - px[..., 3:], px[..., :3] * px[..., 3:] + 127
+        if self.at is None:  # most frames leave a legend's box as the background has it: then paste the result
+            self.under = background[self.box].copy()
+            self.over = self.under.copy()
+            self._blend(self.over)
+
+    def _blend(self, dst):
+        dst[..., :3] = (dst[..., :3] * self.keep + self.premult) // 255
+
+    def composite(self, buf):
+        if self.box is None: return
+        if self.at is None:
+            dst = buf[self.box]
+            if np.array_equal(dst, self.under): dst[...] = self.over
+            else: self._blend(dst)
+        else:
+            flat = buf.reshape(-1, 4)  # a view of the whole (contiguous) frame
+            flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
+
+
+def frames_differ(a, b, tol:int=40) -> float:
+    "Share of pixels of images `a` and `b` (H, W, >=3) that differ by more than `tol` (of 255) in any channel."
+    a, b = np.asarray(a)[..., :3].astype(np.int16), np.asarray(b)[..., :3].astype(np.int16)
+    if a.shape != b.shape: return 1.
+    return float((np.abs(a - b) > tol).any(-1).mean())
+
+
+def _limits(ax):
+    lims = [ax.get_xlim(), ax.get_ylim()] + ([ax.get_zlim()] if hasattr(ax, 'get_zlim') else [])
+    return tuple(map(tuple, lims))
+
+
+class Renderer:
+    """The frames of `fr` (a `Frames`, or anything with `fig`, `artists`, `len` and `draw(k)`) as pixels, one at a time:
+    `frame(k)` is an (H, W, 4) uint8 RGBA view of the canvas, valid until the next call. The still part is drawn
+    once; per frame only the moving artists are drawn, their text from cached glyphs. An axes whose limits change
+    (autoscaling to a moving artist, say), and 3D axes, are redrawn whole each frame from then on. If the draw order
+    is not sure to be matplotlib's (`check` None), or when `check`, the last frame is compared with matplotlib's full
+    draw of it first; if they differ it warns and draws every frame in full: slower, never a wrong picture.
+    Use it as a context manager (it sets the moving artists animated while it works)."""
+    def __init__(self, fr, check:bool|None=None):
+        self.fr, self.fig = fr, fr.fig
+        self.canvas = self.fig.canvas if isinstance(self.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(self.fig)
+        self.text = GlyphText(self.canvas.get_renderer())
+        self.full, self.whole, self.hidden, self.steps = False, set(), [], []
+        self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
+        fr.draw(0)
+        self.limits = {ax: _limits(ax) for ax in self.fig.axes}
+        sure = self._setup()
+        if check or (check is None and not sure): self._check()
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+    def close(self):
+        "Give the figure back as it was (moving artists not animated, matplotlib's own text drawing)."
+        self._show_hidden()
+        self.text.uninstall()
+
+    def _show_hidden(self):
+        for a, w in self.hidden: a.set_animated(w)
+        self.hidden = []
+
+    def _setup(self) -> bool:
+        "Draw the background (everything but what moves) and the layers; whether the draw order is sure."
+        self._show_hidden()
+        moving = list(self.fr.artists)
+        seq, sure = _plan(self.fig, moving, self.canvas.get_renderer(), self.whole)
+        # what the background leaves out: moving artists, axes redrawn whole, static artists painted above them
+        hidden = [a for x in seq for a in (x if isinstance(x, list) else [x])]
+        self.hidden = [(a, a.get_animated()) for a in hidden]
+        for a in hidden: a.set_animated(True)
+        self.text.install()
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
+        self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
+        return sure
+
+    def _check(self):
+        "Compare the blitted last frame with matplotlib's full draw of it; draw in full from now on if they differ."
+        k = len(self.fr) - 1
+        blitted = self.frame(k).copy()
+        hidden = self.hidden
+        self._show_hidden()  # matplotlib's own full draw: every artist, its own text drawing
+        self.text.uninstall()
+        self.fr.draw(k)
+        self.canvas.draw()
+        if frames_differ(blitted, np.asarray(self.canvas.buffer_rgba())) > 1e-3:
+            warnings.warn("the blitted last frame differs from matplotlib's full draw of it: drawing every frame in full (slower)")
+            self.full = True
+            return
+        self.hidden = hidden  # the saved background and layers stay valid: blit from here on
+        for a, _ in hidden: a.set_animated(True)
+        self.text.install()
+
+    def frame(self, k:int) -> np.ndarray:
+        "Frame `k` as an (H, W, 4) RGBA view of the canvas (copy it to keep it past the next call)."
+        t0 = time.perf_counter()
+        fr, canvas = self.fr, self.canvas
+        fr.draw(k)
+        if self.full:
+            canvas.draw()
+            self.t_draw += time.perf_counter() - t0
+            return np.asarray(canvas.buffer_rgba())
+        moved = {ax for ax, lim in self.limits.items() if ax not in self.whole and _limits(ax) != lim}
+        if moved:  # from this frame on, these axes are redrawn whole (earlier frames had the background's limits)
+            self.whole |= moved
+            self._setup()
+            fr.draw(k)
+        canvas.restore_region(self.background)
+        buf = np.asarray(canvas.buffer_rgba())
+        for s in self.steps:
+            if isinstance(s, _Layer): s.composite(buf)
+            elif isinstance(s, Text):
+                t = time.perf_counter()
+                self.fig.draw_artist(s)
+                self.t_text += time.perf_counter() - t
+            else: self.fig.draw_artist(s)
+        self.t_draw += time.perf_counter() - t0
+        return buf
+
+
+def render_frames(fr, check:bool|None=None) -> list:
+    "Every frame of `fr` as an (H, W, 4) uint8 RGBA array (see `Renderer`; this keeps them all in memory)."
+    with Renderer(fr, check) as r: return [r.frame(k).copy() for k in range(len(fr))]
+
+
+class _Grabber(AbstractMovieWriter):
+    "A movie writer that keeps the RGBA frames matplotlib hands it (each one `savefig`, as PillowWriter does)."
+    def setup(self, fig, outfile, dpi=None):
+        super().setup(fig, outfile, dpi)
+        self.frames = []
+    def grab_frame(self, **savefig_kwargs):
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format='png', dpi=self.dpi, **savefig_kwargs)
+        self.frames.append(np.asarray(Image.open(buf).convert('RGBA')))
+    def finish(self): pass
+
+
+def mpl_frames(anim:FuncAnimation) -> list:
+    "matplotlib's own frames of `anim` as RGBA arrays: `Animation.save`'s full redraw of each one (a reference)."
+    grab = _Grabber(fps=1000 / anim._interval)
+    anim.save('unused', writer=grab)
+    return grab.frames

@@ -1,0 +1,87 @@
+"Text from cached glyphs: the same pixels and metrics as matplotlib's own text drawing, for any string it is given."
+import random
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from fastfit import glyphs
+from fastfit.glyphs import GlyphText
+
+pytestmark = pytest.mark.skipif(not glyphs._INTERNALS, reason="this matplotlib has no per-glyph Agg text drawing")
+
+ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-+=:()[]/%_' + 'σ−×é'
+
+
+def _strings(n, seed=0):
+    rng = random.Random(seed)
+    fixed = ['AVATAR Tj', 'office fluff', 'step 12  loss 0.9871', 'w=2.953  b=-1.08e-05', '−0.5', 'σ-T', 'x²']
+    return fixed + [''.join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(n)]
+
+
+def _draw(texts, fast, **kw) -> np.ndarray:
+    fig = Figure(figsize=(4, 6), dpi=kw.pop('dpi', 80))
+    for i, s in enumerate(texts): fig.text(.02, 1 - (i + 1) / (len(texts) + 1), s, **kw)
+    canvas = FigureCanvasAgg(fig)
+    g = GlyphText(canvas.get_renderer())
+    if fast: g.install()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def test_self_check_passes_here():
+    assert glyphs._check()  # so exports do draw their text from cached glyphs
+
+
+@pytest.mark.parametrize('kw', [dict(family='monospace', fontsize=10), dict(family='sans-serif', fontsize=9, dpi=100),
+                                dict(family='serif', fontsize=13, dpi=72), dict(fontsize=11, color='#D55E00', alpha=.6),
+                                dict(fontsize=10, bbox=dict(boxstyle='round', fc='white', alpha=.85), linespacing=1.5)])
+def test_same_pixels_as_matplotlib(kw):
+    texts = _strings(30)
+    for chunk in (texts[:19], texts[19:]):
+        assert np.array_equal(_draw(chunk, True, **dict(kw)), _draw(chunk, False, **dict(kw)))
+
+
+def test_multiline_rotated_and_math_text_the_same():
+    for kw in (dict(rotation=30), dict(rotation=90, fontsize=8)):
+        assert np.array_equal(_draw(['tilted 1.5', 'AV'], True, **kw), _draw(['tilted 1.5', 'AV'], False, **kw))
+    texts = [r'$\alpha=0.5$', 'two\nlines 2.5', 'a $x^2$ b']
+    assert np.array_equal(_draw(texts, True), _draw(texts, False))
+
+
+def test_same_metrics_as_matplotlib():
+    from matplotlib.font_manager import FontProperties
+    fig = Figure(dpi=80)
+    r = FigureCanvasAgg(fig).get_renderer()
+    g = GlyphText(r)
+    for fam in ('monospace', 'sans-serif'):
+        prop = FontProperties(family=fam, size=10)
+        for s in _strings(200, seed=1):
+            assert g.metrics(s, prop, False) == type(r).get_text_width_height_descent(r, s, prop, False), s
+        assert g.height_metrics(prop)[0] > 0
+
+
+def test_each_glyph_is_rasterised_once_not_every_frame():
+    "Not a timing test: a caption redrawn for 40 frames costs FreeType each glyph (per subpixel phase) once, not 40 times."
+    from matplotlib.ft2font import FT2Font
+    fig = Figure(figsize=(3, 1), dpi=80)
+    t = fig.text(.05, .5, '', family='monospace', fontsize=10)
+    canvas = FigureCanvasAgg(fig)
+    g = GlyphText(canvas.get_renderer())
+    calls, orig = [], FT2Font._render_glyph
+    def count(fast):
+        glyphs._FACES.clear()
+        if fast: g.install()
+        calls.clear()
+        try:
+            for k in range(40):
+                t.set_text(f'step {k}  loss {1 / (k + 1):.4f}')
+                canvas.draw()
+        finally: g.uninstall()
+        return len(calls)
+    try:
+        FT2Font._render_glyph = lambda self, *a: calls.append(1) or orig(self, *a)
+        slow, fast = count(False), count(True)
+    finally: FT2Font._render_glyph = orig
+    assert slow > 600 and fast < 60, (fast, slow)

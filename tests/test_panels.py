@@ -1,0 +1,83 @@
+"Custom panels: a `Panel` subclass with setup/update animates and exports like the built-in panels, blitted."
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fastfit.all import COLORS, NEEDS, PANELS, LinearModel, Panel, exported_frames, regression_learner, synth_linear
+from fastfit.plots import learner_frames
+from fastfit.render import Renderer, frames_differ, mpl_frames
+
+
+class Residuals(Panel):
+    "Each training point's residual as a vertical segment, and the loss as text."
+    def setup(self, ax):
+        x, y = self.x[:, 0].numpy(), self.y[:, 0].numpy()
+        ax.scatter(x, y, s=12, c=COLORS['data'])
+        self.gaps = ax.vlines(x, y, y, colors=COLORS['fit'])
+        self.text = ax.text(.02, .95, '', transform=ax.transAxes, va='top')
+        ax.set_ylim(y.min() - 1, y.max() + 1)
+        return [self.gaps, self.text]
+
+    def update(self, k):
+        x, y = self.x[:, 0].numpy(), self.y[:, 0].numpy()
+        self.gaps.set_segments(np.stack([np.stack([x, y], 1), np.stack([x, self.predict(self.x, k)], 1)], 1))
+        self.text.set_text(f"step {self.step(k)}  loss {self.loss(k):.4f}")
+
+
+def test_custom_panel_exports_blitted_with_matplotlibs_pixels(fitted, tmp_path):
+    gif = fitted.save_animation(tmp_path / 'r.gif', frames=8, fps=10, panels=('fit', Residuals), dpi=50)
+    ref = mpl_frames(fitted.animate(frames=8, fps=10, panels=('fit', Residuals), dpi=50))
+    got = exported_frames(gif, 10)
+    assert len(got) == 8 and max(frames_differ(a, b) for a, b in zip(got, ref)) <= 1e-3
+    assert frames_differ(got[0], got[-1]) > .001  # the residuals shrink: the frames differ
+    fr = learner_frames(fitted, 8, ('fit', Residuals), 50, 'test')
+    with Renderer(fr) as r:
+        for k in range(len(fr)): r.frame(k)
+        res = fr.panels[1]
+        # drawn alone over the still background each frame, like the fit panel's line: not its whole axes redrawn
+        assert res.gaps in r.steps and res.text in r.steps and not r.whole and not r.full
+
+
+def test_panel_tells_frame_k(fitted):
+    fr = learner_frames(fitted, 5, (Residuals,), 40, 'test')
+    p, h = fr.panels[0], fitted.param_history
+    k = 3
+    i = int(np.searchsorted(h.steps, p.step(k)))
+    assert p.loss(k) == pytest.approx(float(h.losses[i]))
+    w, b = float(p.params(k)['w']), float(p.params(k)['b'])
+    np.testing.assert_allclose(p.predict(torch.tensor([[0.], [2.]]), k), [b, 2 * w + b], rtol=1e-5)
+    fr.draw(k)
+    assert p.text.get_text() == f"step {p.step(k)}  loss {p.loss(k):.4f}"
+
+
+def test_registered_name_and_needs(fitted, tmp_path):
+    PANELS['residuals'] = Residuals
+    try:
+        page = fitted.save_animation(tmp_path / 'r.html', frames=4, panels=('residuals',), dpi=40)
+        assert len(exported_frames(page)) == 4
+    finally: del PANELS['residuals']
+    class Needy(Residuals): needs = ('two params',)
+    one = regression_learner(synth_linear(n=20, seed=1).dataloaders(bs=None), model=LinearModel(1, bias=False))
+    with one.no_bar(), one.no_logging(): one.fit(2)
+    with pytest.raises(ValueError, match=r"the 'Needy' panel needs " + NEEDS['two params'][1].split(' (')[0]):
+        one.save_animation(tmp_path / 'n.gif', panels=(Needy,))
+    assert list(tmp_path.iterdir()) == [tmp_path / 'r.html']  # refused before anything was drawn or written
+
+
+def test_incomplete_panel_says_what_is_missing(fitted, tmp_path):
+    class Empty(Panel): pass
+    with pytest.raises(NotImplementedError, match=r'Empty.setup\(ax\) must draw the still part and return the moving'):
+        fitted.save_animation(tmp_path / 'e.gif', panels=(Empty,))
+    class NoUpdate(Panel):
+        def setup(self, ax): return [ax.plot([0, 1], [0, 1])[0]]
+    with pytest.raises(NotImplementedError, match=r'NoUpdate.update\(k\) must set the moving artists to frame k'):
+        fitted.save_animation(tmp_path / 'e.gif', panels=(NoUpdate,))
+    assert not (tmp_path / 'e.gif').exists()
+
+
+def test_panel_gif_keeps_its_colour_exact(fitted, tmp_path):
+    gif = fitted.save_animation(tmp_path / 'r.gif', frames=3, panels=(Residuals,), dpi=60)
+    with Image.open(gif) as im:
+        pal = im.getpalette()
+        assert (0xD5, 0x5E, 0x00) in {tuple(pal[i:i + 3]) for i in range(0, len(pal), 3)}  # the segments' colour

@@ -1,0 +1,124 @@
+"Export settings and destinations are checked before any drawing, with messages that name the argument and what works."
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
+
+from fastfit.all import AnimateFit, compare_optimizers, exported_frames, synth_linear
+
+
+@pytest.fixture
+def no_drawing(monkeypatch):
+    "Drawing anything fails: the error a test expects must come before rendering (and before gigabytes of frames)."
+    def draw(self, *a, **k): raise AssertionError('rendered a frame before checking the arguments')
+    monkeypatch.setattr(FigureCanvasAgg, 'draw', draw)
+
+
+def test_frames_must_be_a_whole_number(fitted, tmp_path, no_drawing):
+    with pytest.raises(ValueError, match=r"frames must be a whole number, got 2\.7: use 3"):
+        fitted.save_animation(tmp_path / 'a.gif', frames=2.7)
+    with pytest.raises(TypeError, match=r"frames must be a whole number, got 'abc' of type str"):
+        fitted.save_animation(tmp_path / 'a.gif', frames='abc')
+    with pytest.raises(TypeError, match=r"frames must be a whole number, got '10' of type str"):
+        fitted.animate(frames='10')
+    with pytest.raises(ValueError, match=r"frames must be a whole number, got 2\.5: use 2"): AnimateFit(tmp_path / 'a.gif', frames=2.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numpy_and_tensor_counts_are_accepted(fitted, tmp_path):
+    for frames in (np.int64(4), torch.tensor(4), 4.0):
+        p = fitted.save_animation(tmp_path / 'a.html', frames=frames, fps=np.float32(10), dpi=np.int32(30))
+        assert len(exported_frames(p)) == 4
+    with Image.open(fitted.save_animation(tmp_path / 'a.gif', frames=np.int16(3), dpi=30)) as im: assert im.n_frames == 3
+
+
+def test_huge_dpi_refused_with_the_dpi_that_fits(fitted, tmp_path, no_drawing):
+    # dpi=1000 kept every frame as 117 MB of RGBA and died of MemoryError after ~7 GB
+    with pytest.raises(ValueError, match=r"dpi=1000 makes 6400x4800-pixel frames \(117 MiB each as RGBA\), more than "
+                                         r"the 16\.8 million pixels .*use 10 <= dpi <= 739 for this figure \(6\.4x4\.8 inches\)"):
+        fitted.save_animation(tmp_path / 'a.gif', dpi=1000)
+    with pytest.raises(ValueError, match=r"dpi=600 .* use 10 <= dpi <= 473 for this figure \(15\.6x4\.8 inches\)"):
+        fitted.animate(dpi=600, panels=('fit', 'surface', 'loss'))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('dpi', [0, -5, 2, 9.5])
+def test_tiny_or_negative_dpi_says_what_range_works(fitted, tmp_path, no_drawing, dpi):
+    # dpi <= 0 and dpi 1-3 failed deep in matplotlib/FreeType ("invalid ppem value")
+    with pytest.raises(ValueError, match=rf"dpi={dpi:g} makes .*: use 10 <= dpi <= 739 for this figure"):
+        fitted.save_animation(tmp_path / 'a.gif', dpi=dpi)
+
+
+def test_dpi_must_be_a_number(fitted, tmp_path):
+    with pytest.raises(TypeError, match=r"dpi must be a number, got '80' of type str"): fitted.save_animation(tmp_path / 'a.gif', dpi='80')
+
+
+def test_gif_fps_bounded_up_front(fitted, tmp_path, no_drawing):
+    # fps=0.001 made a 100,000-centisecond delay: struct.error after every frame was rendered
+    with pytest.raises(ValueError, match=r"fps=0\.001 is too slow for a GIF \(a frame shows at most 655\.35 s\): use fps >= 0\.0016"):
+        fitted.save_animation(tmp_path / 'a.gif', fps=0.001)
+    with pytest.raises(ValueError, match=r"fps=60 is too fast for a GIF"): AnimateFit(tmp_path / 'a.gif', fps=60)
+    with pytest.raises(TypeError, match=r"fps must be a number, got 'fast'"): fitted.save_animation(tmp_path / 'a.gif', fps='fast')
+    with pytest.raises(ValueError, match=r"fps must be a finite number, got inf"): fitted.animate(fps=float('inf'))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_slowest_gif_fps_works(fitted, tmp_path):
+    with Image.open(fitted.save_animation(tmp_path / 'a.gif', frames=2, fps=0.0016, dpi=20)) as im:
+        assert im.info['duration'] == 625 * 1000  # 625 s a frame, within GIF's 16-bit delay
+
+
+def test_missing_folder_named_before_drawing(fitted, tmp_path, no_drawing):
+    # the error named a hidden temporary file, and came after every frame was rendered
+    for suffix in ('gif', 'html', 'png'):
+        with pytest.raises(FileNotFoundError, match=rf"cannot save '.*/no/fit\.{suffix}': the folder '.*/no' does not exist"):
+            fitted.save_animation(tmp_path / 'no' / f'fit.{suffix}')
+    with pytest.raises(ValueError, match=r"the folder '.*/no' does not exist; create it first"):  # also a ValueError
+        AnimateFit(tmp_path / 'no' / 'fit.gif')
+    assert list(tmp_path.iterdir()) == []
+
+
+def _read_only_folder(tmp_path) -> Path:
+    "A folder this process cannot write into (root ignores permission bits: then /sys, which refuses even root)."
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(0o555)
+    if not os.access(ro, os.W_OK): return ro
+    if Path('/sys').is_dir(): return Path('/sys')
+    pytest.skip('no folder here is read-only to this process')
+
+
+def test_read_only_folder_named_before_drawing(fitted, tmp_path, no_drawing):
+    ro = _read_only_folder(tmp_path)
+    try:
+        d = re.escape(str(ro))
+        with pytest.raises(PermissionError, match=rf"cannot save '{d}/fit\.gif': the folder '{d}' is not writable"):
+            fitted.save_animation(ro / 'fit.gif')
+        with pytest.raises(ValueError, match=r"is not writable .*save into a folder you can write to"):
+            fitted.save_animation(ro / 'fit.html')
+    finally:
+        if ro != Path('/sys'): ro.chmod(0o755)
+
+
+def test_path_that_is_a_folder_named_before_drawing(fitted, tmp_path, no_drawing):
+    (tmp_path / 'out.gif').mkdir()
+    with pytest.raises(IsADirectoryError, match=r"cannot save to '.*/out\.gif': it is a folder; give a file name in it, "
+                                                r"e\.g\. '.*/out\.gif/fit\.gif'"):
+        fitted.save_animation(tmp_path / 'out.gif')
+    assert [p.name for p in tmp_path.iterdir()] == ['out.gif'] and not list((tmp_path / 'out.gif').iterdir())
+
+
+def test_runs_check_frames_dpi_and_destination(tmp_path):
+    from fastfit.all import SGD, Adam
+    c = compare_optimizers(synth_linear(n=30, seed=0).dataloaders(bs=None), [SGD, Adam], epochs=3)
+    with pytest.raises(ValueError, match=r"frames must be a whole number, got 1\.5: use 2"):
+        c.save_animation(tmp_path / 'c.gif', frames=1.5)
+    with pytest.raises(ValueError, match=r"dpi=2000 makes .* use 10 <= dpi <= 473 for this figure \(15\.6x4\.8 inches\)"):
+        c.animate(dpi=2000)
+    with pytest.raises(FileNotFoundError, match=r"the folder '.*/nope' does not exist"): c.save_animation(tmp_path / 'nope' / 'c.gif')
+    assert list(tmp_path.iterdir()) == []
