@@ -10,8 +10,8 @@ from fastai.torch_core import default_device
 from fastcore.basics import store_attr
 from torch.utils.data import TensorDataset
 
-__all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster',
-           'TensorDL', 'RegDataLoaders']
+__all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster', 'synth_func',
+           'synth_moons', 'TensorDL', 'RegDataLoaders']
 
 
 def check_positive(name, value, kind=float, allow_zero=False):
@@ -368,3 +368,72 @@ def synth_rollercoaster(seed:int=0) -> SynthData:
     coeffs = dict(c2=.75, c1=-14.25, c0=68.6875)
     return SynthData(time[:, None], speed[:, None], coeffs, {k: torch.tensor(v) for k, v in coeffs.items()},
                      'synth_rollercoaster')
+
+
+def _x_range(x_range) -> tuple:
+    try: lo, hi = map(float, x_range)
+    except (TypeError, ValueError): raise TypeError(f"x_range must be a pair of numbers (low, high), got {x_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"x_range must be (low, high) with finite low < high, got {x_range!r}")
+    return lo, hi
+
+
+def _apply_func(f, x) -> torch.Tensor:
+    "f(x) for x (n,) as a float32 tensor (n,), or an error naming f and what it returned."
+    name = getattr(f, '__name__', repr(f))
+    try: y = f(x)
+    except Exception as e:
+        raise ValueError(f"f={name} failed on a float32 tensor of shape {tuple(x.shape)}: {e}; f must take a tensor of x "
+                         f"values and return one y per x, e.g. torch.sin or lambda x: x**2") from e
+    try: y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y.detach()).float()
+    except (TypeError, ValueError): raise TypeError(f"f={name} must return numbers (a tensor or array), got {type(y).__name__}") from None
+    if y.numel() != len(x):
+        raise ValueError(f"f={name} returned shape {tuple(y.shape)} for {len(x)} x values: it must return one y per x")
+    return y.reshape(-1)
+
+
+def synth_func(
+    f, # the true function, applied to a tensor of x values: torch.sin, lambda x: x**2, ...
+    n:int=200, # number of samples
+    x_range:tuple=(-3, 3), # x is uniform on this interval
+    noise:float=.1, # noise scale (normal)
+    seed:int=42, # seed of x and the noise
+) -> SynthData:
+    "y = f(x) + noise*N(0,1), x uniform on `x_range`; the plots draw f itself as the true curve."
+    if not callable(f): raise TypeError(f"f must be a function of a tensor of x values, e.g. torch.sin, got {f!r}")
+    n = check_positive('n', n, int)
+    noise = check_positive('noise', noise, allow_zero=True)
+    lo, hi = _x_range(x_range)
+    g = _gen(seed)
+    x = torch.rand(n, generator=g) * (hi - lo) + lo
+    y = _apply_func(f, x) + noise * torch.randn(n, generator=g)
+    if not torch.isfinite(y).all():
+        raise ValueError(f"f={getattr(f, '__name__', f)!r} gives NaN/inf on x_range={x_range}: choose a range where it is finite")
+    # The true curve as points (not `f`, which may be a lambda): the data's truth must survive pickling (learn.export).
+    # A little past x_range too (where f is finite), so the plots' padded x axis shows it to the edges.
+    pad = .05 * (hi - lo)
+    xs = torch.linspace(lo - pad, hi + pad, 551)
+    with np.errstate(all='ignore'): ys = _apply_func(f, xs)
+    ok = torch.isfinite(ys)
+    name = getattr(f, '__name__', 'f')
+    return SynthData(x[:, None], y[:, None], dict(f=name), dict(curve=(xs[ok], ys[ok])), f'synth_func({name})')
+
+
+def synth_moons(
+    n:int=200, # number of samples (half in each moon)
+    noise:float=.1, # noise scale (normal, added to both coordinates)
+    seed:int=42, # seed of the noise and of the shuffle
+) -> SynthData:
+    "Two interleaving half circles in 2-D (scikit-learn's `make_moons`): x (n, 2), y (n, 1) the class, 0 or 1."
+    n = check_positive('n', n, int)
+    if n < 2: raise ValueError(f"n must be >= 2 (at least one point per moon), got {n}")
+    noise = check_positive('noise', noise, allow_zero=True)
+    n_out, g = n // 2, _gen(seed)
+    n_in = n - n_out
+    t_out, t_in = torch.linspace(0, math.pi, n_out), torch.linspace(0, math.pi, n_in)
+    x = torch.cat([torch.stack([t_out.cos(), t_out.sin()], 1), torch.stack([1 - t_in.cos(), .5 - t_in.sin()], 1)])
+    y = torch.cat([torch.zeros(n_out), torch.ones(n_in)])[:, None]
+    idx = torch.randperm(n, generator=g)
+    x, y = x[idx], y[idx]
+    x = x + noise * torch.randn(n, 2, generator=g)
+    return SynthData(x, y, dict(noise=float(noise)), {}, 'synth_moons')

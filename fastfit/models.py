@@ -1,11 +1,12 @@
-"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`."
+"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`, `MLPModel`."
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'flat_names']
+__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'MLPModel', 'flat_names']
 
 
 def flat_names(named_shapes) -> list:
@@ -36,12 +37,19 @@ class RegModel(nn.Module):
         super().__init__()
         self.pnames = list(shapes)
         values = self._init_values(shapes, init, seed)
-        for name, shape in shapes.items(): self.register_parameter(name, nn.Parameter(values[name].reshape(shape).clone()))
+        for name, shape in shapes.items():
+            # A dotted name ('l1.w') lives in a submodule, so `named_parameters()` gives it back as it was declared.
+            mod, _, leaf = name.rpartition('.')
+            if mod and not hasattr(self, mod): self.add_module(mod, nn.Module())
+            (getattr(self, mod) if mod else self).register_parameter(leaf, nn.Parameter(values[name].reshape(shape).clone()))
 
     @staticmethod
-    def _init_values(shapes, init, seed):
-        g = torch.Generator().manual_seed(int(seed))
-        rand = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+    def _random_init(shapes, g) -> dict:
+        "The random values of the parameters `init` leaves out (standard normal; a subclass may scale them)."
+        return {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+
+    def _init_values(self, shapes, init, seed):
+        rand = self._random_init(shapes, torch.Generator().manual_seed(int(seed)))
         if init is None: return rand
         sizes = {k: int(np.prod(s)) for k, s in shapes.items()}
         known = ', '.join(f"{k} {tuple(s)}" for k, s in shapes.items())
@@ -153,3 +161,71 @@ class FuncModel(RegModel):
         return y[:, None] if y.ndim == 1 and len(y) == len(x) else y
 
     def __repr__(self): return f"FuncModel({getattr(self.f, '__name__', 'f')})"
+
+
+_ACTS = {'relu': F.relu, 'tanh': torch.tanh, 'sigmoid': torch.sigmoid, 'gelu': F.gelu, 'leaky_relu': F.leaky_relu}
+
+
+def _positive_int(name, v) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return int(v)
+
+
+class MLPModel(RegModel):
+    """A multi-layer perceptron: `act(x @ l1.w + l1.b)`, ... then `@ lL.w + lL.b` with no activation; parameters named
+    'l1.w' (n_in, hidden[0]), 'l1.b' (hidden[0],), ..., one layer `li` per hidden size and one for the output."""
+    def __init__(self,
+        n_in:int=1, # number of input features
+        hidden=(8,), # units of each hidden layer, e.g. (8,) or (16, 16); an int for one layer
+        n_out:int=1, # outputs (1 for regression or a binary classifier's logit; k for k classes)
+        act='relu', # the hidden layers' activation: 'relu', 'tanh', 'sigmoid', 'gelu', 'leaky_relu', or a function
+        init=None, # dict by name ('l1.w', ...), a flat tensor of all values in order, or None: seeded random (He)
+        seed:int=42, # seed of the random init
+    ):
+        self.n_in, self.n_out = _positive_int('n_in', n_in), _positive_int('n_out', n_out)
+        hs = (hidden,) if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
+        try: hs = tuple(hs)
+        except TypeError: raise TypeError(f"hidden must be a tuple of unit counts, e.g. (8,) or (16, 16), got {hidden!r}") from None
+        if not hs: raise ValueError("hidden=() leaves no hidden layer: give at least one, e.g. hidden=(8,) "
+                                    "(for a straight line, use LinearModel)")
+        self.hidden = tuple(_positive_int(f'hidden[{i}]', h) for i, h in enumerate(hs))
+        if isinstance(act, str):
+            if act not in _ACTS: raise ValueError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
+            self.act_name, self.act = act, _ACTS[act]
+        elif callable(act): self.act_name, self.act = getattr(act, '__name__', repr(act)), act
+        else: raise TypeError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
+        sizes = (self.n_in, *self.hidden, self.n_out)
+        shapes = {}
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:]), 1): shapes.update({f'l{i}.w': (a, b), f'l{i}.b': (b,)})
+        super().__init__(shapes, init, seed)
+        self.layers = [getattr(self, f'l{i}') for i in range(1, len(sizes))]  # a plain list: the l1, l2, ... modules
+
+    def _random_init(self, shapes, g):
+        "As torch's `nn.Linear`: weights and biases uniform on +-1/sqrt(fan_in)."
+        out = {}
+        for k, s in shapes.items():
+            fan_in = shapes[k[:-1] + 'w'][0]
+            out[k] = (torch.rand(s, generator=g) * 2 - 1) / fan_in ** .5
+        return out
+
+    @property
+    def n_features(self): return self.n_in
+    def _features_fix(self, n): return f"use MLPModel(n_in={n}, ...), or give x {self.n_in} feature column(s)"
+
+    def forward(self, x):
+        self._check_features(x, self.n_in)
+        *hidden, out = self.layers
+        for layer in hidden: x = self.act(x @ layer.w + layer.b)
+        return x @ out.w + out.b
+
+    def units(self, x, params:dict|None=None) -> torch.Tensor:
+        "(n, units): each last hidden unit's part of the output (its activation times its output weight) at `params`."
+        p = dict(self.named_parameters()) if params is None else params
+        *hidden, out = range(1, len(self.layers) + 1)
+        for i in hidden: x = self.act(x @ p[f'l{i}.w'] + p[f'l{i}.b'])
+        return x * p[f'l{out}.w'][:, 0]
+
+    def __repr__(self):
+        act = '' if self.act_name == 'relu' else f", act={self.act_name!r}"
+        return f"MLPModel(n_in={self.n_in}, hidden={self.hidden}, n_out={self.n_out}{act})"

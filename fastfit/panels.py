@@ -29,8 +29,14 @@ def _plot_feature(x) -> int:
 
 
 def _truth_curve(truth, xg):
-    "The noise-free function of synthetic data on the grid `xg`: linear in 'w' (and 'b') or a polynomial in 'c*'."
+    "The noise-free function of synthetic data on the grid `xg`: linear in 'w' (and 'b'), a polynomial in 'c*', or a 'curve'."
     if not truth: return None
+    if 'curve' in truth:  # synth_func: the function sampled densely, (xs, ys)
+        if xg.shape[1] != 1: return None
+        xs, ys = (np.asarray(v, dtype=np.float64) for v in truth['curve'])
+        inside = (xg[:, 0] >= xs[0]) & (xg[:, 0] <= xs[-1])
+        y = np.interp(xg[:, 0].numpy(), xs, ys)
+        return torch.from_numpy(np.where(inside.numpy(), y, np.nan)).float()
     if 'w' in truth:
         w = torch.as_tensor(truth['w']).float().flatten()
         if len(w) != xg.shape[1]: return None
@@ -186,7 +192,7 @@ class FitPanel(Panel):
 
     def _ylim(self):
         ys = [self.y.numpy().ravel()] + ([self.yv.numpy().ravel()] if self.yv is not None else [])
-        if self.truth is not None: ys.append(self.truth.numpy())
+        if self.truth is not None: ys.append(self.truth.numpy()[np.isfinite(self.truth.numpy())])  # a curve: NaN past its ends
         lo, hi = min(a.min() for a in ys), max(a.max() for a in ys)
         span = max(hi - lo, 1e-6)
         # Fitted lines far off (early frames, divergence) may leave the frame, not shrink the data to a dot.
