@@ -16,11 +16,13 @@ class ParamHistory(Callback):
     order, run_valid = 55, False
     # Plain attribute sets: fastai's `Callback.__setattr__` looks each name up on the learner, every step.
     __setattr__ = object.__setattr__
-    big = 10_000  # models with more scalar parameters than this record a subset by default (`params=` chooses it)
+    # The records' memory: a model of P scalars keeps at most max_bytes/(4P) records (a 10k-parameter model: 2000, 80 MB),
+    # and one too big for `min_records` of them records a subset of its parameters by default (`params=` chooses it).
+    max_bytes, min_records = 100_000_000, 100
     after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
 
     def __init__(self,
-        max_records:int=2000, # at most this many records; when full, every other one is dropped (first and last kept)
+        max_records:int=2000, # at most this many records (fewer for big models: see `max_bytes`); when full, every other one is dropped (first and last kept)
         params:list|None=None, # names of the parameters to record (default: all, or a subset for models over `big`)
     ):
         try: max_records = int(max_records)
@@ -43,11 +45,12 @@ class ParamHistory(Callback):
     def _tracked(self):
         named = list(self.learn.model.named_parameters())
         if self.names is None:
-            if sum(p.numel() for _, p in named) <= self.big: return named
-            # Too many to record every step within bounded memory: the first tensors, up to `big` scalars.
+            big = self.max_bytes // (4 * self.min_records)
+            if sum(p.numel() for _, p in named) <= big: return named
+            # Too many to keep `min_records` records of all within `max_bytes`: the first tensors, up to `big` scalars.
             out, size = [], 0
             for k, p in named:
-                if out and size + p.numel() > self.big: break
+                if out and size + p.numel() > big: break
                 out.append((k, p)); size += p.numel()
             total = sum(p.numel() for _, p in named)
             print(f"ParamHistory: the model has {total:,} parameters; recording only {[k for k, _ in out]} "
@@ -79,9 +82,10 @@ class ParamHistory(Callback):
             self.reset()
             self.layout = layout
             size, dev = sum(p.numel() for p in self._ps), self._ps[0].device
-            self._flat = torch.empty(self.max_records, size, device=dev)
-            self._loss = np.full(self.max_records, np.nan, dtype=np.float32)
-            self._steps = np.zeros(self.max_records, dtype=np.int64)
+            self._cap = max(3, min(self.max_records, self.max_bytes // (4 * size)))  # records that fit in max_bytes
+            self._flat = torch.empty(self._cap, size, device=dev)
+            self._loss = np.full(self._cap, np.nan, dtype=np.float32)
+            self._steps = np.zeros(self._cap, dtype=np.int64)
         # On the CPU, numpy views of the parameters make a record one memcpy per tensor (a torch.cat costs ~10x).
         # fastai's optimizers update parameters in place, so the views stay valid for the whole fit.
         cpu = all(p.device.type == 'cpu' and p.dtype == torch.float32 for p in self._ps)
@@ -106,7 +110,7 @@ class ParamHistory(Callback):
     def _commit(self):
         self.n += 1
         self._tail = False
-        if self.n == self.max_records: self._thin()
+        if self.n == self._cap: self._thin()
 
     def _thin(self):
         "Full: keep every other record and record half as often; the last one stays, as the current tail."

@@ -12,7 +12,8 @@ from .history import ParamHistory
 from .models import flat_names
 from .records import Records, _finite_records, _history
 
-__all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS']
+__all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS',
+           'fitting_panels']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -78,6 +79,11 @@ NEEDS = {
 }
 
 
+def fitting_panels(learn) -> tuple:
+    "The names of the panels in `PANELS` whose needs `learn` meets."
+    return tuple(k for k, P in PANELS.items() if all(NEEDS[n][0](learn) for n in getattr(P, 'needs', ())))
+
+
 class Panel:
     """One picture of a fit, on one axes, that moves with the frames. Subclass it and write two methods:
     `setup(ax)` draws what stays still and returns the artists that move; `update(k)` sets those to frame `k`.
@@ -109,7 +115,9 @@ class Panel:
         "Raise a `ValueError` naming the panel and what it needs if `learn` lacks something in `needs`."
         for need in cls.needs:
             test, what = NEEDS[need]
-            if not test(learn): raise ValueError(f"the {cls.name or cls.__name__!r} panel needs {what}")
+            if not test(learn):
+                raise ValueError(f"the {cls.name or cls.__name__!r} panel needs {what}; panels that fit "
+                                 f"{type(learn.model).__name__}: {fitting_panels(learn)}")
 
     def setup(self, ax) -> list:
         "Draw what does not move on `ax`; return the artists that do."
@@ -252,6 +260,11 @@ def _cpu_copy(model):
     return copy.deepcopy(model).cpu()
 
 
+def _width(model) -> int:
+    "The widest parameter axis (a layer's units): a batched forward holds about (points x width) values per row."
+    return max([max(p.shape) for p in model.parameters() if p.ndim] + [1])
+
+
 def _named_flat(model) -> tuple:
     "The model's parameters as (layout [(name, shape)], flat names, flat CPU vector)."
     named = [(k, p.detach().cpu()) for k, p in model.named_parameters()]
@@ -273,8 +286,11 @@ class LossSurface:
         params = tuple(params) if isinstance(params, (list, tuple)) else (params,)
         bad = [p for p in params if p not in self.all_names]
         if len(params) != 2 or bad or params[0] == params[1]:
+            names = self.all_names if len(self.all_names) <= 12 else [*self.all_names[:8], '...', *self.all_names[-2:]]
+            more = (f" ({len(self.all_names):,} in all); or draw the loss over all of them at once with the 'landscape' "
+                    f"panel" if len(self.all_names) > 12 else '')
             raise ValueError(f"params must name two different parameters of the model, got {params!r}; "
-                             f"choose two of {self.all_names}")
+                             f"choose two of {names}{more}")
         self.names, self.ij = params, [self.all_names.index(p) for p in params]
         self.held = {n: float(v) for i, (n, v) in enumerate(zip(self.all_names, self.base.tolist())) if i not in self.ij}
 
@@ -306,7 +322,7 @@ class LossSurface:
         dl = self.learn.dls.train
         x, y, loss_func = dl.x.cpu(), dl.y.cpu(), self.learn.loss_func
         def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
-        chunk = max(1, int(4e6 // max(1, len(x))))
+        chunk = max(1, int(4e6 // (max(1, len(x)) * _width(self.model))))
         with torch.no_grad(): return torch.func.vmap(loss, chunk_size=chunk)(thetas)
 
     def grid(self, xlim, ylim, n:int=100) -> tuple:
@@ -352,7 +368,7 @@ class SurfacePanel(Panel):
         super().__init__(learn, recs, labels)
         self.n, self.show_end = int(n), show_end
         if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
-        self.surf = surf = LossSurface(self.learn, params)
+        self.surf = surf = self._surface(params)
         self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
         for lrn, r in zip(self.learns, self.recss):
             h = _history(lrn)
@@ -368,6 +384,8 @@ class SurfacePanel(Panel):
         core = np.concatenate([c for c in core if len(c)])
         self.xlim, self.ylim = _limits(core, np.concatenate([xy for _, xy in self.paths]))
         self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
+
+    def _surface(self, params): return LossSurface(self.learn, params)
 
     def setup(self, ax) -> list:
         from matplotlib.colors import LogNorm
@@ -507,16 +525,18 @@ class Frames:
         ncols:int|None=None, # columns of the grid of axes (default: all panels in a row; small multiples: at most 3)
     ):
         panels = _panel_list(panels)
+        learns, recss = _listify(learn), _listify(recs)
         unknown = [p for p in panels if not (callable(p) or isinstance(p, str) and p in PANELS)]
         if unknown or not panels:
-            raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)}, or give a Panel subclass")
-        learns, recss = _listify(learn), _listify(recs)
+            raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)} (those that fit "
+                             f"{type(learns[0].model).__name__}: {fitting_panels(learns[0])}), or give a Panel subclass")
         if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
         if len({len(r) for r in recss}) > 1:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
         labels = list(labels) if labels is not None else [None] * len(learns)
         make = [PANELS[p] if isinstance(p, str) else p for p in panels]
         for m in make:  # what a panel needs is checked before any drawing
+            m = getattr(m, 'func', m)  # functools.partial(SomePanel, option=...)
             if isinstance(m, type) and issubclass(m, Panel):
                 for lrn in learns: m.check(lrn)
         if split: cells = [(m, [i]) for i in range(len(learns)) for m in make]

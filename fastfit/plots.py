@@ -13,6 +13,7 @@ from fastcore.basics import patch
 
 from .data import RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
+from .nets import LandscapePanel  # noqa: F401 (registers the 'units' and 'landscape' panels)
 from .panels import COLORS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history

@@ -52,16 +52,17 @@ def test_params_subset():
 
 def test_big_model_records_a_subset_and_says_so(capsys):
     x = torch.randn(50, 1)
-    model = FuncModel(lambda x, p: x[:, 0] * p['a'] + p['big'].mean(), init={'a': 1., 'big': torch.zeros(20_000)})
+    # 300k scalars: 100 records of all of them would pass ParamHistory.max_bytes (100 MB)
+    model = FuncModel(lambda x, p: x[:, 0] * p['a'] + p['big'].mean(), init={'a': 1., 'big': torch.zeros(300_000)})
     learn = regression_learner(RegDataLoaders.from_arrays(x, 2 * x, valid_pct=0), model)
     with learn.no_bar(), learn.no_logging(): learn.fit(3)
     out = capsys.readouterr().out
-    assert "the model has 20,001 parameters; recording only ['a']" in out and 'params=' in out
+    assert "the model has 300,001 parameters; recording only ['a']" in out and 'params=' in out
     assert learn.param_history.flat_names == ['a']
     learn = regression_learner(RegDataLoaders.from_arrays(x, 2 * x, valid_pct=0), model, history=False,
                                cbs=ParamHistory(params=['big']))
     with learn.no_bar(), learn.no_logging(): learn.fit(2)
-    assert learn.param_history.flat.shape == (3, 20_000)
+    assert learn.param_history.flat.shape == (3, 300_000)
 
 
 def test_minibatch_records_every_step_across_fits():

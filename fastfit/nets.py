@@ -1,0 +1,233 @@
+"""Pictures of neural nets, as panels: `'units'` (the fitted curve as a sum of its hidden units' pieces) and `'landscape'`
+(the loss over a plane through all the parameters, with the path projected onto it; `LossPlane` computes it)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .models import MLPModel
+from .panels import COLORS, NEEDS, PANELS, LossSurface, Panel, SurfacePanel, _cpu_model, _named_flat, _NOTE, _short
+from .records import _finite_records, _history, frame_idxs
+
+__all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
+
+
+def _one_in_one_out_mlp(learn) -> bool:
+    m = learn.model
+    return isinstance(m, MLPModel) and m.n_in == 1 and m.n_out == 1
+
+
+def _records_all(learn) -> bool:
+    h = _history(learn)
+    return h is not None and len(h.flat_names) == sum(p.numel() for p in learn.model.parameters())
+
+
+NEEDS['units'] = (_one_in_one_out_mlp, "an MLPModel with one input and one output, e.g. MLPModel(n_in=1, hidden=(8,)) "
+                                       "(it draws the curve as the sum of the hidden units' pieces)")
+NEEDS['every param recorded'] = (_records_all, "a fit whose history records every parameter (the landscape is the "
+                                 "plane of the whole path): fit first, with the default ParamHistory (it records them "
+                                 "all unless the model is too big for ParamHistory.max_bytes) or ParamHistory(params=None)")
+
+# One colour per unit while they are few; past that, every unit one thin colour and the sum stands out.
+UNIT_COLORS = ('#0072B2', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000')
+
+
+class UnitsPanel(Panel):
+    """The fitted curve (moving) as the sum of its last hidden layer's units: each unit's piece, its activation times its
+    output weight (for ReLU, a hinge), and the output bias. Up to six units get a colour each; more are drawn thin in one
+    colour, the `max_units` largest only."""
+    name, needs, n_grid = 'units', ('units',), 200
+
+    def __init__(self, learn, recs, labels=None,
+        max_units:int=40, # draw at most this many units (the largest at the last frame); the sum counts them all
+    ):
+        super().__init__(learn, recs, labels)
+        if self.multi: raise ValueError("the 'units' panel draws one run: with several, pass split=True (small multiples)")
+        model = _cpu_model(self.learn.model)
+        dls = self.learn.dls
+        xall = torch.cat([self.x, dls.valid.x.cpu()]) if dls.has_valid else self.x
+        lo, hi = float(xall.min()), float(xall.max())
+        pad = (hi - lo) * .02
+        xg = torch.linspace(lo - pad, hi + pad, self.n_grid)[:, None]
+        self.xs = xg[:, 0].numpy()
+        out = f'l{len(model.layers)}.b'
+        missing = [k for k in self.learn.model.state_dict() if k not in self.recs.params[0]]
+        if missing: raise ValueError(f"the 'units' panel needs every parameter in the history; it lacks {missing}: "
+                                     f"record them with ParamHistory(params=None)")
+        with torch.no_grad():
+            self.parts = np.stack([model.units(xg, p).numpy() for p in self.recs.params])  # (frames, grid, units)
+            self.bias = np.array([float(p[out][0]) for p in self.recs.params])
+        self.sums = self.parts.sum(2) + self.bias[:, None]
+        n_units = self.parts.shape[2]
+        self.shown = np.argsort(-np.abs(self.parts[-1]).max(0), kind='stable')[:max_units]
+        self.shown.sort()
+        self.n_units = n_units
+
+    def _ylim(self):
+        y = self.y.numpy().ravel()
+        lo, hi = y.min(), y.max()
+        span = max(hi - lo, 1e-6)
+        # The sum and the last frame's pieces are in frame; early, far-off values may leave it.
+        v = np.concatenate([self.sums.ravel(), self.parts[-1][:, self.shown].ravel(), self.bias])
+        v = np.clip(v[np.isfinite(v)], lo - span, hi + span)
+        if v.size: lo, hi = min(lo, v.min()), max(hi, v.max())
+        pad = (hi - lo) * .05
+        return lo - pad, hi + pad
+
+    def setup(self, ax) -> list:
+        self.ax = ax
+        ax.scatter(self.x[:, 0], self.y[:, 0], s=12, c=COLORS['grey'], alpha=.45, lw=0, label='train data', zorder=1)
+        few = self.n_units <= len(UNIT_COLORS)
+        self.unit_lines = []
+        for i, j in enumerate(self.shown):
+            c, lw, a = (UNIT_COLORS[i], 1.6, .95) if few else (COLORS['data'], .9, .55)
+            label = f'unit {j + 1}' if few else (None if i else
+                    f"each unit ({self.n_units})" if len(self.shown) == self.n_units
+                    else f"{len(self.shown)} of {self.n_units} units")
+            self.unit_lines.append(ax.plot(self.xs, self.parts[-1][:, j], '-', c=c, lw=lw, alpha=a, label=label, zorder=3)[0])
+        self.bias_line = ax.axhline(self.bias[-1], ls=':', c=COLORS['truth'], lw=1.2, label='output bias', zorder=2)
+        self.sum_line = ax.plot(self.xs, self.sums[-1], '-', c=COLORS['fit'], lw=2.8, label='sum = fit', zorder=5)[0]
+        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=10, family='monospace',
+                            zorder=6, bbox=_NOTE)
+        ax.set_xlim(self.xs[0], self.xs[-1])
+        ax.set_ylim(*self._ylim())
+        ax.set_xlabel('x'); ax.set_ylabel('y')
+        ax.set_title(f"the fit as a sum of {self.n_units} {self.learn.model.act_name} units", fontsize=10)
+        ax.legend(loc='lower right', fontsize=8, framealpha=.85, ncol=2 if few and self.n_units > 3 else 1)
+        ax.grid(alpha=.25)
+        return [*self.unit_lines, self.bias_line, self.sum_line, self.text, *self._setup_stop_note(ax)]
+
+    def update(self, k:int):
+        "Move each unit's piece, the output bias and their sum to frame `k`."
+        for line, j in zip(self.unit_lines, self.shown): line.set_ydata(self.parts[k][:, j])
+        self.bias_line.set_ydata([self.bias[k]] * 2)
+        self.sum_line.set_ydata(self.sums[k])
+        r = self.recs
+        step = r.steps[k]
+        self.text.set_text(('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(r.losses[k]))}")
+        self._update_stop_note(k)
+
+
+def _filter_normalized(base:list, g:torch.Generator, per_column:bool) -> torch.Tensor:
+    """A random direction scaled filter by filter to the parameters' own norms (Li et al. 2018): each unit's weights
+    (a column of an MLPModel weight, a row of a torch layer's) get the norm of that unit's; vectors and scalars as one."""
+    out = []
+    for p in base:
+        d = torch.randn(p.shape, generator=g, dtype=torch.float64)
+        if p.ndim >= 2:
+            dims = tuple(range(p.ndim - 1)) if per_column else tuple(range(1, p.ndim))
+            d = d * p.norm(dim=dims, keepdim=True) / d.norm(dim=dims, keepdim=True).clamp_min(1e-12)
+        else: d = d * p.norm() / d.norm().clamp_min(1e-12)
+        out.append(d.reshape(-1))
+    return torch.cat(out)
+
+
+class LossPlane(LossSurface):
+    """The training loss over a plane through all the parameters: origin the final parameters, axes two directions, the
+    path's two principal directions (`'pca'`: PCA of the recorded path, as loss-landscape-anim does) or two random
+    filter-normalised ones (`'random'`, Li et al. 2018). Coordinates are least-squares projections onto the plane."""
+    max_pca_records = 500  # the PCA of a long path uses this many records, spread evenly (first and last kept)
+
+    def __init__(self,
+        learn, # the learner: its model, loss function and training data
+        paths:list, # the recorded paths, (T, n_params) each (several runs: one plane through all of them)
+        directions:str='pca', # 'pca' or 'random'
+        seed:int=0, # seed of the random directions
+    ):
+        if directions not in ('pca', 'random'):
+            raise ValueError(f"directions must be 'pca' (the path's principal directions) or 'random' (filter-normalised), "
+                             f"got {directions!r}")
+        self.learn, self.model = learn, _cpu_model(learn.model)
+        self.layout, self.all_names, _ = _named_flat(self.model)
+        if len(self.all_names) < 2: raise ValueError(f"a loss landscape needs two parameters; the model has only {self.all_names}")
+        paths = [torch.as_tensor(p, dtype=torch.float64) for p in paths]
+        origin = paths[0][-1]
+        if directions == 'pca':
+            X = torch.cat([p[frame_idxs(len(p), self.max_pca_records)] for p in paths]) - origin
+            _, S, Vh = torch.linalg.svd(X - X.mean(0), full_matrices=False)
+            var = S ** 2
+            share = (var / var.sum()).tolist() + [0., 0.] if float(var.sum()) > 0 else [0., 0.]
+            D = torch.zeros(2, X.shape[1], dtype=X.dtype)
+            for i in range(2):
+                if i < len(S) and float(S[i]) > 1e-9 * float(S[0]): D[i] = Vh[i]
+                else:  # a still or straight path spans less than a plane: any direction orthogonal to it will do
+                    r = torch.randn(X.shape[1], generator=torch.Generator().manual_seed(seed + i), dtype=X.dtype)
+                    for j in range(i): r = r - (r @ D[j]) * D[j]
+                    D[i] = r / r.norm()
+            self.names = tuple(f"PC{i + 1} ({share[i]:.0%} of the path's variance)" for i in range(2))
+        else:
+            g = torch.Generator().manual_seed(int(seed))
+            base = [o.reshape(s) for o, (_, s) in zip(origin.split([int(np.prod(s)) for _, s in self.layout]), self.layout)]
+            per_col = isinstance(self.model, MLPModel)
+            D = torch.stack([_filter_normalized(base, g, per_col) for _ in range(2)])
+            self.names = ('random direction 1 (filter-normalised)', 'random direction 2 (filter-normalised)')
+        self.origin, self.D, self.directions = origin, D, directions
+        # How much of the path lies in the plane: its squared distance from the origin, projected, over the whole.
+        Q = torch.linalg.qr(D.T).Q
+        X = torch.cat(paths) - origin
+        total = float((X ** 2).sum())
+        self.captured = float(((X @ Q) ** 2).sum()) / total if total > 0 else 1.
+        self.base = origin.float()
+        self.held = {}
+        self._pinv = torch.linalg.pinv(D.T)  # (2, P): least-squares coordinates of a point
+
+    def coords(self, flat) -> np.ndarray:
+        "(T, 2) plane coordinates of flat parameter rows (T, n_params)."
+        flat = torch.as_tensor(flat, dtype=torch.float64).reshape(-1, self.D.shape[1])
+        return ((flat - self.origin) @ self._pinv.T).numpy()
+
+    def point(self, p:dict) -> tuple | None:
+        "The plane coordinates of parameters `p` (name -> tensor), or None if `p` lacks one of them."
+        try: flat = torch.cat([torch.as_tensor(p[k]).double().reshape(-1) for k, _ in self.layout])
+        except KeyError: return None
+        if len(flat) != self.D.shape[1]: return None
+        return tuple(float(v) for v in self.coords(flat)[0])
+
+    def path(self, h) -> tuple:
+        "(steps, xy) of every finite record of history `h`, projected onto the plane."
+        keep = _finite_records(h)
+        return h.steps[keep], self.coords(h.flat[keep])
+
+    def grid(self, xlim, ylim, n:int=100) -> tuple:
+        "(A, B, Z): n x n meshgrid of plane coordinates and the loss there, in blocks of batched (vmap) evaluations."
+        a, b = np.linspace(*xlim, n), np.linspace(*ylim, n)
+        A, B = np.meshgrid(a, b)
+        ab = torch.from_numpy(np.stack([A.ravel(), B.ravel()], 1))
+        D, P = self.D.float(), self.D.shape[1]
+        block = max(1, int(2 ** 22 // P))  # rows of full parameter vectors made at once (16 MB)
+        Z = torch.cat([self.losses(self.base + ab[i:i + block].float() @ D) for i in range(0, len(ab), block)])
+        return A, B, Z.reshape(n, n).double().numpy()
+
+
+class LandscapePanel(SurfacePanel):
+    """The loss landscape: contours of the training loss over a plane through all the parameters (see `LossPlane`),
+    the path projected onto it (moving). The path leaves the plane wherever it is not flat: the contours are the loss on
+    the plane, not along the path (the loss panel has that)."""
+    name, needs = 'landscape', ('history', 'two params', 'every param recorded')
+
+    def __init__(self, learn, recs, labels=None,
+        directions:str='pca', # 'pca': the path's two principal directions; 'random': filter-normalised random ones
+        n:int=60, # grid points per axis (n*n batched forward passes)
+        seed:int=0, # seed of the random directions
+        show_end:bool=False, # mark each run's final state (static pictures)
+    ):
+        self.directions, self.seed = directions, seed
+        super().__init__(learn, recs, labels, n=n, show_end=show_end)
+
+    def _surface(self, params):
+        hs = [_history(lrn) for lrn in self.learns]
+        for lrn, h in zip(self.learns, hs):
+            if h is None or not _records_all(lrn): type(self).check(lrn)
+        paths = [h.flat[_finite_records(h)] for h in hs]
+        return LossPlane(self.learn, paths, self.directions, self.seed)
+
+    def setup(self, ax) -> list:
+        artists = super().setup(ax)
+        how = 'the path\'s principal' if self.directions == 'pca' else 'random'
+        ax.set_title(f"loss on a plane of {how} directions through the final parameters\n"
+                     f"(the plane holds {self.surf.captured:.0%} of the path's squared distance from its end)", fontsize=9)
+        ax.set_xlabel(self.surf.names[0], fontsize=9); ax.set_ylabel(self.surf.names[1], fontsize=9)
+        return artists
+
+
+PANELS.update(units=UnitsPanel, landscape=LandscapePanel)
