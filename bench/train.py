@@ -13,6 +13,7 @@ import time
 import psutil
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 torch.set_num_threads(1)
 import fastprogress.fastprogress as fp  # noqa: E402
@@ -20,7 +21,7 @@ import fastprogress.fastprogress as fp  # noqa: E402
 fp.NO_BAR = True
 from fastai.basics import SGD, Callback, CancelFitException, DataLoaders, Learner, MSELossFlat  # noqa: E402
 
-from fastfit.all import LinearModel, regression_learner, synth_linear  # noqa: E402
+from fastfit.all import LinearModel, MLPModel, regression_learner, synth_func, synth_linear  # noqa: E402
 
 REPEATS, LR = 5, .1
 
@@ -42,9 +43,9 @@ def compare(*fs, repeats=REPEATS):
 
 
 # -- the three ways ---------------------------------------------------------------------------------------------
-def hand_loop(x, y, bs, epochs):
+def hand_loop(x, y, bs, epochs, model=None):
     "What the seeds do by hand, with the same model, loss and SGD (and a strict baseline: one gather per epoch)."
-    model = LinearModel()
+    model = LinearModel() if model is None else model
     ps = list(model.parameters())
     n, g = len(x), torch.Generator().manual_seed(0)
     def run():
@@ -64,10 +65,10 @@ def hand_loop(x, y, bs, epochs):
     return run
 
 
-def fastfit(s, bs, epochs, history=True):
+def fastfit(s, bs, epochs, history=True, model=None):
     dls = s.dataloaders(bs=bs, valid_pct=0)
     def run():
-        learn = regression_learner(dls, lr=LR, history=history)
+        learn = regression_learner(dls, lr=LR, history=history, model=None if model is None else model())
         with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
     return run
 
@@ -132,6 +133,15 @@ def bench_speed():
     row('(c) 1M bs 4096, 1 epoch', steps, h, f, o, fa0, 'num_workers=0, 5 steps timed')
 
 
+    # (d) an MLP, 1-32-1 ReLU, on 1k points (a sine), full batch, 2000 steps; the hand loop is plain torch (nn.Sequential)
+    sine = synth_func(torch.sin, n=1000, seed=0)
+    mlp = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 1))
+    steps = 2000
+    h, f, o = compare(hand_loop(sine.x, sine.y, None, steps, mlp), fastfit(sine, None, steps, model=lambda: MLPModel(hidden=(32,))),
+                      fastfit(sine, None, steps, history=False, model=lambda: MLPModel(hidden=(32,))))
+    row('(d) MLP 1-32-1 1k, 2000 st', steps, h, f, o, None, '')
+
+
 def fp_workers():
     from fastai.torch_core import defaults
     return defaults.cpus
@@ -155,8 +165,25 @@ def memory_run():
           f"the fit (mostly the Recorder's per-step losses/lrs lists), peak RSS {peak / 2**20:.0f} MB")
 
 
+def mlp_memory_run():
+    "A 10k-parameter MLP fitted 10k steps: the history's size (bounded by ParamHistory.max_bytes)."
+    s = synth_func(torch.sin, n=200, seed=0)
+    learn = regression_learner(s.dataloaders(bs=None, valid_pct=0), model=MLPModel(hidden=(100, 98)), lr=.01)
+    n_params = sum(p.numel() for p in learn.model.parameters())
+    rss0 = psutil.Process().memory_info().rss
+    t = time.perf_counter()
+    with learn.no_bar(), learn.no_logging(): learn.fit(10_000)
+    dt = time.perf_counter() - t
+    h = learn.param_history
+    hist_bytes = h._flat.element_size() * h._flat.nelement() + h._loss.nbytes + h._steps.nbytes
+    print(f"{learn.model} ({n_params:,} parameters), {h.step:,} steps ({dt:.0f} s): history keeps {len(h)} records of "
+          f"all {len(h.flat_names):,} parameters (every {h.stride}th step), {hist_bytes / 1e6:.1f} MB "
+          f"(limit ParamHistory.max_bytes = {h.max_bytes / 1e6:.0f} MB); the process grew "
+          f"{(psutil.Process().memory_info().rss - rss0) / 1e6:.0f} MB")
+
+
 if __name__ == '__main__':
-    if '--memory' in sys.argv: memory_run(); sys.exit()
+    if '--memory' in sys.argv: memory_run(); mlp_memory_run(); sys.exit()
     bench_speed()
     # in a fresh process, so the peak RSS is this run's
     subprocess.run([sys.executable, __file__, '--memory'], check=True, env=dict(os.environ))

@@ -106,8 +106,10 @@ def show_fit(self:Learner, ax=None, **kwargs):
 
 @patch
 def plot_params(self:Learner, figsize=None):
-    "Each recorded parameter against step, with the true value (dashed) and the least-squares optimum (dotted)."
+    """Each recorded parameter against step, with the true value (dashed) and the least-squares optimum (dotted); for more
+    than `MANY_PARAMS`, a summary: each one's change as a heat-map against step, and how far each tensor moved."""
     h = require_history(self, 'plot_params')
+    if len(h.flat_names) > MANY_PARAMS: return _plot_params_summary(h, figsize)
     names, flat, steps = h.flat_names, h.flat.numpy(), h.steps
     truth = _flat_named(getattr(self.dls, 'truth', None), h)
     try: opt = _flat_named(self.ols(), h)
@@ -123,6 +125,46 @@ def plot_params(self:Learner, figsize=None):
         ax.set_title(name); ax.set_xlabel('step'); ax.grid(alpha=.25)
         ax.legend(fontsize=8)
     for ax in axs.flat[n:]: ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+MANY_PARAMS = 12  # plot_params draws a summary for more scalar parameters than this (a line each would be unreadable)
+
+
+def _plot_params_summary(h, figsize=None):
+    "Many parameters: a heat-map of each one's change from its start against step, and how far each tensor moved."
+    from .records import frame_idxs
+    rec = frame_idxs(len(h), 400)  # at most 400 columns: more is finer than the pixels
+    flat, steps = h.flat[rec].numpy(), h.steps[rec]
+    change = flat - flat[:1]
+    tensors, i = [], 0
+    for k, shape, _ in h.layout:
+        n = int(np.prod(shape)); tensors.append((k, i, n)); i += n
+    # Rows: each tensor a band of its share of 600 rows, but at least 30 (a bias of one value stays visible).
+    P = flat.shape[1]
+    bands = [np.linspace(start, start + n - 1, max(30, round(600 * n / P))).round().astype(int) for _, start, n in tensors]
+    rows = np.concatenate(bands)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=figsize or (12, 4.6), gridspec_kw=dict(width_ratios=(1.25, 1)))
+    v = change[:, rows].T
+    lim = float(np.nanpercentile(np.abs(v), 99)) or 1.
+    im = ax.imshow(v, aspect='auto', cmap='RdBu_r', vmin=-lim, vmax=lim, interpolation='nearest',
+                   extent=(steps[0], steps[-1], len(rows), 0))
+    fig.colorbar(im, ax=ax, fraction=.05, pad=.02).set_label('change from the start')
+    edges = np.cumsum([0] + [len(b) for b in bands])
+    for e in edges[1:-1]: ax.axhline(e, c='k', lw=.8)
+    ax.set_yticks((edges[:-1] + edges[1:]) / 2, [f"{k} ({n:,})" for k, _, n in tensors], fontsize=8)
+    ax.set_xlabel('step')
+    ax.set_title(f"each of the {P:,} parameters' change from its start (rows, by tensor)", fontsize=10)
+    colors, styles = ('#E69F00', '#0072B2', '#009E73', '#CC79A7', '#56B4E9', '#000000', '#D55E00'), ('-', '--', ':')
+    for j, (k, start, n) in enumerate(tensors[:21]):
+        d = change[:, start:start + n]
+        ax2.plot(steps, np.sqrt((d ** 2).mean(1)), styles[j // len(colors)], lw=1.8, c=colors[j % len(colors)],
+                 label=f"{k} ({n:,})")
+    ax2.set_xlabel('step'); ax2.set_ylabel('RMS change from the start')
+    more = f" (the first 21 of {len(tensors)} tensors)" if len(tensors) > 21 else ''
+    ax2.set_title(f"how far each tensor moved{more}", fontsize=10)
+    ax2.grid(alpha=.25); ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
