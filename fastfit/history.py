@@ -22,8 +22,8 @@ class ParamHistory(Callback):
     after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
 
     def __init__(self,
-        max_records:int=2000, # at most this many records (fewer for big models: see `max_bytes`); when full, every other one is dropped (first and last kept)
-        params:list|None=None, # names of the parameters to record (default: all, or a subset for models over `big`)
+        max_records:int=2000, # at most this many (fewer if over `max_bytes`); when full, every other one is dropped (first, last kept)
+        params:list|None=None, # names of the parameters to record (default: all, or a subset for models too big for `max_bytes`)
     ):
         try: max_records = int(max_records)
         except (TypeError, ValueError): raise TypeError(f"max_records must be an int >= 3, got {max_records!r}") from None

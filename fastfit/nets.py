@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .models import MLPModel
-from .panels import COLORS, NEEDS, PANELS, LossSurface, Panel, SurfacePanel, _cpu_model, _named_flat, _NOTE, _short
+from .panels import _NOTE, COLORS, NEEDS, PANELS, LossSurface, Panel, SurfacePanel, _cpu_model, _named_flat, _short
 from .records import _finite_records, _history, frame_idxs
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
