@@ -141,6 +141,7 @@ class LossPlane(LossSurface):
         self.layout, self.all_names, _ = _named_flat(self.model)
         if len(self.all_names) < 2: raise ValueError(f"a loss landscape needs two parameters; the model has only {self.all_names}")
         paths = [torch.as_tensor(p, dtype=torch.float64) for p in paths]
+        self.of_path = "the paths'" if len(paths) > 1 else "the path's"
         origin = paths[0][-1]
         if directions == 'pca':
             X = torch.cat([p[frame_idxs(len(p), self.max_pca_records)] for p in paths]) - origin
@@ -154,7 +155,7 @@ class LossPlane(LossSurface):
                     r = torch.randn(X.shape[1], generator=torch.Generator().manual_seed(seed + i), dtype=X.dtype)
                     for j in range(i): r = r - (r @ D[j]) * D[j]
                     D[i] = r / r.norm()
-            self.names = tuple(f"PC{i + 1} ({share[i]:.0%} of the path's variance)" for i in range(2))
+            self.names = tuple(f"PC{i + 1} ({share[i]:.0%} of {self.of_path} variance)" for i in range(2))
         else:
             g = torch.Generator().manual_seed(int(seed))
             base = [o.reshape(s) for o, (_, s) in zip(origin.split([int(np.prod(s)) for _, s in self.layout]), self.layout)]
@@ -223,9 +224,10 @@ class LandscapePanel(SurfacePanel):
 
     def setup(self, ax) -> list:
         artists = super().setup(ax)
-        how = 'the path\'s principal' if self.directions == 'pca' else 'random'
-        ax.set_title(f"loss on a plane of {how} directions through the final parameters\n"
-                     f"(the plane holds {self.surf.captured:.0%} of the path's squared distance from its end)", fontsize=9)
+        how = f"{self.surf.of_path} principal" if self.directions == 'pca' else 'random'
+        whose = f"{self.labels[0]}'s" if self.multi and self.labels[0] else 'the'
+        ax.set_title(f"loss on a plane of {how} directions through {whose} final parameters\n(the plane holds "
+                     f"{self.surf.captured:.0%} of {self.surf.of_path} squared distance from there)", fontsize=9)
         ax.set_xlabel(self.surf.names[0], fontsize=9); ax.set_ylabel(self.surf.names[1], fontsize=9)
         return artists
 
