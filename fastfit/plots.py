@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 from .data import RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
-from .panels import COLORS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells
+from .panels import COLORS, MAX_POINTS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history
 from .render import check_dpi
@@ -81,13 +81,14 @@ def plot_loss_surface(self:Learner,
     params=None, # two parameter names, e.g. ('w', 'b'), ('c1', 'c0'); default: the first two (others held at their final values)
     n:int=100, # grid points per axis
     ax=None, # matplotlib axes to draw into
+    max_n:int|None=MAX_POINTS, # at most this many training points in the loss (a seeded sample, said by the colour bar); None: all
 ):
     "Contour of the training loss over two parameters with the path taken, its start and end, the truth and the optimum."
     new = ax is None
     if new: _, ax = plt.subplots(figsize=(6.4, 4.8))
     h = _history(self)
     recs = Records.from_history(h, 1) if h is not None else Records.current(self)
-    panel = SurfacePanel(self, recs, params=params, n=n, show_end=True)
+    panel = SurfacePanel(self, recs, params=params, n=n, show_end=True, max_n=max_n)
     panel.setup(ax)
     panel.update(0)
     if new: ax.figure.tight_layout()
@@ -182,7 +183,7 @@ def show_batch(self:RegDataLoaders, **kwargs):
 def show_results(self:RegLearner,
     ds_idx:int=1, # 1: the validation set (the training set when there is none), 0: the training set
     dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
-    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to 10,000
+    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to `MAX_POINTS` (10,000)
     shuffle:bool=True, # sample the points at random (seeded) rather than take the first ones
     ax=None, # matplotlib axes to draw into
     **kwargs, # passed to `ax.scatter`
@@ -197,7 +198,8 @@ def show_results(self:RegLearner,
     if targs is None: raise ValueError("show_results needs targets: give a loader of (x, y), e.g. dls.test_dl((x, y), with_labels=True)")
     p, t = preds.reshape(len(preds), -1)[:, 0].float(), targs.reshape(len(targs), -1)[:, 0].float()
     n, mse = len(t), float(((p - t) ** 2).mean())
-    keep = min(n, max_n or 10_000)
+    keep = min(n, max_n or MAX_POINTS)
+    # the rows of `sample_rows(n, keep)` when sampling; all of them shuffled (drawing order) otherwise, as before
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:keep] if shuffle else torch.arange(keep)
     if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
     ax.scatter(t[idx], p[idx], s=16, c=COLORS['data'], alpha=.75, lw=0, **kwargs)
