@@ -20,6 +20,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use('Agg')
+import torch  # noqa: E402
+
+torch.set_num_threads(1)  # as bench/train.py: on a shared machine, 2 threads of OpenMP wait on each other
 import fastprogress.fastprogress as fp  # noqa: E402
 
 fp.NO_BAR = True
