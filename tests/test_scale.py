@@ -121,3 +121,23 @@ def test_whole_data_losses_are_batched_and_exact():
     assert learn.train_loss() == pytest.approx(direct, rel=1e-5)
     assert float(learn.param_history.losses[-1]) == pytest.approx(direct, rel=1e-5)
     assert f"loss {direct:.4g}" in show_fit(learn).texts[0].get_text()
+
+
+def test_data_show_of_big_data_is_a_stated_sample():
+    s = synth_linear(n=30_000, seed=1)
+    s.show()
+    (ax,) = plt.gcf().axes
+    assert ax.get_title() == '10,000 of 30,000 points shown' and len(ax.collections[0].get_offsets()) == MAX_POINTS
+    plt.close('all')
+    s.dataloaders().show()
+    assert [(a.get_title(), len(a.collections[0].get_offsets())) for a in plt.gcf().axes] == \
+        [('train (8,000 of 24,000 shown)', 8_000), ('valid (2,000 of 6,000 shown)', 2_000)]
+    plt.close('all')
+    small = synth_linear(n=100, seed=1)
+    small.show()
+    (ax,) = plt.gcf().axes
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), torch.cat([small.x, small.y], 1).numpy())
+    assert ax.get_title() == ''
+    plt.close('all')
+    small.dataloaders().show()
+    assert [a.get_title() for a in plt.gcf().axes] == ['train (80)', 'valid (20)']
