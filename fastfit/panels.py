@@ -14,7 +14,7 @@ from .models import flat_names
 from .records import Records, _finite_records, _history
 
 __all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS',
-           'MAX_POINTS', 'sample_rows', 'sample_sizes', 'sample_note']
+           'MAX_POINTS', 'sample_rows', 'sample_sets']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -36,19 +36,21 @@ def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=0) -> torch.Tensor|No
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_n]
 
 
-def sample_sizes(*ns:int, max_n:int|None=MAX_POINTS) -> list:
-    "How many rows of data sets of sizes `ns` to draw: all when they total at most `max_n`, else the same share of each."
-    total = sum(ns)
-    if max_n is None or total <= max_n: return list(ns)
-    return [max(1, round(max_n * n / total)) if n else 0 for n in ns]
-
-
-def sample_note(idx, n:int, what:str='shown') -> str:
-    "'' when `idx` (from `sample_rows`) keeps all `n` rows, else e.g. '10,000 of 800,000 shown', to say in the picture."
-    return '' if idx is None else f"{len(idx):,} of {n:,} {what}"
-
-
 def _rows(t, idx): return t if idx is None else t[idx]
+
+
+def sample_sets(*sets:tuple, max_n:int|None=MAX_POINTS, what:str='shown') -> list:
+    """What to draw of data `sets` (each a tuple of tensors with the same rows, e.g. (x, y)): [(note, *rows of each)].
+    All rows and note '' when the sets total at most `max_n` rows; else a seeded sample (`sample_rows`) of the same share
+    of each, and a note to say in the picture, e.g. '8,000 of 800,000 shown'."""
+    ns = [len(ts[0]) for ts in sets]
+    total = sum(ns)
+    ks = ns if max_n is None or total <= max_n else [max(1, round(max_n * n / total)) if n else 0 for n in ns]
+    out = []
+    for ts, n, k in zip(sets, ns, ks):
+        idx = sample_rows(n, k)
+        out.append(('' if idx is None else f"{k:,} of {n:,} {what}", *(_rows(t, idx) for t in ts)))
+    return out
 
 
 def _plot_feature(x) -> int:
@@ -109,8 +111,8 @@ class Panel:
     In animations and exports only the moving artists are redrawn each frame (blitted), text included, so a new panel
     is exported as fast as the built-in ones. Frame `k` shows the parameters `self.params(k)` (name -> tensor) at
     step `self.step(k)` with training loss `self.loss(k)`; `self.predict(x, k)` is the model's output for `x` there;
-    `self.x`, `self.y` are the training data (a scatter of them draws what `self.shown` keeps: big data is sampled,
-    and the legend says so). Several runs on one axes (compare_optimizers): `self.learns`,
+    `self.x`, `self.y` are the training data (scatter what `sample_sets((x, y))` keeps of them: big data is sampled,
+    and the picture should say so). Several runs on one axes (compare_optimizers): `self.learns`,
     `self.recss` and one colour each in `self.colors`. `needs` names what the panel requires of a learner (keys of
     `NEEDS`), checked before anything is drawn."""
     name = None  # its key in `PANELS`, for the built-in panels
@@ -177,16 +179,6 @@ class Panel:
         if not hasattr(self, '_y'): self._y = self.learn.dls.train.y.cpu()
         return self._y
 
-    def shown(self, *sets:tuple) -> list:
-        """What to scatter of data `sets`, each (label, tensor, ...) with the same rows: [(label, rows of each tensor)]. All
-        rows; or, over `MAX_POINTS` in all, a seeded sample of the same share of each, the label saying so."""
-        out = []
-        for (label, *ts), k in zip(sets, sample_sizes(*(len(s[1]) for s in sets))):
-            idx = sample_rows(len(ts[0]), k)
-            note = sample_note(idx, len(ts[0]))
-            out.append((f"{label} ({note})" if note else label, *(_rows(t, idx) for t in ts)))
-        return out
-
     def _setup_stop_note(self, ax):
         "A note shown once the (single) run has been stopped early, e.g. diverged."
         r = self.recs
@@ -226,9 +218,9 @@ class FitPanel(Panel):
             try: self.opt = functional_call(_cpu_model(model), learn.ols(), (xg,)).flatten().numpy()
             except TypeError: self.opt = None
         # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
-        sets = [('train data', x[:, self.feat], self.y[:, 0])]
-        if self.xv is not None: sets.append(('valid data', self.xv[:, self.feat], self.yv[:, 0]))
-        self.data = self.shown(*sets)
+        sets = [(x[:, self.feat], self.y[:, 0])] + ([(self.xv[:, self.feat], self.yv[:, 0])] if self.xv is not None else [])
+        self.data = [(f"{lab} ({note})" if note else lab, xs, ys)
+                     for lab, (note, xs, ys) in zip(('train data', 'valid data'), sample_sets(*sets))]
 
     def _ylim(self):
         ys = [y.numpy() for _, _, y in self.data]
@@ -309,9 +301,9 @@ class LossSurface:
         self.learn, self.model = learn, _cpu_model(learn.model)
         if max_n is not None: max_n = check_positive('max_n', max_n, int)
         dl = learn.dls.train
-        idx = sample_rows(len(dl.x), max_n)
-        self.x, self.y = _rows(dl.x, idx).cpu(), _rows(dl.y, idx).cpu()
-        self.note = sample_note(idx, len(dl.x), 'points')  # e.g. '10,000 of 800,000 points': say it in the picture
+        # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
+        [(self.note, x, y)] = sample_sets((dl.x, dl.y), max_n=max_n, what='points')
+        self.x, self.y = x.cpu(), y.cpu()
         self.layout, self.all_names, self.base = _named_flat(self.model)
         if len(self.all_names) < 2:
             raise ValueError(f"a loss surface needs two parameters; the model has only {self.all_names}")

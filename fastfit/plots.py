@@ -13,19 +13,7 @@ from fastcore.basics import patch
 
 from .data import RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
-from .panels import (
-    COLORS,
-    MAX_POINTS,
-    Frames,
-    SurfacePanel,
-    _plot_feature,
-    _rows,
-    figure_size,
-    panel_cells,
-    sample_note,
-    sample_rows,
-    sample_sizes,
-)
+from .panels import COLORS, MAX_POINTS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells, sample_sets
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history
 from .render import check_dpi
@@ -152,8 +140,7 @@ def show_xy(x, y, axs=None, title=None, **kwargs):
     feats = [i for i in range(x.shape[1]) if float(x[:, i].max() - x[:, i].min()) > 0] or [0]
     if axs is None: _, axs = plt.subplots(1, len(feats), figsize=(4.8 * len(feats), 4), squeeze=False)
     axs = np.asarray(axs).ravel()
-    idx = sample_rows(len(x))
-    xs, ys, note = _rows(x, idx), _rows(y, idx), sample_note(idx, len(x), 'points shown')
+    [(note, xs, ys)] = sample_sets((x, y), what='points shown')
     for ax, i in zip(axs, feats):
         ax.scatter(xs[:, i], ys[:, 0], s=14, c=COLORS['data'], alpha=.7, lw=0, **kwargs)
         ax.set_xlabel('x' if x.shape[1] == 1 else f'x[{i}]'); ax.set_ylabel('y'); ax.grid(alpha=.25)
@@ -169,10 +156,9 @@ def show_dls(dls:RegDataLoaders, batch=False):
     if dls.has_valid and not batch: sets.append(('valid', dls.valid.x.cpu(), dls.valid.y.cpu(), COLORS['valid']))
     f = _plot_feature(dls.train.x.cpu())
     fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
-    for ax, (name, xs, ys, c), k in zip(axs[0], sets, sample_sizes(*(len(s[1]) for s in sets))):
-        idx = sample_rows(len(xs), k)  # big data: a seeded sample, the same share of each set, said in the title
-        ax.scatter(_rows(xs, idx)[:, f], _rows(ys, idx)[:, 0], s=14, c=c, alpha=.8, lw=0)
-        ax.set_title(f'{name} ({sample_note(idx, len(xs)) or len(xs)})')
+    for ax, (name, xs, ys, c), (note, xd, yd) in zip(axs[0], sets, sample_sets(*((xs, ys) for _, xs, ys, _ in sets))):
+        ax.scatter(xd[:, f], yd[:, 0], s=14, c=c, alpha=.8, lw=0)  # big data: a seeded sample, said in the title
+        ax.set_title(f'{name} ({note or len(xs)})')
         ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
     axs[0, 0].set_ylabel('y')
     fig.tight_layout()

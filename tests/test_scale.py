@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from fastfit.all import LossSurface, lr_sweep, regression_learner, synth_linear
 from fastfit.data import EVAL_ROWS, mean_over_rows
-from fastfit.panels import MAX_POINTS, Frames, sample_rows, sample_sizes
+from fastfit.panels import MAX_POINTS, Frames, sample_rows, sample_sets
 from fastfit.records import Records
 
 
@@ -62,8 +62,13 @@ def test_sample_rule():
     idx = sample_rows(50_000)
     assert len(idx) == MAX_POINTS and len(set(idx.tolist())) == MAX_POINTS and int(idx.max()) < 50_000
     assert torch.equal(idx, sample_rows(50_000)) and not torch.equal(idx, sample_rows(50_000, seed=1))
-    assert sample_sizes(80, 20) == [80, 20] and sample_sizes(800_000, 200_000) == [8_000, 2_000]
-    assert sample_sizes(1_000_000) == [MAX_POINTS] and sample_sizes(10, 0, max_n=5) == [5, 0]
+    a, b = torch.arange(800_000), torch.arange(200_000)
+    assert [(note, len(t)) for note, t in sample_sets((a,), (b,))] == [('8,000 of 800,000 shown', 8_000),
+                                                                       ('2,000 of 200,000 shown', 2_000)]
+    assert [(note, len(t)) for note, t in sample_sets((a[:80],), (b[:20],))] == [('', 80), ('', 20)]
+    assert [(note, len(t)) for note, t in sample_sets((a[:10],), (b[:0],), max_n=5, what='points')] == [('5 of 10 points', 5), ('', 0)]
+    note, x, y = sample_sets((a, -a))[0]
+    assert torch.equal(x, a[sample_rows(800_000)]) and torch.equal(y, -x)  # the same rows of each tensor of a set
 
 
 def test_animation_and_small_multiples_of_big_data_stay_bounded(big):
