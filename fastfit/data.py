@@ -156,6 +156,17 @@ def _xy(d) -> tuple:
     return ts[0], (ts[1] if len(ts) > 1 else None)
 
 
+EVAL_ROWS = 1 << 16  # rows per forward pass when a loss is evaluated over a whole data set: memory stays bounded
+
+
+def mean_over_rows(f, x, y, bs:int=EVAL_ROWS):
+    """`f(x, y)` over row batches of at most `bs`, averaged weighted by batch size (as fastai averages the validation
+    loss): exactly `f(x, y)` up to `bs` rows, and equal to it for any loss that is a mean over rows."""
+    n = len(x)
+    if n <= bs: return f(x, y)
+    return sum(f(x[i:i + bs], y[i:i + bs]) * (min(n, i + bs) - i) for i in range(0, n, bs)) / n
+
+
 def _device(device) -> torch.device:
     "`device` as a torch device that exists here (None: fastai's default device, CPU unless CUDA is in use)."
     if device is None: return default_device()

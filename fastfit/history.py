@@ -6,6 +6,7 @@ import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 
+from .data import mean_over_rows
 from .models import flat_names
 
 __all__ = ['ParamHistory']
@@ -151,11 +152,11 @@ class ParamHistory(Callback):
         # A fit cut short (Ctrl-C) between the optimizer's step and after_step: the model moved, the history did not.
         with torch.no_grad(): now = torch.cat([p.detach().reshape(-1) for p in self._ps]).to(self._flat.dtype)
         if not torch.equal(now, self._flat[self._slot]): self.after_step()
-        # The last state's loss has no forward pass yet: one on the whole training set.
-        dl = self.learn.dls.train
+        # The last state's loss has no forward pass yet: one on the whole training set (in batches: memory stays bounded).
+        dl, learn = self.learn.dls.train, self.learn
         x, y = getattr(dl, 'x', None), getattr(dl, 'y', None)
         if x is not None and y is not None:
-            with torch.no_grad(): self._loss[self._slot] = float(self.learn.loss_func(self.learn.model(x), y))
+            with torch.no_grad(): self._loss[self._slot] = float(mean_over_rows(lambda x, y: learn.loss_func(learn.model(x), y), x, y))
 
     def _unflat(self, row):
         "A flat record row as one tensor per tracked parameter."

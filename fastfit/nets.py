@@ -6,7 +6,19 @@ import numpy as np
 import torch
 
 from .models import MLPModel
-from .panels import _NOTE, COLORS, NEEDS, PANELS, LossSurface, Panel, SurfacePanel, _cpu_model, _named_flat, _short
+from .panels import (
+    _NOTE,
+    COLORS,
+    MAX_POINTS,
+    NEEDS,
+    PANELS,
+    LossSurface,
+    Panel,
+    SurfacePanel,
+    _cpu_model,
+    _short,
+    sample_sets,
+)
 from .records import _finite_records, _history, frame_idxs
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
@@ -76,7 +88,9 @@ class UnitsPanel(Panel):
 
     def setup(self, ax) -> list:
         self.ax = ax
-        ax.scatter(self.x[:, 0], self.y[:, 0], s=12, c=COLORS['grey'], alpha=.45, lw=0, label='train data', zorder=1)
+        [(note, xs, ys)] = sample_sets((self.x[:, 0], self.y[:, 0]))  # big data: a seeded sample, said in the legend
+        ax.scatter(xs, ys, s=12, c=COLORS['grey'], alpha=.45, lw=0, label=f"train data ({note})" if note else 'train data',
+                   zorder=1)
         few = self.n_units <= len(UNIT_COLORS)
         self.unit_lines = []
         for i, j in enumerate(self.shown):
@@ -93,7 +107,7 @@ class UnitsPanel(Panel):
         ax.set_ylim(*self._ylim())
         ax.set_xlabel('x'); ax.set_ylabel('y')
         ax.set_title(f"the fit as a sum of {self.n_units} {self.learn.model.act_name} units", fontsize=10)
-        ax.legend(loc='lower right', fontsize=8, framealpha=.85, ncol=2 if few and self.n_units > 3 else 1)
+        ax.legend(loc='best', fontsize=8, framealpha=.85, ncol=2 if few and self.n_units > 3 else 1)
         ax.grid(alpha=.25)
         return [*self.unit_lines, self.bias_line, self.sum_line, self.text, *self._setup_stop_note(ax)]
 
@@ -133,13 +147,12 @@ class LossPlane(LossSurface):
         paths:list, # the recorded paths, (T, n_params) each (several runs: one plane through all of them)
         directions:str='pca', # 'pca' or 'random'
         seed:int=0, # seed of the random directions
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         if directions not in ('pca', 'random'):
             raise ValueError(f"directions must be 'pca' (the path's principal directions) or 'random' (filter-normalised), "
                              f"got {directions!r}")
-        self.learn, self.model = learn, _cpu_model(learn.model)
-        self.layout, self.all_names, _ = _named_flat(self.model)
-        if len(self.all_names) < 2: raise ValueError(f"a loss landscape needs two parameters; the model has only {self.all_names}")
+        super().__init__(learn, None, max_n)  # the model, the training points, the parameters' layout
         paths = [torch.as_tensor(p, dtype=torch.float64) for p in paths]
         self.of_path = "the paths'" if len(paths) > 1 else "the path's"
         origin = paths[0][-1]
@@ -211,16 +224,17 @@ class LandscapePanel(SurfacePanel):
         n:int=60, # grid points per axis (n*n batched forward passes)
         seed:int=0, # seed of the random directions
         show_end:bool=False, # mark each run's final state (static pictures)
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         self.directions, self.seed = directions, seed
-        super().__init__(learn, recs, labels, n=n, show_end=show_end)
+        super().__init__(learn, recs, labels, n=n, show_end=show_end, max_n=max_n)
 
-    def _surface(self, params):
+    def _surface(self, params, max_n):
         hs = [_history(lrn) for lrn in self.learns]
         for lrn, h in zip(self.learns, hs):
             if h is None or not _records_all(lrn): type(self).check(lrn)
         paths = [h.flat[_finite_records(h)] for h in hs]
-        return LossPlane(self.learn, paths, self.directions, self.seed)
+        return LossPlane(self.learn, paths, self.directions, self.seed, max_n)
 
     def setup(self, ax) -> list:
         artists = super().setup(ax)

@@ -8,12 +8,13 @@ from fastai.learner import Learner
 from matplotlib.figure import Figure
 from torch.func import functional_call
 
+from .data import EVAL_ROWS, check_positive, mean_over_rows
 from .history import ParamHistory
 from .models import flat_names
 from .records import Records, _finite_records, _history
 
 __all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS',
-           'fitting_panels']
+           'MAX_POINTS', 'sample_rows', 'sample_sets', 'fitting_panels']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -23,9 +24,40 @@ COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', o
 MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 
 
+# Big data: a million points drawn help nobody and cost seconds and gigabytes. A picture scatters at most MAX_POINTS
+# points in all (a seeded random sample, the same share of each data set) and a loss surface sums at most MAX_POINTS
+# training points; the picture says so. Smaller data is drawn and summed whole, as it always was.
+MAX_POINTS = 10_000
+
+
+def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=0) -> torch.Tensor|None:
+    "Indices of a seeded random sample of `max_n` of `n` rows (the same every call), or None when all `n` are kept."
+    if max_n is None or n <= max_n: return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_n]
+
+
+def _rows(t, idx): return t if idx is None else t[idx]
+
+
+def sample_sets(*sets:tuple, max_n:int|None=MAX_POINTS, what:str='shown') -> list:
+    """What to draw of data `sets` (each a tuple of tensors with the same rows, e.g. (x, y)): [(note, *rows of each)].
+    All rows and note '' when the sets total at most `max_n` rows; else a seeded sample (`sample_rows`) of the same share
+    of each, and a note to say in the picture, e.g. '8,000 of 800,000 shown'."""
+    ns = [len(ts[0]) for ts in sets]
+    total = sum(ns)
+    ks = ns if max_n is None or total <= max_n else [max(1, round(max_n * n / total)) if n else 0 for n in ns]
+    out = []
+    for ts, n, k in zip(sets, ns, ks):
+        idx = sample_rows(n, k)
+        out.append(('' if idx is None else f"{k:,} of {n:,} {what}", *(_rows(t, idx) for t in ts)))
+    return out
+
+
 def _plot_feature(x) -> int:
-    "The feature drawn on the x axis: the first that is not constant (a ones column is skipped)."
-    varies = (x.max(0).values - x.min(0).values) > 0
+    "The feature drawn on the x axis: the first that is not constant (a ones column is skipped) in `x` (or a list of sets)."
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    lo = torch.stack([t.min(0).values for t in xs]).min(0).values
+    varies = (torch.stack([t.max(0).values for t in xs]).max(0).values - lo) > 0
     return int(varies.nonzero()[0]) if varies.any() else 0
 
 
@@ -90,7 +122,8 @@ class Panel:
     In animations and exports only the moving artists are redrawn each frame (blitted), text included, so a new panel
     is exported as fast as the built-in ones. Frame `k` shows the parameters `self.params(k)` (name -> tensor) at
     step `self.step(k)` with training loss `self.loss(k)`; `self.predict(x, k)` is the model's output for `x` there;
-    `self.x`, `self.y` are the training data. Several runs on one axes (compare_optimizers): `self.learns`,
+    `self.x`, `self.y` are the training data (scatter what `sample_sets((x, y))` keeps of them: big data is sampled,
+    and the picture should say so). Several runs on one axes (compare_optimizers): `self.learns`,
     `self.recss` and one colour each in `self.colors`. `needs` names what the panel requires of a learner (keys of
     `NEEDS`), checked before anything is drawn."""
     name = None  # its key in `PANELS`, for the built-in panels
@@ -181,9 +214,9 @@ class FitPanel(Panel):
         learn = self.learn
         dls, model, x = learn.dls, learn.model, self.x
         self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
-        xall = x if self.xv is None else torch.cat([x, self.xv])
-        self.feat = _plot_feature(xall)
-        lo, hi = float(xall[:, self.feat].min()), float(xall[:, self.feat].max())
+        xs = [x] if self.xv is None else [x, self.xv]
+        self.feat = _plot_feature(xs)
+        lo, hi = min(float(t[:, self.feat].min()) for t in xs), max(float(t[:, self.feat].max()) for t in xs)
         pad = (hi - lo) * .02
         xg = x.mean(0, keepdim=True).repeat(self.n_grid, 1)
         xg[:, self.feat] = torch.linspace(lo - pad, hi + pad, self.n_grid)
@@ -197,9 +230,13 @@ class FitPanel(Panel):
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
             try: self.opt = functional_call(_cpu_model(model), learn.ols(), (xg,)).flatten().numpy()
             except TypeError: self.opt = None
+        # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
+        sets = [(x[:, self.feat], self.y[:, 0])] + ([(self.xv[:, self.feat], self.yv[:, 0])] if self.xv is not None else [])
+        self.data = [(f"{lab} ({note})" if note else lab, xs, ys)
+                     for lab, (note, xs, ys) in zip(('train data', 'valid data'), sample_sets(*sets))]
 
     def _ylim(self):
-        ys = [self.y.numpy().ravel()] + ([self.yv.numpy().ravel()] if self.yv is not None else [])
+        ys = [y.numpy() for _, _, y in self.data]
         if self.truth is not None: ys.append(self.truth.numpy()[np.isfinite(self.truth.numpy())])  # a curve: NaN past its ends
         lo, hi = min(a.min() for a in ys), max(a.max() for a in ys)
         span = max(hi - lo, 1e-6)
@@ -215,9 +252,8 @@ class FitPanel(Panel):
         self.ax = ax
         xl = 'x' if self.x.shape[1] == 1 else f'x[{self.feat}]'
         dc, vc = (COLORS['grey'], COLORS['grey']) if self.multi else (COLORS['data'], COLORS['valid'])
-        ax.scatter(self.x[:, self.feat], self.y[:, 0], s=14, c=dc, alpha=.65, lw=0, label='train data')
-        if self.xv is not None:
-            ax.scatter(self.xv[:, self.feat], self.yv[:, 0], s=14, c=vc, alpha=.65, lw=0, marker='s', label='valid data')
+        for (label, xs, ys), c, mk in zip(self.data, (dc, vc), 'os'):
+            ax.scatter(xs, ys, s=14, c=c, alpha=.65, lw=0, marker=mk, label=label)
         if self.truth is not None: ax.plot(self.xs, self.truth, '--', c=COLORS['truth'], lw=1.5, label='true')
         if self.opt is not None: ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label='least squares')
         self.lines = [ax.plot(self.xs, p[-1], '-', c=c, lw=2.5, label=lab or 'fit', zorder=5)[0]
@@ -273,12 +309,19 @@ def _named_flat(model) -> tuple:
 
 
 class LossSurface:
-    "The training loss over a grid of two parameters (the others held at the model's current values), by `vmap`."
+    """The training loss over a grid of two parameters (the others held at the model's current values), by `vmap` over
+    chunks of the grid and batches of the data (memory stays bounded), on at most `max_n` training points (`note`)."""
     def __init__(self,
         learn:Learner, # the learner: its model, loss function and training data
         params=None, # two flat parameter names, e.g. ('w', 'b') or ('c1', 'c0'); default: the first two
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         self.learn, self.model = learn, _cpu_model(learn.model)
+        if max_n is not None: max_n = check_positive('max_n', max_n, int)
+        dl = learn.dls.train
+        # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
+        [(self.note, x, y)] = sample_sets((dl.x, dl.y), max_n=max_n, what='points')
+        self.x, self.y = x.cpu(), y.cpu()
         self.layout, self.all_names, self.base = _named_flat(self.model)
         if len(self.all_names) < 2:
             raise ValueError(f"a loss surface needs two parameters; the model has only {self.all_names}")
@@ -317,13 +360,18 @@ class LossSurface:
         cols = [names.index(p) for p in self.names]
         return h.steps[keep], h.flat[keep][:, cols].numpy().astype(np.float64)
 
-    def losses(self, thetas:torch.Tensor) -> torch.Tensor:
-        "The training loss at each row of `thetas` (G, n_params): one batched call, chunked to bound memory."
-        dl = self.learn.dls.train
-        x, y, loss_func = dl.x.cpu(), dl.y.cpu(), self.learn.loss_func
-        def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
-        chunk = max(1, int(4e6 // (max(1, len(x)) * _width(self.model))))
-        with torch.no_grad(): return torch.func.vmap(loss, chunk_size=chunk)(thetas)
+    def losses(self, thetas:torch.Tensor, budget:int=1 << 22, rows:int=EVAL_ROWS) -> torch.Tensor:
+        "The training loss at each row of `thetas` (G, n_params): `budget` (theta, point) pairs a call, `rows` points at most."
+        loss_func, out = self.learn.loss_func, torch.empty(len(thetas))
+        def losses(ths, x, y):
+            def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
+            return torch.func.vmap(loss)(ths)
+        chunk = max(1, budget // (min(len(self.x), rows) * _width(self.model)))
+        with torch.no_grad():
+            # Into `out`, chunk by chunk: vmap's own chunk_size keeps every chunk's (point-sized) buffers until the end.
+            for i in range(0, len(thetas), chunk):
+                out[i:i + chunk] = mean_over_rows(lambda x, y: losses(thetas[i:i + chunk], x, y), self.x, self.y, rows)
+        return out
 
     def grid(self, xlim, ylim, n:int=100) -> tuple:
         "(P1, P2, Z): n x n meshgrid of the two parameters and the loss on it."
@@ -364,11 +412,12 @@ class SurfacePanel(Panel):
         params=None, # the two parameters (flat names); default: the first two, the others held at their final values
         n:int=100, # grid points per axis
         show_end:bool=False, # mark each run's final state (static pictures)
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         super().__init__(learn, recs, labels)
         self.n, self.show_end = int(n), show_end
         if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
-        self.surf = surf = self._surface(params)
+        self.surf = surf = self._surface(params, max_n)
         self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
         for lrn, r in zip(self.learns, self.recss):
             h = _history(lrn)
@@ -385,7 +434,7 @@ class SurfacePanel(Panel):
         self.xlim, self.ylim = _limits(core, np.concatenate([xy for _, xy in self.paths]))
         self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
 
-    def _surface(self, params): return LossSurface(self.learn, params)
+    def _surface(self, params, max_n): return LossSurface(self.learn, params, max_n)
 
     def setup(self, ax) -> list:
         from matplotlib.colors import LogNorm
@@ -402,7 +451,8 @@ class SurfacePanel(Panel):
         cb = ax.figure.colorbar(cf, ax=ax, fraction=.05, pad=.02)
         cb.set_ticks(levels[::3], labels=[f"{v:.3g}" for v in levels[::3]])
         cb.ax.minorticks_off()
-        cb.set_label('training loss' + (' (log scale)' if self.log else ''))
+        note = f"on {self.surf.note}" if self.surf.note else ''
+        cb.set_label('training loss' + (' (log scale)' if self.log else '') + (f'\n{note}' if note else ''))
         if self.truth is not None:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
         if self.opt is not None:

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from .data import RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
 from .nets import LandscapePanel  # noqa: F401 (registers the 'units' and 'landscape' panels)
-from .panels import COLORS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells
+from .panels import COLORS, MAX_POINTS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells, sample_sets
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history
 from .render import check_dpi
@@ -82,13 +82,14 @@ def plot_loss_surface(self:Learner,
     params=None, # two parameter names, e.g. ('w', 'b'), ('c1', 'c0'); default: the first two (others held at their final values)
     n:int=100, # grid points per axis
     ax=None, # matplotlib axes to draw into
+    max_n:int|None=MAX_POINTS, # at most this many training points in the loss (a seeded sample, said by the colour bar); None: all
 ):
     "Contour of the training loss over two parameters with the path taken, its start and end, the truth and the optimum."
     new = ax is None
     if new: _, ax = plt.subplots(figsize=(6.4, 4.8))
     h = _history(self)
     recs = Records.from_history(h, 1) if h is not None else Records.current(self)
-    panel = SurfacePanel(self, recs, params=params, n=n, show_end=True)
+    panel = SurfacePanel(self, recs, params=params, n=n, show_end=True, max_n=max_n)
     panel.setup(ax)
     panel.update(0)
     if new: ax.figure.tight_layout()
@@ -177,14 +178,16 @@ def _flat_named(d, h):
 
 
 def show_xy(x, y, axs=None, title=None, **kwargs):
-    "Scatter of y against each non-constant feature of x (one panel each)."
+    "Scatter of y against each non-constant feature of x (one panel each; big data: a seeded sample, said in the title)."
     x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu()
     feats = [i for i in range(x.shape[1]) if float(x[:, i].max() - x[:, i].min()) > 0] or [0]
     if axs is None: _, axs = plt.subplots(1, len(feats), figsize=(4.8 * len(feats), 4), squeeze=False)
     axs = np.asarray(axs).ravel()
+    [(note, xs, ys)] = sample_sets((x, y), what='points shown')
     for ax, i in zip(axs, feats):
-        ax.scatter(x[:, i], y[:, 0], s=14, c=COLORS['data'], alpha=.7, lw=0, **kwargs)
+        ax.scatter(xs[:, i], ys[:, 0], s=14, c=COLORS['data'], alpha=.7, lw=0, **kwargs)
         ax.set_xlabel('x' if x.shape[1] == 1 else f'x[{i}]'); ax.set_ylabel('y'); ax.grid(alpha=.25)
+        if note: ax.set_title(note, fontsize=9)
     if title: axs[0].figure.suptitle(title, fontsize=10)
     return axs
 
@@ -196,9 +199,10 @@ def show_dls(dls:RegDataLoaders, batch=False):
     if dls.has_valid and not batch: sets.append(('valid', dls.valid.x.cpu(), dls.valid.y.cpu(), COLORS['valid']))
     f = _plot_feature(dls.train.x.cpu())
     fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
-    for ax, (name, xs, ys, c) in zip(axs[0], sets):
-        ax.scatter(xs[:, f], ys[:, 0], s=14, c=c, alpha=.8, lw=0)
-        ax.set_title(f'{name} ({len(xs)})'); ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
+    for ax, (name, xs, ys, c), (note, xd, yd) in zip(axs[0], sets, sample_sets(*((xs, ys) for _, xs, ys, _ in sets))):
+        ax.scatter(xd[:, f], yd[:, 0], s=14, c=c, alpha=.8, lw=0)  # big data: a seeded sample, said in the title
+        ax.set_title(f'{name} ({note or len(xs)})')
+        ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
     axs[0, 0].set_ylabel('y')
     fig.tight_layout()
     return axs[0]
@@ -225,7 +229,7 @@ def show_batch(self:RegDataLoaders, **kwargs):
 def show_results(self:RegLearner,
     ds_idx:int=1, # 1: the validation set (the training set when there is none), 0: the training set
     dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
-    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to 10,000
+    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to `MAX_POINTS` (10,000)
     shuffle:bool=True, # sample the points at random (seeded) rather than take the first ones
     ax=None, # matplotlib axes to draw into
     **kwargs, # passed to `ax.scatter`
@@ -240,7 +244,8 @@ def show_results(self:RegLearner,
     if targs is None: raise ValueError("show_results needs targets: give a loader of (x, y), e.g. dls.test_dl((x, y), with_labels=True)")
     p, t = preds.reshape(len(preds), -1)[:, 0].float(), targs.reshape(len(targs), -1)[:, 0].float()
     n, mse = len(t), float(((p - t) ** 2).mean())
-    keep = min(n, max_n or 10_000)
+    keep = min(n, max_n or MAX_POINTS)
+    # the rows of `sample_rows(n, keep)` when sampling; all of them shuffled (drawing order) otherwise, as before
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:keep] if shuffle else torch.arange(keep)
     if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
     ax.scatter(t[idx], p[idx], s=16, c=COLORS['data'], alpha=.75, lw=0, **kwargs)
