@@ -559,12 +559,14 @@ class StepPanel(Panel):
         lines = sum(self.n_lines) + len(self.n_lines) - 1
         # DejaVu Sans Mono advances .602 em a character; lines are 1.2 em apart: the largest size that fits the axes
         fs = min(self.fontsize * style_scale('font'), .97 * w / (.602 * max(self.width, 1)), .97 * h / (1.2 * lines))
-        self.texts, y = [], 1.
-        for n, c in zip(self.n_lines, self.colors if self.multi else ['black']):
-            t = ax.text(0, y, '', transform=ax.transAxes, va='top', ha='left', family='monospace', fontsize=fs, color=c)
+        self.texts = []
+        for c in self.colors if self.multi else ['black']:
+            kw = dict(va='top', ha='left', family='monospace', fontsize=fs, color=c)
+            if not self.texts: t = ax.text(0, 1, '', transform=ax.transAxes, **kw)
+            else:  # each run's block below the one before (every frame of a block has as many lines)
+                t = ax.annotate('', xy=(0, 0), xycoords=self.texts[-1], xytext=(0, -.8 * fs), textcoords='offset points', **kw)
             t._fastfit_styled = True  # sized to fit here: the classroom style must not scale it again
             self.texts.append(t)
-            y -= (n + 1) * 1.2 * fs / h
         return self.texts
 
     def update(self, k:int):
@@ -599,7 +601,7 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
     loss = 'loss' if full_batch else 'batch loss'
     frames, last = [], int(h.steps[-1])
     for k in range(len(recs)):
-        i = int(recs.idx[k])
+        i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
         s = int(h.steps[i])
         head = (f"{label}: " if label else '') + f"step {s} of {last}"
         if s == 0 or not np.isfinite(d['grad'][i]).any():

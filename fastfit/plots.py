@@ -45,7 +45,7 @@ def learner_frames(learn, frames, panels, dpi, what) -> Frames:
 def animate(self:Learner,
     frames:int=100, # at most this many frames, spread evenly over the history (first and last kept)
     fps:float=20, # frames per second
-    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss') or `Panel` subclasses
+    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution
 ) -> FitAnimation:
     "A matplotlib `FuncAnimation` of the recorded fit (shown inline as fastfit's player in Jupyter); nothing is re-trained."
@@ -58,7 +58,7 @@ def save_animation(self:Learner,
     fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit[mp4]) or .png (the last frame)
     frames:int=100, # at most this many frames, spread evenly over the history
     fps:float=20, # frames per second
-    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss') or `Panel` subclasses
+    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=80, # resolution (80: 512x384 per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path."

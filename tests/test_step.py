@@ -197,3 +197,27 @@ def test_many_parameters_show_the_first_and_count_the_rest():
     with learn.no_bar(), learn.no_logging(): learn.fit(2)
     panel = StepPanel(learn, Records.from_history(learn.param_history, 5))
     assert '... and 3 more parameters' in panel.blocks[0][1] and sum(ln.startswith('c') for ln in panel.blocks[0][1]) == 6
+
+
+def test_several_runs_each_get_a_block_in_their_colour():
+    "compare_optimizers(...).animate(panels=('surface', 'step')): one block per run, stacked, blitted like the rest."
+    from fastfit.all import compare_optimizers
+    cmp = compare_optimizers(seed3_dls(), {'SGD': SGD, 'momentum': partial(SGD, mom=.9), 'Adam': Adam}, lr=.1, epochs=6)
+    fr = cmp.frames(7, panels=('surface', 'step'), dpi=40)
+    step = fr.panels[1]
+    assert [b[3][0].split(':')[0] for b in step.blocks] == ['SGD', 'momentum', 'Adam']
+    assert [t.get_color() for t in step.texts] == step.colors and len(set(step.colors)) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        with Renderer(fr, check=True) as r:
+            for k in range(len(fr)): r.frame(k)
+            assert not r.full and not r.whole
+    fr.fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in step.texts]
+    assert all(a.y0 > b.y1 for a, b in zip(boxes, boxes[1:]))  # stacked, not overlapping
+
+
+def test_the_model_as_it_is_shows_its_last_step():
+    learn = fitted(3)
+    panel = StepPanel(learn, Records.current(learn))
+    assert panel.blocks[0][0][0].startswith('step 3 of 3')
