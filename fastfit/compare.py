@@ -75,8 +75,13 @@ class Runs:
         self.learners, self.stops = dict(learners), dict(stops or {})
 
     @property
-    def labels(self) -> list: return [str(k) for k in self.learners]
-    def titles(self) -> list|None: return None
+    def labels(self) -> list:
+        "One legend label per run."
+        return [str(k) for k in self.learners]
+
+    def titles(self) -> list|None:
+        "One title per run for small multiples (None: no titles)."
+        return None
 
     def records(self, hists:list, frames:int) -> list:
         "One `Records` per run on one clock: frame k is the same step in each."
@@ -228,6 +233,7 @@ class BatchSizes(Runs):
 
     @property
     def labels(self) -> list:
+        "One legend label per run: 'bs=16', or 'full batch (n)'."
         return [f"full batch ({self.per_step[k]})" if k is None else f"bs={k}" for k in self.learners]
 
     def records(self, hists:list, frames:int) -> list:
@@ -326,6 +332,7 @@ class Scaling(Runs):
         self.curvatures, self.lrs = curvatures, lrs
 
     def titles(self) -> list:
+        "One title per fit: its condition number, its largest stable lr and the lr it used."
         return [f"{k}: condition number {c.condition:.3g}\nlargest stable lr 2/λmax = {c.max_lr:.3g}, used {self.lrs[k]:.3g}"
                 for k, c in self.curvatures.items()]
 

@@ -228,3 +228,13 @@ def test_unknown_style():
     with pytest.raises(ValueError, match=r"unknown style 'projector': use one of 'default', 'classroom'"): set_style('projector')
     with pytest.raises(ValueError, match='unknown style None'): set_style(None)
     assert get_style() == 'default'
+
+
+def test_batch_sizes_of_loaders_without_validation_keep_their_standardisation():
+    dls = synth_linear(n=40, x_range=(5, 9), seed=0).dataloaders(bs=None, valid_pct=0, normalize=True)
+    b = compare_batch_sizes(dls, bss=(8, None), epochs=2, lr=.05)
+    for lrn in b.learners.values():
+        torch.testing.assert_close(lrn.dls.norm[0], dls.norm[0])
+        assert float(lrn.dls.train.x.mean()) == pytest.approx(0, abs=1e-5)
+        assert not lrn.dls.has_valid and lrn.dls.train.n == 40
+    torch.testing.assert_close(b.learners[None].dls.truth['w'], dls.truth['w'])
