@@ -1,6 +1,6 @@
 """Animation export: fastfit's renderer, GIF encoder, player and inline display vs matplotlib's own path, in one run.
 
-The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel and for `fit`+`surface`+`loss`:
+The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, `fit`+`surface`+`loss` and `fit`+`step`:
 - GIF: `learn.save_animation('.gif')` vs `FuncAnimation.save(PillowWriter)`;
 - HTML: `learn.save_animation('.html')` vs `to_jshtml()` written to a file;
 - inline display: `FitAnimation._repr_html_()` (what Jupyter shows) vs `to_jshtml()` (matplotlib's inline HTML).
@@ -34,7 +34,7 @@ from fastfit.render import Renderer, frames_differ, mpl_frames  # noqa: E402
 from fastfit.writers import exported_frames  # noqa: E402
 
 FRAMES, FPS, DPI = 100, 20, 80
-PANELS = (('fit',), ('fit', 'surface', 'loss'))
+PANELS = (('fit',), ('fit', 'surface', 'loss'), ('fit', 'step'))  # 'step': the text panel of issue 17
 
 
 def timed(fn):

@@ -116,8 +116,12 @@ function fastfitPlayer(root) {
   slider.oninput = () => { pause(); show(+slider.value); };
   root.tabIndex = 0;
   root.addEventListener('keydown', e => {
+    if (e.target === slider) return;  // the slider steps itself on arrow keys: not twice
     if (e.key === ' ') { e.preventDefault(); timer ? pause() : play(); }
-    else if (e.key === 'ArrowRight') { pause(); show(i + 1); } else if (e.key === 'ArrowLeft') { pause(); show(i - 1); } });
+    else if (e.key === 'ArrowRight') { pause(); show(i + 1); } else if (e.key === 'ArrowLeft') { pause(); show(i - 1); }
+    else return;
+    e.stopPropagation();  // the host page (a notebook's shortcuts) does not act on the keys the player took
+  });
   canvas.width = W; canvas.height = H; slider.max = of.length - 1;
   img.hidden = true; canvas.hidden = false; $('controls').hidden = false;
   show(0);

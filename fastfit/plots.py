@@ -1,7 +1,8 @@
 """The user-facing pictures of a fit: `show_fit`, `plot_params`, `plot_loss_surface`, `animate`, `save_animation`,
-`AnimateFit`; and the data's own `show`."""
+`AnimateFit`, `storyboard`; and the data's own `show`."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -10,14 +11,28 @@ import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastcore.basics import patch
+from matplotlib.figure import Figure
 
 from .data import RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
 from .nets import LandscapePanel  # noqa: F401 (registers the 'units' and 'landscape' panels)
-from .panels import COLORS, MAX_POINTS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells, sample_sets
+from .panels import (
+    COLORS,
+    MAX_POINTS,
+    Frames,
+    StepPanel,
+    SurfacePanel,
+    _grid_cols,
+    _plot_feature,
+    figure_size,
+    panel_cells,
+    panel_makers,
+    sample_sets,
+)
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history
 from .render import check_dpi
+from .style import restyle
 from .writers import check_export, check_fps, check_number
 
 __all__ = ['AnimateFit', 'show_xy', 'show_dls']
@@ -43,7 +58,7 @@ def learner_frames(learn, frames, panels, dpi, what) -> Frames:
 def animate(self:Learner,
     frames:int=100, # at most this many frames, spread evenly over the history (first and last kept)
     fps:float=20, # frames per second
-    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss') or `Panel` subclasses
+    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution
 ) -> FitAnimation:
     "A matplotlib `FuncAnimation` of the recorded fit (shown inline as fastfit's player in Jupyter); nothing is re-trained."
@@ -56,7 +71,7 @@ def save_animation(self:Learner,
     fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit[mp4]) or .png (the last frame)
     frames:int=100, # at most this many frames, spread evenly over the history
     fps:float=20, # frames per second
-    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss') or `Panel` subclasses
+    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=80, # resolution (80: 512x384 per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path."
@@ -77,6 +92,57 @@ class AnimateFit(Callback):
         # `saved`, not `path`: a callback attribute named like a Learner's one makes fastai warn about shadowing
         self.saved = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)
 
+class StoryFigure(Figure):
+    "A `Figure` that shows itself (as a PNG) in a notebook where pyplot's inline backend is not set up yet."
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format='png')
+        return buf.getvalue()
+
+
+@patch
+def storyboard(self:Learner,
+    n:int=6, # frames: the start, the end and n-2 records evenly between (fewer if the history holds fewer)
+    panels=('fit',), # the panels of each frame: names from `PANELS` or `Panel` subclasses
+    ncols:int|None=None, # frames per row (default: up to 3 with one panel, one frame per row with several)
+    dpi:float=100, # resolution when shown or saved as PNG
+) -> Figure:
+    "A static figure of `n` frames of the recorded fit as small multiples, for print and slides (`fig.savefig('fit.pdf')`)."
+    n = check_number('n', n, integer=True)
+    if n < 1: raise ValueError(f"n must be >= 1 frame, got {n}: e.g. storyboard(n=6)")
+    if ncols is not None:
+        ncols = check_number('ncols', ncols, integer=True)
+        if ncols < 1: raise ValueError(f"ncols must be >= 1 frame per row, got {ncols}")
+    make = panel_makers(panels, [self])
+    h = require_history(self, 'storyboard')
+    recs = Records.from_history(h, n)
+    k, per = len(recs), len(make)
+    fpr = min(k, ncols or (_grid_cols(k) if per == 1 else 1))  # frames per row
+    rows, cols = -(-k // fpr), fpr * per
+    # text panels (the step's arithmetic) need width to stay readable
+    widths = [6.4 if isinstance(m, type) and issubclass(m, StepPanel) else 3.9 for m in make] * fpr
+    size = (sum(widths), 3.2 * rows)
+    check_dpi(check_number('dpi', dpi), size)
+    fig = StoryFigure(figsize=size, dpi=dpi)
+    grid = fig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(width_ratios=widths))
+    for j in range(k):
+        axs = grid[j // fpr, (j % fpr) * per:(j % fpr + 1) * per]
+        for i, (m, ax) in enumerate(zip(make, axs)):
+            p = m(self, recs)
+            p.setup(ax)
+            p.update(j)
+            if j and ax.get_legend() is not None: ax.get_legend().remove()  # one legend, in the first frame, is enough
+            if i == 0:
+                old = ax.get_title()
+                ax.set_title(f"step {int(recs.steps[j])}" + (f"\n{old}" if old else ''), fontsize=11, loc='left')
+    for r in range(rows):  # the cells after the last frame
+        for c in range(cols):
+            if r * fpr + c // per >= k: grid[r, c].set_visible(False)
+    restyle(fig.axes, fig)
+    fig.tight_layout()
+    return fig
+
+
 @patch
 def plot_loss_surface(self:Learner,
     params=None, # two parameter names, e.g. ('w', 'b'), ('c1', 'c0'); default: the first two (others held at their final values)
@@ -92,6 +158,7 @@ def plot_loss_surface(self:Learner,
     panel = SurfacePanel(self, recs, params=params, n=n, show_end=True, max_n=max_n)
     panel.setup(ax)
     panel.update(0)
+    restyle(ax.figure.axes if new else [ax])
     if new: ax.figure.tight_layout()
     return ax
 
@@ -123,9 +190,10 @@ def plot_params(self:Learner, figsize=None):
         ax.plot(steps, flat[:, i], c=COLORS['fit'], lw=2, label=name)
         if truth is not None: ax.axhline(truth[i], ls='--', c=COLORS['truth'], lw=1.2, label='true')
         if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label='least squares')
-        ax.set_title(name); ax.set_xlabel('step'); ax.grid(alpha=.25)
+        ax.set_title(name + getattr(self.dls, 'units_note', '')); ax.set_xlabel('step'); ax.grid(alpha=.25)
         ax.legend(fontsize=8)
     for ax in axs.flat[n:]: ax.set_visible(False)
+    restyle(fig.axes, fig)
     fig.tight_layout()
     return fig
 
@@ -189,14 +257,16 @@ def show_xy(x, y, axs=None, title=None, **kwargs):
         ax.set_xlabel('x' if x.shape[1] == 1 else f'x[{i}]'); ax.set_ylabel('y'); ax.grid(alpha=.25)
         if note: ax.set_title(note, fontsize=9)
     if title: axs[0].figure.suptitle(title, fontsize=10)
+    restyle(axs, axs[0].figure if title else None)
     return axs
 
 
 def show_dls(dls:RegDataLoaders, batch=False):
     "Train and validation scatter side by side, on shared y limits (seed 003's `figure1`)."
     x, y = dls.train.one_batch() if batch else (dls.train.x, dls.train.y)
-    sets = [('train batch' if batch else 'train', x.cpu(), y.cpu(), COLORS['data'])]
-    if dls.has_valid and not batch: sets.append(('valid', dls.valid.x.cpu(), dls.valid.y.cpu(), COLORS['valid']))
+    raw = dls.denormalize  # normalize=True: the data in its own units
+    sets = [('train batch' if batch else 'train', raw(x.cpu()), y.cpu(), COLORS['data'])]
+    if dls.has_valid and not batch: sets.append(('valid', raw(dls.valid.x.cpu()), dls.valid.y.cpu(), COLORS['valid']))
     f = _plot_feature(dls.train.x.cpu())
     fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
     for ax, (name, xs, ys, c), (note, xd, yd) in zip(axs[0], sets, sample_sets(*((xs, ys) for _, xs, ys, _ in sets))):
@@ -204,6 +274,7 @@ def show_dls(dls:RegDataLoaders, batch=False):
         ax.set_title(f'{name} ({note or len(xs)})')
         ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
     axs[0, 0].set_ylabel('y')
+    restyle(axs[0], fig)
     fig.tight_layout()
     return axs[0]
 
@@ -257,4 +328,5 @@ def show_results(self:RegLearner,
     shown = f"{keep:,} of {n:,} points" if keep < n else f"{n:,} points"
     ax.set_title(f"{where}: {shown}, MSE {mse:.4g}", fontsize=10)
     ax.set_xlabel('target y'); ax.set_ylabel('prediction'); ax.grid(alpha=.25); ax.legend(fontsize=8, loc='upper left')
+    restyle([ax])
     return ax

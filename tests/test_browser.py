@@ -143,3 +143,52 @@ def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
         assert label(pg) == f'2/{N}' and np.array_equal(shown(pg), page_html[1][1])
         assert pg.errors == []
     finally: ctx.close()
+
+
+def test_arrow_keys_step_one_frame_wherever_the_focus_is_in_the_player(page, page_html):
+    "Clicking the picture focuses the player; then each arrow key steps one frame, also with the slider focused."
+    _, frames = page_html
+    page.click('.ff-canvas')
+    assert page.evaluate("document.activeElement.classList.contains('ff-player')")
+    page.keyboard.press('ArrowRight')
+    assert label(page) == f'2/{N}' and np.array_equal(shown(page), frames[1])
+    page.keyboard.press('ArrowRight'); page.keyboard.press('ArrowLeft')
+    assert label(page) == f'2/{N}'
+    page.focus('.ff-slider')  # the slider moves itself on arrow keys: one step, not two
+    page.keyboard.press('ArrowRight')
+    assert label(page) == f'3/{N}' and np.array_equal(shown(page), frames[2])
+    page.keyboard.press('ArrowLeft')
+    assert label(page) == f'2/{N}' and np.array_equal(shown(page), frames[1])
+    assert page.errors == []
+
+
+def test_space_on_a_focused_button_toggles_play_once(page):
+    page.click('.ff-next')  # the button keeps the focus
+    page.keyboard.press(' ')
+    page.wait_for_function(f"document.querySelector('.ff-label').textContent !== '2/{N}'", timeout=5000)  # playing
+    page.keyboard.press(' ')  # paused again (not toggled twice: play, then pause)
+    k = label(page)
+    page.wait_for_timeout(400)
+    assert label(page) == k and page.errors == []
+
+
+def test_arrow_keys_in_a_notebook_like_output(browser, page_html, tmp_path):
+    "Mounted on the GIF alone inside a host page with its own key handlers (a notebook's shortcuts): the keys it takes stay with it."
+    import html
+
+    from fastfit.player import page_gif, player_script
+    gif, counts = page_gif(page_html[0].read_text())
+    host = (f'<!DOCTYPE html><html><body><div class="cell" tabindex="-1"><div class="output">'
+            f'<div class="ff-player" data-fps="10" data-counts="{html.escape(str(counts))}">'
+            f'<img class="ff-gif" src="data:image/gif;base64,{base64.b64encode(gif).decode()}"></div></div></div>'
+            f'<script>window.seen = []; document.addEventListener("keydown", e => seen.push(e.key));\n'
+            f'{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));</script></body></html>')
+    (tmp_path / 'host.html').write_text(host)
+    ctx, pg = _open(browser, tmp_path / 'host.html')
+    try:
+        pg.click('.ff-canvas')
+        for key in ('ArrowRight', 'ArrowRight', 'ArrowLeft'): pg.keyboard.press(key)
+        assert label(pg) == f'2/{N}' and np.array_equal(shown(pg), page_html[1][1])
+        pg.keyboard.press('x')  # not the player's: the page sees it
+        assert pg.evaluate('window.seen') == ['x'] and pg.errors == []
+    finally: ctx.close()
