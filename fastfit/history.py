@@ -27,8 +27,8 @@ class ParamHistory(Callback):
     # Plain attribute sets: fastai's `Callback.__setattr__` looks each name up on the learner, every step.
     __setattr__ = object.__setattr__
     # A model too big for `min_records` records of all its parameters within `max_bytes` records a subset of them by
-    # default (`params=` chooses it); others keep all, as many records as fit (a 10k-parameter MLP, 10k steps: 80-100 MB).
-    min_records = 100
+    # default (`params=` chooses it); others keep all, as many records as fit (a 10k-parameter MLP: ~800, 100 MB).
+    min_records = 10
     numpy_views = True  # on the CPU, write records through numpy views (False: torch's copies, the path of CUDA tensors)
     after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
 

@@ -52,9 +52,10 @@ def test_params_subset():
 
 def test_big_model_records_a_subset_and_says_so(capsys):
     x = torch.randn(50, 1)
-    # 300k scalars: 100 records of all of them would pass ParamHistory.max_bytes (100 MB)
+    # 300k scalars: 10 records (min_records) of them and their gradients would pass max_bytes=10 MB
     model = FuncModel(lambda x, p: x[:, 0] * p['a'] + p['big'].mean(), init={'a': 1., 'big': torch.zeros(300_000)})
-    learn = regression_learner(RegDataLoaders.from_arrays(x, 2 * x, valid_pct=0), model)
+    learn = regression_learner(RegDataLoaders.from_arrays(x, 2 * x, valid_pct=0), model, history=False,
+                               cbs=ParamHistory(max_bytes=10_000_000))
     with learn.no_bar(), learn.no_logging(): learn.fit(3)
     out = capsys.readouterr().out
     assert "the model has 300,001 parameters; recording only ['a']" in out and 'params=' in out
