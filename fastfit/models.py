@@ -180,7 +180,7 @@ class MLPModel(RegModel):
         hidden=(8,), # units of each hidden layer, e.g. (8,) or (16, 16); an int for one layer
         n_out:int=1, # outputs (1 for regression or a binary classifier's logit; k for k classes)
         act='relu', # the hidden layers' activation: 'relu', 'tanh', 'sigmoid', 'gelu', 'leaky_relu', or a function
-        init=None, # dict by name ('l1.w', ...), a flat tensor of all values in order, or None: seeded random (He)
+        init=None, # dict by name ('l1.w', ...), a flat tensor of all values in order, or None: seeded, as nn.Linear's
         seed:int=42, # seed of the random init
     ):
         self.n_in, self.n_out = _positive_int('n_in', n_in), _positive_int('n_out', n_out)

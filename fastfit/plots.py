@@ -30,7 +30,7 @@ from .panels import (
     sample_sets,
 )
 from .player import FitAnimation, animation_of
-from .records import Records, _history, require_history
+from .records import Records, _history, frame_idxs, require_history
 from .render import check_dpi
 from .style import restyle
 from .writers import check_export, check_fps, check_number
@@ -203,7 +203,6 @@ MANY_PARAMS = 12  # plot_params draws a summary for more scalar parameters than 
 
 def _plot_params_summary(h, figsize=None):
     "Many parameters: a heat-map of each one's change from its start against step, and how far each tensor moved."
-    from .records import frame_idxs
     rec = frame_idxs(len(h), 400)  # at most 400 columns: more is finer than the pixels
     flat, steps = h.flat[rec].numpy(), h.steps[rec]
     change = flat - flat[:1]
