@@ -520,7 +520,7 @@ def synth_moons(
     noise:float=.1, # noise scale (normal, added to both coordinates)
     seed:int=42, # seed of the noise and of the shuffle
 ) -> SynthData:
-    "Two interleaving half circles in 2-D (scikit-learn's `make_moons`): x (n, 2), y (n, 1) the class, 0 or 1."
+    "Two interleaving half circles in 2-D (scikit-learn's `make_moons`): x (n, 2), y (n, 1) the class, 0 or 1 (int64)."
     n = check_positive('n', n, int)
     if n < 2: raise ValueError(f"n must be >= 2 (at least one point per moon), got {n}")
     noise = check_positive('noise', noise, allow_zero=True)
@@ -528,7 +528,7 @@ def synth_moons(
     n_in = n - n_out
     t_out, t_in = torch.linspace(0, math.pi, n_out), torch.linspace(0, math.pi, n_in)
     x = torch.cat([torch.stack([t_out.cos(), t_out.sin()], 1), torch.stack([1 - t_in.cos(), .5 - t_in.sin()], 1)])
-    y = torch.cat([torch.zeros(n_out), torch.ones(n_in)])[:, None]
+    y = torch.cat([torch.zeros(n_out, dtype=torch.long), torch.ones(n_in, dtype=torch.long)])[:, None]  # class labels
     idx = torch.randperm(n, generator=g)
     x, y = x[idx], y[idx]
     x = x + noise * torch.randn(n, 2, generator=g)
