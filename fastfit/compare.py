@@ -10,9 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from fastai.optimizer import SGD
 
-from .data import RegDataLoaders, check_positive
+from .classify import classification_learner
+from .data import ClsDataLoaders, RegDataLoaders, check_positive
 from .learner import regression_learner
-from .models import LinearModel
+from .models import LinearModel, LogisticModel, SoftmaxModel
 from .panels import Frames
 from .player import FitAnimation, animation_of
 from .plots import check_frames
@@ -23,9 +24,9 @@ __all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sw
 
 
 def _opt_loss(learn) -> float | None:
-    "The training loss at the least-squares optimum, when the model has one."
-    try: return learn.train_loss(learn.ols())
-    except TypeError: return None
+    "The training loss at the optimum (`learn.optimum()`), when the model has a finite one."
+    try: return learn.train_loss(learn.optimum())
+    except (TypeError, ValueError): return None
 
 
 def fate(learn, stop=None) -> str:
@@ -145,12 +146,16 @@ def _start_model(dls, model):
     if not isinstance(dls, RegDataLoaders):
         raise TypeError(f"dls must be RegDataLoaders (from `SynthData.dataloaders()` or `RegDataLoaders.from_arrays`), "
                         f"got {type(dls).__name__}")
-    return LinearModel(n_in=dls.n_in) if model is None else model
+    if model is not None: return model
+    if isinstance(dls, ClsDataLoaders):
+        return LogisticModel(dls.n_in) if dls.n_classes == 2 else SoftmaxModel(dls.n_in, dls.n_classes)
+    return LinearModel(n_in=dls.n_in)
 
 
 def _fit_from(dls, model0, epochs, **kwargs):
     "Fit a copy of `model0` (so every run starts from the same parameters); (learner, (step, reason) if it diverged)."
-    learn = regression_learner(dls, model=copy.deepcopy(model0), **kwargs)
+    make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
+    learn = make(dls, model=copy.deepcopy(model0), **kwargs)
     _fit_quietly(learn, epochs)
     # RegLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
     return learn, None if learn.diverged is None else (learn.diverged, 'diverged: loss NaN/inf')
@@ -159,10 +164,10 @@ def _fit_from(dls, model0, epochs, **kwargs):
 def compare_optimizers(
     dls:RegDataLoaders, # the data
     opts, # dict label -> fastai optimizer (e.g. {'SGD': SGD, 'momentum': partial(SGD, mom=.9), 'Adam': Adam}), or a list
-    model=None, # the model every optimizer starts from (copied; default `LinearModel(n_in=dls.n_in)`)
+    model=None, # the model every optimizer starts from (copied; default `LinearModel(n_in=dls.n_in)`, or a classifier's default)
     lr=.1, # learning rate: one for all, or a dict label -> lr
     epochs:int=50, # epochs of each fit
-    loss_func=None, # default MSE
+    loss_func=None, # default MSE (classifiers: cross-entropy)
 ) -> Comparison:
     "Fit one copy of `model` per optimizer, from the same initial parameters; a `Comparison` to show or animate."
     if isinstance(opts, (list, tuple)): opts = {_opt_name(f): f for f in opts}
@@ -186,8 +191,8 @@ def lr_sweep(
     dls:RegDataLoaders, # the data
     lrs, # the learning rates, e.g. (1e-3, 1e-2, .1, 1.)
     epochs:int=50, # epochs of each fit
-    model=None, # the model every run starts from (copied; default `LinearModel(n_in=dls.n_in)`)
-    loss_func=None, # default MSE
+    model=None, # the model every run starts from (copied; default `LinearModel(n_in=dls.n_in)`, or a classifier's default)
+    loss_func=None, # default MSE (classifiers: cross-entropy)
     opt_func=SGD, # the optimizer of every run
 ) -> LRSweep:
     "Fit one copy of `model` per learning rate, from the same start; an `LRSweep` of small multiples titled with each fate."

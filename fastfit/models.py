@@ -1,11 +1,11 @@
-"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`."
+"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`; classifiers `LogisticModel`, `SoftmaxModel`."
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'flat_names']
+__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'LogisticModel', 'SoftmaxModel', 'flat_names']
 
 
 def flat_names(named_shapes) -> list:
@@ -80,6 +80,12 @@ class RegModel(nn.Module):
     def _features_fix(self, n): return f"give x {self.n_features} feature column(s)"
 
 
+def _check_count(name, v, least=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+        raise ValueError(f"{name} must be {'a positive int' if least == 1 else f'an int >= {least}'}, got {v!r}")
+    return int(v)
+
+
 class LinearModel(RegModel):
     "pred = x @ w + b, with parameters `w` (n_in,) and `b` ()."
     def __init__(self,
@@ -88,8 +94,7 @@ class LinearModel(RegModel):
         init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
         seed:int=0, # seed of the random init
     ):
-        if not isinstance(n_in, (int, np.integer)) or n_in <= 0: raise ValueError(f"n_in must be a positive int, got {n_in!r}")
-        self.n_in, self.bias = int(n_in), bias
+        self.n_in, self.bias = _check_count('n_in', n_in), bias
         super().__init__(dict(w=(self.n_in,), **(dict(b=()) if bias else {})), init, seed)
 
     @property
@@ -153,3 +158,42 @@ class FuncModel(RegModel):
         return y[:, None] if y.ndim == 1 and len(y) == len(x) else y
 
     def __repr__(self): return f"FuncModel({getattr(self.f, '__name__', 'f')})"
+
+
+class LogisticModel(LinearModel):
+    "Logistic regression: one logit per sample, x @ w + b (p = sigmoid(logit) is the probability of class 1)."
+    n_out = 1
+    def __init__(self,
+        n_in:int=2, # number of input features
+        bias:bool=True, # add the scalar `b`
+        init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
+        seed:int=0, # seed of the random init
+    ): super().__init__(n_in, bias, init, seed)
+
+    def _features_fix(self, n): return f"use LogisticModel(n_in={n}), or give x {self.n_in} feature column(s)"
+    def __repr__(self): return f"LogisticModel(n_in={self.n_in}{'' if self.bias else ', bias=False'})"
+
+
+class SoftmaxModel(RegModel):
+    """Softmax regression: one logit per class, x @ w.T + b, with `w` (n_classes, n_in) (as `nn.Linear`'s weight: row k
+    is class k's weights, so flat 'w[0]', 'w[1]' are class 0's first two) and `b` (n_classes,)."""
+    def __init__(self,
+        n_in:int=2, # number of input features
+        n_classes:int=3, # number of classes: one logit each
+        bias:bool=True, # add one bias per class
+        init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w row by row, then b), or None: seeded randn
+        seed:int=0, # seed of the random init
+    ):
+        self.n_in, self.n_out, self.bias = _check_count('n_in', n_in), _check_count('n_classes', n_classes, 2), bias
+        super().__init__(dict(w=(self.n_out, self.n_in), **(dict(b=(self.n_out,)) if bias else {})), init, seed)
+
+    @property
+    def n_features(self): return self.n_in
+    def _features_fix(self, n): return f"use SoftmaxModel(n_in={n}, n_classes={self.n_out}), or give x {self.n_in} feature column(s)"
+
+    def forward(self, x):
+        self._check_features(x, self.n_in)
+        y = x @ self.w.T
+        return y + self.b if self.bias else y
+
+    def __repr__(self): return f"SoftmaxModel(n_in={self.n_in}, n_classes={self.n_out}{'' if self.bias else ', bias=False'})"

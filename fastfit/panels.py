@@ -8,17 +8,21 @@ from fastai.learner import Learner
 from matplotlib.figure import Figure
 from torch.func import functional_call
 
+from .classify import is_classifier, probabilities
 from .history import ParamHistory
 from .models import flat_names
+from .optimum import optimum_label
 from .records import Records, _finite_records, _history
 
-__all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS']
+__all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS', 'outputs']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
               path='#CC79A7', extra=('#E69F00', '#0072B2', '#009E73', '#CC79A7', '#56B4E9', '#F0E442'),
               # several runs on one axes: the data goes grey, so blue is free; green stays the optimum's
-              runs=('#D55E00', '#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#000000'), grey='#8C8C8C')
+              runs=('#D55E00', '#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#000000'), grey='#8C8C8C',
+              # class labels (with a marker each): neither the fit's vermillion nor the optimum's green
+              classes=('#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#F0E442'), accuracy='#0072B2')
 MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 
 
@@ -64,11 +68,19 @@ def _n_params(learn) -> int: return sum(p.numel() for p in learn.model.parameter
 def _history_of(learn) -> bool: return isinstance(getattr(learn, 'param_history', None), ParamHistory)
 
 
+def _optimum(learn) -> dict | None:
+    "The learner's `optimum()`, or None when its model/loss has none (TypeError) or no finite one (ValueError)."
+    try: return learn.optimum()
+    except (TypeError, ValueError): return None
+
+
 # What a panel may need of its learner (`Panel.needs`): name -> (test, what to say when it fails). Add to it for new needs.
 NEEDS = {
     'history': (_history_of, "the parameter history: create the learner with history=True (the default)"),
     'two params': (lambda learn: _n_params(learn) >= 2,
                    "a model with at least two parameters (it draws the loss over two of them)"),
+    'classes': (is_classifier, "class labels: a classification_learner on ClsDataLoaders (e.g. synth_blobs().dataloaders())"),
+    'two features': (lambda learn: learn.dls.n_in == 2, "data with two features (it draws the plane of x[0] and x[1])"),
 }
 
 
@@ -181,8 +193,8 @@ class FitPanel(Panel):
                 self.predss.append(np.stack([functional_call(m, p, (xg,)).flatten().numpy() for p in r.params]))
             self.preds = self.predss[0]
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
-            try: self.opt = functional_call(_cpu_model(model), learn.ols(), (xg,)).flatten().numpy()
-            except TypeError: self.opt = None
+            opt = _optimum(learn)
+            self.opt = None if opt is None else functional_call(_cpu_model(model), opt, (xg,)).flatten().numpy()
 
     def _ylim(self):
         ys = [self.y.numpy().ravel()] + ([self.yv.numpy().ravel()] if self.yv is not None else [])
@@ -205,7 +217,8 @@ class FitPanel(Panel):
         if self.xv is not None:
             ax.scatter(self.xv[:, self.feat], self.yv[:, 0], s=14, c=vc, alpha=.65, lw=0, marker='s', label='valid data')
         if self.truth is not None: ax.plot(self.xs, self.truth, '--', c=COLORS['truth'], lw=1.5, label='true')
-        if self.opt is not None: ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label='least squares')
+        if self.opt is not None:
+            ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label=optimum_label(self.learn.loss_func))
         self.lines = [ax.plot(self.xs, p[-1], '-', c=c, lw=2.5, label=lab or 'fit', zorder=5)[0]
                       for p, c, lab in zip(self.predss, self.colors, self.labels)]
         self.line = self.lines[0]
@@ -282,8 +295,10 @@ class LossSurface:
 
     def point(self, p:dict) -> tuple | None:
         "The two coordinates of the parameters `p` (name -> tensor), or None if `p` lacks one of them."
-        try: flat = torch.cat([torch.as_tensor(p[k]).float().reshape(-1) for k, _ in self.layout])
+        try: ts = [torch.as_tensor(p[k]).float() for k, _ in self.layout]
         except KeyError: return None
+        if any(t.numel() != int(np.prod(s)) for t, (_, s) in zip(ts, self.layout)): return None  # another model's names
+        flat = torch.cat([t.reshape(-1) for t in ts])
         return float(flat[self.ij[0]]), float(flat[self.ij[1]])
 
     def path(self, h:ParamHistory) -> tuple:
@@ -355,8 +370,8 @@ class SurfacePanel(Panel):
                                      np.array([surf.point(p) for p in r.params])))
         self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
-        try: self.opt = surf.point(self.learn.ols())
-        except TypeError: self.opt = None
+        opt = _optimum(self.learn)
+        self.opt = None if opt is None else surf.point(opt)
         core = [xy[:1] for _, xy in self.paths] + [np.array([p]) for p in (self.truth, self.opt) if p is not None]
         if self.opt is None and self.truth is None: core += [xy[-1:] for _, xy in self.paths]
         core = np.concatenate([c for c in core if len(c)])
@@ -382,7 +397,8 @@ class SurfacePanel(Panel):
         if self.truth is not None:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
         if self.opt is not None:
-            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, label='least squares', zorder=8)
+            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, zorder=8,
+                    label=optimum_label(self.learn.loss_func))
         self.lines, self.points = [], []
         for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
             mk = MARKERS[i % len(MARKERS)]
@@ -410,8 +426,34 @@ class SurfacePanel(Panel):
         self._update_stop_note(k)
 
 
+def outputs(model, params:list, x:torch.Tensor, chunk:int|None=None) -> torch.Tensor:
+    "The model's outputs for `x` at each of `params` (dicts name -> tensor), (len(params), n, n_out): batched calls (vmap)."
+    if not params: return torch.zeros(0)
+    chunk = chunk or max(1, int(2e6 // max(1, len(x))))  # bounds the memory of one batched call
+    def one(ps): return functional_call(model, ps, (x,))
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(params), chunk):
+            ps = {k: torch.stack([p[k] for p in params[i:i + chunk]]) for k in params[0]}
+            out.append(torch.func.vmap(one)(ps))
+    return torch.cat(out)
+
+
+def _accuracy_curve(learn, h:ParamHistory|None, recs, most:int=300) -> tuple:
+    "(steps, training accuracy) at up to `most` records of history `h` (or at the `recs` drawn, without one)."
+    x, y = learn.dls.train.x.cpu(), learn.dls.train.y.cpu().reshape(-1)
+    if h is not None:
+        keep = _finite_records(h)
+        keep = keep[np.unique(np.linspace(0, len(keep) - 1, min(most, len(keep))).round().astype(int))]
+        steps, params = h.steps[keep], [{k: v[i] for k, v in h.params.items()} for i in keep]
+    else: steps, params = np.array([0 if s is None else s for s in recs.steps]), recs.params
+    acc = (probabilities(outputs(_cpu_model(learn.model), params, x), learn.loss_func).argmax(-1) == y).float().mean(-1)
+    return np.asarray(steps), acc.numpy()
+
+
 class LossPanel(Panel):
-    "Each run's training loss against step (growing with the frames), log scale when it spans decades; the optimum's loss dotted."
+    """Each run's training loss against step (growing with the frames), log scale when it spans decades; the optimum's
+    loss dotted; for a classifier, the training accuracy too (dashed, on the right axis)."""
     name = 'loss'
 
     def __init__(self, learn, recs, labels=None):
@@ -424,8 +466,10 @@ class LossPanel(Panel):
                 self.curves.append((h.steps[keep], h.losses.numpy()[keep].astype(np.float64)))
             else: self.curves.append((np.array([0 if s is None else s for s in r.steps]), r.losses.astype(np.float64)))
         lrn = self.learn
-        try: self.opt = lrn.train_loss(lrn.ols())
-        except TypeError: self.opt = None
+        opt = _optimum(lrn)
+        self.opt = None if opt is None else lrn.train_loss(opt)
+        self.accs = [_accuracy_curve(lrn, _history(lrn), r) for lrn, r in zip(self.learns, self.recss)] \
+            if is_classifier(lrn) else []
 
     def setup(self, ax) -> list:
         self.ax = ax
@@ -433,7 +477,8 @@ class LossPanel(Panel):
         allv = allv[np.isfinite(allv)]
         self.log = _spans_decades(allv)
         if self.log: ax.set_yscale('log')
-        if self.opt is not None: ax.axhline(self.opt, ls=':', c=COLORS['optimum'], lw=2.5, label='least squares')
+        if self.opt is not None:
+            ax.axhline(self.opt, ls=':', c=COLORS['optimum'], lw=2.5, label=optimum_label(self.learn.loss_func))
         self.lines, self.points = [], []
         for i, ((st, v), c, lab) in enumerate(zip(self.curves, self.colors, self.labels)):
             self.lines.append(ax.plot(st, v, '-', c=c, lw=2, label=lab or 'training loss')[0])
@@ -445,16 +490,35 @@ class LossPanel(Panel):
         else: ax.set_ylim(min(0, lo), hi + .05 * (hi - min(0, lo)) + 1e-12)
         ax.set_xlabel('step'); ax.set_ylabel('training loss' + (' (log scale)' if self.log else ''))
         ax.grid(alpha=.25, which='both' if not self.log else 'major')
-        ax.legend(loc='upper right', fontsize=9, framealpha=.85)
-        return [*self.lines, *self.points, *self._setup_stop_note(ax)]
+        handles = ax.get_legend_handles_labels()
+        self.acc_lines = self._setup_accuracy(ax, handles) if self.accs else []
+        ax.legend(*handles, loc='center right' if self.accs else 'upper right', fontsize=9, framealpha=.85)
+        return [*self.lines, *self.points, *self.acc_lines, *self._setup_stop_note(ax)]
+
+    def _setup_accuracy(self, ax, handles) -> list:
+        "The training accuracy of each run on a second y axis (0 to 1, right), dashed; its legend entries join `handles`."
+        self.ax2 = ax2 = ax.twinx()
+        lines = []
+        for i, ((st, acc), c, lab) in enumerate(zip(self.accs, self.colors, self.labels)):
+            c = COLORS['accuracy'] if not self.multi else c
+            lines.append(ax2.plot(st, acc, '--', c=c, lw=1.8, label='training accuracy' if i == 0 else None)[0])
+        ax2.set_ylim(0, 1.02)
+        ax2.set_ylabel('training accuracy', color=COLORS['accuracy'] if not self.multi else 'black')
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles[0].extend(h2); handles[1].extend(l2)
+        return lines
 
     def update(self, k:int):
-        "Grow each loss curve up to frame `k`'s step."
+        "Grow each loss curve (and accuracy curve) up to frame `k`'s step."
         for line, pt, (st, v), r in zip(self.lines, self.points, self.curves, self.recss):
             s = r.steps[k]
             j = len(st) if s is None else max(1, int(np.searchsorted(st, s, 'right')))
             line.set_data(st[:j], v[:j])
             pt.set_data(st[j - 1:j], v[j - 1:j])
+        for line, (st, acc), r in zip(self.acc_lines, self.accs, self.recss):
+            s = r.steps[k]
+            j = len(st) if s is None else max(1, int(np.searchsorted(st, s, 'right')))
+            line.set_data(st[:j], acc[:j])
         self._update_stop_note(k)
 
 
@@ -466,6 +530,13 @@ def _grid_cols(n:int) -> int:
     if n <= 3: return n
     rows = -(-n // 3)
     return -(-n // rows)
+
+
+def _panel_name(name:str, learns:list) -> str:
+    "The panel drawn for `name`: a classifier's 'fit' (of two features) is its decision boundary."
+    if name == 'fit' and 'boundary' in PANELS and all(is_classifier(lrn) and lrn.dls.n_in == 2 for lrn in learns):
+        return 'boundary'
+    return name
 
 
 def _panel_list(panels) -> tuple:
@@ -509,7 +580,7 @@ class Frames:
         if len({len(r) for r in recss}) > 1:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
         labels = list(labels) if labels is not None else [None] * len(learns)
-        make = [PANELS[p] if isinstance(p, str) else p for p in panels]
+        make = [PANELS[_panel_name(p, learns)] if isinstance(p, str) else p for p in panels]
         for m in make:  # what a panel needs is checked before any drawing
             if isinstance(m, type) and issubclass(m, Panel):
                 for lrn in learns: m.check(lrn)

@@ -11,15 +11,18 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastcore.basics import patch
 
-from .data import RegDataLoaders, SynthData, check_positive
+from . import boundary  # noqa: F401 (registers the 'boundary' panel)
+from .boundary import class_colors
+from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
-from .panels import COLORS, Frames, SurfacePanel, _plot_feature, figure_size, panel_cells
+from .optimum import optimum_label
+from .panels import COLORS, MARKERS, Frames, SurfacePanel, _optimum, _plot_feature, figure_size, panel_cells
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history
 from .render import check_dpi
 from .writers import check_export, check_fps, check_number
 
-__all__ = ['AnimateFit', 'show_xy', 'show_dls']
+__all__ = ['AnimateFit', 'show_xy', 'show_dls', 'show_classes']
 
 
 def check_frames(frames, dpi, panels, n_runs:int=1, split:bool=False, ncols=None) -> tuple:
@@ -96,7 +99,7 @@ def plot_loss_surface(self:Learner,
 
 @patch
 def show_fit(self:Learner, ax=None, **kwargs):
-    "Plot the data, the current fit, the true line and the least-squares optimum."
+    "Plot the data, the current fit, the true line and the optimum (a classifier of two features: its decision boundary)."
     if ax is None: _, ax = plt.subplots(figsize=(6.4, 4.8))
     fr = Frames(self, Records.current(self), ax=ax, **kwargs)
     fr.draw(0)
@@ -105,12 +108,11 @@ def show_fit(self:Learner, ax=None, **kwargs):
 
 @patch
 def plot_params(self:Learner, figsize=None):
-    "Each recorded parameter against step, with the true value (dashed) and the least-squares optimum (dotted)."
+    "Each recorded parameter against step, with the true value (dashed) and the optimum (dotted)."
     h = require_history(self, 'plot_params')
     names, flat, steps = h.flat_names, h.flat.numpy(), h.steps
     truth = _flat_named(getattr(self.dls, 'truth', None), h)
-    try: opt = _flat_named(self.ols(), h)
-    except TypeError: opt = None
+    opt = _flat_named(_optimum(self), h)
     n = len(names)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
@@ -118,7 +120,7 @@ def plot_params(self:Learner, figsize=None):
     for i, (ax, name) in enumerate(zip(axs.flat, names)):
         ax.plot(steps, flat[:, i], c=COLORS['fit'], lw=2, label=name)
         if truth is not None: ax.axhline(truth[i], ls='--', c=COLORS['truth'], lw=1.2, label='true')
-        if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label='least squares')
+        if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label=optimum_label(self.loss_func))
         ax.set_title(name); ax.set_xlabel('step'); ax.grid(alpha=.25)
         ax.legend(fontsize=8)
     for ax in axs.flat[n:]: ax.set_visible(False)
@@ -129,8 +131,10 @@ def plot_params(self:Learner, figsize=None):
 def _flat_named(d, h):
     "`d` (name -> value) flattened in the order of the history's columns, or None if it does not name them all."
     if not d: return None
-    try: return np.concatenate([np.asarray(torch.as_tensor(d[k]).float().reshape(-1)) for k, s, _ in h.layout])
+    try: vs = [np.asarray(torch.as_tensor(d[k]).float().reshape(-1)) for k, s, _ in h.layout]
     except KeyError: return None
+    if any(v.size != int(np.prod(s)) for v, (_, s, _) in zip(vs, h.layout)): return None  # names of another model
+    return np.concatenate(vs)
 
 
 def show_xy(x, y, axs=None, title=None, **kwargs):
@@ -147,8 +151,9 @@ def show_xy(x, y, axs=None, title=None, **kwargs):
 
 
 def show_dls(dls:RegDataLoaders, batch=False):
-    "Train and validation scatter side by side, on shared y limits (seed 003's `figure1`)."
+    "Train and validation scatter side by side, on shared y limits (seed 003's `figure1`); class labels: points by class."
     x, y = dls.train.one_batch() if batch else (dls.train.x, dls.train.y)
+    if isinstance(dls, ClsDataLoaders): return _show_cls_dls(dls, x, y, batch)
     sets = [('train batch' if batch else 'train', x.cpu(), y.cpu(), COLORS['data'])]
     if dls.has_valid and not batch: sets.append(('valid', dls.valid.x.cpu(), dls.valid.y.cpu(), COLORS['valid']))
     f = _plot_feature(dls.train.x.cpu())
@@ -161,9 +166,38 @@ def show_dls(dls:RegDataLoaders, batch=False):
     return axs[0]
 
 
+def show_classes(x, y, ax=None, title=None, hollow:bool=False, s:float=26, **kwargs):
+    "Draw the points by class: x[0] against x[1] (one feature: x against the label), a colour and a marker per class."
+    x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu().reshape(-1)
+    if ax is None: _, ax = plt.subplots(figsize=(5.6, 4.6))
+    k = int(y.max()) + 1
+    for c, col in enumerate(class_colors(k)):
+        xs = x[y == c]
+        if not len(xs): continue
+        xy = (xs[:, 0], xs[:, 1]) if x.shape[1] > 1 else (xs[:, 0], torch.full((len(xs),), c))
+        style = dict(facecolors='none', edgecolors=col, linewidths=1.2) if hollow else dict(c=col, edgecolors='0.15', linewidths=.5)
+        ax.scatter(*xy, s=s, marker=MARKERS[c % len(MARKERS)], label=f'class {c}', **style, **kwargs)
+    if x.shape[1] > 1: ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
+    else: ax.set_xlabel('x'); ax.set_ylabel('class'); ax.set_yticks(range(k))
+    if x.shape[1] > 2: ax.set_title(f'the first two of {x.shape[1]} features', fontsize=9)
+    ax.legend(fontsize=8.5, framealpha=.85); ax.grid(alpha=.25)
+    if title: ax.figure.suptitle(title, fontsize=10)
+
+
+def _show_cls_dls(dls, x, y, batch):
+    sets = [('train batch' if batch else 'train', x, y, False)]
+    if dls.has_valid and not batch: sets.append(('valid', dls.valid.x, dls.valid.y, True))
+    fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4.3), sharex=True, sharey=True, squeeze=False)
+    for ax, (name, xs, ys, hollow) in zip(axs[0], sets):
+        show_classes(xs, ys, ax=ax, hollow=hollow)
+        ax.set_title(f'{name} ({len(xs)})')
+    fig.tight_layout()
+
+
 @patch
 def show(self:SynthData, **kwargs):
-    "Scatter of y against each non-constant feature (one panel each)."
+    "Scatter of y against each non-constant feature (one panel each); class labels: the points by class (returns None)."
+    if not self.y.is_floating_point(): return show_classes(self.x, self.y, title=repr(self), **kwargs)
     return show_xy(self.x, self.y, title=repr(self), **kwargs)
 
 @patch
