@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
-from matplotlib.colors import LinearSegmentedColormap, Normalize, to_rgb
+from matplotlib.colors import ListedColormap, Normalize, to_rgb
 
 from .classify import probabilities
 from .optimum import optimum_label
@@ -49,6 +49,7 @@ class BoundaryPanel(Panel):
     probabilities by its loss's `activation` (fastai's convention) or else sigmoid/softmax."""
     name, needs = 'boundary', ('classes', 'two features')
     n_grid = 80  # grid cells per axis: the background and the borders are computed on it, every frame
+    levels = 10  # tints of each class in the background, from chance to sure
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
@@ -100,6 +101,7 @@ class BoundaryPanel(Panel):
         "RGBA of each grid cell: the likeliest class's tint, as strong as its probability is above chance (1/k)."
         c = P.argmax(-1)
         sure = (P.max(-1) - 1 / self.k) / (1 - 1 / self.k)
+        sure = np.ceil(sure * self.levels) / self.levels  # bands of probability: they read as contours, and compress
         rgb = 1 - sure[..., None] * (1 - _tints(self.k)[c])
         return np.concatenate([rgb, np.ones_like(rgb[..., :1])], -1).reshape(-1, 4)
 
@@ -141,9 +143,11 @@ class BoundaryPanel(Panel):
         return [*moving, *self.lines, self.text, *self._setup_stop_note(ax)]
 
     def _colorbar(self, ax):
-        if self.k == 2:
+        if self.k == 2:  # p(class 1) in bands of 1 / (2 * levels), each the colour the background gives it
             t0, t1 = _tints(2)
-            cmap = LinearSegmentedColormap.from_list('p1', [t0, (1, 1, 1), t1])
+            sure = np.r_[np.arange(self.levels, 0, -1), np.arange(1, self.levels + 1)] / self.levels
+            tint = np.r_[[t0] * self.levels, [t1] * self.levels]
+            cmap = ListedColormap(1 - sure[:, None] * (1 - tint))
             cb = ax.figure.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, fraction=.05, pad=.02, ticks=[0, .5, 1])
             cb.set_label('p(class 1)')
 
