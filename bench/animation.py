@@ -1,6 +1,7 @@
 """Animation export: fastfit's renderer, GIF encoder, player and inline display vs matplotlib's own path, in one run.
 
-The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel and for `fit`+`surface`+`loss`:
+The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, for `fit`+`surface`+`loss`, and for a
+classifier's `boundary`+`surface`+`loss`:
 - GIF: `learn.save_animation('.gif')` vs `FuncAnimation.save(PillowWriter)`;
 - HTML: `learn.save_animation('.html')` vs `to_jshtml()` written to a file;
 - inline display: `FitAnimation._repr_html_()` (what Jupyter shows) vs `to_jshtml()` (matplotlib's inline HTML).
@@ -27,7 +28,7 @@ from matplotlib.animation import PillowWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
 fp.NO_BAR = True
-from fastfit.all import regression_learner, synth_linear  # noqa: E402
+from fastfit.all import classification_learner, regression_learner, synth_blobs, synth_linear  # noqa: E402
 from fastfit.gif import GifStream, Palette, artist_colours  # noqa: E402
 from fastfit.plots import learner_frames  # noqa: E402
 from fastfit.render import Renderer, frames_differ, mpl_frames  # noqa: E402
@@ -123,22 +124,26 @@ def main(reps=5):
     learn, long = regression_learner(s.dataloaders(bs=None)), regression_learner(s.dataloaders(bs=None))
     with learn.no_bar(), learn.no_logging(): learn.fit(100)  # the default figure: 100 steps, 100 frames
     with long.no_bar(), long.no_logging(): long.fit(1000)  # 1,001 records: enough for the 1,000-frame row
+    # a classifier: the boundary panel's background and borders move every frame (logistic regression, 100 steps)
+    cls = classification_learner(synth_blobs(spread=1.2).dataloaders(bs=None), lr=1.)
+    with cls.no_bar(), cls.no_logging(): cls.fit(100)
+    cases = [(learn, p) for p in PANELS] + [(cls, ('boundary', 'surface', 'loss'))]
     print(f"{FRAMES} frames, {DPI} dpi, median of {reps} interleaved repeats\n")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         print('| panels | render ms/frame | encode ms/frame | text share of render | GIF container: fastfit s | '
               'Pillow save_all s | fastfit bytes | Pillow bytes |')
         print('|---|---:|---:|---:|---:|---:|---:|---:|')
-        for panels in PANELS:
-            r, e, t, h, p, (sh, sp) = stages(learn, panels, reps)
+        for lrn, panels in cases:
+            r, e, t, h, p, (sh, sp) = stages(lrn, panels, reps)
             print(f"| {'+'.join(panels)} | {1e3 * r:.2f} | {1e3 * e:.2f} | {t:.0%} | {h:.3f} | {p:.3f} ({p / h:.1f}x) "
                   f"| {sh:,} | {sp:,} |", flush=True)
         print('\n| panels | output | matplotlib s | fastfit s | speed-up | matplotlib bytes | fastfit bytes '
               '| differing px, matplotlib file | differing px, fastfit file |')
         print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
         with tempfile.TemporaryDirectory() as d:
-            for panels in PANELS:
-                res = bench(learn, panels, reps, Path(d))
+            for lrn, panels in cases:
+                res = bench(lrn, panels, reps, Path(d))
                 for fmt, (tm, tf, sm, sf, dm, df) in res.items():
                     sizes = ('-', '-') if sm is None else (f'{sm:,}', f'{sf:,}')
                     print(f"| {'+'.join(panels)} | {fmt} | {tm:.2f} | {tf:.3f} | {tm / tf:.1f}x | {sizes[0]} | {sizes[1]} "

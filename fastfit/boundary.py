@@ -131,9 +131,8 @@ class BoundaryPanel(Panel):
                                              zorder=4, label=f'{what}: {self.opt_label}'))
         self.lines = []
         for c, lab in zip(self.colors, self.labels):
-            lc = LineCollection([], colors=c, linewidths=2.5, zorder=5, label=lab or f'{what} (p = .5)' if self.k == 2 else lab or what)
-            ax.add_collection(lc)
-            self.lines.append(lc)
+            lab = lab or (f'{what} (p = .5)' if self.k == 2 else what)
+            self.lines.append(ax.add_collection(LineCollection([], colors=c, linewidths=2.5, zorder=5, label=lab)))
         self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=9, family='monospace',
                             zorder=6, bbox=_NOTE)
         ax.set_xlim(self.lo[0], self.hi[0]); ax.set_ylim(self.lo[1], self.hi[1])

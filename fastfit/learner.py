@@ -2,6 +2,7 @@
 `learn.optimum()`, the loss's minimiser (solved in `optimum`), and `learn.ols()`."""
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 
 import fastai.callback.hook  # noqa: F401 (Learner.summary)
@@ -244,5 +245,8 @@ def optimum(self:Learner) -> dict:
     """The minimiser of the learner's loss on the training data, by parameter name: least squares (`ols()`) for MSE;
     for cross-entropy (logistic, softmax regression) solved by Newton's method in float64. `TypeError` for a model/loss
     with no known optimum (`FuncModel`, an MLP, a custom loss), `ValueError` when there is no finite one (separable classes)."""
-    if '_optima' not in self.__dict__: self.__dict__['_optima'] = {}  # one solve serves every panel of a picture
-    return optimum_of(self.model, self.loss_func, self.dls.train.x, self.dls.train.y, cache=self.__dict__['_optima'])
+    # One solve serves every panel of a picture; kept beside the learner, not in it: `export` must not save the data.
+    return optimum_of(self.model, self.loss_func, self.dls.train.x, self.dls.train.y, cache=_OPTIMA.setdefault(self, {}))
+
+
+_OPTIMA = weakref.WeakKeyDictionary()  # learner -> its last optimum solved, with the data it was solved on

@@ -149,7 +149,7 @@ def optimum_of(model, loss_func, x:torch.Tensor, y:torch.Tensor, cache:dict|None
                         f"(MSE) for models linear in their parameters (LinearModel, PolyModel), and cross-entropy for "
                         f"logistic regression (LogisticModel, or a linear model with binary cross-entropy of logits) and "
                         f"softmax regression (SoftmaxModel)")
-    if isinstance(theta, Exception): raise theta
+    if isinstance(theta, Exception): raise type(theta)(*theta.args)  # a fresh one: a cached traceback would keep growing
     if kind == 'ce':
         # Every theta + (the same vector for each class) is a minimiser: the one nearest the model's own parameters is
         # where gradient descent converges (its steps never change the parameters' mean over the classes).

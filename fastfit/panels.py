@@ -171,13 +171,19 @@ class Panel:
 
 
 class FitPanel(Panel):
-    "The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving)."
+    """The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving).
+    A two-class classifier of one feature: the labels 0/1 and p(class 1) against x (the sigmoid curve)."""
     name, n_grid = 'fit', 200
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
         learn = self.learn
         dls, model, x = learn.dls, learn.model, self.x
+        self.cls = is_classifier(learn)
+        if self.cls and dls.n_classes != 2:
+            raise ValueError(f"the 'fit' panel draws a classifier of one feature as p(class 1) against x, for two classes; "
+                             f"this data has {dls.n_classes}: draw panels=('loss', 'surface'), or give the data two features "
+                             f"(the 'boundary' panel)")
         self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
         xall = x if self.xv is None else torch.cat([x, self.xv])
         self.feat = _plot_feature(xall)
@@ -190,11 +196,16 @@ class FitPanel(Panel):
             self.predss = []
             for lrn, r in zip(self.learns, self.recss):
                 m = _cpu_model(lrn.model)
-                self.predss.append(np.stack([functional_call(m, p, (xg,)).flatten().numpy() for p in r.params]))
+                self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
             self.preds = self.predss[0]
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
+            if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
             opt = _optimum(learn)
-            self.opt = None if opt is None else functional_call(_cpu_model(model), opt, (xg,)).flatten().numpy()
+            self.opt = None if opt is None else self._curve(functional_call(_cpu_model(model), opt, (xg,)))
+
+    def _curve(self, out) -> np.ndarray:
+        "The curve drawn for the model's outputs on the grid: the prediction, or for a classifier p(class 1)."
+        return (probabilities(out, self.learn.loss_func)[:, 1] if self.cls else out).flatten().numpy()
 
     def _ylim(self):
         ys = [self.y.numpy().ravel()] + ([self.yv.numpy().ravel()] if self.yv is not None else [])
@@ -227,7 +238,7 @@ class FitPanel(Panel):
         ax.set_xlim(self.xs[0], self.xs[-1])
         ax.set_ylim(*self._ylim())
         ax.set_xlabel(xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
-        ax.set_ylabel('y')
+        ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
         ax.legend(loc='lower right', fontsize=9, framealpha=.85)
         ax.grid(alpha=.25)
         return [*self.lines, self.text, *self._setup_stop_note(ax)]

@@ -63,6 +63,14 @@ def three():
     return quiet(learn, 150)
 
 
+def test_spec_names():
+    import fastfit.all as ff
+    for name in ('synth_blobs', 'classification_learner', 'LogisticModel', 'SoftmaxModel', 'ClsDataLoaders', 'accuracy'):
+        assert hasattr(ff, name), name
+    assert hasattr(Learner, 'optimum') and hasattr(Learner, 'ols')
+    assert ff.accuracy is accuracy  # fastai's own: classification_learner makes it binary_accuracy for one logit
+
+
 # -- data ---------------------------------------------------------------------------------------------------------
 def test_blobs_labels_shapes_and_seed():
     s = synth_blobs()
@@ -381,3 +389,21 @@ def test_blob_pictures_use_a_colour_and_a_marker_per_class(tmp_path):
         got = {tuple(pal[i:i + 3]) for i in range(0, len(pal), 3)}
     for c in class_colors(3):  # the markers keep their exact colours in the 256-colour GIF
         assert tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) in got
+
+
+def test_one_feature_classifier_fit_is_the_sigmoid_curve(tmp_path):
+    learn = quiet(classification_learner(synth_blobs(n=100, n_features=1, spread=1.5).dataloaders(bs=None), lr=1.), 50)
+    fr = learner_frames(learn, 3, ('fit', 'surface', 'loss'), 40, 'test')
+    p = fr.panels[0]
+    fr.draw(2)
+    w, b = (float(learn.param_history.params[k][-1].flatten()[0]) for k in ('w', 'b'))
+    np.testing.assert_allclose(p.line.get_ydata(), 1 / (1 + np.exp(-(w * p.xs + b))), rtol=1e-4, atol=1e-6)
+    assert fr.axs[0].get_ylabel() == 'label, and p(class 1)' and p.opt is not None and p.opt.max() <= 1
+    three = classification_learner(synth_blobs(n=60, centers=3, n_features=1).dataloaders(bs=None))
+    with pytest.raises(ValueError, match=r"p\(class 1\) against x, for two classes; this data has 3"): three.show_fit()
+
+
+def test_pictures_without_a_history(two):
+    learn = classification_learner(two.dls, model=LogisticModel(2, init=dict(w=[-2., -2.], b=0.)), history=False)
+    ax = learn.show_fit()
+    assert 'step' not in ax.texts[0].get_text() and 'accuracy' in ax.texts[0].get_text()
