@@ -3,12 +3,14 @@ what a reader of the notebook sees today: animations in fastfit's notebook layou
 
     python tools/run_notebooks.py [nbs/00_quickstart.ipynb ...]   # default: every nbs/*.ipynb
 
-Deterministic as far as the notebooks are: a fixed hash seed, execution counts from 1, no timing metadata, and the
-notebook's own metadata (kernelspec, language_info) kept as it was, so a re-run changes only outputs that changed.
+Deterministic as far as the notebooks are: a fixed hash seed, one maths thread, execution counts from 1, no timing
+metadata, and the notebook's own metadata (kernelspec, language_info) kept as it was, so a re-run changes only outputs that changed.
 A notebook whose cell raises is left untouched and the run exits with status 1, naming the notebook and the cell.
 """
 import argparse
+import copy
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -19,37 +21,47 @@ NBS = ROOT / 'nbs'
 
 
 def run_notebook(path:Path, timeout:int=600, kernel:str='python3') -> float:
-    "Execute the notebook at `path` in its own folder and write it back with the new outputs; return the seconds it took."
+    """Execute the notebook at `path` and write it back with the new outputs; return the seconds it took. It runs in a
+    copy of its folder: files it writes there come back only where they were already there (a GIF it shows by path),
+    so nothing new (an exported learner, say) is left beside it."""
     import nbformat
-    from jupyter_client import KernelManager
     from nbclient import NotebookClient
+    from traitlets.config import Config
     nb = nbformat.read(path, as_version=4)
-    meta = nb.metadata
+    meta = copy.deepcopy(nb.metadata)  # nbclient writes language_info (the Python version) into it
     start = time.perf_counter()
-    env = {'PYTHONHASHSEED': '0'}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process's environment
-    try:
-        with tempfile.TemporaryDirectory(prefix='fastfit-kernel-') as sockets:
-            # local sockets, not TCP: nothing listens on a port, and ipykernel has no plain-text transport to warn about
-            km = KernelManager(kernel_name=kernel, transport='ipc', ip=os.path.join(sockets, 'k'))
-            NotebookClient(nb, km=km, timeout=timeout, record_timing=False, allow_errors=False,
-                           resources={'metadata': {'path': str(path.parent)}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+    # The kernel's environment: a fixed hash seed; one thread for torch's and numpy's maths, so that numbers do not
+    # depend on the machine's cores (threaded sums round differently) and a busy machine does not stall OpenMP; and
+    # matplotlib's backend left to the kernel (inline) whatever this process uses (the tests set MPLBACKEND=Agg).
+    env = {k: v for k, v in os.environ.items() if k != 'MPLBACKEND'}
+    env |= {'PYTHONHASHSEED': '0', 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+    with tempfile.TemporaryDirectory(prefix='fastfit-nbs-') as tmp:
+        work = Path(tmp) / path.parent.name
+        shutil.copytree(path.parent, work, ignore=shutil.ignore_patterns('.ipynb_checkpoints', '*.ipynb'))
+        before = {p: p.read_bytes() for p in work.rglob('*') if p.is_file()}
+        # local sockets, not TCP: nothing listens on a port, and ipykernel has no plain-text transport to warn about
+        local = Config({'KernelManager': {'transport': 'ipc', 'ip': str(Path(tmp) / 'kernel')}})
+        NotebookClient(nb, kernel_name=kernel, config=local, timeout=timeout, record_timing=False, allow_errors=False,
+                       resources={'metadata': {'path': str(work)}}).execute(env=env)
+        for p, old in before.items():
+            if p.is_file() and p.read_bytes() != old: write_atomic(path.parent / p.relative_to(work), p.read_bytes())
     nb.metadata = meta
     for cell in nb.cells: cell.metadata.pop('execution', None)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix='.ipynb', dir=path.parent)
+    write_atomic(path, nbformat.writes(nb).encode() + b'\n')
+    return time.perf_counter() - start
+
+
+def write_atomic(path:Path, data:bytes):
+    "Write `data` to `path` through a temporary file beside it: never a half-written notebook."
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        nbformat.write(nb, tmp)
+        Path(tmp).write_bytes(data)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
