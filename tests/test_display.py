@@ -289,3 +289,24 @@ def test_last_frame_png_is_the_last_frame(learn):
     gif = gif_of_output(anim.outputs()[0])
     gif.seek(gif.n_frames - 1)
     assert png.shape == np.asarray(gif.convert('RGB')).shape
+
+
+@pytest.fixture(scope='module')
+def objects(learn):
+    "One object of each kind drawn, in this process (for the argument checks)."
+    dls = A.synth_linear(n=30, seed=1).dataloaders(bs=None)
+    return dict(learn=learn, s=A.synth_linear(n=30, seed=1), multi=A.synth_multilinear(n=30), dls=dls,
+                cmp=A.compare_optimizers(dls, {'SGD': A.SGD}, epochs=3), sweep=A.lr_sweep(dls, (.1,), epochs=3))
+
+
+@pytest.mark.parametrize('cls, name', [(c, n) for c, n in drawing_methods() if c is not None],
+                         ids=lambda v: v if isinstance(v, str) else v.__name__)
+def test_drawing_into_something_that_is_not_axes_is_refused(objects, cls, name):
+    "Every `ax=`, `axs=` or `fig=` a drawing method takes refuses what is not one, naming the argument."
+    params = [p for p in inspect.signature(getattr(cls, name)).parameters if p in ('ax', 'axs', 'fig')]
+    obj = next((o for o in objects.values() if isinstance(o, cls)), None)
+    assert obj is not None, f"{cls.__name__}: add an object of it to the `objects` fixture"
+    assert params, f"{cls.__name__}.{name} takes none of ax=, axs=, fig=: a picture must be drawable into the user's axes"
+    for p in params:
+        with pytest.raises(TypeError, match=rf"{p} must (be a|hold) matplotlib (Axes|Figure).*got str"):
+            getattr(obj, name)(**{p: 'left'})
