@@ -14,6 +14,7 @@ import torch
 from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastcore.basics import patch
+from matplotlib.figure import Figure
 from torch.func import functional_call
 
 from .data import RegDataLoaders, SynthData, check_positive, rebatch
@@ -98,14 +99,19 @@ class Runs:
         return Frames(learns, self.records(hists, frames), panels=panels or self.panels, dpi=dpi, fig=fig,
                       labels=self.labels, split=self.split, titles=titles)
 
-    def show(self, panels=None, dpi:int=100):
-        "A figure of the runs' final state."
-        fr = self.frames(1, panels, dpi, fig=plt.figure())
+    def show(self,
+        panels=None, # names from `PANELS` or `Panel` subclasses (default: the class's)
+        dpi:int=100, # resolution of the new figure
+        fig=None, # an empty matplotlib figure to draw into (its size and dpi are set); default: a new pyplot figure
+    ) -> None:
+        "Draw the runs' final state (with pyplot, shown by the notebook; returns None, as fastai's `show_*` do)."
+        if fig is not None and not isinstance(fig, Figure):
+            raise TypeError(f"fig must be a matplotlib Figure (e.g. `plt.figure()`), got {type(fig).__name__}: {fig!r}")
+        fr = self.frames(1, panels, dpi, fig=plt.figure() if fig is None else fig)
         fr.draw(len(fr) - 1)
-        return fr.fig
 
     def animate(self, frames:int=100, fps:float=20, panels=None, dpi:float=100) -> FitAnimation:
-        "A matplotlib `FuncAnimation` of every run in step (inline as fastfit's player in Jupyter); nothing is re-trained."
+        "A matplotlib `FuncAnimation` of every run in step (in a notebook: fastfit's player, or the GIF where outputs are sanitised)."
         fps = check_fps(fps)
         return animation_of(self.frames(frames, panels, dpi), fps)
 
