@@ -1,10 +1,11 @@
 """Animation export: fastfit's renderer, GIF encoder, player and inline display vs matplotlib's own path, in one run.
 
-The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, for `fit`+`surface`+`loss`, and for a
-classifier's `boundary`+`surface`+`loss`:
+The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, `fit`+`surface`+`loss`, `fit`+`step`, and
+for a classifier's `boundary`+`surface`+`loss`:
 - GIF: `learn.save_animation('.gif')` vs `FuncAnimation.save(PillowWriter)`;
 - HTML: `learn.save_animation('.html')` vs `to_jshtml()` written to a file;
-- inline display: `FitAnimation._repr_html_()` (what Jupyter shows) vs `to_jshtml()` (matplotlib's inline HTML).
+- inline display: `FitAnimation.outputs()` (what Jupyter shows: the GIF and the player's script) vs `to_jshtml()`
+  (matplotlib's inline HTML); bytes are what the notebook stores.
 Times are medians of interleaved repeats (the machine is shared). 'differing' is the worst frame's share of pixels more
 than 40/255 off matplotlib's own full redraw of that frame. Also: render-only and encode-only time per frame, the share
 of render time spent drawing moving text, fastfit's hand-written GIF container vs Pillow's `save_all` writer on the same
@@ -35,7 +36,7 @@ from fastfit.render import Renderer, frames_differ, mpl_frames  # noqa: E402
 from fastfit.writers import exported_frames  # noqa: E402
 
 FRAMES, FPS, DPI = 100, 20, 80
-PANELS = (('fit',), ('fit', 'surface', 'loss'))
+PANELS = (('fit',), ('fit', 'surface', 'loss'), ('fit', 'step'))  # 'step': the text panel of issue 17
 
 
 def timed(fn):
@@ -101,7 +102,7 @@ def bench(learn, panels, reps, d):
                 mpl_gif=lambda: anim().save(d / 'mpl.gif', writer=PillowWriter(fps=FPS)),
                 ff_html=lambda: learn.save_animation(d / 'ff.html', frames=FRAMES, fps=FPS, panels=panels, dpi=DPI),
                 mpl_html=lambda: (d / 'mpl.html').write_text(anim().to_jshtml()),
-                ff_inline=lambda: anim()._repr_html_())
+                ff_inline=lambda: anim().outputs())
     times = {k: [] for k in runs}
     for _ in range(reps):  # interleaved, so that load from other processes hits both sides alike
         for k, f in runs.items(): times[k].append(timed(f))
@@ -113,7 +114,8 @@ def bench(learn, panels, reps, d):
                      worst(exported_frames(d / 'mpl.gif', FPS), ref), worst(exported_frames(d / 'ff.gif', FPS), ref)),
                 html=(m['mpl_html'], m['ff_html'], size('mpl.html'), size('ff.html'), float('nan'),
                       worst(exported_frames(d / 'ff.html'), ref)),
-                inline=(m['mpl_html'], m['ff_inline'], None, None, float('nan'), float('nan')))
+                inline=(m['mpl_html'], m['ff_inline'], size('mpl.html'), sum(len(v) for o in anim().outputs() for v in o.values()),
+                        float('nan'), float('nan')))
 
 
 def pct(v): return '-' if v != v else f'{v:.3%}'

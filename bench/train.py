@@ -21,8 +21,11 @@ fp.NO_BAR = True
 from fastai.basics import SGD, Callback, CancelFitException, DataLoaders, Learner, MSELossFlat  # noqa: E402
 
 from fastfit.all import (  # noqa: E402
+    FuncModel,
     LinearModel,
     LogisticModel,
+    ParamHistory,
+    RegDataLoaders,
     SoftmaxModel,
     classification_learner,
     regression_learner,
@@ -72,10 +75,13 @@ def hand_loop(x, y, bs, epochs, model=None, loss_func=F.mse_loss):
     return run
 
 
-def fastfit(s, bs, epochs, history=True, learner=regression_learner):
+def fastfit(s, bs, epochs, history=True, grads=None, opt_func=None, learner=regression_learner):
+    "A fit of `epochs` with the default history, none (`history=False`), or a `ParamHistory(grads=grads)`."
     dls = s.dataloaders(bs=bs, valid_pct=0)
+    kw = {} if opt_func is None else dict(opt_func=opt_func)
     def run():
-        learn = learner(dls, lr=LR, history=history)
+        if grads is None: learn = learner(dls, lr=LR, history=history, **kw)
+        else: learn = learner(dls, lr=LR, history=False, cbs=ParamHistory(grads=grads), **kw)
         with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
     return run
 
@@ -157,6 +163,44 @@ def bench_speed():
     row('(e) 10k softmax(3), bs 64', steps, h, f, o, None, '')
 
 
+def bench_grads():
+    "What recording each step's gradients (`ParamHistory(grads=True)`, for the 'step' panel) costs over the history alone."
+    from fastai.optimizer import Adam
+    print(f"\nhistory with gradients (the 'step' panel, on by default) vs without, median of {2 * REPEATS - 1}, µs per step")
+    print(f"{'case':<34} {'no hist':>8} {'history':>8} {'+grads':>8} {'grads cost':>10}")
+    s = synth_linear(n=10_000, seed=0)
+    big = synth_linear(n=1_000_000, seed=0)
+    for name, data, bs, epochs, steps, opt in [('(a) 10k full batch, 2000 st', s, None, 2000, 2000, None),
+                                               ('(b) 10k bs 64, 10 epochs', s, 64, 10, 10 * (10_000 // 64), None),
+                                               ('(c) 1M bs 4096, 1 epoch', big, 4096, 1, 1_000_000 // 4096, None),
+                                               ('(b) with Adam (grad_avg, sqr_avg)', s, 64, 10, 10 * (10_000 // 64), Adam)]:
+        o, h, g = compare(fastfit(data, bs, epochs, False, opt_func=opt), fastfit(data, bs, epochs, grads=False, opt_func=opt),
+                          fastfit(data, bs, epochs, grads=True, opt_func=opt), repeats=2 * REPEATS - 1)
+        print(f"{name:<34} {o / steps * 1e6:8.1f} {h / steps * 1e6:8.1f} {g / steps * 1e6:8.1f} {g / h - 1:+10.1%}")
+
+
+def history_bytes(h) -> int:
+    "The bytes a `ParamHistory`'s buffers hold."
+    ts = [h._flat, *h._g.values()]
+    return sum(t.element_size() * t.nelement() for t in ts) + h._loss.nbytes + h._steps.nbytes + sum(a.nbytes for a in h._hyp.values())
+
+
+def memory_grads():
+    "History bytes with and without gradients: a 2-parameter model, and a 10k-parameter one, over 10k steps."
+    x = torch.linspace(-1, 1, 64)[:, None]
+    dls = RegDataLoaders.from_arrays(x, 2 * x, valid_pct=0, bs=None)
+    def big(x, p): return x[:, 0] * p['a'] + p['v'].mean()
+    for label, model in [('LinearModel (2 parameters)', lambda: LinearModel()),
+                         ('10k parameters', lambda: FuncModel(big, init={'a': 1., 'v': torch.zeros(9_999)}))]:
+        out = []
+        for grads in (False, True):
+            learn = regression_learner(dls, model(), lr=LR, history=False, cbs=ParamHistory(grads=grads, params=None))
+            with learn.no_bar(), learn.no_logging(): learn.fit(10_000)
+            h = learn.param_history
+            out.append(f"grads={grads}: {len(h)} records of {h.rows} rows, {history_bytes(h) / 2**20:.2f} MB")
+        print(f"10k steps, {label}: " + '; '.join(out))
+
+
 def fp_workers():
     from fastai.torch_core import defaults
     return defaults.cpus
@@ -173,7 +217,7 @@ def memory_run():
     with learn.no_bar(), learn.no_logging(): learn.fit(1000)
     dt = time.perf_counter() - t
     h = learn.param_history
-    hist_bytes = h._flat.element_size() * h._flat.nelement() + h._loss.nbytes + h._steps.nbytes
+    hist_bytes = history_bytes(h)
     rss1, peak = proc.memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"10^6-step fit ({h.step:,} steps, {dt:.0f} s, {dt / h.step * 1e6:.0f} µs/step): history keeps {len(h)} records "
           f"(every {h.stride}th step), {hist_bytes / 2**20:.3f} MB; the process grew {(rss1 - rss0) / 2**20:.1f} MB over "
@@ -181,7 +225,9 @@ def memory_run():
 
 
 if __name__ == '__main__':
-    if '--memory' in sys.argv: memory_run(); sys.exit()
+    if '--memory' in sys.argv: memory_run(); memory_grads(); sys.exit()
+    if '--grads' in sys.argv: bench_grads(); sys.exit()
     bench_speed()
+    bench_grads()
     # in a fresh process, so the peak RSS is this run's
     subprocess.run([sys.executable, __file__, '--memory'], check=True, env=dict(os.environ))

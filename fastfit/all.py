@@ -12,4 +12,5 @@ from .panels import *  # noqa: F403
 from .player import *  # noqa: F403
 from .plots import *  # noqa: F403
 from .records import *  # noqa: F403
+from .style import *  # noqa: F403
 from .writers import *  # noqa: F403

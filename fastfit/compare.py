@@ -1,26 +1,34 @@
-"Several fits of one problem drawn together: `compare_optimizers` (one colour each) and `lr_sweep` (small multiples)."
+"""Several fits of one problem drawn together: `compare_optimizers` and `compare_batch_sizes` (one colour each),
+`lr_sweep` and `compare_scaling` (small multiples); and `curvature`, the Hessian's eigenvalues behind the largest stable lr."""
 from __future__ import annotations
 
 import copy
 import functools
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from fastai.learner import Learner
 from fastai.optimizer import SGD
+from fastcore.basics import patch
+from matplotlib.figure import Figure
+from torch.func import functional_call
 
 from .classify import classification_learner
-from .data import ClsDataLoaders, RegDataLoaders, check_positive
+from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive, rebatch
 from .learner import regression_learner
 from .models import LinearModel, LogisticModel, SoftmaxModel
-from .panels import Frames
+from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel, samples_per_step
 from .player import FitAnimation, animation_of
 from .plots import check_frames
 from .records import Records, _finite_records, require_history
 from .writers import check_export, check_fps
 
-__all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'compare_optimizers', 'lr_sweep']
+__all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'BatchSizes', 'Scaling', 'Curvature', 'compare_optimizers', 'lr_sweep',
+           'compare_batch_sizes', 'compare_scaling']
 
 
 def _opt_loss(learn) -> float | None:
@@ -69,26 +77,42 @@ class Runs:
         self.learners, self.stops = dict(learners), dict(stops or {})
 
     @property
-    def labels(self) -> list: return [str(k) for k in self.learners]
-    def titles(self) -> list|None: return None
+    def labels(self) -> list:
+        "One legend label per run."
+        return [str(k) for k in self.learners]
+
+    def titles(self) -> list|None:
+        "One title per run for small multiples (None: no titles)."
+        return None
+
+    def records(self, hists:list, frames:int) -> list:
+        "One `Records` per run on one clock: frame k is the same step in each."
+        return Records.aligned(hists, frames, [self.stops.get(k) for k in self.learners])
 
     def frames(self, frames:int=100, panels=None, dpi:int=100, fig=None) -> Frames:
         "The `Frames` of every run on one clock: frame k is the same step in each."
         frames, dpi = check_frames(frames, dpi, panels or self.panels, len(self.learners), self.split)
         learns = list(self.learners.values())
         hists = [require_history(lrn, type(self).__name__) for lrn in learns]
-        recs = Records.aligned(hists, frames, [self.stops.get(k) for k in self.learners])
-        return Frames(learns, recs, panels=panels or self.panels, dpi=dpi, fig=fig, labels=self.labels,
-                      split=self.split, titles=self.titles())
+        titles, per = self.titles(), len(_listify_panels(panels or self.panels))
+        # one title per run, on the first of its axes (small multiples have one axes per run and panel)
+        if titles and self.split: titles = [t if j == 0 else None for t in titles for j in range(per)]
+        return Frames(learns, self.records(hists, frames), panels=panels or self.panels, dpi=dpi, fig=fig,
+                      labels=self.labels, split=self.split, titles=titles)
 
-    def show(self, panels=None, dpi:int=100):
-        "A figure of the runs' final state."
-        fr = self.frames(1, panels, dpi, fig=plt.figure())
+    def show(self,
+        panels=None, # names from `PANELS` or `Panel` subclasses (default: the class's)
+        dpi:int=100, # resolution of the new figure
+        fig=None, # an empty matplotlib figure to draw into (its size and dpi are set); default: a new pyplot figure
+    ) -> None:
+        "Draw the runs' final state (with pyplot, shown by the notebook; returns None, as fastai's `show_*` do)."
+        if fig is not None and not isinstance(fig, Figure):
+            raise TypeError(f"fig must be a matplotlib Figure (e.g. `plt.figure()`), got {type(fig).__name__}: {fig!r}")
+        fr = self.frames(1, panels, dpi, fig=plt.figure() if fig is None else fig)
         fr.draw(len(fr) - 1)
-        return fr.fig
 
     def animate(self, frames:int=100, fps:float=20, panels=None, dpi:float=100) -> FitAnimation:
-        "A matplotlib `FuncAnimation` of every run in step (inline as fastfit's player in Jupyter); nothing is re-trained."
+        "A matplotlib `FuncAnimation` of every run in step (in a notebook: fastfit's player, or the GIF where outputs are sanitised)."
         fps = check_fps(fps)
         return animation_of(self.frames(frames, panels, dpi), fps)
 
@@ -207,3 +231,156 @@ def lr_sweep(
         learners[v], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, opt_func=opt_func, lr=v)
         if stop: stops[v] = stop
     return LRSweep(learners, stops)
+
+
+class BatchSizes(Runs):
+    """One fit per batch size from the same start: the paths on one loss surface and the loss on all the data against
+    the samples seen (not steps: a full-batch step sees every sample, a bs-1 step one), animated in step by samples."""
+    panels = ('surface', 'loss')
+
+    def __init__(self, learners:dict, stops=None):
+        super().__init__(learners, stops)
+        self.per_step = {k: samples_per_step(lrn) for k, lrn in self.learners.items()}
+
+    @property
+    def labels(self) -> list:
+        "One legend label per run: 'bs=16', or 'full batch (n)'."
+        return [f"full batch ({self.per_step[k]})" if k is None else f"bs={k}" for k in self.learners]
+
+    def records(self, hists:list, frames:int) -> list:
+        "One `Records` per run on one clock of samples seen: frame k shows every run after the same number of samples."
+        per = [self.per_step[k] for k in self.learners]
+        stops = [(s[0] * p, s[1]) if (s := self.stops.get(k)) else None for k, p in zip(self.learners, per)]
+        recss = Records.aligned(hists, frames, stops, per_step=per)
+        for r in recss: r.clock_label = '{:,} samples seen'
+        return recss
+
+    def frames(self, frames:int=100, panels=None, dpi:int=100, fig=None) -> Frames:
+        "The `Frames` of every run on one clock of samples seen ('loss' is drawn against samples seen, on all the data)."
+        panels = [SamplesLossPanel if p == 'loss' or p is LossPanel else p for p in (_listify_panels(panels or self.panels))]
+        return super().frames(frames, panels, dpi, fig)
+
+    def __repr__(self):
+        rows = [f"  {lab:<18} {lrn.param_history.step:>6} steps  final loss {v:.4g}"
+                + (f"  ({self.stops[k][1]})" if k in self.stops else '')
+                for lab, (k, lrn), v in zip(self.labels, self.learners.items(), self.final_losses().values())]
+        n = next(iter(self.learners.values())).dls.train.n
+        return f"BatchSizes: {len(self)} runs of {n} samples per epoch:\n" + '\n'.join(rows)
+
+
+def _listify_panels(panels) -> list:
+    return [panels] if isinstance(panels, str) or callable(panels) else list(panels)
+
+
+def compare_batch_sizes(
+    data, # a `SynthData` (its `dataloaders()`) or `RegDataLoaders` (its training and validation sets)
+    bss=(1, 16, None), # batch sizes; None: full batch
+    epochs:int=20, # epochs of each fit (every run sees the same samples: epochs x the training set)
+    lr:float=.1, # learning rate of every run
+    model=None, # the model every run starts from (copied; default `LinearModel(n_in=...)`)
+    loss_func=None, # default MSE
+    opt_func=SGD, # the optimizer of every run
+) -> BatchSizes:
+    "Fit one copy of `model` per batch size, from the same start; `BatchSizes` to show or animate (paths, loss per sample)."
+    bss = [bss] if bss is None or isinstance(bss, (int, float)) else list(bss)
+    if not bss: raise ValueError("bss must hold at least one batch size, e.g. (1, 16, None); None is full batch")
+    if len(set(bss)) != len(bss): raise ValueError(f"bss holds a batch size twice: {bss}")
+    epochs, lr = check_positive('epochs', epochs, int), check_positive('lr', lr)
+    dlss = {bs: rebatch(data, bs) for bs in bss}  # a bs larger than the training set fails here, before any fit
+    model0 = _start_model(next(iter(dlss.values())), model)
+    learners, stops = {}, {}
+    for bs, dls in dlss.items():
+        learners[bs], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, opt_func=opt_func, lr=lr)
+        if stop: stops[bs] = stop
+    return BatchSizes(learners, stops)
+
+
+class Curvature(NamedTuple):
+    "The eigenvalues of the loss's Hessian (ascending), its condition number and the largest stable lr of plain GD."
+    eigenvalues:np.ndarray
+    condition:float # largest / smallest eigenvalue (inf when the smallest is <= 0: a flat or saddle direction)
+    max_lr:float # 2 / largest eigenvalue: above it, plain gradient descent diverges along the steepest direction
+
+    def __repr__(self):
+        return f"Curvature(condition number {self.condition:.3g}, largest stable lr 2/λmax = {self.max_lr:.3g}, " \
+               f"eigenvalues {np.array2string(self.eigenvalues, precision=3)})"
+
+
+@patch
+def curvature(self:Learner,
+    params:dict|None=None, # where (name -> tensor; default: the model's current parameters)
+    max_params:int=2000, # refuse larger models (the Hessian has max_params**2 entries)
+) -> Curvature:
+    """The Hessian of the training loss (all the training data) at `params`, in float64: its eigenvalues, condition
+    number and the largest stable lr of plain gradient descent, 2/λmax (exact for MSE of models linear in their parameters)."""
+    import copy
+    model = copy.deepcopy(self.model).cpu().double()
+    named = [(k, p.detach()) for k, p in model.named_parameters()]
+    if params is not None: named = [(k, torch.as_tensor(params[k]).detach().double().reshape(p.shape)) for k, p in named]
+    n = sum(p.numel() for _, p in named)
+    if n > max_params:
+        raise ValueError(f"curvature() builds the {n}x{n} Hessian of this model's {n:,} parameters: more than "
+                         f"max_params={max_params}; pass a larger max_params if you mean it")
+    dl = self.dls.train
+    x, y, shapes = dl.x.cpu().double(), dl.y.cpu().double(), [(k, p.shape, p.numel()) for k, p in named]
+    def loss(theta):
+        ps, i = {}, 0
+        for k, shape, m in shapes: ps[k] = theta[i:i + m].reshape(shape); i += m
+        return self.loss_func(functional_call(model, ps, (x,)), y)
+    H = torch.func.hessian(loss)(torch.cat([p.reshape(-1) for _, p in named]))
+    eig = torch.linalg.eigvalsh((H + H.T) / 2).numpy()
+    top, low = float(eig[-1]), float(eig[0])
+    return Curvature(eig, top / low if low > 0 else math.inf, 2 / top if top > 0 else math.inf)
+
+
+class Scaling(Runs):
+    """The same model fitted on raw and on standardised x, each at a share of its own largest stable lr: the elongated
+    valley (with its zig-zag) beside the round bowl, each titled with its condition number and largest stable lr."""
+    panels, split = ('surface',), True
+
+    def __init__(self, learners:dict, curvatures:dict, lrs:dict, stops=None):
+        super().__init__(learners, stops)
+        self.curvatures, self.lrs = curvatures, lrs
+
+    def titles(self) -> list:
+        "One title per fit: its condition number, its largest stable lr and the lr it used."
+        return [f"{k}: condition number {c.condition:.3g}\nlargest stable lr 2/λmax = {c.max_lr:.3g}, used {self.lrs[k]:.3g}"
+                for k, c in self.curvatures.items()]
+
+    def frames(self, frames:int=100, panels=None, dpi:int=100, fig=None) -> Frames:
+        "The `Frames` of both fits in step; 'surface' spans as much on both axes, so the valley and the bowl keep their shapes."
+        panels = [EqualSurfacePanel if p == 'surface' or p is SurfacePanel else p for p in _listify_panels(panels or self.panels)]
+        return super().frames(frames, panels, dpi, fig)
+
+    def __repr__(self):
+        rows = [f"  {k:<14} condition number {c.condition:<10.3g} largest stable lr {c.max_lr:<10.3g} lr {self.lrs[k]:<10.3g}"
+                f" final loss {v:.4g}" for (k, c), v in zip(self.curvatures.items(), self.final_losses().values())]
+        return "Scaling: raw and standardised x\n" + '\n'.join(rows)
+
+
+def compare_scaling(
+    data, # a `SynthData` or `RegDataLoaders`: the raw data (fitted full batch)
+    model=None, # the model both fits start from (copied; default `LinearModel(n_in=...)`), e.g. `PolyModel(2)`
+    epochs:int=50, # full-batch steps of each fit
+    lr_share:float=.95, # each fit's lr as a share of its own largest stable lr 2/λmax (< 1, or it diverges)
+    loss_func=None, # default MSE
+) -> Scaling:
+    """Fit `model` on raw and on standardised x (`normalize=True`), each full batch at `lr_share` of its largest stable
+    lr (from the Hessian at the start); `Scaling` to show or animate side by side."""
+    epochs, lr_share = check_positive('epochs', epochs, int), check_positive('lr_share', lr_share)
+    if lr_share >= 2: raise ValueError(f"lr_share must be < 2 (at 2 x the largest stable lr even a quadratic diverges), "
+                                       f"got {lr_share}; e.g. .95 zig-zags across the valley and converges")
+    if not isinstance(data, (SynthData, RegDataLoaders)):
+        raise TypeError(f"data must be a SynthData (from a synth_* generator) or RegDataLoaders, got {type(data).__name__}")
+    dlss = {'raw x': rebatch(data, None, normalize=False), 'standardised x': rebatch(data, None, normalize=True)}
+    model0 = _start_model(dlss['raw x'], model)
+    learners, curvs, lrs, stops = {}, {}, {}, {}
+    for k, dls in dlss.items():
+        probe = regression_learner(dls, model=copy.deepcopy(model0), loss_func=loss_func, history=False)
+        curvs[k] = c = probe.curvature()
+        if not math.isfinite(c.max_lr):
+            raise ValueError(f"the loss has no positive curvature on {k} (eigenvalues {c.eigenvalues}): no largest stable lr")
+        lrs[k] = lr_share * c.max_lr
+        learners[k], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, lr=lrs[k])
+        if stop: stops[k] = stop
+    return Scaling(learners, curvs, lrs, stops)

@@ -157,6 +157,17 @@ def _xy(d) -> tuple:
     return ts[0], (ts[1] if len(ts) > 1 else None)
 
 
+EVAL_ROWS = 1 << 16  # rows per forward pass when a loss is evaluated over a whole data set: memory stays bounded
+
+
+def mean_over_rows(f, x, y, bs:int=EVAL_ROWS):
+    """`f(x, y)` over row batches of at most `bs`, averaged weighted by batch size (as fastai averages the validation
+    loss): exactly `f(x, y)` up to `bs` rows, and equal to it for any loss that is a mean over rows."""
+    n = len(x)
+    if n <= bs: return f(x, y)
+    return sum(f(x[i:i + bs], y[i:i + bs]) * (min(n, i + bs) - i) for i in range(0, n, bs)) / n
+
+
 def _device(device) -> torch.device:
     "`device` as a torch device that exists here (None: fastai's default device, CPU unless CUDA is in use)."
     if device is None: return default_device()
@@ -175,9 +186,65 @@ def _split_idx(n, valid_pct, seed):
     return idx[:n - n_valid], idx[n - n_valid:]
 
 
+def _standardise_truth(truth, mean, std, const):
+    """`truth` (parameters of the model on raw x) as the parameters of the same function of standardised x (None when
+    its form is unknown): linear ('w', 'b') or a polynomial of one feature ('c2', 'c1', 'c0')."""
+    if not truth: return truth
+    mu, sd = mean.double().flatten(), std.double().flatten()
+    if 'w' in truth:
+        w = torch.as_tensor(truth['w']).double().flatten()
+        if len(w) != len(mu): return None
+        ws, shift = w * sd, float(w @ mu)
+        out = {'w': ws.float().reshape(torch.as_tensor(truth['w']).shape)}
+        if 'b' in truth: out['b'] = torch.tensor(float(truth['b']) + shift)
+        elif shift != 0:  # the bias is a weight on a column of ones (seed 002): it takes the shift
+            ones = [j for j, v in const.items() if v != 0]
+            if not ones: return None
+            ws[ones[0]] += shift / const[ones[0]]
+            out['w'] = ws.float().reshape(out['w'].shape)
+        return out
+    cs = sorted((k for k in truth if k[0] == 'c' and k[1:].isdigit()), key=lambda k: -int(k[1:]))
+    if not cs or len(cs) != len(truth) or len(mu) != 1: return None
+    deg = int(cs[0][1:])
+    if sorted(int(k[1:]) for k in cs) != list(range(deg + 1)): return None
+    p = np.polynomial.Polynomial([float(truth[f'c{j}']) for j in range(deg + 1)])
+    q = p(np.polynomial.Polynomial([float(mu[0]), float(sd[0])])).coef  # p(mu + sd*u), lowest power first
+    q = np.pad(q, (0, deg + 1 - len(q)))
+    return {f'c{j}': torch.tensor(float(q[j])) for j in range(deg, -1, -1)}
+
+
+def _check_bs(bs, n_train:int):
+    "`bs` as an int <= `n_train` (None: full batch), or the error saying what would work."
+    if bs is None: return None
+    bs = check_positive('bs', bs, int)
+    if bs > n_train:
+        raise ValueError(f"bs={bs} is larger than the {n_train} training samples, so no full batch remains "
+                         f"(fastai drops the last incomplete one): use bs <= {n_train}, or bs=None for full batch")
+    return bs
+
+
 class RegDataLoaders(DataLoaders):
     "fastai `DataLoaders` of a regression set, train and valid as `TensorDL`s."
     truth = None # the true parameters (in model names) and function, when the data is synthetic
+    norm = None # (mean, std) of each training feature, (1, n_features), when the loaders standardise x
+    raw_truth = None # with `norm`: the true parameters of the model on raw x (`truth` is for standardised x)
+
+    def normalize(self, x) -> torch.Tensor:
+        "Raw inputs `x` as the model sees them: standardised with the training mean and std when `norm` is set."
+        if self.norm is None: return x
+        m, s = self.norm
+        return (x - m.to(x.device)) / s.to(x.device)
+
+    def denormalize(self, x) -> torch.Tensor:
+        "Inputs the model sees back in the data's own units (plots draw those)."
+        if self.norm is None: return x
+        m, s = self.norm
+        return x * s.to(x.device) + m.to(x.device)
+
+    @property
+    def units_note(self) -> str:
+        "'' or a note for plots whose axes are model parameters: those of the model on standardised x."
+        return '' if self.norm is None else ' (model on standardised x)'
 
     @property
     def n_in(self): return self.train.x.shape[1]
@@ -206,12 +273,12 @@ class RegDataLoaders(DataLoaders):
             y = as_tensor2d(y, 'y')
             if len(y) != len(x): raise ValueError(f"test_items: x and y lengths differ: {len(x)} and {len(y)}")
         if bs is not None: bs = check_positive('bs', bs, int)
-        return TensorDL(x, y, bs=bs, device=self.device)
+        return TensorDL(self.normalize(x), y, bs=bs, device=self.device)
 
     def new_empty(self):
         "These loaders with no samples, for `learn.export` (the model, not the data, is exported)."
         res = type(self)(*[dl.new_empty() for dl in self.loaders], path=self.path, device=self.device)
-        res.truth = self.truth
+        res.truth, res.norm, res.raw_truth = self.truth, self.norm, self.raw_truth
         return res
 
     @classmethod
@@ -224,8 +291,10 @@ class RegDataLoaders(DataLoaders):
         valid:tuple|None=None, # an explicit (x_valid, y_valid); then valid_pct is ignored
         device=None, # None: fastai's `default_device()` (CPU unless CUDA is in use)
         truth=None, # the true parameters, if known
+        normalize:bool=False, # standardise each feature with the training set's mean and std (plots stay in raw units)
     ):
-        "`RegDataLoaders` from arrays, split by `valid_pct` (seeded) or given `valid`."
+        """`RegDataLoaders` from arrays, split by `valid_pct` (seeded) or given `valid`; with `normalize`, x standardised
+        (the model and its history then hold the parameters of the model on standardised x)."""
         x, y = as_tensor2d(x, 'x'), as_tensor2d(y, 'y')
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same number of samples, got x: {len(x)} and y: {len(y)}")
@@ -245,16 +314,25 @@ class RegDataLoaders(DataLoaders):
             ti, vi = _split_idx(len(x), valid_pct, seed)
             if len(ti) == 0: raise ValueError(f"valid_pct={valid_pct} leaves no training sample out of {len(x)}")
             xt, yt, xv, yv = x[ti], y[ti], x[vi], y[vi]
-        if bs is not None:
-            bs = check_positive('bs', bs, int)
-            if bs > len(xt):
-                raise ValueError(f"bs={bs} is larger than the {len(xt)} training samples, so no full batch remains "
-                                 f"(fastai drops the last incomplete one): use bs <= {len(xt)}, or bs=None for full batch")
+        bs = _check_bs(bs, len(xt))
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be True or False, got {normalize!r} of type {type(normalize).__name__}")
+        norm, raw_truth = None, None
+        if normalize:
+            # fastai's `Normalize`: the training set's mean and (unbiased) std; a constant column (a column of ones,
+            # the bias as a weight) is left as it is.
+            mean = xt.mean(0, keepdim=True)
+            std = xt.std(0, keepdim=True) if len(xt) > 1 else torch.zeros_like(mean)
+            const = ~(std > 0)
+            mean, std = torch.where(const, 0., mean), torch.where(const, 1., std)
+            norm, raw_truth = (mean, std), truth
+            truth = _standardise_truth(truth, mean, std, {int(j): float(xt[0, j]) for j in const[0].nonzero().flatten()})
+            xt, xv = (xt - mean) / std, (xv - mean) / std
         device = _device(device)
         train = TensorDL(xt, yt, bs=bs, shuffle=bs is not None, drop_last=bs is not None, seed=seed, device=device)
         valid = TensorDL(xv, yv, bs=bs, seed=seed, device=device)
         dls = cls(train, valid, device=device)
-        dls.truth = truth
+        dls.truth, dls.norm, dls.raw_truth = truth, norm, raw_truth
         return dls
 
 
@@ -361,6 +439,23 @@ class ClsDataLoaders(RegDataLoaders):
         return res
 
 
+def rebatch(dls:RegDataLoaders, bs:int|None, normalize:bool|None=None, valid_pct:float=0.) -> RegDataLoaders:
+    """`dls`'s data in new loaders with batch size `bs` (the bs error of `from_arrays` when it does not fit); with
+    `normalize` True/False, standardised or not (from the raw data); a `SynthData` gives its own `dataloaders`."""
+    if isinstance(dls, SynthData):
+        return dls.dataloaders(bs=bs, valid_pct=valid_pct, normalize=bool(normalize))
+    if not isinstance(dls, RegDataLoaders):
+        raise TypeError(f"data must be a SynthData (from a synth_* generator), RegDataLoaders or ClsDataLoaders, got {type(dls).__name__}")
+    if normalize is None: normalize = dls.norm is not None
+    raw = dls.denormalize
+    xt, yt = raw(dls.train.x).cpu(), dls.train.y.cpu()
+    valid = (raw(dls.valid.x).cpu(), dls.valid.y.cpu()) if dls.has_valid else None
+    truth = dls.raw_truth if dls.norm is not None else dls.truth
+    seed = 42 if dls.train.seed is None else dls.train.seed
+    return type(dls).from_arrays(xt, yt, valid=valid, valid_pct=0, bs=bs, seed=seed, device=dls.device,
+                                 truth=truth, normalize=normalize)
+
+
 class SynthData:
     "Synthetic data with its true parameters (regression targets, or class labels for `synth_blobs`)."
     def __init__(self,
@@ -381,10 +476,12 @@ class SynthData:
         valid_pct:float=.2, # share held out for validation (0: none)
         seed:int=42, # seed of the split and the shuffling
         device=None, # None: fastai's default device
+        normalize:bool=False, # standardise each feature with the training set's mean and std (plots stay in raw units)
     ) -> RegDataLoaders:
         "`RegDataLoaders` of this data (`ClsDataLoaders` for class labels), carrying the truth for plots."
         dls = RegDataLoaders if self.y.is_floating_point() else ClsDataLoaders
-        return dls.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device, truth=self.truth)
+        return dls.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device, truth=self.truth,
+                               normalize=normalize)
 
 
 def _gen(seed): return torch.Generator().manual_seed(int(seed))

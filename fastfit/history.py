@@ -1,4 +1,5 @@
-"`ParamHistory`: the parameters and loss after every optimizer step, in preallocated, bounded buffers."
+"""`ParamHistory`: the parameters and loss after every optimizer step, in preallocated, bounded buffers; with `grads=True`
+also each step's gradient, the parameters before it, the optimizer's state and hyper-parameters (the 'step' panel)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,18 @@ import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 
+from .data import mean_over_rows
 from .models import flat_names
 
 __all__ = ['ParamHistory']
+
+_STATE = (('grad_avg', 'average_grad'), ('sqr_avg', 'average_sqr_grad'))  # fastai's running averages, and who keeps them
+_HYPERS = ('lr', 'mom', 'sqr_mom', 'eps', 'wd')
+
+
+def opt_cb_names(opt) -> tuple:
+    "The names of a fastai optimizer's step functions, e.g. ('weight_decay', 'average_grad', 'momentum_step')."
+    return tuple(getattr(getattr(f, 'func', f), '__name__', type(f).__name__) for f in getattr(opt, 'cbs', ()))
 
 
 class ParamHistory(Callback):
@@ -17,11 +27,14 @@ class ParamHistory(Callback):
     # Plain attribute sets: fastai's `Callback.__setattr__` looks each name up on the learner, every step.
     __setattr__ = object.__setattr__
     big = 10_000  # models with more scalar parameters than this record a subset by default (`params=` chooses it)
+    numpy_views = True  # on the CPU, write records through numpy views (False: torch's copies, the path of CUDA tensors)
     after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
 
     def __init__(self,
         max_records:int=2000, # at most this many records; when full, every other one is dropped (first and last kept)
         params:list|None=None, # names of the parameters to record (default: all, or a subset for models over `big`)
+        grads:bool=True, # also record each step's gradient, the parameters before it, the optimizer's state and hypers
+        max_bytes:int=100 * 2**20, # the buffers stay under this many bytes: a model with big records keeps fewer of them
     ):
         try: max_records = int(max_records)
         except (TypeError, ValueError): raise TypeError(f"max_records must be an int >= 3, got {max_records!r}") from None
@@ -30,7 +43,10 @@ class ParamHistory(Callback):
             params = [params] if isinstance(params, str) else list(params)
             if not params or not all(isinstance(k, str) for k in params):
                 raise TypeError(f"params must be a non-empty list of parameter names, got {params!r}")
-        self.max_records, self.names = max_records, params
+        try: max_bytes = int(max_bytes)
+        except (TypeError, ValueError): raise TypeError(f"max_bytes must be an int, got {max_bytes!r}") from None
+        if max_bytes <= 0: raise ValueError(f"max_bytes must be > 0, got {max_bytes!r}: e.g. 100 * 2**20 (100 MiB)")
+        self.max_records, self.names, self.grads_on, self.max_bytes = max_records, params, bool(grads), max_bytes
         self.reset()
 
     def reset(self):
@@ -38,6 +54,7 @@ class ParamHistory(Callback):
         self.n, self.step, self.stride, self.layout = 0, 0, 1, None
         self._flat = self._flat_np = self._loss = self._steps = None
         self._slot, self._tail = 0, False
+        self._g, self._g_np, self._hyp, self.opt_cbs = {}, {}, {}, ()
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _tracked(self):
@@ -79,21 +96,104 @@ class ParamHistory(Callback):
             self.reset()
             self.layout = layout
             size, dev = sum(p.numel() for p in self._ps), self._ps[0].device
-            self._flat = torch.empty(self.max_records, size, device=dev)
-            self._loss = np.full(self.max_records, np.nan, dtype=np.float32)
-            self._steps = np.zeros(self.max_records, dtype=np.int64)
+            keys = self._step_keys() if self.grads_on else []
+            rows = self.rows = self._rows(size * (1 + len(keys)))
+            self._flat = torch.empty(rows, size, device=dev)
+            self._loss = np.full(rows, np.nan, dtype=np.float32)
+            self._steps = np.zeros(rows, dtype=np.int64)
+            self._g = {k: torch.full((rows, size), np.nan, device=dev) for k in keys}
         # On the CPU, numpy views of the parameters make a record one memcpy per tensor (a torch.cat costs ~10x).
         # fastai's optimizers update parameters in place, so the views stay valid for the whole fit.
-        cpu = all(p.device.type == 'cpu' and p.dtype == torch.float32 for p in self._ps)
+        cpu = self.numpy_views and all(p.device.type == 'cpu' and p.dtype == torch.float32 for p in self._ps)
         self._flat_np = self._flat.numpy() if cpu else None
         if cpu:
             bounds = np.cumsum([0] + [p.numel() for p in self._ps])
             self._src = [(int(i), int(j), p.detach().numpy().reshape(-1)) for i, j, p in zip(bounds, bounds[1:], self._ps)]
+        if self.grads_on: self._setup_grads(cpu)
         # RegLearner computes the loss as a float once per step (its divergence check); else we take `.item()`.
         self._loss_value = getattr(type(self.learn), 'records_loss_value', False)
         if self.n == 0:
             self._write(0)
             self._commit()
+
+    # -- recording a step (grads=True) ---------------------------------------------------------------------------------
+    def _step_keys(self) -> list:
+        "The buffers of a step: its gradient, the parameters before it, and the optimizer's running averages after and before."
+        names = opt_cb_names(self.learn.opt)
+        state = [k for k, f in _STATE if f in names]
+        return ['grad', 'before'] + state + [f'{k}_before' for k in state]
+
+    def _setup_grads(self, cpu):
+        opt = self.learn.opt
+        self.opt_cbs = opt_cb_names(opt)
+        for k in self._step_keys():  # a later fit with another optimizer: the buffers this one needs
+            if k not in self._g: self._g[k] = torch.full_like(self._flat, float('nan'))
+        hypers = getattr(opt, 'hypers', None)
+        self._hyper = hypers[-1] if hypers else {}  # fastai updates this dict in place (schedules): look it up once
+        for k in [*_HYPERS, 'loss_before', 'opt_step']:
+            if (k in self._hyper or k not in _HYPERS) and k not in self._hyp: self._hyp[k] = np.full(self.rows, np.nan)
+        self._hyp_pairs = [(self._hyp[k], k) for k in _HYPERS if k in self._hyper]
+        self._state_keys = [k for k, _ in _STATE if k in self._g]
+        self._opt_state = getattr(opt, 'state', {})
+        # On the CPU numpy views: a record is one memcpy per tensor. Else torch copies (one cat per buffer when it can).
+        self._G = {k: b.numpy() for k, b in self._g.items()} if cpu else self._g
+        self._F = self._flat_np if cpu else self._flat
+        self._pairs = [(self._G[k], self._G[k + '_before']) for k in self._state_keys]
+        self._gexp, self._grads_gone = None, False
+        if self.n == 0:  # the initial record: no step yet; the running averages as the optimizer holds them (none: 0)
+            for k in self._state_keys:
+                self._g[k][0] = 0.
+                for (i, j), p in zip(self._bounds(), self._ps):
+                    t = self._opt_state.get(p, {}).get(k)
+                    if t is not None: self._g[k][0, i:j] = t.detach().reshape(-1).to(self._g[k].dtype)
+
+    def _bounds(self) -> list:
+        b = np.cumsum([0] + [p.numel() for p in self._ps])
+        return [(int(i), int(j)) for i, j in zip(b, b[1:])]
+
+    def _grad_sources(self):
+        "What each step copies: per gradient and state tensor (buffer, i, j, its flat view); and what to check it by."
+        self._gsrc, self._gexp, cpu = [], [], self._G is not self._g
+        for (i, j), p in zip(self._bounds(), self._ps):
+            st = self._opt_state.get(p, {}) if self._state_keys else {}
+            for k, t in [(None, p.grad)] + [(k, st.get(k)) for k in self._state_keys]:
+                self._gexp.append((p, k, t))
+                if t is None: continue
+                v = t.detach().reshape(-1)
+                self._gsrc.append((self._G['grad' if k is None else k], i, j, v.numpy() if cpu and v.dtype == torch.float32 else v))
+        self._gfull = all(t is not None for _, _, t in self._gexp)
+        # Off the CPU: one torch.cat per buffer (one kernel), when every tensor of it is there and float32.
+        self._gcat = None if cpu or not self._gfull or any(v.dtype != torch.float32 for *_, v in self._gsrc) else \
+            [(self._G[k], [v for d, _, _, v in self._gsrc if d is self._G[k]]) for k in ('grad', *self._state_keys)]
+
+    def _write_grads(self, slot):
+        "Before the parameters of this step are written at `slot`: its gradient, the state before and after, its hypers."
+        G, prev, st = self._G, self._slot, self._opt_state
+        # The latest record (`prev`, maybe the tail about to be overwritten) holds the parameters and state before this step.
+        G['before'][slot] = self._F[prev]
+        for cur, before in self._pairs: before[slot] = cur[prev]
+        exp = self._gexp
+        if exp is None: self._grad_sources()
+        else:
+            for p, k, t in exp:  # torch or the optimizer may have made a tensor anew (set_to_none): views anew
+                if (p.grad if k is None else st[p].get(k)) is not t:
+                    self._grad_sources()
+                    break
+        if self._grads_gone or not self._gfull:  # what is not known: NaN (a stopped fit's zeroed grads, a grad of None)
+            for k in ('grad', *self._state_keys): G[k][slot] = float('nan')
+        if self._grads_gone: pass
+        elif self._gcat is not None:
+            for dst, vs in self._gcat: torch.cat(vs, out=dst[slot])
+        elif G is not self._g:
+            for dst, i, j, v in self._gsrc: dst[slot, i:j] = v
+        else:
+            for dst, i, j, v in self._gsrc: dst[slot, i:j].copy_(v)
+        h = self._hyper
+        for a, k in self._hyp_pairs: a[slot] = h[k]
+        self._hyp['loss_before'][slot] = self._loss[prev]
+        if self._state_keys:
+            s = st[self._ps[0]].get('step')
+            if s is not None: self._hyp['opt_step'][slot] = s
 
     def _write(self, slot):
         if self._flat_np is not None:
@@ -106,7 +206,11 @@ class ParamHistory(Callback):
     def _commit(self):
         self.n += 1
         self._tail = False
-        if self.n == self.max_records: self._thin()
+        if self.n == self.rows: self._thin()
+
+    def _rows(self, row_floats:int) -> int:
+        "How many records fit `max_bytes` with rows of `row_floats` float32 values (at most `max_records`, at least 3)."
+        return max(3, min(self.max_records, self.max_bytes // (4 * row_floats + 64)))
 
     def _thin(self):
         "Full: keep every other record and record half as often; the last one stays, as the current tail."
@@ -117,6 +221,8 @@ class ParamHistory(Callback):
         idx = torch.as_tensor(keep, device=self._flat.device)
         self._flat[:k] = self._flat[idx].clone()
         self._loss[:k], self._steps[:k] = self._loss[keep], self._steps[keep]
+        for b in self._g.values(): b[:k] = b[idx].clone()
+        for a in self._hyp.values(): a[:k] = a[keep]
         self.stride *= 2
         # The last record's step is not a multiple of the new stride: it is the tail, overwritten by the next step.
         self.n, self._tail, self._slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
@@ -126,6 +232,7 @@ class ParamHistory(Callback):
 
     def after_step(self):
         self.step += 1
+        if self.grads_on: self._write_grads(self.n)
         self._write(self.n)
         if self.step % self.stride == 0: self._commit()
         else: self._tail = True
@@ -146,12 +253,15 @@ class ParamHistory(Callback):
             return
         # A fit cut short (Ctrl-C) between the optimizer's step and after_step: the model moved, the history did not.
         with torch.no_grad(): now = torch.cat([p.detach().reshape(-1) for p in self._ps]).to(self._flat.dtype)
-        if not torch.equal(now, self._flat[self._slot]): self.after_step()
-        # The last state's loss has no forward pass yet: one on the whole training set.
-        dl = self.learn.dls.train
+        if not torch.equal(now, self._flat[self._slot]):
+            self._grads_gone = True  # zeroed when the fit stopped: this step's gradient is not known
+            try: self.after_step()
+            finally: self._grads_gone = False
+        # The last state's loss has no forward pass yet: one on the whole training set (in batches: memory stays bounded).
+        dl, learn = self.learn.dls.train, self.learn
         x, y = getattr(dl, 'x', None), getattr(dl, 'y', None)
         if x is not None and y is not None:
-            with torch.no_grad(): self._loss[self._slot] = float(self.learn.loss_func(self.learn.model(x), y))
+            with torch.no_grad(): self._loss[self._slot] = float(mean_over_rows(lambda x, y: learn.loss_func(learn.model(x), y), x, y))
 
     def _unflat(self, row):
         "A flat record row as one tensor per tracked parameter."
@@ -189,11 +299,38 @@ class ParamHistory(Callback):
     @property
     def params(self) -> dict:
         "{name: (T, *shape)} the parameters after each recorded step."
-        flat, out, i = self.flat, {}, 0
+        return self._by_name(self.flat)
+
+    def _by_name(self, flat) -> dict:
+        out, i = {}, 0
         for k, s, _ in self.layout or []:
             n = int(np.prod(s))
             out[k] = flat[:, i:i + n].reshape(len(flat), *s)
             i += n
+        return out
+
+    @property
+    def has_grads(self) -> bool:
+        "Whether the history holds each step's gradient (recorded with `ParamHistory(grads=True)`)."
+        return bool(self._g)
+
+    @property
+    def grads(self) -> dict:
+        "{name: (T, *shape)} the gradient each recorded step used (NaN for record 0, the start); needs `grads=True`."
+        if not self._g: raise ValueError("this history holds no gradients: record them with ParamHistory(grads=True), e.g. "
+                                         "regression_learner(dls, cbs=ParamHistory(grads=True))")
+        return self._by_name(self._g['grad'][self._view()].cpu())
+
+    @property
+    def step_data(self) -> dict:
+        """What each recorded step did, as flat (T, P) tensors (columns as `flat_names`) and (T,) arrays: 'grad', 'before'
+        (the parameters before the step), fastai's running averages 'grad_avg'/'sqr_avg' after it and '..._before',
+        the optimizer's hypers ('lr', 'mom', 'sqr_mom', 'eps', 'wd', where it has them), 'loss_before' (the loss the
+        step's forward pass computed) and 'opt_step' (Adam's step count); record 0 (the start) is NaN. Needs `grads=True`."""
+        if not self._g: self.grads  # the error saying how to record them
+        v = self._view()
+        out = {k: b[v].cpu() for k, b in self._g.items()}
+        out.update({k: a[v].copy() for k, a in self._hyp.items()})
         return out
 
     def record(self, i) -> dict:

@@ -15,7 +15,7 @@ from fastcore.basics import PrettyString, patch
 from fastcore.foundation import L
 from fastcore.meta import delegates
 
-from .data import ClsDataLoaders, RegDataLoaders, TensorDL, check_positive
+from .data import ClsDataLoaders, RegDataLoaders, TensorDL, check_positive, mean_over_rows
 from .fastai_private import LeanLoop, use_lean_callbacks
 from .history import ParamHistory
 from .models import LinearModel, RegModel
@@ -222,12 +222,14 @@ def regression_learner(
 
 @patch
 def train_loss(self:Learner, params:dict|None=None) -> float:
-    "The loss on the whole training set at `params` (name -> tensor, e.g. `learn.ols()`; default: the model as it is)."
+    """The loss on the whole training set at `params` (name -> tensor, e.g. `learn.ols()`; default: the model as it is),
+    in batches of `EVAL_ROWS` rows averaged by size as fastai's validation does (memory stays bounded on big data)."""
     dl = self.dls.train
-    with torch.no_grad():
-        if params is None: return float(self.loss_func(self.model(dl.x), dl.y))
+    if params is None: model = self.model
+    else:
         params = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}
-        return float(self.loss_func(torch.func.functional_call(self.model, params, (dl.x,)), dl.y))
+        def model(x): return torch.func.functional_call(self.model, params, (x,))
+    with torch.no_grad(): return float(mean_over_rows(lambda x, y: self.loss_func(model(x), y), dl.x, dl.y))
 
 
 @patch

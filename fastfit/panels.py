@@ -9,12 +9,16 @@ from matplotlib.figure import Figure
 from torch.func import functional_call
 
 from .classify import is_classifier, probabilities
+from .data import EVAL_ROWS, check_positive, mean_over_rows
 from .history import ParamHistory
 from .models import flat_names
 from .optimum import optimum_label
 from .records import Records, _finite_records, _history
+from .style import restyle, style_scale
 
-__all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'LossPanel', 'PANELS', 'NEEDS', 'outputs']
+__all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'EqualSurfacePanel', 'LossPanel',
+           'SamplesLossPanel', 'StepPanel', 'step_kind', 'step_update', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows',
+           'sample_sets', 'outputs']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -26,9 +30,40 @@ COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', o
 MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 
 
+# Big data: a million points drawn help nobody and cost seconds and gigabytes. A picture scatters at most MAX_POINTS
+# points in all (a seeded random sample, the same share of each data set) and a loss surface sums at most MAX_POINTS
+# training points; the picture says so. Smaller data is drawn and summed whole, as it always was.
+MAX_POINTS = 10_000
+
+
+def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=0) -> torch.Tensor|None:
+    "Indices of a seeded random sample of `max_n` of `n` rows (the same every call), or None when all `n` are kept."
+    if max_n is None or n <= max_n: return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_n]
+
+
+def _rows(t, idx): return t if idx is None else t[idx]
+
+
+def sample_sets(*sets:tuple, max_n:int|None=MAX_POINTS, what:str='shown') -> list:
+    """What to draw of data `sets` (each a tuple of tensors with the same rows, e.g. (x, y)): [(note, *rows of each)].
+    All rows and note '' when the sets total at most `max_n` rows; else a seeded sample (`sample_rows`) of the same share
+    of each, and a note to say in the picture, e.g. '8,000 of 800,000 shown'."""
+    ns = [len(ts[0]) for ts in sets]
+    total = sum(ns)
+    ks = ns if max_n is None or total <= max_n else [max(1, round(max_n * n / total)) if n else 0 for n in ns]
+    out = []
+    for ts, n, k in zip(sets, ns, ks):
+        idx = sample_rows(n, k)
+        out.append(('' if idx is None else f"{k:,} of {n:,} {what}", *(_rows(t, idx) for t in ts)))
+    return out
+
+
 def _plot_feature(x) -> int:
-    "The feature drawn on the x axis: the first that is not constant (a ones column is skipped)."
-    varies = (x.max(0).values - x.min(0).values) > 0
+    "The feature drawn on the x axis: the first that is not constant (a ones column is skipped) in `x` (or a list of sets)."
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    lo = torch.stack([t.min(0).values for t in xs]).min(0).values
+    varies = (torch.stack([t.max(0).values for t in xs]).max(0).values - lo) > 0
     return int(varies.nonzero()[0]) if varies.any() else 0
 
 
@@ -47,6 +82,11 @@ def _truth_curve(truth, xg):
 
 
 def _short(v): return f"{v:.4g}"
+
+def _raw_x(dls, x):
+    "Inputs as the model sees them (standardised, with `normalize=True`) back in the data's own units, for the axes."
+    f = getattr(dls, 'denormalize', None)
+    return x if f is None else f(x)
 
 def _params_texts(params:list, max_scalars=4) -> list:
     "'w=2.95  b=1.98' for each parameter dict of `params` ('' when there are more than `max_scalars` scalars)."
@@ -81,6 +121,9 @@ NEEDS = {
                    "a model with at least two parameters (it draws the loss over two of them)"),
     'classes': (is_classifier, "class labels: a classification_learner on ClsDataLoaders (e.g. synth_blobs().dataloaders())"),
     'two features': (lambda learn: learn.dls.n_in == 2, "data with two features (it draws the plane of x[0] and x[1])"),
+    'grads': (lambda learn: _history_of(learn) and learn.param_history.has_grads,
+              "each step's gradients in the parameter history, which this learner did not record: create it with "
+              "regression_learner(dls, cbs=ParamHistory(grads=True)) and fit it again"),
 }
 
 
@@ -90,7 +133,8 @@ class Panel:
     In animations and exports only the moving artists are redrawn each frame (blitted), text included, so a new panel
     is exported as fast as the built-in ones. Frame `k` shows the parameters `self.params(k)` (name -> tensor) at
     step `self.step(k)` with training loss `self.loss(k)`; `self.predict(x, k)` is the model's output for `x` there;
-    `self.x`, `self.y` are the training data. Several runs on one axes (compare_optimizers): `self.learns`,
+    `self.x`, `self.y` are the training data (scatter what `sample_sets((x, y))` keeps of them: big data is sampled,
+    and the picture should say so). Several runs on one axes (compare_optimizers): `self.learns`,
     `self.recss` and one colour each in `self.colors`. `needs` names what the panel requires of a learner (keys of
     `NEEDS`), checked before anything is drawn."""
     name = None  # its key in `PANELS`, for the built-in panels
@@ -185,13 +229,13 @@ class FitPanel(Panel):
                              f"this data has {dls.n_classes}: draw panels=('loss', 'surface'), or give the data two features "
                              f"(the 'boundary' panel)")
         self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
-        xall = x if self.xv is None else torch.cat([x, self.xv])
-        self.feat = _plot_feature(xall)
-        lo, hi = float(xall[:, self.feat].min()), float(xall[:, self.feat].max())
+        xs = [x] if self.xv is None else [x, self.xv]
+        self.feat = _plot_feature(xs)
+        lo, hi = min(float(t[:, self.feat].min()) for t in xs), max(float(t[:, self.feat].max()) for t in xs)
         pad = (hi - lo) * .02
         xg = x.mean(0, keepdim=True).repeat(self.n_grid, 1)
         xg[:, self.feat] = torch.linspace(lo - pad, hi + pad, self.n_grid)
-        self.xg, self.xs = xg, xg[:, self.feat].numpy()
+        self.xg, self.xs = xg, _raw_x(dls, xg)[:, self.feat].numpy()  # the model sees xg; the axis shows raw units
         with torch.no_grad():
             self.predss = []
             for lrn, r in zip(self.learns, self.recss):
@@ -202,13 +246,18 @@ class FitPanel(Panel):
             if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
             opt = _optimum(learn)
             self.opt = None if opt is None else self._curve(functional_call(_cpu_model(model), opt, (xg,)))
+        # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
+        # normalize=True: the model sees standardised x, the axis shows raw units.
+        sets = [(x, self.y[:, 0])] + ([(self.xv, self.yv[:, 0])] if self.xv is not None else [])
+        self.data = [(f"{lab} ({note})" if note else lab, _raw_x(dls, xs)[:, self.feat], ys)
+                     for lab, (note, xs, ys) in zip(('train data', 'valid data'), sample_sets(*sets))]
 
     def _curve(self, out) -> np.ndarray:
         "The curve drawn for the model's outputs on the grid: the prediction, or for a classifier p(class 1)."
         return (probabilities(out, self.learn.loss_func)[:, 1] if self.cls else out).flatten().numpy()
 
     def _ylim(self):
-        ys = [self.y.numpy().ravel()] + ([self.yv.numpy().ravel()] if self.yv is not None else [])
+        ys = [y.numpy() for _, _, y in self.data]
         if self.truth is not None: ys.append(self.truth.numpy())
         lo, hi = min(a.min() for a in ys), max(a.max() for a in ys)
         span = max(hi - lo, 1e-6)
@@ -224,9 +273,9 @@ class FitPanel(Panel):
         self.ax = ax
         xl = 'x' if self.x.shape[1] == 1 else f'x[{self.feat}]'
         dc, vc = (COLORS['grey'], COLORS['grey']) if self.multi else (COLORS['data'], COLORS['valid'])
-        ax.scatter(self.x[:, self.feat], self.y[:, 0], s=14, c=dc, alpha=.65, lw=0, label='train data')
-        if self.xv is not None:
-            ax.scatter(self.xv[:, self.feat], self.yv[:, 0], s=14, c=vc, alpha=.65, lw=0, marker='s', label='valid data')
+        dls = self.learn.dls
+        for (label, xs, ys), c, mk in zip(self.data, (dc, vc), 'os'):
+            ax.scatter(xs, ys, s=14, c=c, alpha=.65, lw=0, marker=mk, label=label)
         if self.truth is not None: ax.plot(self.xs, self.truth, '--', c=COLORS['truth'], lw=1.5, label='true')
         if self.opt is not None:
             ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label=optimum_label(self.learn.loss_func))
@@ -237,7 +286,8 @@ class FitPanel(Panel):
                             zorder=6, bbox=_NOTE)
         ax.set_xlim(self.xs[0], self.xs[-1])
         ax.set_ylim(*self._ylim())
-        ax.set_xlabel(xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
+        ax.set_xlabel((xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
+                      + (' (the model is fitted on standardised x)' if getattr(dls, 'norm', None) is not None else ''))
         ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
         ax.legend(loc='lower right', fontsize=9, framealpha=.85)
         ax.grid(alpha=.25)
@@ -256,7 +306,7 @@ class FitPanel(Panel):
         rows = [f"{str(lab):<{w}} "
                 + (f"stopped at {int(rr.stop[0])}" if rr.stopped(k) else f"loss {_short(float(rr.losses[k]))}")
                 for lab, rr in zip(self.labels, self.recss)]
-        return '\n'.join(([] if step is None else [f"step {int(step)}"]) + rows)
+        return '\n'.join(([] if step is None else [r.clock_label.format(int(step))]) + rows)
 
     def update(self, k:int):
         "Move the fitted line(s) and caption to frame `k`."
@@ -278,12 +328,19 @@ def _named_flat(model) -> tuple:
 
 
 class LossSurface:
-    "The training loss over a grid of two parameters (the others held at the model's current values), by `vmap`."
+    """The training loss over a grid of two parameters (the others held at the model's current values), by `vmap` over
+    chunks of the grid and batches of the data (memory stays bounded), on at most `max_n` training points (`note`)."""
     def __init__(self,
         learn:Learner, # the learner: its model, loss function and training data
         params=None, # two flat parameter names, e.g. ('w', 'b') or ('c1', 'c0'); default: the first two
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         self.learn, self.model = learn, _cpu_model(learn.model)
+        if max_n is not None: max_n = check_positive('max_n', max_n, int)
+        dl = learn.dls.train
+        # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
+        [(self.note, x, y)] = sample_sets((dl.x, dl.y), max_n=max_n, what='points')
+        self.x, self.y = x.cpu(), y.cpu()
         self.layout, self.all_names, self.base = _named_flat(self.model)
         if len(self.all_names) < 2:
             raise ValueError(f"a loss surface needs two parameters; the model has only {self.all_names}")
@@ -321,13 +378,18 @@ class LossSurface:
         cols = [names.index(p) for p in self.names]
         return h.steps[keep], h.flat[keep][:, cols].numpy().astype(np.float64)
 
-    def losses(self, thetas:torch.Tensor) -> torch.Tensor:
-        "The training loss at each row of `thetas` (G, n_params): one batched call, chunked to bound memory."
-        dl = self.learn.dls.train
-        x, y, loss_func = dl.x.cpu(), dl.y.cpu(), self.learn.loss_func
-        def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
-        chunk = max(1, int(4e6 // max(1, len(x))))
-        with torch.no_grad(): return torch.func.vmap(loss, chunk_size=chunk)(thetas)
+    def losses(self, thetas:torch.Tensor, budget:int=1 << 22, rows:int=EVAL_ROWS) -> torch.Tensor:
+        "The training loss at each row of `thetas` (G, n_params): `budget` (theta, point) pairs a call, `rows` points at most."
+        loss_func, out = self.learn.loss_func, torch.empty(len(thetas))
+        def losses(ths, x, y):
+            def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
+            return torch.func.vmap(loss)(ths)
+        chunk = max(1, budget // min(len(self.x), rows))
+        with torch.no_grad():
+            # Into `out`, chunk by chunk: vmap's own chunk_size keeps every chunk's (point-sized) buffers until the end.
+            for i in range(0, len(thetas), chunk):
+                out[i:i + chunk] = mean_over_rows(lambda x, y: losses(thetas[i:i + chunk], x, y), self.x, self.y, rows)
+        return out
 
     def grid(self, xlim, ylim, n:int=100) -> tuple:
         "(P1, P2, Z): n x n meshgrid of the two parameters and the loss on it."
@@ -360,19 +422,27 @@ def _spans_decades(v, decades=2.) -> bool:
     return bool(len(v)) and v.min() > 0 and v.max() / v.min() > 10 ** decades
 
 
+def _equal_spans(xlim, ylim) -> tuple:
+    "The limits widened so both axes span as much (on a squarish axes, a round bowl then looks round)."
+    span = max(xlim[1] - xlim[0], ylim[1] - ylim[0])
+    return tuple(((lo + hi - span) / 2, (lo + hi + span) / 2) for lo, hi in (xlim, ylim))
+
+
 class SurfacePanel(Panel):
     "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
     name, needs = 'surface', ('two params',)
+    equal_spans = False  # both axes span as much, so the loss's shape is not stretched (compare_scaling)
 
     def __init__(self, learn, recs, labels=None,
         params=None, # the two parameters (flat names); default: the first two, the others held at their final values
         n:int=100, # grid points per axis
         show_end:bool=False, # mark each run's final state (static pictures)
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         super().__init__(learn, recs, labels)
         self.n, self.show_end = int(n), show_end
         if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
-        self.surf = surf = LossSurface(self.learn, params)
+        self.surf = surf = LossSurface(self.learn, params, max_n)
         self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
         for lrn, r in zip(self.learns, self.recss):
             h = _history(lrn)
@@ -387,6 +457,7 @@ class SurfacePanel(Panel):
         if self.opt is None and self.truth is None: core += [xy[-1:] for _, xy in self.paths]
         core = np.concatenate([c for c in core if len(c)])
         self.xlim, self.ylim = _limits(core, np.concatenate([xy for _, xy in self.paths]))
+        if self.equal_spans: self.xlim, self.ylim = _equal_spans(self.xlim, self.ylim)
         self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
 
     def setup(self, ax) -> list:
@@ -404,7 +475,8 @@ class SurfacePanel(Panel):
         cb = ax.figure.colorbar(cf, ax=ax, fraction=.05, pad=.02)
         cb.set_ticks(levels[::3], labels=[f"{v:.3g}" for v in levels[::3]])
         cb.ax.minorticks_off()
-        cb.set_label('training loss' + (' (log scale)' if self.log else ''))
+        note = f"on {self.surf.note}" if self.surf.note else ''
+        cb.set_label('training loss' + (' (log scale)' if self.log else '') + (f'\n{note}' if note else ''))
         if self.truth is not None:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
         if self.opt is not None:
@@ -420,7 +492,8 @@ class SurfacePanel(Panel):
             self.points.append(ax.plot(*xy[-1], mk, ms=9, c=c, mec='black', mew=.6, zorder=7)[0])
         if self.multi: ax.plot([], [], 'o', ms=8, mfc='white', mec='0.3', mew=2, label='start')
         ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
-        ax.set_xlabel(self.surf.names[0]); ax.set_ylabel(self.surf.names[1])
+        note = getattr(self.learn.dls, 'units_note', '')  # normalize=True: the parameters are those on standardised x
+        ax.set_xlabel(self.surf.names[0] + note); ax.set_ylabel(self.surf.names[1] + note)
         held = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items())
         if held: ax.set_title(f"held at final: {held}" if len(held) < 50 else 'others held at their final values', fontsize=9)
         # Below the axes: inside, it would hide the optimum or the path wherever it went.
@@ -462,10 +535,16 @@ def _accuracy_curve(learn, h:ParamHistory|None, recs, most:int=300) -> tuple:
     return np.asarray(steps), acc.numpy()
 
 
+class EqualSurfacePanel(SurfacePanel):
+    "The 'surface' panel with both axes spanning as much: a round bowl looks round, a narrow valley narrow."
+    equal_spans = True
+
+
 class LossPanel(Panel):
     """Each run's training loss against step (growing with the frames), log scale when it spans decades; the optimum's
     loss dotted; for a classifier, the training accuracy too (dashed, on the right axis)."""
-    name = 'loss'
+    name, xlabel, ylabel = 'loss', 'step', 'training loss'
+    xsteps = None  # per run, the step of each point of its curve when the curve's x is not the step (samples seen)
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
@@ -476,6 +555,9 @@ class LossPanel(Panel):
                 keep = _finite_records(h)
                 self.curves.append((h.steps[keep], h.losses.numpy()[keep].astype(np.float64)))
             else: self.curves.append((np.array([0 if s is None else s for s in r.steps]), r.losses.astype(np.float64)))
+        self._opt_loss()
+
+    def _opt_loss(self):
         lrn = self.learn
         opt = _optimum(lrn)
         self.opt = None if opt is None else lrn.train_loss(opt)
@@ -499,7 +581,7 @@ class LossPanel(Panel):
         lo, hi = allv.min(), allv.max()
         if self.log: ax.set_ylim(lo / 1.5, hi * 1.5)
         else: ax.set_ylim(min(0, lo), hi + .05 * (hi - min(0, lo)) + 1e-12)
-        ax.set_xlabel('step'); ax.set_ylabel('training loss' + (' (log scale)' if self.log else ''))
+        ax.set_xlabel(self.xlabel); ax.set_ylabel(self.ylabel + (' (log scale)' if self.log else ''))
         ax.grid(alpha=.25, which='both' if not self.log else 'major')
         handles = ax.get_legend_handles_labels()
         self.acc_lines = self._setup_accuracy(ax, handles) if self.accs else []
@@ -521,9 +603,9 @@ class LossPanel(Panel):
 
     def update(self, k:int):
         "Grow each loss curve (and accuracy curve) up to frame `k`'s step."
-        for line, pt, (st, v), r in zip(self.lines, self.points, self.curves, self.recss):
+        for i, (line, pt, (st, v), r) in enumerate(zip(self.lines, self.points, self.curves, self.recss)):
             s = r.steps[k]
-            j = len(st) if s is None else max(1, int(np.searchsorted(st, s, 'right')))
+            j = len(st) if s is None else max(1, int(np.searchsorted(st if self.xsteps is None else self.xsteps[i], s, 'right')))
             line.set_data(st[:j], v[:j])
             pt.set_data(st[j - 1:j], v[j - 1:j])
         for line, (st, acc), r in zip(self.acc_lines, self.accs, self.recss):
@@ -533,7 +615,208 @@ class LossPanel(Panel):
         self._update_stop_note(k)
 
 
-PANELS = {'fit': FitPanel, 'surface': SurfacePanel, 'loss': LossPanel}
+# -- the arithmetic of one step ('step' panel) ------------------------------------------------------------------------
+def _fmt_param(v:float) -> str:
+    """A parameter's value to the digits float32 holds: 7 decimals below 1 (seed 003's 0.80119529 is 0.8011953 here),
+    7 significant digits above, scientific when very large or very small."""
+    if not np.isfinite(v): return str(v)
+    a = abs(v)
+    if a == 0 or 1e-4 <= a < 1: return f"{v:.7f}"
+    return f"{v:.7g}" if 1 <= a < 1e7 else f"{v:.4e}"
+
+def _fmt(v:float) -> str:
+    "5 significant digits, negatives in parentheses (they follow an operator)."
+    s = f"{v:.5g}"
+    return f"({s})" if s.startswith('-') else s
+
+
+def step_kind(opt_cbs) -> str:
+    "'sgd', 'momentum', 'adam' or 'other': which update fastai's optimizer made of its step functions `opt_cbs` applies."
+    for k, f in (('sgd', 'sgd_step'), ('momentum', 'momentum_step'), ('adam', 'adam_step')):
+        if f in opt_cbs: return k
+    return 'other'
+
+
+def step_update(kind:str, d:dict, i:int, decoupled:bool=True) -> np.ndarray:
+    """The parameters after step `i` of `d` (a history's `step_data`, as float64 numpy) computed by the update rule of
+    `kind` from the recorded parameters before it, gradient, state and hypers: what the 'step' panel prints."""
+    w, g, lr = d['before'][i], d['grad'][i], d['lr'][i]
+    wd = d.get('wd', np.zeros(len(d['lr'])))[i]
+    wd = 0. if not np.isfinite(wd) or not decoupled else wd
+    if kind == 'sgd': return w * (1 - lr * wd) - lr * g
+    if kind == 'momentum': return w * (1 - lr * wd) - lr * d['grad_avg'][i]
+    if kind == 'adam':
+        t, mom, sqr_mom = d['opt_step'][i], d['mom'][i], d['sqr_mom'][i]
+        den = np.sqrt(d['sqr_avg'][i] / (1 - sqr_mom ** t)) + d['eps'][i]
+        return w * (1 - lr * wd) - lr / (1 - mom ** t) * d['grad_avg'][i] / den
+    raise ValueError(f"kind must be 'sgd', 'momentum' or 'adam', got {kind!r}")
+
+
+class StepPanel(Panel):
+    """The arithmetic of each frame's step, with its numbers: for each parameter the value before, the learning rate,
+    the gradient and the value after (`w ← w - lr·∂L/∂w`); for momentum and Adam fastai's own update with its state
+    (`grad_avg`, `sqr_avg`); and the loss before and after. Needs the gradients in the history (`ParamHistory(grads=True)`)."""
+    name, needs = 'step', ('grads',)
+    max_params = 6  # scalar parameters shown; the others are counted
+    fontsize = 12.  # at most: smaller when the lines would not fit the axes
+
+    def __init__(self, learn, recs, labels=None):
+        super().__init__(learn, recs, labels)
+        self.blocks = []  # per run: one list of text lines per frame
+        for lrn, r, lab in zip(self.learns, self.recss, self.labels):
+            h = lrn.param_history
+            full = bool(getattr(lrn.dls.train, 'full_batch', False))
+            self.blocks.append(_step_texts(h, r, lab if self.multi else None, full, self.max_params))
+        # every frame of a run gets as many lines (so the blocks stay put), each padded to one width (no jitter)
+        self.n_lines = [max(len(f) for f in b) for b in self.blocks]
+        self.width = max(len(line) for b in self.blocks for f in b for line in f)
+
+    def setup(self, ax) -> list:
+        self.ax = ax
+        ax.set_axis_off()
+        fig, pos = ax.figure, ax.get_position()
+        w, h = pos.width, pos.height
+        if (ss := ax.get_subplotspec()) is not None:  # an axes without ticks and labels gets most of its cell after tight_layout
+            gs = ss.get_gridspec()
+            wr, hr = gs.get_width_ratios() or [1] * gs.ncols, gs.get_height_ratios() or [1] * gs.nrows
+            w = max(w, .92 * sum(wr[ss.colspan.start:ss.colspan.stop]) / sum(wr))
+            h = max(h, .88 * sum(hr[ss.rowspan.start:ss.rowspan.stop]) / sum(hr))
+        w, h = w * fig.get_figwidth() * 72, h * fig.get_figheight() * 72
+        lines = sum(self.n_lines) + len(self.n_lines) - 1
+        # DejaVu Sans Mono advances .602 em a character; lines are 1.2 em apart: the largest size that fits the axes
+        fs = min(self.fontsize * style_scale('font'), .97 * w / (.602 * max(self.width, 1)), .97 * h / (1.2 * lines))
+        self.texts = []
+        for c in self.colors if self.multi else ['black']:
+            kw = dict(va='top', ha='left', family='monospace', fontsize=fs, color=c)
+            if not self.texts: t = ax.text(0, 1, '', transform=ax.transAxes, **kw)
+            else:  # each run's block below the one before (every frame of a block has as many lines)
+                t = ax.annotate('', xy=(0, 0), xycoords=self.texts[-1], xytext=(0, -.8 * fs), textcoords='offset points', **kw)
+            t._fastfit_styled = True  # sized to fit here: the classroom style must not scale it again
+            self.texts.append(t)
+        return self.texts
+
+    def update(self, k:int):
+        "Set each run's text to the arithmetic of frame `k`'s step."
+        for t, b, n in zip(self.texts, self.blocks, self.n_lines):
+            f = b[k]
+            t.set_text('\n'.join(f + [''] * (n - len(f))))
+
+
+def _align(frames:list) -> list:
+    """`frames` (lists of lines: a string, or (key, cells) aligned with every row of that key in every frame) as lists
+    of strings: the first cell left-aligned, the others right-aligned, each column as wide as its widest."""
+    widths = {}
+    for f in frames:
+        for row in f:
+            if isinstance(row, str): continue
+            key, cells = row
+            for j, c in enumerate(cells): widths[key, j] = max(widths.get((key, j), 0), len(c))
+    return [[row if isinstance(row, str) else
+             ' '.join(c.ljust(widths[row[0], j]) if j == 0 else c.rjust(widths[row[0], j]) for j, c in enumerate(row[1]))
+             for row in f] for f in frames]
+
+
+def _step_texts(h, recs, label, full_batch, max_params) -> list:
+    "The lines of the 'step' panel for every frame of `recs` (one list of lines per frame)."
+    d = {k: v.double().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
+         for k, v in h.step_data.items()}
+    after, names, losses = h.flat.double().numpy(), h.flat_names, h.losses.double().numpy()
+    kind, decoupled = step_kind(h.opt_cbs), 'l2_reg' not in h.opt_cbs
+    shown = list(range(min(len(names), max_params)))
+    more = len(names) - len(shown)
+    loss = 'loss' if full_batch else 'batch loss'
+    frames, last = [], int(h.steps[-1])
+    for k in range(len(recs)):
+        i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
+        s = int(h.steps[i])
+        head = (f"{label}: " if label else '') + f"step {s} of {last}"
+        if s == 0 or not np.isfinite(d['grad'][i]).any():
+            lines = [head + (': the start' if s == 0 else ': its gradient was not recorded')]
+            lines += [('r', [names[j], '=', _fmt_param(after[i, j])]) for j in shown]
+            if more: lines.append(f"... and {more} more parameters")
+            frames.append(lines + [f"{loss} {losses[i]:.6g}"])
+            continue
+        lr, wd = d['lr'][i], d.get('wd', np.zeros(len(after)))[i]
+        wd = 0. if not np.isfinite(wd) else wd
+        decay = wd != 0 and decoupled
+        keep, rows = ('·(1-lr·wd)' if decay else ''), []
+        def old(j): return _fmt_param(d['before'][i, j]) + (f"×{1 - lr * wd:g}" if decay else '')  # noqa: B023
+        if kind == 'sgd':
+            head += f" · plain SGD, lr {lr:g}" + (f", wd {wd:g}" if wd else '')
+            top = [f"p ← p{keep} - lr·∂L/∂p" + ('  (∂L/∂p includes wd·p: L2)' if wd and not decoupled else '')]
+            for j in shown:
+                rows.append(('r', [names[j], '=', old(j), '-', f"{lr:g}×{_fmt(d['grad'][i, j])}", '=', _fmt_param(after[i, j])]))
+        elif kind == 'momentum':
+            mom = d['mom'][i]
+            head += f" · SGD with momentum, lr {lr:g}, mom {mom:g}" + (f", wd {wd:g}" if wd else '')
+            top = ["grad_avg ← mom·grad_avg + ∂L/∂p", f"p ← p{keep} - lr·grad_avg"]
+            for j in shown:
+                rows.append(('a', [names[j], 'grad_avg =', f"{mom:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
+                                   _fmt(d['grad'][i, j]), '=', _fmt(d['grad_avg'][i, j])]))
+                rows.append(('a', ['', f"{names[j]} =", old(j), '-', f"{lr:g}×{_fmt(d['grad_avg'][i, j])}", '=',
+                                   _fmt_param(after[i, j])]))
+        elif kind == 'adam':
+            mom, sqr, eps, t = d['mom'][i], d['sqr_mom'][i], d['eps'][i], d['opt_step'][i]
+            b1, b2 = 1 - mom ** t, 1 - sqr ** t
+            head += f" · Adam, lr {lr:g}" + (f", wd {wd:g}" if wd else '')
+            top = [f"mom {mom:g}, sqr_mom {sqr:g}, eps {eps:g}, g = ∂L/∂p",
+                   "grad_avg ← mom·grad_avg + (1-mom)·g",
+                   "sqr_avg ← sqr_mom·sqr_avg + (1-sqr_mom)·g²",
+                   f"p ← p{keep} - step·grad_avg / (√(sqr_avg/(1-sqr_mom^t)) + eps)",
+                   f"step = lr/(1-mom^t) = {lr / b1:.5g}, 1-sqr_mom^t = {b2:.5g} (t = {t:g})"]
+            for j in shown:
+                g, ga, sa = d['grad'][i, j], d['grad_avg'][i, j], d['sqr_avg'][i, j]
+                rows.append(('a', [names[j], 'grad_avg =', f"{mom:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
+                                   f"{1 - mom:.4g}×{_fmt(g)}", '=', _fmt(ga)]))
+                rows.append(('a', ['', 'sqr_avg =', f"{sqr:g}×{_fmt(d['sqr_avg_before'][i, j])}", '+',
+                                   f"{1 - sqr:.4g}×{_fmt(g * g)}", '=', _fmt(sa)]))
+                rows.append(('a', ['', f"{names[j]} =", old(j), '-',
+                                   f"{lr / b1:.5g}×{_fmt(ga)}/{_fmt(np.sqrt(sa / b2) + eps)}", '=', _fmt_param(after[i, j])]))
+        else:
+            head += f" · {', '.join(c for c in h.opt_cbs if c not in ('weight_decay', 'l2_reg')) or 'optimizer'}, lr {lr:g}"
+            top = ["p ← p + (the optimizer's update)"]
+            for j in shown:
+                rows.append(('r', [names[j], '=', _fmt_param(d['before'][i, j]), '+',
+                                   _fmt(after[i, j] - d['before'][i, j]), '=', _fmt_param(after[i, j])]))
+        lines = [head, *top, *rows]
+        if more: lines.append(f"... and {more} more parameters")
+        lines.append(f"{loss} {d['loss_before'][i]:.6g} → {losses[i]:.6g}" + ('' if full_batch else '  (this batch → the next)'))
+        frames.append(lines)
+    return _align(frames)
+
+
+def samples_per_step(learn) -> int:
+    "How many training samples one step of `learn` sees: the batch size (fastfit's loaders drop the last short batch)."
+    dl = learn.dls.train
+    return int(dl.n if getattr(dl, 'full_batch', False) else dl.bs)
+
+
+def exact_losses(learn, h:ParamHistory, keep) -> np.ndarray:
+    "The loss on all the training data at the records `keep` of `h` (a minibatch history holds its batches' losses)."
+    try: surf = LossSurface(learn)
+    except ValueError: surf = None  # a one-parameter model
+    if surf is None or h.flat_names != surf.all_names: return h.losses.numpy()[keep].astype(np.float64)
+    return surf.losses(h.flat[keep]).double().numpy()
+
+
+class SamplesLossPanel(LossPanel):
+    """Each run's training loss on all the training data against the samples it has seen, so runs of different batch
+    sizes share one axis (`compare_batch_sizes`): a minibatch run's curve is the true loss along its path."""
+    xlabel, ylabel = 'samples seen', 'training loss (all data)'
+
+    def __init__(self, learn, recs, labels=None):
+        Panel.__init__(self, learn, recs, labels)
+        self.curves, self.xsteps = [], []
+        for lrn in self.learns:
+            h = _history(lrn)
+            keep = _finite_records(h)
+            self.xsteps.append(h.steps[keep])
+            self.curves.append((h.steps[keep] * samples_per_step(lrn), exact_losses(lrn, h, keep)))
+        self._opt_loss()
+        self.accs = []  # a classifier's accuracy is drawn against steps, not samples seen
+
+
+PANELS = {'fit': FitPanel, 'surface': SurfacePanel, 'loss': LossPanel, 'step': StepPanel}
 
 
 def _grid_cols(n:int) -> int:
@@ -552,6 +835,19 @@ def _panel_name(name:str, learns:list) -> str:
 
 def _panel_list(panels) -> tuple:
     return (panels,) if isinstance(panels, str) or callable(panels) else tuple(panels)
+
+
+def panel_makers(panels, learns) -> list:
+    "What makes each of `panels` (names from `PANELS`, `Panel` subclasses, callables), checked against `learns` first."
+    panels = _panel_list(panels)
+    unknown = [p for p in panels if not (callable(p) or isinstance(p, str) and p in PANELS)]
+    if unknown or not panels:
+        raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)}, or give a Panel subclass")
+    make = [PANELS[_panel_name(p, learns)] if isinstance(p, str) else p for p in panels]
+    for m in make:  # what a panel needs is checked before any drawing
+        if isinstance(m, type) and issubclass(m, Panel):
+            for lrn in learns: m.check(lrn)
+    return make
 
 
 def panel_cells(panels, n_runs:int=1, split:bool=False) -> int:
@@ -582,19 +878,12 @@ class Frames:
         titles=None, # one title per axes
         ncols:int|None=None, # columns of the grid of axes (default: all panels in a row; small multiples: at most 3)
     ):
-        panels = _panel_list(panels)
-        unknown = [p for p in panels if not (callable(p) or isinstance(p, str) and p in PANELS)]
-        if unknown or not panels:
-            raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)}, or give a Panel subclass")
         learns, recss = _listify(learn), _listify(recs)
         if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
         if len({len(r) for r in recss}) > 1:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
         labels = list(labels) if labels is not None else [None] * len(learns)
-        make = [PANELS[_panel_name(p, learns)] if isinstance(p, str) else p for p in panels]
-        for m in make:  # what a panel needs is checked before any drawing
-            if isinstance(m, type) and issubclass(m, Panel):
-                for lrn in learns: m.check(lrn)
+        make = panel_makers(panels, learns)
         if split: cells = [(m, [i]) for i in range(len(learns)) for m in make]
         else: cells = [(m, list(range(len(learns)))) for m in make]
         self.recs, self.recss = recss[0], recss
@@ -617,6 +906,7 @@ class Frames:
         self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in p.setup(a_)]
         for a_, t in zip(self.axs, titles or []):
             if t: a_.set_title(t, fontsize=11)
+        restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
         if ax is None: fig.tight_layout()
 
     def __len__(self): return len(self.recs)

@@ -1,7 +1,9 @@
 """The user-facing pictures of a fit: `show_fit`, `plot_params`, `plot_loss_surface`, `animate`, `save_animation`,
-`AnimateFit`; and the data's own `show`."""
+`AnimateFit`, `storyboard`; and the data's own `show`. Every `show_*`/`plot_*` draws with pyplot into the axes it is given (`ax=`,
+`axs=`) or a new figure, and returns None, as fastai's do: the last line of a cell shows one picture, no stray repr."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -10,16 +12,33 @@ import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastcore.basics import patch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from . import boundary  # noqa: F401 (registers the 'boundary' panel)
 from .boundary import class_colors
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
 from .optimum import optimum_label
-from .panels import COLORS, MARKERS, Frames, SurfacePanel, _optimum, _plot_feature, figure_size, panel_cells
+from .panels import (
+    COLORS,
+    MARKERS,
+    MAX_POINTS,
+    Frames,
+    StepPanel,
+    SurfacePanel,
+    _grid_cols,
+    _optimum,
+    _plot_feature,
+    figure_size,
+    panel_cells,
+    panel_makers,
+    sample_sets,
+)
 from .player import FitAnimation, animation_of
 from .records import Records, _history, require_history
 from .render import check_dpi
+from .style import restyle
 from .writers import check_export, check_fps, check_number
 
 __all__ = ['AnimateFit', 'show_xy', 'show_dls', 'show_classes']
@@ -34,6 +53,22 @@ def check_frames(frames, dpi, panels, n_runs:int=1, split:bool=False, ncols=None
     return frames, dpi
 
 
+def check_ax(ax, name:str='ax'):
+    "An error naming `name` unless `ax` is None or a matplotlib `Axes`."
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"{name} must be a matplotlib Axes (e.g. `fig, ax = plt.subplots()`), got {type(ax).__name__}: {ax!r}")
+
+
+def check_axs(axs, n:int, what:str) -> list:
+    "`axs` (an Axes, or any nesting of them) as a flat list of at least `n` Axes, or an error saying what they must hold."
+    flat = list(np.asarray(axs, dtype=object).ravel())
+    bad = [a for a in flat if not isinstance(a, Axes)]
+    if bad:
+        raise TypeError(f"axs must hold matplotlib Axes (e.g. `fig, axs = plt.subplots(1, {n})`), got {type(bad[0]).__name__}: {bad[0]!r}")
+    if len(flat) < n: raise ValueError(f"axs holds {len(flat)} Axes but there are {what} to draw: give {n} (plt.subplots(1, {n}))")
+    return flat
+
+
 def learner_frames(learn, frames, panels, dpi, what) -> Frames:
     "The `Frames` of `learn`'s recorded fit: `frames` records spread over its history, the arguments checked first."
     frames, dpi = check_frames(frames, dpi, panels)
@@ -45,10 +80,14 @@ def learner_frames(learn, frames, panels, dpi, what) -> Frames:
 def animate(self:Learner,
     frames:int=100, # at most this many frames, spread evenly over the history (first and last kept)
     fps:float=20, # frames per second
-    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss') or `Panel` subclasses
+    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution
 ) -> FitAnimation:
-    "A matplotlib `FuncAnimation` of the recorded fit (shown inline as fastfit's player in Jupyter); nothing is re-trained."
+    """A matplotlib `FuncAnimation` of the recorded fit; nothing is re-trained. In a notebook it shows as an animated GIF
+    (which plays where outputs are sanitised: untrusted notebooks, GitHub, nbviewer, exported HTML) and, where scripts
+    run, as fastfit's player on that GIF. A GIF over matplotlib's `animation.embed_limit` (20 MB of base64 by default)
+    shows as its last frame with a note instead. `rcParams['animation.html'] = 'jshtml'` (or 'html5') shows matplotlib's
+    own HTML instead."""
     fps = check_fps(fps)
     return animation_of(learner_frames(self, frames, panels, dpi, 'animate'), fps)
 
@@ -58,7 +97,7 @@ def save_animation(self:Learner,
     fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit[mp4]) or .png (the last frame)
     frames:int=100, # at most this many frames, spread evenly over the history
     fps:float=20, # frames per second
-    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss') or `Panel` subclasses
+    panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=80, # resolution (80: 512x384 per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path."
@@ -79,53 +118,115 @@ class AnimateFit(Callback):
         # `saved`, not `path`: a callback attribute named like a Learner's one makes fastai warn about shadowing
         self.saved = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)
 
+class StoryFigure(Figure):
+    "A `Figure` that shows itself (as a PNG) in a notebook where pyplot's inline backend is not set up yet."
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format='png')
+        return buf.getvalue()
+
+
+@patch
+def storyboard(self:Learner,
+    n:int=6, # frames: the start, the end and n-2 records evenly between (fewer if the history holds fewer)
+    panels=('fit',), # the panels of each frame: names from `PANELS` or `Panel` subclasses
+    ncols:int|None=None, # frames per row (default: up to 3 with one panel, one frame per row with several)
+    dpi:float=100, # resolution when shown or saved as PNG
+) -> Figure:
+    "A static figure of `n` frames of the recorded fit as small multiples, for print and slides (`fig.savefig('fit.pdf')`)."
+    n = check_number('n', n, integer=True)
+    if n < 1: raise ValueError(f"n must be >= 1 frame, got {n}: e.g. storyboard(n=6)")
+    if ncols is not None:
+        ncols = check_number('ncols', ncols, integer=True)
+        if ncols < 1: raise ValueError(f"ncols must be >= 1 frame per row, got {ncols}")
+    make = panel_makers(panels, [self])
+    h = require_history(self, 'storyboard')
+    recs = Records.from_history(h, n)
+    k, per = len(recs), len(make)
+    fpr = min(k, ncols or (_grid_cols(k) if per == 1 else 1))  # frames per row
+    rows, cols = -(-k // fpr), fpr * per
+    # text panels (the step's arithmetic) need width to stay readable
+    widths = [6.4 if isinstance(m, type) and issubclass(m, StepPanel) else 3.9 for m in make] * fpr
+    size = (sum(widths), 3.2 * rows)
+    check_dpi(check_number('dpi', dpi), size)
+    fig = StoryFigure(figsize=size, dpi=dpi)
+    grid = fig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(width_ratios=widths))
+    for j in range(k):
+        axs = grid[j // fpr, (j % fpr) * per:(j % fpr + 1) * per]
+        for i, (m, ax) in enumerate(zip(make, axs)):
+            p = m(self, recs)
+            p.setup(ax)
+            p.update(j)
+            if j and ax.get_legend() is not None: ax.get_legend().remove()  # one legend, in the first frame, is enough
+            if i == 0:
+                old = ax.get_title()
+                ax.set_title(f"step {int(recs.steps[j])}" + (f"\n{old}" if old else ''), fontsize=11, loc='left')
+    for r in range(rows):  # the cells after the last frame
+        for c in range(cols):
+            if r * fpr + c // per >= k: grid[r, c].set_visible(False)
+    restyle(fig.axes, fig)
+    fig.tight_layout()
+    return fig
+
+
 @patch
 def plot_loss_surface(self:Learner,
     params=None, # two parameter names, e.g. ('w', 'b'), ('c1', 'c0'); default: the first two (others held at their final values)
     n:int=100, # grid points per axis
-    ax=None, # matplotlib axes to draw into
-):
-    "Contour of the training loss over two parameters with the path taken, its start and end, the truth and the optimum."
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
+    max_n:int|None=MAX_POINTS, # at most this many training points in the loss (a seeded sample, said by the colour bar); None: all
+) -> None:
+    "Draw the contour of the training loss over two parameters with the path taken, its start and end, the truth and the optimum."
+    check_ax(ax)
     new = ax is None
     if new: _, ax = plt.subplots(figsize=(6.4, 4.8))
     h = _history(self)
     recs = Records.from_history(h, 1) if h is not None else Records.current(self)
-    panel = SurfacePanel(self, recs, params=params, n=n, show_end=True)
+    panel = SurfacePanel(self, recs, params=params, n=n, show_end=True, max_n=max_n)
     panel.setup(ax)
     panel.update(0)
+    restyle(ax.figure.axes if new else [ax])
     if new: ax.figure.tight_layout()
-    return ax
 
 
 @patch
-def show_fit(self:Learner, ax=None, **kwargs):
-    "Plot the data, the current fit, the true line and the optimum (a classifier of two features: its decision boundary)."
+def show_fit(self:Learner,
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
+    **kwargs, # passed to `Frames` (e.g. panels=('surface',), one panel)
+) -> None:
+    "Draw the data, the current fit, the true line and the optimum (a classifier of two features: its decision boundary)."
+    check_ax(ax)
     if ax is None: _, ax = plt.subplots(figsize=(6.4, 4.8))
-    fr = Frames(self, Records.current(self), ax=ax, **kwargs)
-    fr.draw(0)
-    return ax
+    Frames(self, Records.current(self), ax=ax, **kwargs).draw(0)
 
 
 @patch
-def plot_params(self:Learner, figsize=None):
-    "Each recorded parameter against step, with the true value (dashed) and the optimum (dotted)."
+def plot_params(self:Learner,
+    figsize=None, # of the new figure (default: 4.2 x 3.2 inches a parameter, three a row)
+    axs=None, # matplotlib axes to draw into, one per parameter value (default: a new pyplot figure)
+) -> None:
+    "Draw each recorded parameter against step, with the true value (dashed) and the optimum (dotted)."
     h = require_history(self, 'plot_params')
     names, flat, steps = h.flat_names, h.flat.numpy(), h.steps
     truth = _flat_named(getattr(self.dls, 'truth', None), h)
     opt = _flat_named(_optimum(self), h)
     n = len(names)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axs = plt.subplots(rows, cols, figsize=figsize or (4.2 * cols, 3.2 * rows), squeeze=False)
-    for i, (ax, name) in enumerate(zip(axs.flat, names)):
+    new = axs is None
+    if new:
+        cols = min(n, 3)
+        rows = (n + cols - 1) // cols
+        fig, axs = plt.subplots(rows, cols, figsize=figsize or (4.2 * cols, 3.2 * rows), squeeze=False)
+    axs = check_axs(axs, n, f"{n} parameter values ({', '.join(names)})")
+    for i, (ax, name) in enumerate(zip(axs, names)):
         ax.plot(steps, flat[:, i], c=COLORS['fit'], lw=2, label=name)
         if truth is not None: ax.axhline(truth[i], ls='--', c=COLORS['truth'], lw=1.2, label='true')
         if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label=optimum_label(self.loss_func))
-        ax.set_title(name); ax.set_xlabel('step'); ax.grid(alpha=.25)
+        ax.set_title(name + getattr(self.dls, 'units_note', '')); ax.set_xlabel('step'); ax.grid(alpha=.25)
         ax.legend(fontsize=8)
-    for ax in axs.flat[n:]: ax.set_visible(False)
-    fig.tight_layout()
-    return fig
+    if new:
+        for ax in axs[n:]: ax.set_visible(False)
+    restyle(list(axs[:n]), fig if new else None)
+    if new: fig.tight_layout()
 
 
 def _flat_named(d, h):
@@ -137,40 +238,64 @@ def _flat_named(d, h):
     return np.concatenate(vs)
 
 
-def show_xy(x, y, axs=None, title=None, **kwargs):
-    "Scatter of y against each non-constant feature of x (one panel each)."
+def show_xy(x, y,
+    axs=None, # matplotlib axes to draw into, one per non-constant feature (default: a new pyplot figure)
+    title=None, # the figure's title
+    **kwargs, # passed to `ax.scatter`
+) -> None:
+    "Draw a scatter of y against each non-constant feature of x (one panel each; big data: a seeded sample, said in the title)."
     x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu()
     feats = [i for i in range(x.shape[1]) if float(x[:, i].max() - x[:, i].min()) > 0] or [0]
     if axs is None: _, axs = plt.subplots(1, len(feats), figsize=(4.8 * len(feats), 4), squeeze=False)
-    axs = np.asarray(axs).ravel()
+    axs = check_axs(axs, len(feats), f"{len(feats)} features")
+    [(note, xs, ys)] = sample_sets((x, y), what='points shown')
     for ax, i in zip(axs, feats):
-        ax.scatter(x[:, i], y[:, 0], s=14, c=COLORS['data'], alpha=.7, lw=0, **kwargs)
+        ax.scatter(xs[:, i], ys[:, 0], s=14, c=COLORS['data'], alpha=.7, lw=0, **kwargs)
         ax.set_xlabel('x' if x.shape[1] == 1 else f'x[{i}]'); ax.set_ylabel('y'); ax.grid(alpha=.25)
+        if note: ax.set_title(note, fontsize=9)
     if title: axs[0].figure.suptitle(title, fontsize=10)
-    return axs
+    restyle(axs, axs[0].figure if title else None)
 
 
-def show_dls(dls:RegDataLoaders, batch=False):
-    "Train and validation scatter side by side, on shared y limits (seed 003's `figure1`); class labels: points by class."
+def show_dls(dls:RegDataLoaders,
+    batch:bool=False, # one training batch instead of the whole sets
+    axs=None, # matplotlib axes to draw into: one per set (train, valid) (default: a new pyplot figure, shared y)
+) -> None:
+    "Draw the train and validation scatter side by side, on shared y limits (seed 003's `figure1`); class labels: points by class."
     x, y = dls.train.one_batch() if batch else (dls.train.x, dls.train.y)
-    if isinstance(dls, ClsDataLoaders): return _show_cls_dls(dls, x, y, batch)
-    sets = [('train batch' if batch else 'train', x.cpu(), y.cpu(), COLORS['data'])]
-    if dls.has_valid and not batch: sets.append(('valid', dls.valid.x.cpu(), dls.valid.y.cpu(), COLORS['valid']))
+    if isinstance(dls, ClsDataLoaders): return _show_cls_dls(dls, x, y, batch, axs)
+    raw = dls.denormalize  # normalize=True: the data in its own units
+    sets = [('train batch' if batch else 'train', raw(x.cpu()), y.cpu(), COLORS['data'])]
+    if dls.has_valid and not batch: sets.append(('valid', raw(dls.valid.x.cpu()), dls.valid.y.cpu(), COLORS['valid']))
     f = _plot_feature(dls.train.x.cpu())
-    fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
-    for ax, (name, xs, ys, c) in zip(axs[0], sets):
-        ax.scatter(xs[:, f], ys[:, 0], s=14, c=c, alpha=.8, lw=0)
-        ax.set_title(f'{name} ({len(xs)})'); ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
-    axs[0, 0].set_ylabel('y')
-    fig.tight_layout()
-    return axs[0]
+    new = axs is None
+    if new: _, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
+    axs = check_axs(axs, len(sets), ' and '.join(s[0] for s in sets))
+    for ax, (name, xs, ys, c), (note, xd, yd) in zip(axs, sets, sample_sets(*((xs, ys) for _, xs, ys, _ in sets))):
+        ax.scatter(xd[:, f], yd[:, 0], s=14, c=c, alpha=.8, lw=0)  # big data: a seeded sample, said in the title
+        ax.set_title(f'{name} ({note or len(xs)})')
+        ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
+    axs[0].set_ylabel('y')
+    restyle(list(axs), axs[0].figure if new else None)
+    if new: axs[0].figure.tight_layout()
 
 
-def show_classes(x, y, ax=None, title=None, hollow:bool=False, s:float=26, **kwargs):
-    "Draw the points by class: x[0] against x[1] (one feature: x against the label), a colour and a marker per class."
-    x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu().reshape(-1)
-    if ax is None: _, ax = plt.subplots(figsize=(5.6, 4.6))
+def show_classes(x, y,
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
+    title=None, # the figure's title
+    hollow:bool=False, # open markers (the validation set beside the training set)
+    s:float=26, # marker size
+    **kwargs, # passed to `ax.scatter`
+) -> None:
+    """Draw the points by class: x[0] against x[1] (one feature: x against the label), a colour-blind-safe colour and a
+    marker per class (big data: a seeded sample, said in the title)."""
+    check_ax(ax)
+    x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu().reshape(-1, 1)
+    new = ax is None
+    if new: _, ax = plt.subplots(figsize=(5.6, 4.6))
     k = int(y.max()) + 1
+    [(note, x, y)] = sample_sets((x, y), what='points shown')
+    y = y[:, 0]
     for c, col in enumerate(class_colors(k)):
         xs = x[y == c]
         if not len(xs): continue
@@ -179,36 +304,42 @@ def show_classes(x, y, ax=None, title=None, hollow:bool=False, s:float=26, **kwa
         ax.scatter(*xy, s=s, marker=MARKERS[c % len(MARKERS)], label=f'class {c}', **style, **kwargs)
     if x.shape[1] > 1: ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
     else: ax.set_xlabel('x'); ax.set_ylabel('class'); ax.set_yticks(range(k))
-    if x.shape[1] > 2: ax.set_title(f'the first two of {x.shape[1]} features', fontsize=9)
+    notes = ([f'the first two of {x.shape[1]} features'] if x.shape[1] > 2 else []) + ([note] if note else [])
+    if notes: ax.set_title('; '.join(notes), fontsize=9)
     ax.legend(fontsize=8.5, framealpha=.85); ax.grid(alpha=.25)
     if title: ax.figure.suptitle(title, fontsize=10)
+    restyle([ax], ax.figure if title else None)
 
 
-def _show_cls_dls(dls, x, y, batch):
-    sets = [('train batch' if batch else 'train', x, y, False)]
-    if dls.has_valid and not batch: sets.append(('valid', dls.valid.x, dls.valid.y, True))
-    fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4.3), sharex=True, sharey=True, squeeze=False)
-    for ax, (name, xs, ys, hollow) in zip(axs[0], sets):
+def _show_cls_dls(dls, x, y, batch, axs=None):
+    sets = [('train batch' if batch else 'train', dls.denormalize(x.cpu()), y, False)]
+    if dls.has_valid and not batch: sets.append(('valid', dls.denormalize(dls.valid.x.cpu()), dls.valid.y, True))
+    new = axs is None
+    if new: _, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4.3), sharex=True, sharey=True, squeeze=False)
+    axs = check_axs(axs, len(sets), ' and '.join(s[0] for s in sets))
+    for ax, (name, xs, ys, hollow) in zip(axs, sets):
         show_classes(xs, ys, ax=ax, hollow=hollow)
-        ax.set_title(f'{name} ({len(xs)})')
-    fig.tight_layout()
+        ax.set_title(f'{name} ({len(xs):,})' + (f'; {ax.get_title()}' if ax.get_title() else ''), fontsize=10)
+    if new: axs[0].figure.tight_layout()
 
 
 @patch
-def show(self:SynthData, **kwargs):
-    "Scatter of y against each non-constant feature (one panel each); class labels: the points by class (returns None)."
-    if not self.y.is_floating_point(): return show_classes(self.x, self.y, title=repr(self), **kwargs)
-    return show_xy(self.x, self.y, title=repr(self), **kwargs)
+def show(self:SynthData, axs=None, **kwargs) -> None:
+    "Draw a scatter of y against each non-constant feature (one panel each; `axs` to draw into); class labels: the points by class."
+    if not self.y.is_floating_point():
+        show_classes(self.x, self.y, ax=check_axs(axs, 1, 'one picture')[0] if axs is not None else None, title=repr(self), **kwargs)
+    else: show_xy(self.x, self.y, axs=axs, title=repr(self), **kwargs)
 
 @patch
-def show(self:RegDataLoaders, **kwargs):  # noqa: F811 (fastcore @patch: a method of another class)
-    "Train and validation scatter side by side."
-    return show_dls(self, **kwargs)
+def show(self:RegDataLoaders, axs=None) -> None:  # noqa: F811 (fastcore @patch: a method of another class)
+    "Draw the train and validation scatter side by side (`axs` to draw into)."
+    show_dls(self, axs=axs)
 
 @patch
-def show_batch(self:RegDataLoaders, **kwargs):
-    "Scatter of one training batch."
-    return show_dls(self, batch=True, **kwargs)
+def show_batch(self:RegDataLoaders, ax=None) -> None:
+    "Draw a scatter of one training batch (`ax` to draw into)."
+    check_ax(ax)
+    show_dls(self, batch=True, axs=None if ax is None else [ax])
 
 
 
@@ -216,12 +347,13 @@ def show_batch(self:RegDataLoaders, **kwargs):
 def show_results(self:RegLearner,
     ds_idx:int=1, # 1: the validation set (the training set when there is none), 0: the training set
     dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
-    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to 10,000
+    max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to `MAX_POINTS` (10,000)
     shuffle:bool=True, # sample the points at random (seeded) rather than take the first ones
-    ax=None, # matplotlib axes to draw into
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
     **kwargs, # passed to `ax.scatter`
-):
-    "Targets against predictions (points on the dashed diagonal are predicted exactly); returns the axes."
+) -> None:
+    "Draw targets against predictions (points on the dashed diagonal are predicted exactly)."
+    check_ax(ax)
     if dl is None:
         if ds_idx == 1 and not self.dls.has_valid: ds_idx = 0
         dl = self.dls[ds_idx]
@@ -231,7 +363,8 @@ def show_results(self:RegLearner,
     if targs is None: raise ValueError("show_results needs targets: give a loader of (x, y), e.g. dls.test_dl((x, y), with_labels=True)")
     p, t = preds.reshape(len(preds), -1)[:, 0].float(), targs.reshape(len(targs), -1)[:, 0].float()
     n, mse = len(t), float(((p - t) ** 2).mean())
-    keep = min(n, max_n or 10_000)
+    keep = min(n, max_n or MAX_POINTS)
+    # the rows of `sample_rows(n, keep)` when sampling; all of them shuffled (drawing order) otherwise, as before
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:keep] if shuffle else torch.arange(keep)
     if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
     ax.scatter(t[idx], p[idx], s=16, c=COLORS['data'], alpha=.75, lw=0, **kwargs)
@@ -243,4 +376,4 @@ def show_results(self:RegLearner,
     shown = f"{keep:,} of {n:,} points" if keep < n else f"{n:,} points"
     ax.set_title(f"{where}: {shown}, MSE {mse:.4g}", fontsize=10)
     ax.set_xlabel('target y'); ax.set_ylabel('prediction'); ax.grid(alpha=.25); ax.legend(fontsize=8, loc='upper left')
-    return ax
+    restyle([ax])

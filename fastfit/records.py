@@ -42,11 +42,14 @@ def _finite_records(h:ParamHistory) -> np.ndarray:
 class Records:
     """The states drawn, one per frame: `params[k]` (name -> tensor), `steps[k]` and `losses[k]` (the training loss
     there); `clock[k]` is the step frame `k` stands for (several runs share a clock); `stop` is (step, reason) for a run
-    stopped early. Made from a history (`from_history`, `aligned`) or the model as it is (`current`)."""
-    def __init__(self, params:list, steps, losses, clock=None, stop=None):
+    stopped early; `idx[k]` is the history's record frame `k` shows (None for the model as it is). Made from a history
+    (`from_history`, `aligned`) or the model as it is (`current`)."""
+    def __init__(self, params:list, steps, losses, clock=None, stop=None, idx=None):
         self.params, self.steps, self.losses = params, np.asarray(steps), np.asarray(losses)
         self.clock = self.steps if clock is None else np.asarray(clock)
         self.stop = stop  # (step, reason) when the run was stopped early, e.g. its loss became inf/NaN
+        self.idx = None if idx is None else np.asarray(idx)
+        self.clock_label = 'step {}'  # how captions name a time on the clock (several runs: e.g. '{:,} samples seen')
     def __len__(self): return len(self.params)
 
     def stopped(self, k:int) -> bool:
@@ -60,21 +63,22 @@ class Records:
         if not len(keep): keep = np.arange(len(h))
         idx = keep[frame_idxs(len(keep), frames)]
         ps, steps, losses = h.params, h.steps, h.losses.numpy()
-        return cls([{k: v[i] for k, v in ps.items()} for i in idx], steps[idx], losses[idx])
+        return cls([{k: v[i] for k, v in ps.items()} for i in idx], steps[idx], losses[idx], idx=idx)
 
     @classmethod
-    def aligned(cls, hists:list, frames:int, stops=None) -> list:
-        "One `Records` per history on a shared clock: frame k is the same step in each (a stopped run stays at its end)."
+    def aligned(cls, hists:list, frames:int, stops=None, per_step=None) -> list:
+        """One `Records` per history on a shared clock: frame k is the same step in each (a stopped run stays at its end);
+        with `per_step` (one number per history, e.g. samples per step) the clock counts steps times that."""
         keeps = [_finite_records(h) for h in hists]
         keeps = [k if len(k) else np.arange(len(h)) for k, h in zip(keeps, hists)]
-        steps = [h.steps[k] for h, k in zip(hists, keeps)]
+        steps = [h.steps[k] * (1 if per_step is None else per_step[i]) for i, (h, k) in enumerate(zip(hists, keeps))]
         longest = int(np.argmax([st[-1] for st in steps]))
         clock = steps[longest][frame_idxs(len(steps[longest]), frames)]
         out = []
         for h, keep, st, stop in zip(hists, keeps, steps, stops or [None] * len(hists)):
             idx = keep[np.clip(np.searchsorted(st, clock, 'right') - 1, 0, None)]
             ps, losses = h.params, h.losses.numpy()
-            out.append(cls([{k: v[i] for k, v in ps.items()} for i in idx], h.steps[idx], losses[idx], clock, stop))
+            out.append(cls([{k: v[i] for k, v in ps.items()} for i in idx], h.steps[idx], losses[idx], clock, stop, idx))
         return out
 
     @classmethod
