@@ -135,7 +135,9 @@ def shell(tmp_path_factory):
              "with learn.no_bar(), learn.no_logging(): learn.fit(20)",
              "multi = synth_multilinear(n=40)",
              "cmp = compare_optimizers(dls, {'SGD': SGD, 'Adam': Adam}, epochs=5)",
-             "sweep = lr_sweep(dls, (.01, .1), epochs=5)"]
+             "sweep = lr_sweep(dls, (.01, .1), epochs=5)",
+             "blobs = synth_blobs(n=60, centers=3)\ncls_dls = blobs.dataloaders(bs=None)\n"
+             "clf = classification_learner(cls_dls)\nwith clf.no_bar(), clf.no_logging(): clf.fit(5)"]
     try:
         for src in setup:
             outs = k.run(src)
@@ -146,9 +148,9 @@ def shell(tmp_path_factory):
 
 # The objects a drawing method is called on, by name in the shell: a method of a class is called on each that is one.
 # A helper adding a kind of object (a classification learner, say) adds it here; a method with no object fails below.
-CANDIDATES = ('learn', 's', 'multi', 'dls', 'cmp', 'sweep')
+CANDIDATES = ('learn', 's', 'multi', 'dls', 'cmp', 'sweep', 'blobs', 'cls_dls', 'clf')
 # Functions need their arguments.
-FUNCTION_ARGS = {'show_xy': 's.x, s.y', 'show_dls': 'dls'}
+FUNCTION_ARGS = {'show_xy': 's.x, s.y', 'show_dls': 'dls', 'show_classes': 'blobs.x, blobs.y'}
 
 
 def drawing_methods() -> list:
