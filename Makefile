@@ -8,7 +8,7 @@ OLD      := .venv-oldest
 OLDSTAMP := $(OLD)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-oldest bench lint docs clean
+.PHONY: demo test test-oldest bench lint docs nbs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,11 +38,15 @@ bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check fastfit tests bench docs
+	$(BIN)/ruff check fastfit tests bench docs tools
 
 # the documentation site into site/ (README, nbs/*.ipynb, the API reference); open site/index.html, no server needed
 docs: $(STAMP)
 	$(BIN)/python docs/build_docs.py --site site
+
+# the notebooks in nbs/ executed in place with a real kernel: their stored outputs made again by today's code
+nbs: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py
 
 clean:
 	rm -rf $(VENV) $(OLD) fit.gif fit.html site

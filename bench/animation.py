@@ -1,9 +1,11 @@
 """Animation export: fastfit's renderer, GIF encoder, player and inline display vs matplotlib's own path, in one run.
 
-The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, `fit`+`surface`+`loss` and `fit`+`step`:
+The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, `fit`+`surface`+`loss`, `fit`+`step`, and
+for a classifier's `boundary`+`surface`+`loss`:
 - GIF: `learn.save_animation('.gif')` vs `FuncAnimation.save(PillowWriter)`;
 - HTML: `learn.save_animation('.html')` vs `to_jshtml()` written to a file;
-- inline display: `FitAnimation._repr_html_()` (what Jupyter shows) vs `to_jshtml()` (matplotlib's inline HTML).
+- inline display: `FitAnimation.outputs()` (what Jupyter shows: the GIF and the player's script) vs `to_jshtml()`
+  (matplotlib's inline HTML); bytes are what the notebook stores.
 Times are medians of interleaved repeats (the machine is shared). 'differing' is the worst frame's share of pixels more
 than 40/255 off matplotlib's own full redraw of that frame. Also: render-only and encode-only time per frame, the share
 of render time spent drawing moving text, fastfit's hand-written GIF container vs Pillow's `save_all` writer on the same
@@ -27,7 +29,7 @@ from matplotlib.animation import PillowWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
 fp.NO_BAR = True
-from fastfit.all import regression_learner, synth_linear  # noqa: E402
+from fastfit.all import classification_learner, regression_learner, synth_blobs, synth_linear  # noqa: E402
 from fastfit.gif import GifStream, Palette, artist_colours  # noqa: E402
 from fastfit.plots import learner_frames  # noqa: E402
 from fastfit.render import Renderer, frames_differ, mpl_frames  # noqa: E402
@@ -100,7 +102,7 @@ def bench(learn, panels, reps, d):
                 mpl_gif=lambda: anim().save(d / 'mpl.gif', writer=PillowWriter(fps=FPS)),
                 ff_html=lambda: learn.save_animation(d / 'ff.html', frames=FRAMES, fps=FPS, panels=panels, dpi=DPI),
                 mpl_html=lambda: (d / 'mpl.html').write_text(anim().to_jshtml()),
-                ff_inline=lambda: anim()._repr_html_())
+                ff_inline=lambda: anim().outputs())
     times = {k: [] for k in runs}
     for _ in range(reps):  # interleaved, so that load from other processes hits both sides alike
         for k, f in runs.items(): times[k].append(timed(f))
@@ -112,7 +114,8 @@ def bench(learn, panels, reps, d):
                      worst(exported_frames(d / 'mpl.gif', FPS), ref), worst(exported_frames(d / 'ff.gif', FPS), ref)),
                 html=(m['mpl_html'], m['ff_html'], size('mpl.html'), size('ff.html'), float('nan'),
                       worst(exported_frames(d / 'ff.html'), ref)),
-                inline=(m['mpl_html'], m['ff_inline'], None, None, float('nan'), float('nan')))
+                inline=(m['mpl_html'], m['ff_inline'], size('mpl.html'), sum(len(v) for o in anim().outputs() for v in o.values()),
+                        float('nan'), float('nan')))
 
 
 def pct(v): return '-' if v != v else f'{v:.3%}'
@@ -123,22 +126,26 @@ def main(reps=5):
     learn, long = regression_learner(s.dataloaders(bs=None)), regression_learner(s.dataloaders(bs=None))
     with learn.no_bar(), learn.no_logging(): learn.fit(100)  # the default figure: 100 steps, 100 frames
     with long.no_bar(), long.no_logging(): long.fit(1000)  # 1,001 records: enough for the 1,000-frame row
+    # a classifier: the boundary panel's background and borders move every frame (logistic regression, 100 steps)
+    cls = classification_learner(synth_blobs(spread=1.2).dataloaders(bs=None), lr=1.)
+    with cls.no_bar(), cls.no_logging(): cls.fit(100)
+    cases = [(learn, p) for p in PANELS] + [(cls, ('boundary', 'surface', 'loss'))]
     print(f"{FRAMES} frames, {DPI} dpi, median of {reps} interleaved repeats\n")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         print('| panels | render ms/frame | encode ms/frame | text share of render | GIF container: fastfit s | '
               'Pillow save_all s | fastfit bytes | Pillow bytes |')
         print('|---|---:|---:|---:|---:|---:|---:|---:|')
-        for panels in PANELS:
-            r, e, t, h, p, (sh, sp) = stages(learn, panels, reps)
+        for lrn, panels in cases:
+            r, e, t, h, p, (sh, sp) = stages(lrn, panels, reps)
             print(f"| {'+'.join(panels)} | {1e3 * r:.2f} | {1e3 * e:.2f} | {t:.0%} | {h:.3f} | {p:.3f} ({p / h:.1f}x) "
                   f"| {sh:,} | {sp:,} |", flush=True)
         print('\n| panels | output | matplotlib s | fastfit s | speed-up | matplotlib bytes | fastfit bytes '
               '| differing px, matplotlib file | differing px, fastfit file |')
         print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
         with tempfile.TemporaryDirectory() as d:
-            for panels in PANELS:
-                res = bench(learn, panels, reps, Path(d))
+            for lrn, panels in cases:
+                res = bench(lrn, panels, reps, Path(d))
                 for fmt, (tm, tf, sm, sf, dm, df) in res.items():
                     sizes = ('-', '-') if sm is None else (f'{sm:,}', f'{sf:,}')
                     print(f"| {'+'.join(panels)} | {fmt} | {tm:.2f} | {tf:.3f} | {tm / tf:.1f}x | {sizes[0]} | {sizes[1]} "

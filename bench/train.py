@@ -24,10 +24,14 @@ from fastai.basics import SGD, Callback, CancelFitException, DataLoaders, Learne
 from fastfit.all import (  # noqa: E402
     FuncModel,
     LinearModel,
+    LogisticModel,
     MLPModel,
     ParamHistory,
     RegDataLoaders,
+    SoftmaxModel,
+    classification_learner,
     regression_learner,
+    synth_blobs,
     synth_func,
     synth_linear,
 )
@@ -52,9 +56,9 @@ def compare(*fs, repeats=REPEATS):
 
 
 # -- the three ways ---------------------------------------------------------------------------------------------
-def hand_loop(x, y, bs, epochs, model=None):
+def hand_loop(x, y, bs, epochs, model=None, loss_func=F.mse_loss):
     "What the seeds do by hand, with the same model, loss and SGD (and a strict baseline: one gather per epoch)."
-    model = LinearModel() if model is None else model
+    model = model or LinearModel()
     ps = list(model.parameters())
     n, g = len(x), torch.Generator().manual_seed(0)
     def run():
@@ -65,7 +69,7 @@ def hand_loop(x, y, bs, epochs, model=None):
                 xs, ys = x[idx], y[idx]
                 batches = ((xs[i:i + bs], ys[i:i + bs]) for i in range(0, n - bs + 1, bs))
             for xb, yb in batches:
-                loss = F.mse_loss(model(xb), yb)
+                loss = loss_func(model(xb), yb)
                 loss.backward()
                 with torch.no_grad():
                     for p in ps:
@@ -74,14 +78,14 @@ def hand_loop(x, y, bs, epochs, model=None):
     return run
 
 
-def fastfit(s, bs, epochs, history=True, grads=None, opt_func=None, model=None):
+def fastfit(s, bs, epochs, history=True, grads=None, opt_func=None, model=None, learner=regression_learner):
     "A fit of `epochs` with the default history, none (`history=False`), or a `ParamHistory(grads=grads)`; `model()` or the default."
     dls = s.dataloaders(bs=bs, valid_pct=0)
     kw = {} if opt_func is None else dict(opt_func=opt_func)
     def run():
         if model is not None: kw['model'] = model()
-        if grads is None: learn = regression_learner(dls, lr=LR, history=history, **kw)
-        else: learn = regression_learner(dls, lr=LR, history=False, cbs=ParamHistory(grads=grads), **kw)
+        if grads is None: learn = learner(dls, lr=LR, history=history, **kw)
+        else: learn = learner(dls, lr=LR, history=False, cbs=ParamHistory(grads=grads), **kw)
         with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
     return run
 
@@ -144,6 +148,23 @@ def bench_speed():
     h, f, o = compare(hand_loop(big.x, big.y, 4096, 1), fastfit(big, 4096, 1), fastfit(big, 4096, 1, history=False))
     fa0 = median_time(fastai_default(big, 4096, 5 * 4096, 5, num_workers=0), 3) / 5
     row('(c) 1M bs 4096, 1 epoch', steps, h, f, o, fa0, 'num_workers=0, 5 steps timed')
+
+    # (d), (e) classification, the same loop: logistic regression (BCE of one logit) full batch, softmax (3 classes) bs 64.
+    # The hand loops are what a tutorial writes: the labels cast for BCE each step, flattened for cross-entropy.
+    blobs = synth_blobs(n=10_000, seed=0)
+    bce = lambda p, t: F.binary_cross_entropy_with_logits(p, t.float())  # noqa: E731
+    steps = 2000
+    h, f, o = compare(hand_loop(blobs.x, blobs.y, None, steps, LogisticModel(2), bce),
+                      fastfit(blobs, None, steps, learner=classification_learner),
+                      fastfit(blobs, None, steps, history=False, learner=classification_learner))
+    row('(d) 10k logistic, full batch', steps, h, f, o, None, '')
+    blobs3 = synth_blobs(n=10_000, centers=3, seed=0)
+    ce = lambda p, t: F.cross_entropy(p, t.view(-1))  # noqa: E731
+    steps = 10 * (10_000 // 64)
+    h, f, o = compare(hand_loop(blobs3.x, blobs3.y, 64, 10, SoftmaxModel(2, 3), ce),
+                      fastfit(blobs3, 64, 10, learner=classification_learner),
+                      fastfit(blobs3, 64, 10, history=False, learner=classification_learner))
+    row('(e) 10k softmax(3), bs 64', steps, h, f, o, None, '')
 
 
     # (d) an MLP, 1-32-1 ReLU, on 1k points (a sine), full batch, 2000 steps; the hand loop is plain torch (nn.Sequential)

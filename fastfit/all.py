@@ -1,6 +1,8 @@
 "Everything a notebook needs: `from fastfit.all import *` (fastfit and fastai.basics, like fastai.vision.all)."
 from fastai.basics import *  # noqa: F403
 
+from .boundary import *  # noqa: F403
+from .classify import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
 from .history import *  # noqa: F403

@@ -14,11 +14,13 @@ import torch
 from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastcore.basics import patch
+from matplotlib.figure import Figure
 from torch.func import functional_call
 
-from .data import RegDataLoaders, SynthData, check_positive, rebatch
+from .classify import classification_learner
+from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive, rebatch
 from .learner import regression_learner
-from .models import LinearModel
+from .models import LinearModel, LogisticModel, SoftmaxModel
 from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel, samples_per_step
 from .player import FitAnimation, animation_of
 from .plots import check_frames
@@ -30,9 +32,9 @@ __all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'BatchSizes', 'Scaling', 'Cu
 
 
 def _opt_loss(learn) -> float | None:
-    "The training loss at the least-squares optimum, when the model has one."
-    try: return learn.train_loss(learn.ols())
-    except TypeError: return None
+    "The training loss at the optimum (`learn.optimum()`), when the model has a finite one."
+    try: return learn.train_loss(learn.optimum())
+    except (TypeError, ValueError): return None
 
 
 def fate(learn, stop=None) -> str:
@@ -98,14 +100,19 @@ class Runs:
         return Frames(learns, self.records(hists, frames), panels=panels or self.panels, dpi=dpi, fig=fig,
                       labels=self.labels, split=self.split, titles=titles)
 
-    def show(self, panels=None, dpi:int=100):
-        "A figure of the runs' final state."
-        fr = self.frames(1, panels, dpi, fig=plt.figure())
+    def show(self,
+        panels=None, # names from `PANELS` or `Panel` subclasses (default: the class's)
+        dpi:int=100, # resolution of the new figure
+        fig=None, # an empty matplotlib figure to draw into (its size and dpi are set); default: a new pyplot figure
+    ) -> None:
+        "Draw the runs' final state (with pyplot, shown by the notebook; returns None, as fastai's `show_*` do)."
+        if fig is not None and not isinstance(fig, Figure):
+            raise TypeError(f"fig must be a matplotlib Figure (e.g. `plt.figure()`), got {type(fig).__name__}: {fig!r}")
+        fr = self.frames(1, panels, dpi, fig=plt.figure() if fig is None else fig)
         fr.draw(len(fr) - 1)
-        return fr.fig
 
     def animate(self, frames:int=100, fps:float=20, panels=None, dpi:float=100) -> FitAnimation:
-        "A matplotlib `FuncAnimation` of every run in step (inline as fastfit's player in Jupyter); nothing is re-trained."
+        "A matplotlib `FuncAnimation` of every run in step (in a notebook: fastfit's player, or the GIF where outputs are sanitised)."
         fps = check_fps(fps)
         return animation_of(self.frames(frames, panels, dpi), fps)
 
@@ -163,12 +170,16 @@ def _start_model(dls, model):
     if not isinstance(dls, RegDataLoaders):
         raise TypeError(f"dls must be RegDataLoaders (from `SynthData.dataloaders()` or `RegDataLoaders.from_arrays`), "
                         f"got {type(dls).__name__}")
-    return LinearModel(n_in=dls.n_in) if model is None else model
+    if model is not None: return model
+    if isinstance(dls, ClsDataLoaders):
+        return LogisticModel(dls.n_in) if dls.n_classes == 2 else SoftmaxModel(dls.n_in, dls.n_classes)
+    return LinearModel(n_in=dls.n_in)
 
 
 def _fit_from(dls, model0, epochs, **kwargs):
     "Fit a copy of `model0` (so every run starts from the same parameters); (learner, (step, reason) if it diverged)."
-    learn = regression_learner(dls, model=copy.deepcopy(model0), **kwargs)
+    make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
+    learn = make(dls, model=copy.deepcopy(model0), **kwargs)
     _fit_quietly(learn, epochs)
     # RegLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
     return learn, None if learn.diverged is None else (learn.diverged, 'diverged: loss NaN/inf')
@@ -177,10 +188,10 @@ def _fit_from(dls, model0, epochs, **kwargs):
 def compare_optimizers(
     dls:RegDataLoaders, # the data
     opts, # dict label -> fastai optimizer (e.g. {'SGD': SGD, 'momentum': partial(SGD, mom=.9), 'Adam': Adam}), or a list
-    model=None, # the model every optimizer starts from (copied; default `LinearModel(n_in=dls.n_in)`)
+    model=None, # the model every optimizer starts from (copied; default `LinearModel(n_in=dls.n_in)`, or a classifier's default)
     lr=.1, # learning rate: one for all, or a dict label -> lr
     epochs:int=50, # epochs of each fit
-    loss_func=None, # default MSE
+    loss_func=None, # default MSE (classifiers: cross-entropy)
 ) -> Comparison:
     "Fit one copy of `model` per optimizer, from the same initial parameters; a `Comparison` to show or animate."
     if isinstance(opts, (list, tuple)): opts = {_opt_name(f): f for f in opts}
@@ -204,8 +215,8 @@ def lr_sweep(
     dls:RegDataLoaders, # the data
     lrs, # the learning rates, e.g. (1e-3, 1e-2, .1, 1.)
     epochs:int=50, # epochs of each fit
-    model=None, # the model every run starts from (copied; default `LinearModel(n_in=dls.n_in)`)
-    loss_func=None, # default MSE
+    model=None, # the model every run starts from (copied; default `LinearModel(n_in=dls.n_in)`, or a classifier's default)
+    loss_func=None, # default MSE (classifiers: cross-entropy)
     opt_func=SGD, # the optimizer of every run
 ) -> LRSweep:
     "Fit one copy of `model` per learning rate, from the same start; an `LRSweep` of small multiples titled with each fate."

@@ -1,4 +1,4 @@
-"Regression data: synthetic generators (`synth_*`) and tensor-slicing `RegDataLoaders`."
+"Data: synthetic generators (`synth_*`), tensor-slicing `RegDataLoaders` and, for class labels, `ClsDataLoaders`."
 from __future__ import annotations
 
 import math
@@ -8,10 +8,11 @@ import torch
 from fastai.data.core import DataLoaders
 from fastai.torch_core import default_device
 from fastcore.basics import store_attr
+from fastcore.meta import delegates
 from torch.utils.data import TensorDataset
 
 __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster', 'synth_func',
-           'synth_moons', 'TensorDL', 'RegDataLoaders']
+           'synth_moons', 'synth_blobs', 'TensorDL', 'RegDataLoaders', 'ClsDataLoaders']
 
 
 def check_positive(name, value, kind=float, allow_zero=False):
@@ -335,28 +336,131 @@ class RegDataLoaders(DataLoaders):
         return dls
 
 
+def _some(vals, k=5) -> str:
+    "The first `k` of `vals`, as a list for a message ('...' when there are more)."
+    vals = list(vals)
+    return ', '.join(map(repr, vals[:k])) + (', ...' if len(vals) > k else '')
+
+
+def as_labels(y, name='y') -> torch.Tensor:
+    "`y` (array, tensor or list) as int64 class labels of shape (n, 1), or an error naming the values that are not labels."
+    if isinstance(y, torch.Tensor): t = y.detach().cpu()
+    else:
+        arr = np.asarray(y, dtype=object if isinstance(y, (list, tuple)) else None)
+        if arr.dtype.kind in 'OUSV':
+            flat = arr.ravel()
+            odd = [v for v in flat if isinstance(v, (str, bytes)) or not isinstance(v, (int, float, np.number, bool, np.bool_))]
+            if odd:
+                raise TypeError(f"{name} must hold integer class labels 0..k-1, got {type(odd[0]).__name__} values "
+                                f"such as {_some(dict.fromkeys(odd))}: number the classes first, e.g. "
+                                f"classes, {name} = np.unique({name}, return_inverse=True)")
+            arr = arr.astype(np.float64)
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex(): raise TypeError(f"{name} must hold integer class labels 0..k-1, got complex numbers")
+    if t.ndim == 2 and t.shape[1] > 1:
+        raise ValueError(f"{name} must hold one class label per sample, shape (n,) or (n, 1), got shape {tuple(t.shape)}: "
+                         f"for one-hot rows use {name}.argmax(1)")
+    if t.ndim == 0 or t.ndim > 2: raise ValueError(f"{name} must be 1-d (n,) labels, got shape {tuple(t.shape)}")
+    t = t.reshape(-1, 1)
+    if len(t) == 0: raise ValueError(f"{name} is empty: it needs at least one sample")
+    if t.is_floating_point():
+        bad = ~torch.isfinite(t)
+        if bad.any(): raise ValueError(f"{name} holds {int(bad.sum())} NaN/inf label(s) (first in row {int(bad.nonzero()[0, 0])})")
+        frac = t != t.round()
+        if frac.any():
+            rows = frac.nonzero()[:, 0]
+            raise ValueError(f"{name} must hold integer class labels 0..k-1, got {int(frac.sum())} value(s) that are not "
+                             f"whole numbers: {_some(dict.fromkeys(t[rows, 0].tolist()))} (first in row {int(rows[0])}); "
+                             f"for a continuous target use RegDataLoaders and regression_learner")
+    t = t.long()
+    neg = t < 0
+    if neg.any():
+        rows = neg.nonzero()[:, 0]
+        raise ValueError(f"{name} must hold class labels 0..k-1, got negative label(s) "
+                         f"{_some(dict.fromkeys(t[rows, 0].tolist()))} (first in row {int(rows[0])}): e.g. for labels "
+                         f"-1/1 use ({name} > 0), or renumber with np.unique({name}, return_inverse=True)")
+    return t
+
+
+def count_classes(*ys, name='y') -> int:
+    "The number of classes k of labels `ys` (together), checked to be 0..k-1, each present, at least two."
+    y = torch.cat([t.flatten() for t in ys])
+    present = torch.unique(y)
+    if len(present) < 2:
+        raise ValueError(f"{name} holds one class only (label {int(present[0])} for all {len(y)} samples): a classifier "
+                         f"needs samples of at least two classes")
+    k = int(present.max()) + 1
+    if len(present) < k:
+        missing = sorted(set(range(k)) - set(present.tolist()))
+        fix = f"subtract {int(present.min())} ({name} - {int(present.min())})" if int(present.min()) > 0 and \
+              len(present) == k - int(present.min()) else f"renumber them with np.unique({name}, return_inverse=True)"
+        raise ValueError(f"{name} must number the classes 0..k-1 with a sample of each, got labels {present.tolist()[:10]} "
+                         f"(no sample of class {_some(missing, 3)}): {fix}")
+    return k
+
+
+class ClsDataLoaders(RegDataLoaders):
+    "fastai `DataLoaders` of a classification set: integer labels 0..k-1 as targets, shape (n, 1), int64."
+    n_classes = None # the number of classes k
+
+    @property
+    def c(self): return self.n_classes  # fastai's name for it (`dls.c`)
+
+    @classmethod
+    @delegates(RegDataLoaders.from_arrays)
+    def from_arrays(cls,
+        x, # inputs: array, tensor or list, (n,) or (n, n_features)
+        y, # class labels 0..k-1: (n,) or (n, 1), ints (or whole floats, or bools)
+        valid:tuple|None=None, # an explicit (x_valid, y_valid); then valid_pct is ignored
+        **kwargs,
+    ):
+        "`ClsDataLoaders` from arrays, split by `valid_pct` (seeded) or given `valid`; labels checked to be 0..k-1."
+        y = as_labels(y, 'y')
+        ys = [y]
+        if isinstance(valid, (tuple, list)) and len(valid) == 2:
+            valid = (valid[0], as_labels(valid[1], 'y_valid'))
+            ys.append(valid[1])
+        k = count_classes(*ys)
+        # One mechanism: the regression loaders (checks, split, TensorDL), then the labels as int64 again.
+        dls = super().from_arrays(x, y, valid=valid, **kwargs)
+        for dl in dls.loaders: dl.y = dl.y.long()
+        dls.n_classes = k
+        return dls
+
+    def test_dl(self, test_items, rm_type_tfms=None, with_labels:bool=False, bs:int|None=None, **kwargs) -> TensorDL:
+        "A loader of new inputs (with labels: a pair (x, y)) for `learn.get_preds(dl=...)` and `learn.predict`."
+        dl = super().test_dl(test_items, rm_type_tfms, with_labels=with_labels, bs=bs, **kwargs)
+        if dl.y is not None: dl.y = as_labels(dl.y, 'y').to(dl.device)
+        return dl
+
+    def new_empty(self):
+        res = super().new_empty()
+        res.n_classes = self.n_classes
+        return res
+
+
 def rebatch(dls:RegDataLoaders, bs:int|None, normalize:bool|None=None, valid_pct:float=0.) -> RegDataLoaders:
     """`dls`'s data in new loaders with batch size `bs` (the bs error of `from_arrays` when it does not fit); with
     `normalize` True/False, standardised or not (from the raw data); a `SynthData` gives its own `dataloaders`."""
     if isinstance(dls, SynthData):
         return dls.dataloaders(bs=bs, valid_pct=valid_pct, normalize=bool(normalize))
     if not isinstance(dls, RegDataLoaders):
-        raise TypeError(f"data must be a SynthData (from a synth_* generator) or RegDataLoaders, got {type(dls).__name__}")
+        raise TypeError(f"data must be a SynthData (from a synth_* generator), RegDataLoaders or ClsDataLoaders, got {type(dls).__name__}")
     if normalize is None: normalize = dls.norm is not None
     raw = dls.denormalize
     xt, yt = raw(dls.train.x).cpu(), dls.train.y.cpu()
     valid = (raw(dls.valid.x).cpu(), dls.valid.y.cpu()) if dls.has_valid else None
     truth = dls.raw_truth if dls.norm is not None else dls.truth
     seed = 42 if dls.train.seed is None else dls.train.seed
-    return RegDataLoaders.from_arrays(xt, yt, valid=valid, valid_pct=0, bs=bs, seed=seed, device=dls.device,
-                                      truth=truth, normalize=normalize)
+    return type(dls).from_arrays(xt, yt, valid=valid, valid_pct=0, bs=bs, seed=seed, device=dls.device,
+                                 truth=truth, normalize=normalize)
 
 
 class SynthData:
-    "Synthetic regression data with its true parameters."
+    "Synthetic data with its true parameters (regression targets, or class labels for `synth_blobs`)."
     def __init__(self,
         x:torch.Tensor, # (n, n_features) float32
-        y:torch.Tensor, # (n, 1) float32
+        y:torch.Tensor, # (n, 1) float32 targets, or int64 class labels
         params:dict, # the true parameters, as the generator names them
         truth:dict, # the same in the names of the matching fastfit model ('w', 'b', 'c2', ...)
         name:str='', # what made it
@@ -374,9 +478,10 @@ class SynthData:
         device=None, # None: fastai's default device
         normalize:bool=False, # standardise each feature with the training set's mean and std (plots stay in raw units)
     ) -> RegDataLoaders:
-        "`RegDataLoaders` of this data, carrying the truth for plots."
-        return RegDataLoaders.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device,
-                                          truth=self.truth, normalize=normalize)
+        "`RegDataLoaders` of this data (`ClsDataLoaders` for class labels), carrying the truth for plots."
+        dls = RegDataLoaders if self.y.is_floating_point() else ClsDataLoaders
+        return dls.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device, truth=self.truth,
+                               normalize=normalize)
 
 
 def _gen(seed): return torch.Generator().manual_seed(int(seed))
@@ -533,3 +638,54 @@ def synth_moons(
     x, y = x[idx], y[idx]
     x = x + noise * torch.randn(n, 2, generator=g)
     return SynthData(x, y, dict(noise=float(noise)), {}, 'synth_moons')
+
+
+def _blob_centers(centers, n_features) -> torch.Tensor:
+    "The (k, n_features) centres: k points on a circle of radius 2 (first two features), or the points given."
+    if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
+        k = int(centers)
+        if not 2 <= k <= 5: raise ValueError(f"centers must be 2 to 5 classes (or a list of points), got {centers!r}")
+        n_features = check_positive('n_features', n_features, int)
+        c = torch.zeros(k, n_features, dtype=torch.float64)
+        if n_features == 1: c[:, 0] = torch.linspace(-2, 2, k)
+        else:
+            a = math.pi / 4 + 2 * math.pi * torch.arange(k, dtype=torch.float64) / k  # two: upper right vs lower left
+            c[:, 0], c[:, 1] = 2 * a.cos(), 2 * a.sin()
+        return c.float()
+    try: c = torch.as_tensor(np.asarray(centers, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise TypeError(f"centers must be a number of classes (2-5) or a list of points, got {centers!r}") from None
+    if c.ndim == 1: c = c[:, None]
+    if c.ndim != 2 or not 2 <= len(c) <= 5:
+        raise ValueError(f"centers as points must be 2 to 5 points of equal length, shape (k, n_features), "
+                         f"got shape {tuple(c.shape)}")
+    if not torch.isfinite(c).all(): raise ValueError(f"centers must be finite, got {centers!r}")
+    if n_features != 2 and c.shape[1] != n_features:  # 2 is the default: points of another length set their own
+        raise ValueError(f"centers are points with {c.shape[1]} coordinate(s) but n_features={n_features}: "
+                         f"give points of {n_features} coordinates, or leave n_features out")
+    return c
+
+
+def synth_blobs(
+    n:int=200, # number of samples, split evenly between the classes
+    centers=2, # number of classes (2-5, centres on a circle of radius 2), or their centres as a list of points
+    n_features:int=2, # number of features (with `centers` a number)
+    spread:float=1., # standard deviation of each blob, in every feature
+    seed:int=42, # seed of the points and their order
+) -> SynthData:
+    "Gaussian blobs, one per class: x ~ N(center of class y, spread**2), y integer labels 0..k-1 (shuffled)."
+    n = check_positive('n', n, int)
+    spread = check_positive('spread', spread)
+    c = _blob_centers(centers, n_features)
+    k, d = c.shape
+    if n < 2 * k: raise ValueError(f"n={n} is too few for {k} classes: give at least {2 * k} (two samples per class)")
+    g = _gen(seed)
+    y = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
+    x = c[y] + spread * torch.randn(n, d, generator=g)
+    # With equal spherical blobs and classes, the best classifier there is (Bayes) is linear: its logits are
+    # x @ mu_k / s**2 - |mu_k|**2 / (2 s**2), i.e. for two classes w = (mu_1 - mu_0) / s**2, b = (|mu_0|**2 - |mu_1|**2) / (2 s**2).
+    s2 = spread ** 2
+    if k == 2: truth = dict(w=(c[1] - c[0]) / s2, b=((c[0] ** 2).sum() - (c[1] ** 2).sum()) / (2 * s2))
+    else: truth = dict(w=c / s2, b=-(c ** 2).sum(1) / (2 * s2))
+    params = dict(centers=[[round(v, 4) for v in row] for row in c.tolist()], spread=spread)
+    return SynthData(x, y[:, None], params, truth, 'synth_blobs')

@@ -22,13 +22,15 @@ def _packed(rgba) -> np.ndarray:
     return np.ascontiguousarray(rgba).view(np.uint32)[..., 0] & 0xFFFFFF
 
 
-def artist_colours(artists) -> list:
+def artist_colours(artists, most:int=8) -> list:
     "The solid colours of moving artists (a line's colour must stay exact in a 256-colour GIF)."
     out = []
     for a in artists:
         for get in ('get_color', 'get_facecolor', 'get_edgecolor'):
             try: cs = to_rgba_array(getattr(a, get)())
             except Exception: continue
+            # A shaded surface (a mesh of thousands of colours) needs no exact colour: it would crowd the lines' out.
+            if len(cs) > most and len(np.unique(cs, axis=0)) > most: continue
             out += [tuple(int(round(v * 255)) for v in c[:3]) for c in cs if c[3] == 1]
     return out
 

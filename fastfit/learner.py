@@ -1,6 +1,8 @@
-"`regression_learner`: a fastai `Learner` with MSE and plain SGD; losses; the least-squares optimum."
+"""`regression_learner`: a fastai `Learner` with MSE and plain SGD (`RegLearner`, shared with `classify`); losses;
+`learn.optimum()`, the loss's minimiser (solved in `optimum`), and `learn.ols()`."""
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 
 import fastai.callback.hook  # noqa: F401 (Learner.summary)
@@ -13,10 +15,11 @@ from fastcore.basics import PrettyString, patch
 from fastcore.foundation import L
 from fastcore.meta import delegates
 
-from .data import RegDataLoaders, TensorDL, check_positive, mean_over_rows
+from .data import ClsDataLoaders, RegDataLoaders, TensorDL, check_positive, mean_over_rows
 from .fastai_private import LeanLoop, use_lean_callbacks
 from .history import ParamHistory
 from .models import LinearModel, RegModel
+from .optimum import optimum_of
 from .progress import FitProgress
 
 __all__ = ['RegLearner', 'regression_learner', 'huber']
@@ -125,30 +128,31 @@ class RegLearner(LeanLoop, Learner):
         finally: pr.show_bar = old
 
 
-def _check_model_and_loss(dls, model, loss_func):
-    "Run the model and loss on two training rows, so mismatched shapes fail here with a clear message."
+def _first_pred(dls, model) -> tuple:
+    "Run the model on two training rows (as in training: grad enabled), so mismatched inputs fail here; (x, y, pred)."
     x, y = dls.train.x[:2], dls.train.y[:2]
     if not isinstance(model, torch.nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     model.to(x.device)
     if not list(model.parameters()): raise ValueError(f"model {model!r} has no parameters to fit")
     if isinstance(model, RegModel) and model.n_features is not None: model._check_features(dls.train.x, model.n_features)
-    # As in training (grad enabled): a model may compute differently under no_grad (validation).
     try: pred = model(x)
     except RuntimeError as e:
         raise ValueError(f"model {model!r} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
                          f"({dls.n_in} feature(s)): {e} (on its first {len(x)} rows); "
                          f"make the model's inputs match the data's features") from e
-    if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
-        shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
-        raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
-                         f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
+    return x, y, pred
+
+
+def _check_loss(model, loss_func, pred, y):
+    "The loss of the first predictions must be a finite scalar with a gradient, or a clear error."
     if not pred.requires_grad:
         raise ValueError(f"model {model!r} returns predictions with no gradient: they do not depend on its parameters "
                          f"(all requires_grad=False, or computed under torch.no_grad()/with .detach()), so SGD cannot fit it")
     try: loss = loss_func(pred, y)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} failed on predictions and targets of "
-                         f"shape {tuple(y.shape)}: {e}; it must take (pred, targ) and return a scalar tensor") from e
+    except (RuntimeError, TypeError, ValueError, IndexError) as e:
+        raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} failed on predictions of shape "
+                         f"{tuple(pred.shape)} and targets of shape {tuple(y.shape)}: {e}; it must take (pred, targ) and "
+                         f"return a scalar tensor") from e
     if isinstance(loss, torch.Tensor) and loss.numel() == 1 and not torch.isfinite(loss.detach()):
         raise ValueError(f"the loss at the initial parameters is already {loss.item()} (|y| up to {float(y.abs().max()):.3g} "
                          f"on the first rows): rescale x and y (e.g. standardise them) so float32 can hold the errors")
@@ -160,6 +164,33 @@ def _check_model_and_loss(dls, model, loss_func):
         raise ValueError(f"loss_func {getattr(loss_func, '__name__', loss_func)!r} returned {loss.item():.4g} with no gradient: "
                          f"it does not depend on the model's parameters. Compute it from pred with torch operations, e.g. "
                          f"((pred - targ) ** 2).mean(); .item(), .detach(), torch.tensor(...) or torch.no_grad() cut it off")
+
+
+def _check_model_and_loss(dls, model, loss_func):
+    "Run the model and loss on two training rows, so mismatched shapes fail here with a clear message."
+    x, y, pred = _first_pred(dls, model)
+    if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
+        shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
+        raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
+                         f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
+    _check_loss(model, loss_func, pred, y)
+
+
+def _learner(dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs) -> RegLearner:
+    "A `RegLearner` with the history (when asked) and fastfit's lean default callbacks."
+    cbs = L(cbs)  # one callback, a list, or a fastcore `L` (as fastai code passes them)
+    if history and not any(isinstance(c, ParamHistory) or (isinstance(c, type) and issubclass(c, ParamHistory)) for c in cbs):
+        cbs.append(ParamHistory())
+    learn = RegLearner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
+    if not dls.has_valid and hasattr(learn, 'recorder'): learn.recorder.valid_metrics = False
+    # fastai's ProgressCallback prints one table row per epoch: ours prints at most ~20 and one bar.
+    use_lean_callbacks(learn, full_batch=getattr(dls.train, 'full_batch', False), progress=FitProgress())
+    return learn
+
+
+def _check_callables(opt_func, loss_func):
+    if not callable(opt_func): raise TypeError(f"opt_func must be a fastai optimizer function such as SGD or Adam, got {opt_func!r}")
+    if not callable(loss_func): raise TypeError(f"loss_func must be callable (pred, targ) -> scalar, got {loss_func!r}")
 
 
 @delegates(Learner.__init__)
@@ -178,20 +209,15 @@ def regression_learner(
     if not isinstance(dls, RegDataLoaders):
         raise TypeError(f"dls must be RegDataLoaders (from `SynthData.dataloaders()` or `RegDataLoaders.from_arrays`), "
                         f"got {type(dls).__name__}")
+    if isinstance(dls, ClsDataLoaders):
+        raise TypeError(f"dls holds class labels ({dls.n_classes} classes): use classification_learner(dls) for them, or "
+                        f"RegDataLoaders.from_arrays(x, y) for a continuous target")
     lr = check_positive('lr', lr)
     if model is None: model = LinearModel(n_in=dls.n_in)
     if loss_func is None: loss_func = F.mse_loss  # shapes were checked equal: no broadcasting surprise
-    if not callable(opt_func): raise TypeError(f"opt_func must be a fastai optimizer function such as SGD or Adam, got {opt_func!r}")
-    if not callable(loss_func): raise TypeError(f"loss_func must be callable (pred, targ) -> scalar, got {loss_func!r}")
+    _check_callables(opt_func, loss_func)
     _check_model_and_loss(dls, model, loss_func)
-    cbs = L(cbs)  # one callback, a list, or a fastcore `L` (as fastai code passes them)
-    if history and not any(isinstance(c, ParamHistory) or (isinstance(c, type) and issubclass(c, ParamHistory)) for c in cbs):
-        cbs.append(ParamHistory())
-    learn = RegLearner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
-    if not dls.has_valid and hasattr(learn, 'recorder'): learn.recorder.valid_metrics = False
-    # fastai's ProgressCallback prints one table row per epoch: ours prints at most ~20 and one bar.
-    use_lean_callbacks(learn, full_batch=getattr(dls.train, 'full_batch', False), progress=FitProgress())
-    return learn
+    return _learner(dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs)
 
 
 @patch
@@ -213,11 +239,16 @@ def ols(self:Learner) -> dict:
     X = model.design(self.dls.train.x) if isinstance(model, RegModel) else None
     if X is None:
         raise TypeError(f"ols() needs a model linear in its parameters (LinearModel, PolyModel), got {model!r}")
-    theta = torch.linalg.lstsq(X.double().cpu(), self.dls.train.y.double().cpu()).solution.flatten().float()
-    out, i = {}, 0
-    for k, p in model.named_parameters():
-        n = p.numel()
-        out[k] = theta[i:i + n].reshape(p.shape)
-        i += n
-    return out
+    return optimum_of(model, F.mse_loss, self.dls.train.x, self.dls.train.y)
 
+
+@patch
+def optimum(self:Learner) -> dict:
+    """The minimiser of the learner's loss on the training data, by parameter name: least squares (`ols()`) for MSE;
+    for cross-entropy (logistic, softmax regression) solved by Newton's method in float64. `TypeError` for a model/loss
+    with no known optimum (`FuncModel`, an MLP, a custom loss), `ValueError` when there is no finite one (separable classes)."""
+    # One solve serves every panel of a picture; kept beside the learner, not in it: `export` must not save the data.
+    return optimum_of(self.model, self.loss_func, self.dls.train.x, self.dls.train.y, cache=_OPTIMA.setdefault(self, {}))
+
+
+_OPTIMA = weakref.WeakKeyDictionary()  # learner -> its last optimum solved, with the data it was solved on

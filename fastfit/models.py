@@ -1,4 +1,4 @@
-"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`, `MLPModel`."
+"Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`, `MLPModel`; classifiers `LogisticModel`, `SoftmaxModel`."
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'MLPModel', 'flat_names']
+__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'LogisticModel', 'SoftmaxModel', 'MLPModel', 'flat_names']
 
 
 def flat_names(named_shapes) -> list:
@@ -88,6 +88,12 @@ class RegModel(nn.Module):
     def _features_fix(self, n): return f"give x {self.n_features} feature column(s)"
 
 
+def _check_count(name, v, least=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+        raise ValueError(f"{name} must be {'a positive int' if least == 1 else f'an int >= {least}'}, got {v!r}")
+    return int(v)
+
+
 class LinearModel(RegModel):
     "pred = x @ w + b, with parameters `w` (n_in,) and `b` ()."
     def __init__(self,
@@ -96,8 +102,7 @@ class LinearModel(RegModel):
         init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
         seed:int=0, # seed of the random init
     ):
-        if not isinstance(n_in, (int, np.integer)) or n_in <= 0: raise ValueError(f"n_in must be a positive int, got {n_in!r}")
-        self.n_in, self.bias = int(n_in), bias
+        self.n_in, self.bias = _check_count('n_in', n_in), bias
         super().__init__(dict(w=(self.n_in,), **(dict(b=()) if bias else {})), init, seed)
 
     @property
@@ -163,13 +168,46 @@ class FuncModel(RegModel):
     def __repr__(self): return f"FuncModel({getattr(self.f, '__name__', 'f')})"
 
 
+class LogisticModel(LinearModel):
+    "Logistic regression: one logit per sample, x @ w + b (p = sigmoid(logit) is the probability of class 1)."
+    n_out = 1
+    def __init__(self,
+        n_in:int=2, # number of input features
+        bias:bool=True, # add the scalar `b`
+        init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
+        seed:int=0, # seed of the random init
+    ): super().__init__(n_in, bias, init, seed)
+
+    def _features_fix(self, n): return f"use LogisticModel(n_in={n}), or give x {self.n_in} feature column(s)"
+    def __repr__(self): return f"LogisticModel(n_in={self.n_in}{'' if self.bias else ', bias=False'})"
+
+
+class SoftmaxModel(RegModel):
+    """Softmax regression: one logit per class, x @ w.T + b, with `w` (n_classes, n_in) (as `nn.Linear`'s weight: row k
+    is class k's weights, so flat 'w[0]', 'w[1]' are class 0's first two) and `b` (n_classes,)."""
+    def __init__(self,
+        n_in:int=2, # number of input features
+        n_classes:int=3, # number of classes: one logit each
+        bias:bool=True, # add one bias per class
+        init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w row by row, then b), or None: seeded randn
+        seed:int=0, # seed of the random init
+    ):
+        self.n_in, self.n_out, self.bias = _check_count('n_in', n_in), _check_count('n_classes', n_classes, 2), bias
+        super().__init__(dict(w=(self.n_out, self.n_in), **(dict(b=(self.n_out,)) if bias else {})), init, seed)
+
+    @property
+    def n_features(self): return self.n_in
+    def _features_fix(self, n): return f"use SoftmaxModel(n_in={n}, n_classes={self.n_out}), or give x {self.n_in} feature column(s)"
+
+    def forward(self, x):
+        self._check_features(x, self.n_in)
+        y = x @ self.w.T
+        return y + self.b if self.bias else y
+
+    def __repr__(self): return f"SoftmaxModel(n_in={self.n_in}, n_classes={self.n_out}{'' if self.bias else ', bias=False'})"
+
+
 _ACTS = {'relu': F.relu, 'tanh': torch.tanh, 'sigmoid': torch.sigmoid, 'gelu': F.gelu, 'leaky_relu': F.leaky_relu}
-
-
-def _positive_int(name, v) -> int:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return int(v)
 
 
 class MLPModel(RegModel):
@@ -183,13 +221,13 @@ class MLPModel(RegModel):
         init=None, # dict by name ('l1.w', ...), a flat tensor of all values in order, or None: seeded, as nn.Linear's
         seed:int=42, # seed of the random init
     ):
-        self.n_in, self.n_out = _positive_int('n_in', n_in), _positive_int('n_out', n_out)
+        self.n_in, self.n_out = _check_count('n_in', n_in), _check_count('n_out', n_out)
         hs = (hidden,) if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
         try: hs = tuple(hs)
         except TypeError: raise TypeError(f"hidden must be a tuple of unit counts, e.g. (8,) or (16, 16), got {hidden!r}") from None
         if not hs: raise ValueError("hidden=() leaves no hidden layer: give at least one, e.g. hidden=(8,) "
                                     "(for a straight line, use LinearModel)")
-        self.hidden = tuple(_positive_int(f'hidden[{i}]', h) for i, h in enumerate(hs))
+        self.hidden = tuple(_check_count(f'hidden[{i}]', h) for i, h in enumerate(hs))
         if isinstance(act, str):
             if act not in _ACTS: raise ValueError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
             self.act_name, self.act = act, _ACTS[act]

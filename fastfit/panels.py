@@ -8,21 +8,25 @@ from fastai.learner import Learner
 from matplotlib.figure import Figure
 from torch.func import functional_call
 
+from .classify import is_classifier, probabilities
 from .data import EVAL_ROWS, check_positive, mean_over_rows
 from .history import ParamHistory
 from .models import flat_names
+from .optimum import optimum_label
 from .records import Records, _finite_records, _history
 from .style import restyle, style_scale
 
 __all__ = ['COLORS', 'Frames', 'Panel', 'FitPanel', 'LossSurface', 'SurfacePanel', 'EqualSurfacePanel', 'LossPanel',
            'SamplesLossPanel', 'StepPanel', 'step_kind', 'step_update', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows',
-           'sample_sets', 'fitting_panels']
+           'sample_sets', 'outputs', 'fitting_panels']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
               path='#CC79A7', extra=('#E69F00', '#0072B2', '#009E73', '#CC79A7', '#56B4E9', '#F0E442'),
               # several runs on one axes: the data goes grey, so blue is free; green stays the optimum's
-              runs=('#D55E00', '#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#000000'), grey='#8C8C8C')
+              runs=('#D55E00', '#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#000000'), grey='#8C8C8C',
+              # class labels (with a marker each): neither the fit's vermillion nor the optimum's green
+              classes=('#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#F0E442'), accuracy='#0072B2')
 MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 
 
@@ -110,11 +114,19 @@ def _n_params(learn) -> int: return sum(p.numel() for p in learn.model.parameter
 def _history_of(learn) -> bool: return isinstance(getattr(learn, 'param_history', None), ParamHistory)
 
 
+def _optimum(learn) -> dict | None:
+    "The learner's `optimum()`, or None when its model/loss has none (TypeError) or no finite one (ValueError)."
+    try: return learn.optimum()
+    except (TypeError, ValueError): return None
+
+
 # What a panel may need of its learner (`Panel.needs`): name -> (test, what to say when it fails). Add to it for new needs.
 NEEDS = {
     'history': (_history_of, "the parameter history: create the learner with history=True (the default)"),
     'two params': (lambda learn: _n_params(learn) >= 2,
                    "a model with at least two parameters (it draws the loss over two of them)"),
+    'classes': (is_classifier, "class labels: a classification_learner on ClsDataLoaders (e.g. synth_blobs().dataloaders())"),
+    'two features': (lambda learn: learn.dls.n_in == 2, "data with two features (it draws the plane of x[0] and x[1])"),
     'grads': (lambda learn: _history_of(learn) and learn.param_history.has_grads,
               "each step's gradients in the parameter history, which this learner did not record: create it with "
               "regression_learner(dls, cbs=ParamHistory(grads=True)) and fit it again"),
@@ -216,13 +228,19 @@ class Panel:
 
 
 class FitPanel(Panel):
-    "The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving)."
+    """The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving).
+    A two-class classifier of one feature: the labels 0/1 and p(class 1) against x (the sigmoid curve)."""
     name, n_grid = 'fit', 200
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
         learn = self.learn
         dls, model, x = learn.dls, learn.model, self.x
+        self.cls = is_classifier(learn)
+        if self.cls and dls.n_classes != 2:
+            raise ValueError(f"the 'fit' panel draws a classifier of one feature as p(class 1) against x, for two classes; "
+                             f"this data has {dls.n_classes}: draw panels=('loss', 'surface'), or give the data two features "
+                             f"(the 'boundary' panel)")
         self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
         xs = [x] if self.xv is None else [x, self.xv]
         self.feat = _plot_feature(xs)
@@ -235,16 +253,21 @@ class FitPanel(Panel):
             self.predss = []
             for lrn, r in zip(self.learns, self.recss):
                 m = _cpu_model(lrn.model)
-                self.predss.append(np.stack([functional_call(m, p, (xg,)).flatten().numpy() for p in r.params]))
+                self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
             self.preds = self.predss[0]
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
-            try: self.opt = functional_call(_cpu_model(model), learn.ols(), (xg,)).flatten().numpy()
-            except TypeError: self.opt = None
+            if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
+            opt = _optimum(learn)
+            self.opt = None if opt is None else self._curve(functional_call(_cpu_model(model), opt, (xg,)))
         # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
         # normalize=True: the model sees standardised x, the axis shows raw units.
         sets = [(x, self.y[:, 0])] + ([(self.xv, self.yv[:, 0])] if self.xv is not None else [])
         self.data = [(f"{lab} ({note})" if note else lab, _raw_x(dls, xs)[:, self.feat], ys)
                      for lab, (note, xs, ys) in zip(('train data', 'valid data'), sample_sets(*sets))]
+
+    def _curve(self, out) -> np.ndarray:
+        "The curve drawn for the model's outputs on the grid: the prediction, or for a classifier p(class 1)."
+        return (probabilities(out, self.learn.loss_func)[:, 1] if self.cls else out).flatten().numpy()
 
     def _ylim(self):
         ys = [y.numpy() for _, _, y in self.data]
@@ -267,7 +290,8 @@ class FitPanel(Panel):
         for (label, xs, ys), c, mk in zip(self.data, (dc, vc), 'os'):
             ax.scatter(xs, ys, s=14, c=c, alpha=.65, lw=0, marker=mk, label=label)
         if self.truth is not None: ax.plot(self.xs, self.truth, '--', c=COLORS['truth'], lw=1.5, label='true')
-        if self.opt is not None: ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label='least squares')
+        if self.opt is not None:
+            ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label=optimum_label(self.learn.loss_func))
         self.lines = [ax.plot(self.xs, p[-1], '-', c=c, lw=2.5, label=lab or 'fit', zorder=5)[0]
                       for p, c, lab in zip(self.predss, self.colors, self.labels)]
         self.line = self.lines[0]
@@ -277,7 +301,7 @@ class FitPanel(Panel):
         ax.set_ylim(*self._ylim())
         ax.set_xlabel((xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
                       + (' (the model is fitted on standardised x)' if getattr(dls, 'norm', None) is not None else ''))
-        ax.set_ylabel('y')
+        ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
         ax.legend(loc='lower right', fontsize=9, framealpha=.85)
         ax.grid(alpha=.25)
         return [*self.lines, self.text, *self._setup_stop_note(ax)]
@@ -360,8 +384,10 @@ class LossSurface:
 
     def point(self, p:dict) -> tuple | None:
         "The two coordinates of the parameters `p` (name -> tensor), or None if `p` lacks one of them."
-        try: flat = torch.cat([torch.as_tensor(p[k]).float().reshape(-1) for k, _ in self.layout])
+        try: ts = [torch.as_tensor(p[k]).float() for k, _ in self.layout]
         except KeyError: return None
+        if any(t.numel() != int(np.prod(s)) for t, (_, s) in zip(ts, self.layout)): return None  # another model's names
+        flat = torch.cat([t.reshape(-1) for t in ts])
         return float(flat[self.ij[0]]), float(flat[self.ij[1]])
 
     def path(self, h:ParamHistory) -> tuple:
@@ -446,8 +472,8 @@ class SurfacePanel(Panel):
                                      np.array([surf.point(p) for p in r.params])))
         self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
-        try: self.opt = surf.point(self.learn.ols())
-        except TypeError: self.opt = None
+        opt = _optimum(self.learn)
+        self.opt = None if opt is None else surf.point(opt)
         core = [xy[:1] for _, xy in self.paths] + [np.array([p]) for p in (self.truth, self.opt) if p is not None]
         if self.opt is None and self.truth is None: core += [xy[-1:] for _, xy in self.paths]
         core = np.concatenate([c for c in core if len(c)])
@@ -477,7 +503,8 @@ class SurfacePanel(Panel):
         if self.truth is not None:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
         if self.opt is not None:
-            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, label='least squares', zorder=8)
+            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, zorder=8,
+                    label=optimum_label(self.learn.loss_func))
         self.lines, self.points = [], []
         for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
             mk = MARKERS[i % len(MARKERS)]
@@ -506,13 +533,39 @@ class SurfacePanel(Panel):
         self._update_stop_note(k)
 
 
+def outputs(model, params:list, x:torch.Tensor, chunk:int|None=None) -> torch.Tensor:
+    "The model's outputs for `x` at each of `params` (dicts name -> tensor), (len(params), n, n_out): batched calls (vmap)."
+    if not params: return torch.zeros(0)
+    chunk = chunk or max(1, int(2e6 // max(1, len(x))))  # bounds the memory of one batched call
+    def one(ps): return functional_call(model, ps, (x,))
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(params), chunk):
+            ps = {k: torch.stack([p[k] for p in params[i:i + chunk]]) for k in params[0]}
+            out.append(torch.func.vmap(one)(ps))
+    return torch.cat(out)
+
+
+def _accuracy_curve(learn, h:ParamHistory|None, recs, most:int=300) -> tuple:
+    "(steps, training accuracy) at up to `most` records of history `h` (or at the `recs` drawn, without one)."
+    x, y = learn.dls.train.x.cpu(), learn.dls.train.y.cpu().reshape(-1)
+    if h is not None:
+        keep = _finite_records(h)
+        keep = keep[np.unique(np.linspace(0, len(keep) - 1, min(most, len(keep))).round().astype(int))]
+        steps, params = h.steps[keep], [{k: v[i] for k, v in h.params.items()} for i in keep]
+    else: steps, params = np.array([0 if s is None else s for s in recs.steps]), recs.params
+    acc = (probabilities(outputs(_cpu_model(learn.model), params, x), learn.loss_func).argmax(-1) == y).float().mean(-1)
+    return np.asarray(steps), acc.numpy()
+
+
 class EqualSurfacePanel(SurfacePanel):
     "The 'surface' panel with both axes spanning as much: a round bowl looks round, a narrow valley narrow."
     equal_spans = True
 
 
 class LossPanel(Panel):
-    "Each run's training loss against step (growing with the frames), log scale when it spans decades; the optimum's loss dotted."
+    """Each run's training loss against step (growing with the frames), log scale when it spans decades; the optimum's
+    loss dotted; for a classifier, the training accuracy too (dashed, on the right axis)."""
     name, xlabel, ylabel = 'loss', 'step', 'training loss'
     xsteps = None  # per run, the step of each point of its curve when the curve's x is not the step (samples seen)
 
@@ -529,8 +582,10 @@ class LossPanel(Panel):
 
     def _opt_loss(self):
         lrn = self.learn
-        try: self.opt = lrn.train_loss(lrn.ols())
-        except TypeError: self.opt = None
+        opt = _optimum(lrn)
+        self.opt = None if opt is None else lrn.train_loss(opt)
+        self.accs = [_accuracy_curve(lrn, _history(lrn), r) for lrn, r in zip(self.learns, self.recss)] \
+            if is_classifier(lrn) else []
 
     def setup(self, ax) -> list:
         self.ax = ax
@@ -538,7 +593,8 @@ class LossPanel(Panel):
         allv = allv[np.isfinite(allv)]
         self.log = _spans_decades(allv)
         if self.log: ax.set_yscale('log')
-        if self.opt is not None: ax.axhline(self.opt, ls=':', c=COLORS['optimum'], lw=2.5, label='least squares')
+        if self.opt is not None:
+            ax.axhline(self.opt, ls=':', c=COLORS['optimum'], lw=2.5, label=optimum_label(self.learn.loss_func))
         self.lines, self.points = [], []
         for i, ((st, v), c, lab) in enumerate(zip(self.curves, self.colors, self.labels)):
             self.lines.append(ax.plot(st, v, '-', c=c, lw=2, label=lab or 'training loss')[0])
@@ -550,16 +606,35 @@ class LossPanel(Panel):
         else: ax.set_ylim(min(0, lo), hi + .05 * (hi - min(0, lo)) + 1e-12)
         ax.set_xlabel(self.xlabel); ax.set_ylabel(self.ylabel + (' (log scale)' if self.log else ''))
         ax.grid(alpha=.25, which='both' if not self.log else 'major')
-        ax.legend(loc='upper right', fontsize=9, framealpha=.85)
-        return [*self.lines, *self.points, *self._setup_stop_note(ax)]
+        handles = ax.get_legend_handles_labels()
+        self.acc_lines = self._setup_accuracy(ax, handles) if self.accs else []
+        ax.legend(*handles, loc='center right' if self.accs else 'upper right', fontsize=9, framealpha=.85)
+        return [*self.lines, *self.points, *self.acc_lines, *self._setup_stop_note(ax)]
+
+    def _setup_accuracy(self, ax, handles) -> list:
+        "The training accuracy of each run on a second y axis (0 to 1, right), dashed; its legend entries join `handles`."
+        self.ax2 = ax2 = ax.twinx()
+        lines = []
+        for i, ((st, acc), c, lab) in enumerate(zip(self.accs, self.colors, self.labels)):
+            c = COLORS['accuracy'] if not self.multi else c
+            lines.append(ax2.plot(st, acc, '--', c=c, lw=1.8, label='training accuracy' if i == 0 else None)[0])
+        ax2.set_ylim(0, 1.02)
+        ax2.set_ylabel('training accuracy', color=COLORS['accuracy'] if not self.multi else 'black')
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles[0].extend(h2); handles[1].extend(l2)
+        return lines
 
     def update(self, k:int):
-        "Grow each loss curve up to frame `k`'s step."
+        "Grow each loss curve (and accuracy curve) up to frame `k`'s step."
         for i, (line, pt, (st, v), r) in enumerate(zip(self.lines, self.points, self.curves, self.recss)):
             s = r.steps[k]
             j = len(st) if s is None else max(1, int(np.searchsorted(st if self.xsteps is None else self.xsteps[i], s, 'right')))
             line.set_data(st[:j], v[:j])
             pt.set_data(st[j - 1:j], v[j - 1:j])
+        for line, (st, acc), r in zip(self.acc_lines, self.accs, self.recss):
+            s = r.steps[k]
+            j = len(st) if s is None else max(1, int(np.searchsorted(st, s, 'right')))
+            line.set_data(st[:j], acc[:j])
         self._update_stop_note(k)
 
 
@@ -761,6 +836,7 @@ class SamplesLossPanel(LossPanel):
             self.xsteps.append(h.steps[keep])
             self.curves.append((h.steps[keep] * samples_per_step(lrn), exact_losses(lrn, h, keep)))
         self._opt_loss()
+        self.accs = []  # a classifier's accuracy is drawn against steps, not samples seen
 
 
 PANELS = {'fit': FitPanel, 'surface': SurfacePanel, 'loss': LossPanel, 'step': StepPanel}
@@ -771,6 +847,13 @@ def _grid_cols(n:int) -> int:
     if n <= 3: return n
     rows = -(-n // 3)
     return -(-n // rows)
+
+
+def _panel_name(name:str, learns:list) -> str:
+    "The panel drawn for `name`: a classifier's 'fit' (of two features) is its decision boundary."
+    if name == 'fit' and 'boundary' in PANELS and all(is_classifier(lrn) and lrn.dls.n_in == 2 for lrn in learns):
+        return 'boundary'
+    return name
 
 
 def _panel_list(panels) -> tuple:
@@ -784,7 +867,7 @@ def panel_makers(panels, learns) -> list:
     if unknown or not panels:
         raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)} (those that fit "
                          f"{type(learns[0].model).__name__}: {fitting_panels(learns[0])}), or give a Panel subclass")
-    make = [PANELS[p] if isinstance(p, str) else p for p in panels]
+    make = [PANELS[_panel_name(p, learns)] if isinstance(p, str) else p for p in panels]
     for m in make:  # what a panel needs is checked before any drawing
         m = getattr(m, 'func', m)  # functools.partial(SomePanel, option=...)
         if isinstance(m, type) and issubclass(m, Panel):

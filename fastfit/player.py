@@ -1,18 +1,22 @@
-"""The HTML player and the notebook display. The page holds the animation once, as the GIF of the .gif export: an
-`<img>` plays it wherever scripts do not run; where they do, a small script decodes the same GIF and steps through its
-frames on a canvas (play/pause, step, slider, loop). No network, no other copy of the frames."""
+"""The HTML player and the notebook display. A page or a notebook holds the animation once, as the GIF of the .gif
+export: an image plays it wherever scripts do not run (untrusted notebooks, GitHub, nbviewer, sanitised HTML); where
+they do, a small script decodes the same GIF and steps through its frames on a canvas (play/pause, step, slider, loop).
+No network, no other copy of the frames."""
 from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 import re
 import warnings
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
 
 from .gif import gif_of
 
@@ -129,11 +133,14 @@ function fastfitPlayer(root) {
 }
 """
 
-_CSS = """.ff-player{display:inline-block;outline:none} .ff-player img,.ff-player canvas{max-width:100%;display:block}
+# The player fits its column: never wider than the space it is given, scaled down keeping its aspect (a three-panel
+# figure is ~1,600 px, a notebook column ~970 px); the controls wrap rather than widen it.
+_CSS = """.ff-player{display:block;width:fit-content;max-width:100%;outline:none}
+.ff-player img,.ff-player canvas{display:block;max-width:100%;height:auto}
 .ff-player [hidden]{display:none!important}
-.ff-controls{display:flex;gap:.3em;align-items:center;margin-top:.4em}
+.ff-controls{display:flex;flex-wrap:wrap;gap:.3em;align-items:center;margin-top:.4em}
 .ff-controls button{min-width:2.4em;height:2em;display:flex;align-items:center;justify-content:center}
-.ff-controls input[type=range]{flex:1;min-width:8em} .ff-note{color:#555;font-size:.85em}"""
+.ff-controls input[type=range]{flex:1;min-width:6em} .ff-note{color:#555;font-size:.85em}"""
 
 # Inline SVG icons: no icon font to fetch (matplotlib's jshtml loads Font Awesome from a CDN), none to lack.
 _ICONS = dict(first='M3 3h2v10H3zM13 3v10L6 8z', prev='M11 3v10L4 8z', play='M2 3v10l6-5zM10 3h2v10h-2zM13 3h2v10h-2z',
@@ -202,20 +209,112 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
     return player_page(gif, counts, fps * sum(counts) / n, note=note)
 
 
+# The notebook display: two outputs, chosen by what front ends really render. The first is the GIF sent as image/png
+# (text/html is stripped or escaped where outputs are sanitised, and nbconvert renders no image/gif at all; GIF bytes
+# declared as PNG animate in every browser), so untrusted notebooks, GitHub, nbviewer and sanitised HTML show the
+# animation moving. The second is a script (with an empty text/plain, all an untrusted front end shows of it) that runs
+# only where scripts do: it mounts the player on that same GIF, read back from the output above (the notebook holds the
+# frames once), then hides the image. Where it finds no image (a front end that renders outputs apart), it does
+# nothing and the GIF plays on.
+_MOUNT = r"""
+(function (out) {
+  out = out && out.jquery ? out[0] : out;  // the classic notebook and nbviewer hand over a jQuery object
+  if (!out || !out.appendChild || out.querySelector('.ff-player')) return;
+  let tries = 0;
+  (function mount() {
+    const child = out.closest && out.closest('.jp-OutputArea-child, .output_area');
+    const above = child && child.previousElementSibling;
+    const img = above && above.querySelector('img[src^="data:"]');
+    if (!img) { if (tries++ < 100) setTimeout(mount, 50); return; }  // JupyterLab runs the script before adding it
+    const root = document.createElement('div');
+    root.className = 'ff-player'; root.dataset.counts = FF_COUNTS; root.dataset.fps = FF_FPS;
+    root.innerHTML = '<style>' + FF_CSS + '</style><img class="ff-gif" alt="fastfit animation">';
+    root.querySelector('.ff-gif').src = img.src;
+    out.appendChild(root);
+    try { fastfitPlayer(root); }
+    catch (e) { root.remove(); console.warn('fastfit: the player did not start; the GIF above plays instead', e); return; }
+    above.style.display = 'none';
+  })();
+})(typeof element === 'undefined' ? null : element);
+"""
+
+
+def mount_script(counts:list, fps:float) -> str:
+    """The script of a notebook output that mounts the player on the GIF of the output above it (`counts` and `fps` as
+    for `player_html`) and hides that output; all in one function scope, so a page may hold many."""
+    return (f'(function () {{\n{player_script()}\nconst FF_CSS = {json.dumps(_CSS)}, FF_COUNTS = {json.dumps(json.dumps(list(counts)))}, '
+            f'FF_FPS = "{fps:g}";\n{_MOUNT}}})();\n')
+
+
+def _b64(data:bytes) -> str: return base64.b64encode(data).decode()
+
+
+def last_frame_png(fr) -> bytes:
+    "The last frame of `fr` (a `Frames`) as PNG bytes, drawn in full by matplotlib."
+    canvas = FigureCanvasAgg(fr.fig)
+    fr.draw(len(fr) - 1)
+    canvas.draw()
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(buf, format='PNG')  # RGB: no alpha to carry
+    return buf.getvalue()
+
+
+def notebook_outputs(fr, fps:float, name:str='FitAnimation') -> list:
+    """The outputs (mime bundles) a notebook shows for the animation of `fr`: the GIF as image/png, then the script that
+    mounts the player on it. A GIF over `animation.embed_limit` (matplotlib's, in MB of base64; 20 by default) is not
+    embedded: the last frame is shown as PNG instead, with a one-line note saying how to make it fit."""
+    gif, counts = gif_of(fr, fps)
+    limit_mb, size = mpl.rcParams['animation.embed_limit'], 4 * math.ceil(len(gif) / 3)
+    what = f"{name}: {len(fr)} frames at {fps:g} fps"
+    if size <= limit_mb * 2 ** 20:
+        return [{'image/png': _b64(gif), 'text/plain': f"<{what}, an animated GIF of {len(gif) / 1e3:,.0f} kB>"},
+                {'application/javascript': mount_script(counts, fps), 'text/plain': ''}]
+    note = (f"Showing the last frame: the animation's GIF ({size / 2 ** 20:.1f} MB in base64) is over matplotlib's "
+            f"animation.embed_limit of {limit_mb:g} MB. Ask for fewer frames= or a lower dpi=, raise the limit "
+            f"(plt.rcParams['animation.embed_limit'] = {math.ceil(size / 2 ** 20) + 1}), or save_animation('fit.gif').")
+    return [{'image/png': _b64(last_frame_png(fr)), 'text/plain': f"<{what}: its last frame>"}, {'text/plain': note}]
+
+
 class FitAnimation(FuncAnimation):
-    "A matplotlib `FuncAnimation` that shows itself inline in Jupyter as fastfit's offline player (the .html export)."
+    """A matplotlib `FuncAnimation` that shows itself in a notebook as an animated GIF where outputs are sanitised and
+    as fastfit's player where scripts run (see `notebook_outputs`); with `rcParams['animation.html']` set to 'jshtml' or
+    'html5', as matplotlib's own representation."""
     frames_obj = None  # the `Frames` it animates, set by `animation_of`
 
-    def _repr_html_(self):
-        # The exporters' renderer is 40x+ faster than `to_jshtml`'s full redraws, and its page needs no network
-        # (matplotlib's template fetches Font Awesome). An iframe keeps each player's script and ids to itself.
+    def __repr__(self):
         fr = self.frames_obj
-        if fr is None: return self.to_jshtml()
-        page = frames_page(fr, 1000 / self._interval)
+        n = f"{len(fr)} frames" if fr is not None else "an animation"
+        return f"<{type(self).__name__}: {n} at {1000 / self._interval:g} fps; shows in a notebook, save_animation() writes a file>"
+
+    def outputs(self) -> list:
+        """The mime bundles Jupyter shows: matplotlib's HTML when `rcParams['animation.html']` asks for it ('jshtml';
+        'html5' when an ffmpeg is found, else fastfit's player with a warning), otherwise `notebook_outputs`."""
+        fr, fmt = self.frames_obj, mpl.rcParams['animation.html']
         self._draw_was_started = True  # shown (not by matplotlib's own drawing): no "deleted without rendering" warning
-        w, h = (fr.fig.get_size_inches() * fr.fig.dpi).round().astype(int)
-        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" width="{w + 40}" height="{h + 110}" '
-                f'style="border:0" title="fastfit animation"></iframe>')
+        if fmt == 'jshtml' or fr is None: return [{'text/html': self.to_jshtml(), 'text/plain': repr(self)}]
+        if fmt == 'html5':
+            video = self._html5_video()
+            if video is not None: return [{'text/html': video, 'text/plain': repr(self)}]
+        return notebook_outputs(fr, 1000 / self._interval, type(self).__name__)
+
+    def _html5_video(self) -> str|None:
+        "matplotlib's `to_html5_video`, with the ffmpeg of imageio-ffmpeg (fastfit[mp4]) when matplotlib finds none."
+        from matplotlib.animation import writers
+        if writers.is_available(mpl.rcParams['animation.writer']): return self.to_html5_video()
+        try:
+            import imageio_ffmpeg
+            exe = imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError): exe = None
+        if exe is not None and mpl.rcParams['animation.writer'] == 'ffmpeg':
+            with mpl.rc_context({'animation.ffmpeg_path': exe}): return self.to_html5_video()
+        warnings.warn(f"rcParams['animation.html'] is 'html5', which needs the movie writer "
+                      f"{mpl.rcParams['animation.writer']!r} (ffmpeg), and none is installed: showing fastfit's player "
+                      "instead. pip install 'fastfit[mp4]' brings an ffmpeg; or set it to 'jshtml' or 'none'.")
+        return None
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        for data in self.outputs(): display(data, raw=True)
 
 
 def animation_of(fr, fps:float=20) -> FitAnimation:

@@ -1,5 +1,6 @@
 """The user-facing pictures of a fit: `show_fit`, `plot_params`, `plot_loss_surface`, `animate`, `save_animation`,
-`AnimateFit`, `storyboard`; and the data's own `show`."""
+`AnimateFit`, `storyboard`; and the data's own `show`. Every `show_*`/`plot_*` draws with pyplot into the axes it is given (`ax=`,
+`axs=`) or a new figure, and returns None, as fastai's do: the last line of a cell shows one picture, no stray repr."""
 from __future__ import annotations
 
 import io
@@ -11,18 +12,24 @@ import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastcore.basics import patch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .data import RegDataLoaders, SynthData, check_positive
+from . import boundary  # noqa: F401 (registers the 'boundary' panel)
+from .boundary import class_colors
+from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
 from .nets import LandscapePanel  # noqa: F401 (registers the 'units' and 'landscape' panels)
+from .optimum import optimum_label
 from .panels import (
     COLORS,
+    MARKERS,
     MAX_POINTS,
     Frames,
     StepPanel,
     SurfacePanel,
     _grid_cols,
+    _optimum,
     _plot_feature,
     figure_size,
     panel_cells,
@@ -35,7 +42,7 @@ from .render import check_dpi
 from .style import restyle
 from .writers import check_export, check_fps, check_number
 
-__all__ = ['AnimateFit', 'show_xy', 'show_dls']
+__all__ = ['AnimateFit', 'show_xy', 'show_dls', 'show_classes']
 
 
 def check_frames(frames, dpi, panels, n_runs:int=1, split:bool=False, ncols=None) -> tuple:
@@ -45,6 +52,22 @@ def check_frames(frames, dpi, panels, n_runs:int=1, split:bool=False, ncols=None
     dpi = check_number('dpi', dpi)
     check_dpi(dpi, figure_size(panel_cells(panels, n_runs, split), split, ncols))
     return frames, dpi
+
+
+def check_ax(ax, name:str='ax'):
+    "An error naming `name` unless `ax` is None or a matplotlib `Axes`."
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"{name} must be a matplotlib Axes (e.g. `fig, ax = plt.subplots()`), got {type(ax).__name__}: {ax!r}")
+
+
+def check_axs(axs, n:int, what:str) -> list:
+    "`axs` (an Axes, or any nesting of them) as a flat list of at least `n` Axes, or an error saying what they must hold."
+    flat = list(np.asarray(axs, dtype=object).ravel())
+    bad = [a for a in flat if not isinstance(a, Axes)]
+    if bad:
+        raise TypeError(f"axs must hold matplotlib Axes (e.g. `fig, axs = plt.subplots(1, {n})`), got {type(bad[0]).__name__}: {bad[0]!r}")
+    if len(flat) < n: raise ValueError(f"axs holds {len(flat)} Axes but there are {what} to draw: give {n} (plt.subplots(1, {n}))")
+    return flat
 
 
 def learner_frames(learn, frames, panels, dpi, what) -> Frames:
@@ -61,7 +84,11 @@ def animate(self:Learner,
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution
 ) -> FitAnimation:
-    "A matplotlib `FuncAnimation` of the recorded fit (shown inline as fastfit's player in Jupyter); nothing is re-trained."
+    """A matplotlib `FuncAnimation` of the recorded fit; nothing is re-trained. In a notebook it shows as an animated GIF
+    (which plays where outputs are sanitised: untrusted notebooks, GitHub, nbviewer, exported HTML) and, where scripts
+    run, as fastfit's player on that GIF. A GIF over matplotlib's `animation.embed_limit` (20 MB of base64 by default)
+    shows as its last frame with a note instead. `rcParams['animation.html'] = 'jshtml'` (or 'html5') shows matplotlib's
+    own HTML instead."""
     fps = check_fps(fps)
     return animation_of(learner_frames(self, frames, panels, dpi, 'animate'), fps)
 
@@ -147,10 +174,11 @@ def storyboard(self:Learner,
 def plot_loss_surface(self:Learner,
     params=None, # two parameter names, e.g. ('w', 'b'), ('c1', 'c0'); default: the first two (others held at their final values)
     n:int=100, # grid points per axis
-    ax=None, # matplotlib axes to draw into
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
     max_n:int|None=MAX_POINTS, # at most this many training points in the loss (a seeded sample, said by the colour bar); None: all
-):
-    "Contour of the training loss over two parameters with the path taken, its start and end, the truth and the optimum."
+) -> None:
+    "Draw the contour of the training loss over two parameters with the path taken, its start and end, the truth and the optimum."
+    check_ax(ax)
     new = ax is None
     if new: _, ax = plt.subplots(figsize=(6.4, 4.8))
     h = _history(self)
@@ -160,48 +188,54 @@ def plot_loss_surface(self:Learner,
     panel.update(0)
     restyle(ax.figure.axes if new else [ax])
     if new: ax.figure.tight_layout()
-    return ax
 
 
 @patch
-def show_fit(self:Learner, ax=None, **kwargs):
-    "Plot the data, the current fit, the true line and the least-squares optimum."
+def show_fit(self:Learner,
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
+    **kwargs, # passed to `Frames` (e.g. panels=('surface',), one panel)
+) -> None:
+    "Draw the data, the current fit, the true line and the optimum (a classifier of two features: its decision boundary)."
+    check_ax(ax)
     if ax is None: _, ax = plt.subplots(figsize=(6.4, 4.8))
-    fr = Frames(self, Records.current(self), ax=ax, **kwargs)
-    fr.draw(0)
-    return ax
+    Frames(self, Records.current(self), ax=ax, **kwargs).draw(0)
 
 
 @patch
-def plot_params(self:Learner, figsize=None):
-    """Each recorded parameter against step, with the true value (dashed) and the least-squares optimum (dotted); for more
-    than `MANY_PARAMS`, a summary: each one's change as a heat-map against step, and how far each tensor moved."""
+def plot_params(self:Learner,
+    figsize=None, # of the new figure (default: 4.2 x 3.2 inches a parameter, three a row)
+    axs=None, # matplotlib axes to draw into: one per parameter value, or two for the summary (default: a new pyplot figure)
+) -> None:
+    """Draw each recorded parameter against step, with the true value (dashed) and the optimum (dotted); for more than
+    `MANY_PARAMS`, a summary: each one's change as a heat-map against step, and how far each tensor moved."""
     h = require_history(self, 'plot_params')
-    if len(h.flat_names) > MANY_PARAMS: return _plot_params_summary(h, figsize)
+    if len(h.flat_names) > MANY_PARAMS: return _plot_params_summary(h, figsize, axs)
     names, flat, steps = h.flat_names, h.flat.numpy(), h.steps
     truth = _flat_named(getattr(self.dls, 'truth', None), h)
-    try: opt = _flat_named(self.ols(), h)
-    except TypeError: opt = None
+    opt = _flat_named(_optimum(self), h)
     n = len(names)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axs = plt.subplots(rows, cols, figsize=figsize or (4.2 * cols, 3.2 * rows), squeeze=False)
-    for i, (ax, name) in enumerate(zip(axs.flat, names)):
+    new = axs is None
+    if new:
+        cols = min(n, 3)
+        rows = (n + cols - 1) // cols
+        fig, axs = plt.subplots(rows, cols, figsize=figsize or (4.2 * cols, 3.2 * rows), squeeze=False)
+    axs = check_axs(axs, n, f"{n} parameter values ({', '.join(names)})")
+    for i, (ax, name) in enumerate(zip(axs, names)):
         ax.plot(steps, flat[:, i], c=COLORS['fit'], lw=2, label=name)
         if truth is not None: ax.axhline(truth[i], ls='--', c=COLORS['truth'], lw=1.2, label='true')
-        if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label='least squares')
+        if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label=optimum_label(self.loss_func))
         ax.set_title(name + getattr(self.dls, 'units_note', '')); ax.set_xlabel('step'); ax.grid(alpha=.25)
         ax.legend(fontsize=8)
-    for ax in axs.flat[n:]: ax.set_visible(False)
-    restyle(fig.axes, fig)
-    fig.tight_layout()
-    return fig
+    if new:
+        for ax in axs[n:]: ax.set_visible(False)
+    restyle(list(axs[:n]), fig if new else None)
+    if new: fig.tight_layout()
 
 
 MANY_PARAMS = 12  # plot_params draws a summary for more scalar parameters than this (a line each would be unreadable)
 
 
-def _plot_params_summary(h, figsize=None):
+def _plot_params_summary(h, figsize=None, axs=None):
     "Many parameters: a heat-map of each one's change from its start against step, and how far each tensor moved."
     rec = frame_idxs(len(h), 400)  # at most 400 columns: more is finer than the pixels
     flat, steps = h.flat[rec].numpy(), h.steps[rec]
@@ -213,7 +247,10 @@ def _plot_params_summary(h, figsize=None):
     P = flat.shape[1]
     bands = [np.linspace(start, start + n - 1, max(30, round(600 * n / P))).round().astype(int) for _, start, n in tensors]
     rows = np.concatenate(bands)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=figsize or (12, 4.6), gridspec_kw=dict(width_ratios=(1.25, 1)))
+    new = axs is None
+    if new: _, axs = plt.subplots(1, 2, figsize=figsize or (12, 4.6), gridspec_kw=dict(width_ratios=(1.25, 1)))
+    ax, ax2 = check_axs(axs, 2, f"a summary of {len(h.flat_names):,} parameters (a heat-map and the tensors' RMS change)")[:2]
+    fig = ax.figure
     v = change[:, rows].T
     lim = float(np.nanpercentile(np.abs(v), 99)) or 1.
     im = ax.imshow(v, aspect='auto', cmap='RdBu_r', vmin=-lim, vmax=lim, interpolation='nearest',
@@ -233,23 +270,29 @@ def _plot_params_summary(h, figsize=None):
     more = f" (the first 21 of {len(tensors)} tensors)" if len(tensors) > 21 else ''
     ax2.set_title(f"how far each tensor moved{more}", fontsize=10)
     ax2.grid(alpha=.25); ax2.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    restyle([ax, ax2], fig if new else None)
+    if new: fig.tight_layout()
 
 
 def _flat_named(d, h):
     "`d` (name -> value) flattened in the order of the history's columns, or None if it does not name them all."
     if not d: return None
-    try: return np.concatenate([np.asarray(torch.as_tensor(d[k]).float().reshape(-1)) for k, s, _ in h.layout])
+    try: vs = [np.asarray(torch.as_tensor(d[k]).float().reshape(-1)) for k, s, _ in h.layout]
     except KeyError: return None
+    if any(v.size != int(np.prod(s)) for v, (_, s, _) in zip(vs, h.layout)): return None  # names of another model
+    return np.concatenate(vs)
 
 
-def show_xy(x, y, axs=None, title=None, **kwargs):
-    "Scatter of y against each non-constant feature of x (one panel each; big data: a seeded sample, said in the title)."
+def show_xy(x, y,
+    axs=None, # matplotlib axes to draw into, one per non-constant feature (default: a new pyplot figure)
+    title=None, # the figure's title
+    **kwargs, # passed to `ax.scatter`
+) -> None:
+    "Draw a scatter of y against each non-constant feature of x (one panel each; big data: a seeded sample, said in the title)."
     x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu()
     feats = [i for i in range(x.shape[1]) if float(x[:, i].max() - x[:, i].min()) > 0] or [0]
     if axs is None: _, axs = plt.subplots(1, len(feats), figsize=(4.8 * len(feats), 4), squeeze=False)
-    axs = np.asarray(axs).ravel()
+    axs = check_axs(axs, len(feats), f"{len(feats)} features")
     [(note, xs, ys)] = sample_sets((x, y), what='points shown')
     for ax, i in zip(axs, feats):
         ax.scatter(xs[:, i], ys[:, 0], s=14, c=COLORS['data'], alpha=.7, lw=0, **kwargs)
@@ -257,41 +300,91 @@ def show_xy(x, y, axs=None, title=None, **kwargs):
         if note: ax.set_title(note, fontsize=9)
     if title: axs[0].figure.suptitle(title, fontsize=10)
     restyle(axs, axs[0].figure if title else None)
-    return axs
 
 
-def show_dls(dls:RegDataLoaders, batch=False):
-    "Train and validation scatter side by side, on shared y limits (seed 003's `figure1`)."
+def show_dls(dls:RegDataLoaders,
+    batch:bool=False, # one training batch instead of the whole sets
+    axs=None, # matplotlib axes to draw into: one per set (train, valid) (default: a new pyplot figure, shared y)
+) -> None:
+    "Draw the train and validation scatter side by side, on shared y limits (seed 003's `figure1`); class labels: points by class."
     x, y = dls.train.one_batch() if batch else (dls.train.x, dls.train.y)
+    if isinstance(dls, ClsDataLoaders): return _show_cls_dls(dls, x, y, batch, axs)
     raw = dls.denormalize  # normalize=True: the data in its own units
     sets = [('train batch' if batch else 'train', raw(x.cpu()), y.cpu(), COLORS['data'])]
     if dls.has_valid and not batch: sets.append(('valid', raw(dls.valid.x.cpu()), dls.valid.y.cpu(), COLORS['valid']))
     f = _plot_feature(dls.train.x.cpu())
-    fig, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
-    for ax, (name, xs, ys, c), (note, xd, yd) in zip(axs[0], sets, sample_sets(*((xs, ys) for _, xs, ys, _ in sets))):
+    new = axs is None
+    if new: _, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), sharey=True, squeeze=False)
+    axs = check_axs(axs, len(sets), ' and '.join(s[0] for s in sets))
+    for ax, (name, xs, ys, c), (note, xd, yd) in zip(axs, sets, sample_sets(*((xs, ys) for _, xs, ys, _ in sets))):
         ax.scatter(xd[:, f], yd[:, 0], s=14, c=c, alpha=.8, lw=0)  # big data: a seeded sample, said in the title
         ax.set_title(f'{name} ({note or len(xs)})')
         ax.set_xlabel('x' if xs.shape[1] == 1 else f'x[{f}]'); ax.grid(alpha=.25)
-    axs[0, 0].set_ylabel('y')
-    restyle(axs[0], fig)
-    fig.tight_layout()
-    return axs[0]
+    axs[0].set_ylabel('y')
+    restyle(list(axs), axs[0].figure if new else None)
+    if new: axs[0].figure.tight_layout()
+
+
+def show_classes(x, y,
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
+    title=None, # the figure's title
+    hollow:bool=False, # open markers (the validation set beside the training set)
+    s:float=26, # marker size
+    **kwargs, # passed to `ax.scatter`
+) -> None:
+    """Draw the points by class: x[0] against x[1] (one feature: x against the label), a colour-blind-safe colour and a
+    marker per class (big data: a seeded sample, said in the title)."""
+    check_ax(ax)
+    x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu().reshape(-1, 1)
+    new = ax is None
+    if new: _, ax = plt.subplots(figsize=(5.6, 4.6))
+    k = int(y.max()) + 1
+    [(note, x, y)] = sample_sets((x, y), what='points shown')
+    y = y[:, 0]
+    for c, col in enumerate(class_colors(k)):
+        xs = x[y == c]
+        if not len(xs): continue
+        xy = (xs[:, 0], xs[:, 1]) if x.shape[1] > 1 else (xs[:, 0], torch.full((len(xs),), c))
+        style = dict(facecolors='none', edgecolors=col, linewidths=1.2) if hollow else dict(c=col, edgecolors='0.15', linewidths=.5)
+        ax.scatter(*xy, s=s, marker=MARKERS[c % len(MARKERS)], label=f'class {c}', **style, **kwargs)
+    if x.shape[1] > 1: ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
+    else: ax.set_xlabel('x'); ax.set_ylabel('class'); ax.set_yticks(range(k))
+    notes = ([f'the first two of {x.shape[1]} features'] if x.shape[1] > 2 else []) + ([note] if note else [])
+    if notes: ax.set_title('; '.join(notes), fontsize=9)
+    ax.legend(fontsize=8.5, framealpha=.85); ax.grid(alpha=.25)
+    if title: ax.figure.suptitle(title, fontsize=10)
+    restyle([ax], ax.figure if title else None)
+
+
+def _show_cls_dls(dls, x, y, batch, axs=None):
+    sets = [('train batch' if batch else 'train', dls.denormalize(x.cpu()), y, False)]
+    if dls.has_valid and not batch: sets.append(('valid', dls.denormalize(dls.valid.x.cpu()), dls.valid.y, True))
+    new = axs is None
+    if new: _, axs = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4.3), sharex=True, sharey=True, squeeze=False)
+    axs = check_axs(axs, len(sets), ' and '.join(s[0] for s in sets))
+    for ax, (name, xs, ys, hollow) in zip(axs, sets):
+        show_classes(xs, ys, ax=ax, hollow=hollow)
+        ax.set_title(f'{name} ({len(xs):,})' + (f'; {ax.get_title()}' if ax.get_title() else ''), fontsize=10)
+    if new: axs[0].figure.tight_layout()
 
 
 @patch
-def show(self:SynthData, **kwargs):
-    "Scatter of y against each non-constant feature (one panel each)."
-    return show_xy(self.x, self.y, title=repr(self), **kwargs)
+def show(self:SynthData, axs=None, **kwargs) -> None:
+    "Draw a scatter of y against each non-constant feature (one panel each; `axs` to draw into); class labels: the points by class."
+    if not self.y.is_floating_point():
+        show_classes(self.x, self.y, ax=check_axs(axs, 1, 'one picture')[0] if axs is not None else None, title=repr(self), **kwargs)
+    else: show_xy(self.x, self.y, axs=axs, title=repr(self), **kwargs)
 
 @patch
-def show(self:RegDataLoaders, **kwargs):  # noqa: F811 (fastcore @patch: a method of another class)
-    "Train and validation scatter side by side."
-    return show_dls(self, **kwargs)
+def show(self:RegDataLoaders, axs=None) -> None:  # noqa: F811 (fastcore @patch: a method of another class)
+    "Draw the train and validation scatter side by side (`axs` to draw into)."
+    show_dls(self, axs=axs)
 
 @patch
-def show_batch(self:RegDataLoaders, **kwargs):
-    "Scatter of one training batch."
-    return show_dls(self, batch=True, **kwargs)
+def show_batch(self:RegDataLoaders, ax=None) -> None:
+    "Draw a scatter of one training batch (`ax` to draw into)."
+    check_ax(ax)
+    show_dls(self, batch=True, axs=None if ax is None else [ax])
 
 
 
@@ -301,10 +394,11 @@ def show_results(self:RegLearner,
     dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
     max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to `MAX_POINTS` (10,000)
     shuffle:bool=True, # sample the points at random (seeded) rather than take the first ones
-    ax=None, # matplotlib axes to draw into
+    ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
     **kwargs, # passed to `ax.scatter`
-):
-    "Targets against predictions (points on the dashed diagonal are predicted exactly); returns the axes."
+) -> None:
+    "Draw targets against predictions (points on the dashed diagonal are predicted exactly)."
+    check_ax(ax)
     if dl is None:
         if ds_idx == 1 and not self.dls.has_valid: ds_idx = 0
         dl = self.dls[ds_idx]
@@ -328,4 +422,3 @@ def show_results(self:RegLearner,
     ax.set_title(f"{where}: {shown}, MSE {mse:.4g}", fontsize=10)
     ax.set_xlabel('target y'); ax.set_ylabel('prediction'); ax.grid(alpha=.25); ax.legend(fontsize=8, loc='upper left')
     restyle([ax])
-    return ax

@@ -10,11 +10,10 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from .gif import check_gif_fps, gif_of
-from .player import frames_page, page_gif
+from .player import frames_page, last_frame_png, page_gif
 from .render import Renderer
 
 __all__ = ['exported_frames']
@@ -96,11 +95,8 @@ def _write_html(fr, path, fps):
 
 def _write_png(fr, path, fps):
     "The last frame, drawn in full by matplotlib."
-    canvas = FigureCanvasAgg(fr.fig)
-    fr.draw(len(fr) - 1)
-    canvas.draw()
-    im = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-    return write_atomic(path, lambda tmp: im.save(tmp, format='PNG'))
+    png = last_frame_png(fr)
+    return write_atomic(path, lambda tmp: Path(tmp).write_bytes(png))
 
 
 _FFMPEG_MISSING = ("saving {name!r} as .mp4 needs the optional extra fastfit[mp4] (imageio-ffmpeg, whose wheel ships "

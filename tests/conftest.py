@@ -20,6 +20,23 @@ settings.register_profile('fastfit', database=None)
 settings.load_profile('fastfit')
 
 ROOT = Path(__file__).parents[1]
+# Browser tests run Debian's chromium (never Playwright's own download), headless and offline.
+CHROMIUM = Path('/usr/bin/chromium')
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
+
+
+@pytest.fixture(scope='session')
+def browser():
+    "Debian's headless chromium driven by Playwright, one for the session; the test skips, saying why, where it cannot start."
+    if not CHROMIUM.exists(): pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError: pytest.skip("Playwright's Python package is missing: pip install -e '.[dev]'")
+    with sync_playwright() as p:
+        try: b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        except Exception as e: pytest.skip(f"{CHROMIUM} did not start: {e}")
+        yield b
+        b.close()
 
 
 @pytest.fixture(autouse=True)

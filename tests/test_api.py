@@ -1,5 +1,7 @@
 "The public API of SPEC.md, end to end: every name importable, the one-liner, plots, animation, callback."
+import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from fastai.learner import Learner
@@ -87,13 +89,20 @@ def test_no_validation_set_has_no_valid_loss_column():
 
 
 def test_show_fit_and_plot_params(fitted):
-    ax = fitted.show_fit()
+    assert fitted.show_fit() is None  # drawn with pyplot: a cell's last line shows one picture, no repr
+    ax = plt.gca()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ['train data', 'valid data', 'true', 'least squares', 'fit']
     caption = [t.get_text() for t in ax.texts][0]
     assert caption.startswith('step 100  loss') and 'w=' in caption and 'b=' in caption
-    fig = fitted.plot_params()
-    assert [a.get_title() for a in fig.axes if a.get_visible()] == ['w', 'b']
+    assert fitted.plot_params() is None
+    assert [a.get_title() for a in plt.gcf().axes if a.get_visible()] == ['w', 'b']
+    fig, axs = plt.subplots(1, 2)
+    fitted.plot_params(axs=axs)  # into the caller's axes
+    assert [a.get_title() for a in axs] == ['w', 'b']
+    with pytest.raises(ValueError, match=r'axs holds 1 Axes but there are 2 parameter values \(w, b\) to draw'):
+        fitted.plot_params(axs=axs[:1])
+    with pytest.raises(TypeError, match='ax must be a matplotlib Axes'): fitted.show_fit(ax=fig)
 
 
 def test_animate_is_a_funcanimation_over_thinned_frames(fitted):
@@ -114,19 +123,6 @@ def test_full_batch_train_loss_column_is_each_steps_exact_loss():
     learn = quiet(regression_learner(synth_linear().dataloaders(bs=None)), 5)
     train_losses = [v[0] for v in learn.recorder.values]
     np.testing.assert_allclose(train_losses, learn.param_history.losses[:5].numpy(), rtol=1e-5)
-
-
-def test_animation_shows_inline_as_the_offline_player(fitted):
-    import html
-    import re
-    anim = fitted.animate(frames=12, dpi=40)
-    out = anim._repr_html_()
-    assert out.startswith('<iframe srcdoc="') and 'https://' not in out and 'http://' not in out
-    page = html.unescape(re.search(r'srcdoc="([^"]*)"', out).group(1))
-    assert page.count('data:image/gif;base64,') == 1  # the frames once, as the GIF the player steps through
-    from fastfit.player import page_gif
-    gif, counts = page_gif(page)
-    assert sum(counts) == 12 and gif.startswith(b'GIF89a')
 
 
 def test_train_loss_at_current_and_given_parameters(fitted):

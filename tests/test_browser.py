@@ -1,7 +1,6 @@
 "The .html export in a real browser (Debian's headless chromium, driven by Playwright): frames show, step, play; offline."
 import base64
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,21 +8,7 @@ from PIL import Image
 
 from fastfit.writers import exported_frames
 
-CHROMIUM = Path('/usr/bin/chromium')
-FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
 N = 40  # more than the player's 16-frame snapshots, so that jumps and backward steps cross them
-
-
-@pytest.fixture(scope='module')
-def browser():
-    if not CHROMIUM.exists(): pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError: pytest.skip("Playwright's Python package is missing: pip install -e '.[dev]'")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope='module')
@@ -38,8 +23,8 @@ def page_html(tmp_path_factory):
     return path, frames
 
 
-def _open(browser, path, js=True):
-    ctx = browser.new_context(viewport={'width': 900, 'height': 700}, device_scale_factor=1, java_script_enabled=js)
+def _open(browser, path, js=True, width=900):
+    ctx = browser.new_context(viewport={'width': width, 'height': 700}, device_scale_factor=1, java_script_enabled=js)
     pg = ctx.new_page()
     pg.requests, pg.errors = [], []
     pg.on('request', lambda r: pg.requests.append(r.url))
@@ -191,4 +176,76 @@ def test_arrow_keys_in_a_notebook_like_output(browser, page_html, tmp_path):
         assert label(pg) == f'2/{N}' and np.array_equal(shown(pg), page_html[1][1])
         pg.keyboard.press('x')  # not the player's: the page sees it
         assert pg.evaluate('window.seen') == ['x'] and pg.errors == []
+    finally: ctx.close()
+
+
+# -- any width: a three-panel figure (~1,600 px) in a 970 px column --------------------------------------------------
+@pytest.fixture(scope='module')
+def wide(tmp_path_factory):
+    "A three-panel animation 1,560 px wide: its .html export and its notebook outputs."
+    from fastfit.all import regression_learner, synth_linear
+    learn = regression_learner(synth_linear(n=50, seed=0).dataloaders(bs=None, valid_pct=0))
+    with learn.no_bar(), learn.no_logging(): learn.fit(20)
+    kw = dict(frames=6, fps=10, panels=('fit', 'surface', 'loss'), dpi=100)
+    page = learn.save_animation(tmp_path_factory.mktemp('wide') / 'wide.html', **kw)
+    anim = learn.animate(**kw)
+    return page, anim.outputs()
+
+
+def fits_its_column(pg, column:int):
+    "The player is no wider than `column` and nothing scrolls sideways; the canvas keeps the GIF's aspect; every control shows."
+    assert pg.evaluate("document.scrollingElement.scrollWidth") <= pg.viewport_size['width'], 'the page scrolls sideways'
+    c = pg.evaluate("""() => { const c = document.querySelector('.ff-canvas'), r = c.getBoundingClientRect();
+        return {w: r.width, h: r.height, W: c.width, H: c.height, right: r.right}; }""")
+    assert c['W'] == 1560 and 300 < c['w'] <= column and c['right'] <= pg.viewport_size['width']
+    assert abs(c['h'] - c['w'] * c['H'] / c['W']) <= 1, f"the canvas is stretched: {c}"
+    for sel in ('.ff-first', '.ff-prev', '.ff-play', '.ff-next', '.ff-last', '.ff-slider', '.ff-loop'):
+        box = pg.locator(sel).bounding_box()
+        assert pg.is_visible(sel) and box['x'] >= 0 and box['x'] + box['width'] <= pg.viewport_size['width'], sel
+    assert pg.locator('.ff-slider').bounding_box()['width'] > 80  # still something to drag
+    pg.click('.ff-next')
+    assert label(pg) == '2/6'
+
+
+def test_the_page_fits_a_narrow_window(browser, wide):
+    ctx, pg = _open(browser, wide[0], width=970)
+    try:
+        pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/6'")
+        fits_its_column(pg, 970)
+    finally: ctx.close()
+
+
+# The outputs as Jupyter front ends lay them out: JupyterLab and nbconvert's lab template (`.jp-OutputArea-child`, the
+# script given `element`), the classic notebook and nbviewer (`.output_area`, `element` a jQuery object).
+LAB = """<div class="jp-OutputArea" style="width:{w}px"><div class="jp-OutputArea-child"><div class="jp-OutputArea-output">
+<img src="data:image/png;base64,{png}"></div></div><div class="jp-OutputArea-child"><div class="jp-OutputArea-output" id="js">
+<script>var element = document.getElementById('js');
+{js}</script></div></div></div>"""
+CLASSIC = LAB.replace('jp-OutputArea-child', 'output_area').replace(
+    "var element = document.getElementById('js');", "var element = {{jquery: '3.5', 0: document.getElementById('js')}};")
+
+
+@pytest.mark.parametrize('layout', [LAB, CLASSIC], ids=['lab', 'classic'])
+def test_the_notebook_outputs_mount_the_player_in_a_970px_column(browser, wide, tmp_path, layout):
+    img, js = wide[1]
+    body = layout.format(w=970, png=img['image/png'], js=js['application/javascript'])
+    (tmp_path / 'nb.html').write_text(f'<!DOCTYPE html><html><body style="margin:0">{body}</body></html>')
+    ctx, pg = _open(browser, tmp_path / 'nb.html', width=1100)
+    try:
+        pg.wait_for_function("document.querySelector('.ff-label') && document.querySelector('.ff-label').textContent === '1/6'")
+        assert pg.is_hidden('img[src^="data:image/png"]')  # the GIF output gives way to the player
+        fits_its_column(pg, 970)
+        assert pg.errors == [] and [u for u in pg.requests if not u.startswith(('file:', 'data:'))] == []
+    finally: ctx.close()
+
+
+def test_without_scripts_the_notebook_gif_shows_and_fits(browser, wide, tmp_path):
+    img, js = wide[1]
+    body = LAB.format(w=970, png=img['image/png'], js=js['application/javascript'])
+    # front ends fit images to the column, as JupyterLab, nbconvert and GitHub do
+    (tmp_path / 'nb.html').write_text(f'<!DOCTYPE html><html><body>{body}<style>img{{max-width:100%}}</style></body></html>')
+    ctx, pg = _open(browser, tmp_path / 'nb.html', js=False, width=1100)
+    try:
+        box = pg.locator('img').bounding_box()
+        assert pg.is_visible('img') and 300 < box['width'] <= 970 and not pg.query_selector('.ff-player')
     finally: ctx.close()

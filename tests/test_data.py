@@ -1,4 +1,5 @@
 "Generators and RegDataLoaders: shapes, truth, seeds, splits, batches."
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -108,12 +109,13 @@ def test_synth_dataloaders_carry_truth():
 
 def test_show_functions_draw(tmp_path):
     s = synth_multilinear(n=50)
-    axs = s.show()
-    assert len(axs) == 2
+    assert s.show() is None and len(plt.gcf().axes) == 2  # drawn with pyplot; nothing returned to print
     dls = synth_linear().dataloaders()
-    axs = dls.show()
-    assert len(axs) == 2 and axs[0].get_title().startswith('train') and axs[1].get_title().startswith('valid')
-    assert len(dls.show_batch()) == 1
+    _, axs = plt.subplots(1, 2)
+    assert dls.show(axs=axs) is None and plt.gcf() is axs[0].figure
+    assert axs[0].get_title().startswith('train') and axs[1].get_title().startswith('valid')
+    assert dls.show_batch() is None and len(plt.gcf().axes) == 1
+    with pytest.raises(ValueError, match='axs holds 1 Axes but there are train and valid to draw: give 2'): dls.show(axs=axs[:1])
 
 
 @pytest.mark.parametrize('bad', [dict(n=0), dict(n=-5), dict(noise=-1.), dict(dist='cauchy'), dict(x_range=(1, 1))])

@@ -76,7 +76,17 @@ from torch import nn
 from torch.utils.data import DataLoader as TorchDL
 from torch.utils.data import TensorDataset
 
-from fastfit.all import ParamHistory, RegDataLoaders, RegLearner, regression_learner
+from fastfit.all import (
+    BCEWithLogits,
+    ClsDataLoaders,
+    LogisticModel,
+    ParamHistory,
+    RegDataLoaders,
+    RegLearner,
+    binary_accuracy,
+    classification_learner,
+    regression_learner,
+)
 
 eq, close, ne, stdout_is = fct.test_eq, fct.test_close, fct.test_ne, fct.test_stdout
 
@@ -1255,11 +1265,23 @@ class RaiseOnce(Callback):
         setattr(self, event_name, raiser.__get__(self))
 
 
-def _cancel_trace(make, event_name, ex):
-    "(events seen, exception that escaped the fit or None, parameters after) for one learner."
+def _regression():
     dls = RegDataLoaders.from_arrays(torch.linspace(-1, 1, 40), torch.linspace(-1, 1, 40) * 3 + 2, valid_pct=.25, bs=8)
     model = RegModel()
     with torch.no_grad(): model.a.fill_(.5); model.b.fill_(-.5)
+    return dls, model
+
+
+def _classification():
+    "Two overlapping classes of two features, and a logistic model from a fixed start."
+    x = torch.stack([torch.linspace(-1, 1, 40), torch.linspace(-1, 1, 40).flip(0) * .5], 1)
+    y = (x[:, 0] + .4 * torch.sin(7 * torch.arange(40.)) > 0).long()
+    return ClsDataLoaders.from_arrays(x, y, valid_pct=.25, bs=8), LogisticModel(2, init=dict(w=[.5, -.5], b=.1))
+
+
+def _cancel_trace(make, event_name, ex, problem=_regression):
+    "(events seen, exception that escaped the fit or None, parameters after) for one learner."
+    dls, model = problem()
     tracer, cbs = Tracer(), []
     if event_name.startswith('after_cancel_'):
         kind = event_name[len('after_cancel_'):]
@@ -1289,6 +1311,41 @@ def test_cancel_exception_traces_match_fastai(event_name, ex):
         assert (seen, escaped) == stock[:2], (name, event_name, ex)
         torch.testing.assert_close(params, stock[2])
     assert stock[0][:2] == ['after_create', 'before_fit']  # the trace is a real one
+
+
+# classification_learner: the same lean loop, against fastai's Learner with the same model, loss and metric
+CLS_MAKERS = {
+    'stock': lambda dls, model, cbs: Learner(dls, model, loss_func=BCEWithLogits(), opt_func=SGD, lr=.1, cbs=cbs,
+                                             metrics=binary_accuracy),
+    'classification': lambda dls, model, cbs: classification_learner(dls, model, lr=.1, cbs=cbs),
+}
+
+
+@pytest.mark.parametrize('ex', list(CANCELS.values()), ids=list(CANCELS))
+@pytest.mark.parametrize('event_name', EVENTS)
+def test_cancel_exception_traces_match_fastai_for_a_classifier(event_name, ex):
+    stock = _cancel_trace(CLS_MAKERS['stock'], event_name, ex, _classification)
+    seen, escaped, params = _cancel_trace(CLS_MAKERS['classification'], event_name, ex, _classification)
+    assert (seen, escaped) == stock[:2], (event_name, ex)
+    torch.testing.assert_close(params, stock[2])
+
+
+def test_classifier_recorder_and_metrics_match_fastai():
+    "The same fit, fastai's Learner and classification_learner: the recorder's losses, values and metric names agree."
+    logs = {}
+    for name, make in CLS_MAKERS.items():
+        dls, model = _classification()
+        learn = make(dls, model, [])
+        with learn.no_logging(), learn.no_bar(): learn.fit(3)
+        logs[name] = learn
+    stock, ours = logs['stock'], logs['classification']
+    eq(list(ours.recorder.metric_names), list(stock.recorder.metric_names))
+    close(np.array(ours.recorder.values), np.array(stock.recorder.values))
+    close([float(v) for v in ours.recorder.losses], [float(v) for v in stock.recorder.losses])
+    p1, t1 = stock.get_preds()
+    p2, t2 = ours.get_preds()
+    close(p1, p2); eq(t1, t2)
+    eq(ours.predict([.3, -.1])[0], stock.predict([.3, -.1])[0])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

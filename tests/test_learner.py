@@ -1,6 +1,7 @@
 "RegLearner keeps fastai's contract (events, cancels, callbacks, lr_find, schedules) while being fast; divergence."
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -266,7 +267,8 @@ def test_get_preds_validate_predict_show_results_summary_leave_the_history_alone
 
 def test_show_results_plots_targets_against_predictions():
     learn = fitted()
-    ax = learn.show_results()
+    assert learn.show_results() is None
+    ax = plt.gca()
     pts = np.asarray(ax.collections[0].get_offsets())
     v = learn.dls.valid
     expect = np.stack([v.y[:, 0].numpy(), learn.model(v.x).detach().numpy()[:, 0]], 1)  # (target, prediction) pairs
@@ -274,10 +276,12 @@ def test_show_results_plots_targets_against_predictions():
     title = ax.get_title()
     assert title.startswith('validation set: 20 points, MSE ') and ax.get_xlabel() == 'target y'
     assert ax.get_legend().get_texts()[0].get_text() == 'prediction = target'
-    ax = learn.show_results(ds_idx=0, max_n=5)
+    _, ax = plt.subplots()
+    learn.show_results(ds_idx=0, max_n=5, ax=ax)
     assert len(ax.collections[0].get_offsets()) == 5 and ax.get_title().startswith('training set: 5 of 80 points')
     no_valid = quiet_fit(regression_learner(synth_linear(n=30).dataloaders(bs=None, valid_pct=0)), 3)
-    assert no_valid.show_results().get_title().startswith('training set: 30 points')
+    no_valid.show_results()
+    assert plt.gca().get_title().startswith('training set: 30 points')
     with pytest.raises(ValueError, match='max_n must be an integer > 0, got 0'): learn.show_results(max_n=0)
 
 

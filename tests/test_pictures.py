@@ -2,6 +2,7 @@
 import time
 from functools import partial
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -63,7 +64,8 @@ def test_loss_surface_poly_holds_the_others_and_names_errors():
 
 
 def test_plot_loss_surface_draws_path_start_end_and_optimum(fitted):
-    ax = fitted.plot_loss_surface(n=30)
+    _, ax = plt.subplots()
+    assert fitted.plot_loss_surface(n=30, ax=ax) is None
     assert ax.get_xlabel() == 'w' and ax.get_ylabel() == 'b'
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     for want in ('true', 'least squares', 'start', 'end', 'path'): assert want in labels
@@ -113,7 +115,8 @@ def test_compare_optimizers_same_start_one_colour_each(dls, tmp_path):
     for s in starts[1:]: torch.testing.assert_close(s, starts[0])
     ends = [lrn.param_history.flat[-1] for lrn in c.learners.values()]
     assert not torch.allclose(ends[0], ends[2])  # they really took different paths
-    fig = c.show()
+    assert c.show() is None
+    fig = plt.gcf()
     surf_ax = fig.axes[1]
     colours = {line.get_color() for line in surf_ax.lines if line.get_label() in c.learners}
     assert len(colours) == 3
@@ -135,7 +138,8 @@ def test_lr_sweep_fates_and_diverged_run_stops(dls, tmp_path):
     assert 5. in sw.stops and sw.stops[5.][0] < 60  # stopped early, its history kept finite up to there
     h = sw.learners[5.].param_history
     assert len(h) > 2 and np.isfinite(sw.final_losses()[5.])
-    fig = sw.show()
+    fig = plt.figure()
+    sw.show(fig=fig)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
     assert titles == ['lr=0.01: slow', 'lr=0.1: converging', 'lr=0.9: oscillating', 'lr=5: diverged']
     notes = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_visible() and 'stopped at step' in t.get_text()]

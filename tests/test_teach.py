@@ -207,8 +207,10 @@ def test_classroom_style_is_larger_in_plots_and_exports_and_goes_back(classroom,
         assert attr(big) > 1.4 * attr(small)
     assert small.panels[0].text.get_fontsize() == 10  # back to the default sizes
     set_style('classroom')
-    ax = learn.plot_loss_surface()
+    fig, ax = plt.subplots()
+    learn.plot_loss_surface(ax=ax)
     assert ax.xaxis.label.get_fontsize() > 1.4 * 10
+    plt.close(fig)
 
 
 def test_classroom_exports_blit_without_stale_glyphs(classroom):

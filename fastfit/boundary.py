@@ -1,0 +1,177 @@
+"""The 'boundary' panel of a classifier: the training points by class, each class's probability as a light background,
+the decision boundary (p = .5; for more classes, the borders of their regions) moving with the frames, and the optimum's
+boundary dashed. It draws any model that maps (n, 2) inputs to logits, (n, 1) or (n, k), evaluated on a grid."""
+from __future__ import annotations
+
+import contourpy
+import numpy as np
+import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import ListedColormap, Normalize, to_rgb
+
+from .classify import probabilities
+from .optimum import optimum_label
+from .panels import _NOTE, COLORS, MARKERS, PANELS, Panel, _cpu_model, _params_texts, _short, outputs
+
+__all__ = ['BoundaryPanel', 'class_colors']
+
+TINT = .3  # the background's strongest tint (a class's colour mixed with white): points stay the strongest colour
+
+
+def class_colors(k:int) -> list:
+    "One colour per class (Okabe-Ito, none of them the fit's vermillion or the optimum's green)."
+    cs = COLORS['classes']
+    return [cs[i % len(cs)] for i in range(k)]
+
+
+def _tints(k:int) -> np.ndarray:
+    "(k, 3): each class's colour mixed with white, as the background shows a sure prediction of it."
+    return np.array([1 - TINT * (1 - np.array(to_rgb(c))) for c in class_colors(k)])
+
+
+def borders(P:np.ndarray, xc, yc) -> list:
+    "The borders between the predicted classes of probabilities `P` (ny, nx, k) on the grid (xc, yc), as polylines."
+    k = P.shape[-1]
+    segs = []
+    for c in range(k - 1):  # every border touches a class below k - 1: its region's edge covers it
+        others = np.delete(P, c, -1).max(-1)
+        f = P[..., c] - others
+        if f.min() >= 0 or f.max() <= 0: continue
+        segs += [s for s in contourpy.contour_generator(xc, yc, f).lines(0.) if len(s) > 1]
+    return segs
+
+
+class BoundaryPanel(Panel):
+    """Points by class (marker and colour; validation points hollow), the probability of the likeliest class as a light
+    background, the decision boundary moving with the frames, the optimum's boundary dashed, and a caption (step, loss,
+    accuracy). Any classifier of two features: the model's outputs are logits (n, 1) or (n, k), turned into
+    probabilities by its loss's `activation` (fastai's convention) or else sigmoid/softmax."""
+    name, needs = 'boundary', ('classes', 'two features')
+    n_grid = 80  # grid cells per axis: the background and the borders are computed on it, every frame
+    levels = 10  # tints of each class in the background, from chance to sure
+
+    def __init__(self, learn, recs, labels=None):
+        super().__init__(learn, recs, labels)
+        dls = self.learn.dls
+        self.k = dls.n_classes
+        self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
+        pts = self.x if self.xv is None else torch.cat([self.x, self.xv])
+        lo, hi = pts.min(0).values.numpy(), pts.max(0).values.numpy()
+        pad = (hi - lo) * .08 + 1e-6
+        self.lo, self.hi = lo - pad, hi + pad
+        self.hi[1] += .24 * (self.hi[1] - self.lo[1])  # headroom: the caption sits above the points, hiding none
+        n = self.n_grid
+        edges = [np.linspace(self.lo[i], self.hi[i], n + 1) for i in (0, 1)]
+        self.edges, self.xc, self.yc = edges, *[(e[:-1] + e[1:]) / 2 for e in edges]
+        X, Y = np.meshgrid(self.xc, self.yc)
+        self.grid = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float()
+        self._cpu = [_cpu_model(lrn.model) for lrn in self.learns]
+        self.opt, self.separable = None, False
+        try: opt = self.learn.optimum()
+        except TypeError: opt = None
+        except ValueError: opt, self.separable = None, True
+        if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
+        self.opt_label = optimum_label(self.learn.loss_func)
+        self._acc = [self._accuracies(run) for run in range(len(self.learns))]
+        self._chunk = {}  # run -> (first frame, probabilities of a chunk of frames on the grid)
+
+    def _probs(self, params:list, run:int=0) -> np.ndarray:
+        "Each class's probability on the grid at each of `params`, (len(params), n_grid, n_grid, k)."
+        p = probabilities(outputs(self._cpu[run], params, self.grid), self.learns[run].loss_func)
+        return p.reshape(len(params), self.n_grid, self.n_grid, -1).numpy()
+
+    def _frame_probs(self, k:int, run:int) -> np.ndarray:
+        "The grid's probabilities at frame `k`, computed for 25 frames at a time (one batched call: cheap per frame)."
+        first, P = self._chunk.get(run, (None, None))
+        if first is None or not first <= k < first + len(P):
+            first = k
+            P = self._probs([self.params(j, run) for j in range(k, min(k + 25, len(self.recss[run])))], run)
+            self._chunk[run] = first, P
+        return P[k - first]
+
+    def _accuracies(self, run:int) -> np.ndarray:
+        "The training accuracy at each frame's parameters."
+        lrn = self.learns[run]
+        x, y = lrn.dls.train.x.cpu(), lrn.dls.train.y.cpu().reshape(-1)
+        z = outputs(self._cpu[run], self.recss[run].params, x)
+        return (probabilities(z, lrn.loss_func).argmax(-1) == y).float().mean(-1).numpy()
+
+    def _background(self, P:np.ndarray) -> np.ndarray:
+        "RGBA of each grid cell: the likeliest class's tint, as strong as its probability is above chance (1/k)."
+        c = P.argmax(-1)
+        sure = (P.max(-1) - 1 / self.k) / (1 - 1 / self.k)
+        sure = np.ceil(sure * self.levels) / self.levels  # bands of probability: they read as contours, and compress
+        rgb = 1 - sure[..., None] * (1 - _tints(self.k)[c])
+        return np.concatenate([rgb, np.ones_like(rgb[..., :1])], -1).reshape(-1, 4)
+
+    def setup(self, ax) -> list:
+        self.ax = ax
+        moving = []
+        if not self.multi:
+            self.mesh = ax.pcolormesh(*self.edges, np.zeros((self.n_grid, self.n_grid)), zorder=.5, shading='flat')
+            self.mesh.set_array(None)  # colours set per frame (set_facecolor), no colormap
+            moving.append(self.mesh)
+            self._colorbar(ax)
+        shades = np.linspace(.2, .6, self.k)
+        for c in range(self.k):
+            col = class_colors(self.k)[c] if not self.multi else str(shades[c])
+            m = MARKERS[c % len(MARKERS)]
+            xs = self.x[self.y[:, 0] == c]
+            ax.scatter(xs[:, 0], xs[:, 1], s=26, c=col, marker=m, edgecolors='0.15', linewidths=.5, zorder=3,
+                       label=f'class {c}')
+            if self.xv is not None:
+                xs = self.xv[self.yv[:, 0] == c]
+                ax.scatter(xs[:, 0], xs[:, 1], s=26, facecolors='none', edgecolors=col, marker=m, linewidths=1.2, zorder=3)
+        if self.xv is not None:
+            ax.scatter([], [], s=26, facecolors='none', edgecolors='0.3', marker='o', linewidths=1.2, label='valid (hollow)')
+        what = 'boundary' if self.k == 2 else 'borders'
+        if self.opt is not None:
+            ax.add_collection(LineCollection(self.opt, colors=COLORS['optimum'], linewidths=2.2, linestyles=(0, (4, 2.5)),
+                                             zorder=4, label=f'{what}: {self.opt_label}'))
+        self.lines = []
+        for c, lab in zip(self.colors, self.labels):
+            lab = lab or (f'{what} (p = .5)' if self.k == 2 else what)
+            self.lines.append(ax.add_collection(LineCollection([], colors=c, linewidths=2.5, zorder=5, label=lab)))
+        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=9, family='monospace',
+                            zorder=6, bbox=_NOTE)
+        ax.set_xlim(self.lo[0], self.hi[0]); ax.set_ylim(self.lo[1], self.hi[1])
+        ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
+        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False,
+                  title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class', title_fontsize=8.5)
+        return [*moving, *self.lines, self.text, *self._setup_stop_note(ax)]
+
+    def _colorbar(self, ax):
+        if self.k == 2:  # p(class 1) in bands of 1 / (2 * levels), each the colour the background gives it
+            t0, t1 = _tints(2)
+            sure = np.r_[np.arange(self.levels, 0, -1), np.arange(1, self.levels + 1)] / self.levels
+            tint = np.r_[[t0] * self.levels, [t1] * self.levels]
+            cmap = ListedColormap(1 - sure[:, None] * (1 - tint))
+            cb = ax.figure.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, fraction=.05, pad=.02, ticks=[0, .5, 1])
+            cb.set_label('p(class 1)')
+
+    def _caption(self, k:int) -> str:
+        r = self.recs
+        if self.multi:
+            w = max(len(str(lab)) for lab in self.labels)
+            rows = [f"{str(lab):<{w}} loss {_short(float(rr.losses[k]))}  acc {acc[k]:.3f}"
+                    for lab, rr, acc in zip(self.labels, self.recss, self._acc)]
+            return '\n'.join(([] if r.clock[k] is None else [f"step {int(r.clock[k])}"]) + rows)
+        step = r.steps[k]
+        head = ('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(r.losses[k]))}"
+        if not hasattr(self, '_ptexts'): self._ptexts = _params_texts(r.params)
+        ps = self._ptexts[k]
+        note = "\nseparable: no finite optimum (|w| grows)" if self.separable else ''
+        return head + f"  accuracy {self._acc[0][k]:.3f}" + ('\n' + ps if ps else '') + note
+
+    def update(self, k:int):
+        "Move the background, the boundary (or borders) and the caption to frame `k`."
+        for run, lc in enumerate(self.lines):
+            P = self._frame_probs(k, run)
+            lc.set_segments(borders(P, self.xc, self.yc))
+            if run == 0 and not self.multi: self.mesh.set_facecolor(self._background(P))
+        self.text.set_text(self._caption(k))
+        self._update_stop_note(k)
+
+
+PANELS['boundary'] = BoundaryPanel

@@ -1,0 +1,139 @@
+"""Classification: `classification_learner` (logistic or softmax regression, cross-entropy, plain SGD: the same lean
+`RegLearner` as regression), its losses (`BCEWithLogits`, `CrossEntropy`) and one-logit metrics (`binary_accuracy`)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from fastai.callback.core import Callback
+from fastai.learner import Learner
+from fastai.metrics import accuracy, error_rate
+from fastai.optimizer import SGD
+from fastai.torch_core import flatten_check
+from fastcore.foundation import L
+from fastcore.meta import delegates
+
+from .data import ClsDataLoaders, RegDataLoaders, check_positive
+from .learner import RegLearner, _check_callables, _check_loss, _first_pred, _learner
+from .models import LogisticModel, RegModel, SoftmaxModel
+from .optimum import loss_kind, separates
+
+__all__ = ['classification_learner', 'BCEWithLogits', 'CrossEntropy', 'binary_accuracy', 'binary_error_rate',
+           'SeparationNote', 'is_classifier', 'probabilities']
+
+
+class BCEWithLogits:
+    "Binary cross-entropy of one logit per sample (pred (n, 1)) against labels 0/1 (targ (n, 1)): fastai's `BCEWithLogitsLossFlat`, lean."
+    optimum_kind = 'bce'  # `learn.optimum()` knows its minimiser
+    def __init__(self, reduction:str='mean'): self.reduction = reduction  # fastai's `loss_not_reduced` sets it to 'none'
+    def __call__(self, pred, targ):
+        loss = F.binary_cross_entropy_with_logits(pred, targ.to(pred.dtype), reduction=self.reduction)
+        return loss.view(-1) if self.reduction == 'none' else loss
+    def activation(self, x): return torch.sigmoid(x)  # what `get_preds` returns: the probability of class 1
+    def decodes(self, x): return (x > .5).long()  # the class, from that probability (`get_preds(with_decoded=True)`)
+    def __repr__(self): return 'BCEWithLogits()'
+
+
+class CrossEntropy:
+    "Softmax cross-entropy of one logit per class (pred (n, k)) against labels 0..k-1 (targ (n, 1)): fastai's `CrossEntropyLossFlat`, lean."
+    optimum_kind = 'ce'
+    def __init__(self, reduction:str='mean'): self.reduction = reduction
+    def __call__(self, pred, targ): return F.cross_entropy(pred, targ.reshape(-1).long(), reduction=self.reduction)
+    def activation(self, x): return torch.softmax(x, -1)  # each class's probability
+    def decodes(self, x): return x.argmax(-1)
+    def __repr__(self): return 'CrossEntropy()'
+
+
+def binary_accuracy(inp, targ, thresh:float=.5, sigmoid:bool=True):
+    "Accuracy of one logit per sample against labels 0/1: fastai's `accuracy_multi` (a threshold where `accuracy` argmaxes)."
+    inp, targ = flatten_check(inp, targ)
+    if sigmoid: inp = inp.sigmoid()
+    return ((inp > thresh) == targ.bool()).float().mean()
+
+
+def binary_error_rate(inp, targ, thresh:float=.5, sigmoid:bool=True):
+    "1 - `binary_accuracy`."
+    return 1 - binary_accuracy(inp, targ, thresh, sigmoid)
+
+
+# fastai's `accuracy` and `error_rate` argmax over the outputs: on one logit they would always say class 0.
+_ONE_LOGIT = {accuracy: binary_accuracy, error_rate: binary_error_rate}
+
+
+def _classifier_metrics(metrics, n_out):
+    if metrics is None or n_out != 1: return metrics
+    return [_ONE_LOGIT.get(m, m) for m in L(metrics)]
+
+
+def _check_outputs(model, pred, k, n_in):
+    "A classifier returns (n, 1) logits for two classes or (n, k) for k: else an error naming both numbers."
+    n_out = pred.shape[1] if isinstance(pred, torch.Tensor) and pred.ndim == 2 else None
+    if n_out == k or (n_out == 1 and k == 2): return n_out
+    want = f"SoftmaxModel(n_in={n_in}, n_classes={k})" + (f" or LogisticModel(n_in={n_in})" if k == 2 else '')
+    got = f"{n_out} output(s) per sample" if n_out is not None else \
+          f"predictions of shape {tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__}"
+    raise ValueError(f"model {model!r} returns {got} but the data has {k} classes: a classifier returns one logit per class "
+                     f"({k})" + (", or one logit for two classes" if k == 2 else '') + f", shape (n, {k}); e.g. {want}")
+
+
+class SeparationNote(Callback):
+    "After a fit, if the model classifies every training sample correctly, say (once) that the weights grow without bound."
+    order, run_valid = 70, False
+    def __init__(self): self.said = False
+
+    def after_fit(self):
+        l = self.learn
+        if self.said or getattr(l, 'fit_error', None) is not None or getattr(l, 'diverged', None) is not None: return
+        # Known for cross-entropy on models linear in their parameters: separating weights, scaled up, lower the loss.
+        m = l.model
+        linear = isinstance(m, SoftmaxModel) or (isinstance(m, RegModel) and m.design(l.dls.train.x[:1]) is not None)
+        if not linear or loss_kind(l.loss_func) not in ('bce', 'ce'): return
+        with torch.no_grad(): z = m(l.dls.train.x)
+        if not separates(z, l.dls.train.y): return
+        self.said = True
+        print("fastfit: the model now classifies every training sample correctly: the classes are linearly separable, so "
+              "the cross-entropy keeps falling as the weights grow, and they grow without bound (there is no finite "
+              "optimum: learn.optimum() says so). The boundary settles; the weights and the loss's approach to 0 do not.")
+
+
+@delegates(Learner.__init__)
+def classification_learner(
+    dls:ClsDataLoaders, # the data, e.g. `synth_blobs().dataloaders()` or `ClsDataLoaders.from_arrays(x, labels)`
+    model=None, # default: `LogisticModel(n_in)` (one logit) for 2 classes, `SoftmaxModel(n_in, n_classes)` for more
+    loss_func=None, # any (pred, targ) -> scalar tensor; default: `BCEWithLogits()` for one logit, `CrossEntropy()` for more
+    opt_func=SGD, # fastai optimizer; default plain SGD (no momentum, no weight decay)
+    lr:float=.1, # learning rate
+    history:bool=True, # attach a `ParamHistory` callback (`learn.param_history`)
+    cbs=None, # more callbacks
+    metrics=accuracy, # fastai metrics; `accuracy`/`error_rate` on one logit become `binary_accuracy`/`binary_error_rate`
+    **kwargs
+) -> RegLearner:
+    "A fastai `Learner` for classification: logistic/softmax regression, cross-entropy, plain SGD and the history by default."
+    if not isinstance(dls, ClsDataLoaders):
+        got = ('RegDataLoaders, whose targets are continuous: for class labels make ClsDataLoaders.from_arrays(x, labels)'
+               if isinstance(dls, RegDataLoaders) else type(dls).__name__)
+        raise TypeError(f"dls must be ClsDataLoaders (from `synth_blobs().dataloaders()` or `ClsDataLoaders.from_arrays`), "
+                        f"got {got}")
+    lr = check_positive('lr', lr)
+    k = dls.n_classes
+    if model is None: model = LogisticModel(n_in=dls.n_in) if k == 2 else SoftmaxModel(n_in=dls.n_in, n_classes=k)
+    x, y, pred = _first_pred(dls, model)
+    n_out = _check_outputs(model, pred, k, dls.n_in)
+    if loss_func is None: loss_func = BCEWithLogits() if n_out == 1 else CrossEntropy()
+    _check_callables(opt_func, loss_func)
+    _check_loss(model, loss_func, pred, y)
+    cbs = L(cbs)
+    if not any(isinstance(c, SeparationNote) for c in cbs): cbs.append(SeparationNote())
+    return _learner(dls, model, loss_func, opt_func, lr, history, cbs, _classifier_metrics(metrics, n_out), **kwargs)
+
+
+def is_classifier(learn) -> bool:
+    "Whether `learn` fits class labels (its data are `ClsDataLoaders`)."
+    return isinstance(getattr(learn, 'dls', None), ClsDataLoaders)
+
+
+def probabilities(logits:torch.Tensor, loss_func=None) -> torch.Tensor:
+    """Each class's probability, (n, k), from a classifier's outputs (n, 1) or (n, k): the loss's `activation` when it has
+    one (fastai's convention), else sigmoid of one logit (the classes 0 and 1) or softmax of k."""
+    act = getattr(loss_func, 'activation', None)
+    p = act(logits) if callable(act) else torch.sigmoid(logits) if logits.shape[-1] == 1 else torch.softmax(logits, -1)
+    return torch.cat([1 - p, p], -1) if p.shape[-1] == 1 else p
