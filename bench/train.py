@@ -173,7 +173,7 @@ def bench_speed():
     steps = 2000
     h, f, o = compare(hand_loop(sine.x, sine.y, None, steps, mlp), fastfit(sine, None, steps, model=lambda: MLPModel(hidden=(32,))),
                       fastfit(sine, None, steps, history=False, model=lambda: MLPModel(hidden=(32,))))
-    row('(d) MLP 1-32-1 1k, 2000 st', steps, h, f, o, None, '')
+    row('(f) MLP 1-32-1 1k, 2000 st', steps, h, f, o, None, '')
 
 
 def bench_grads():

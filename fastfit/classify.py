@@ -68,7 +68,8 @@ def _check_outputs(model, pred, k, n_in):
     "A classifier returns (n, 1) logits for two classes or (n, k) for k: else an error naming both numbers."
     n_out = pred.shape[1] if isinstance(pred, torch.Tensor) and pred.ndim == 2 else None
     if n_out == k or (n_out == 1 and k == 2): return n_out
-    want = f"SoftmaxModel(n_in={n_in}, n_classes={k})" + (f" or LogisticModel(n_in={n_in})" if k == 2 else '')
+    if hasattr(model, 'hidden'): want = f"MLPModel(n_in={n_in}, hidden={model.hidden}, n_out={k})"  # a net: its own class
+    else: want = f"SoftmaxModel(n_in={n_in}, n_classes={k})" + (f" or LogisticModel(n_in={n_in})" if k == 2 else '')
     got = f"{n_out} output(s) per sample" if n_out is not None else \
           f"predictions of shape {tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__}"
     raise ValueError(f"model {model!r} returns {got} but the data has {k} classes: a classifier returns one logit per class "

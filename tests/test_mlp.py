@@ -4,6 +4,7 @@ import copy
 import re
 from functools import partial
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -16,10 +17,12 @@ from fastfit.all import (
     MLPModel,
     ParamHistory,
     UnitsPanel,
+    classification_learner,
     exported_frames,
     fitting_panels,
     load_learner,
     regression_learner,
+    synth_blobs,
     synth_func,
     synth_linear,
     synth_moons,
@@ -132,7 +135,8 @@ def test_dotted_names_through_the_learner_api(mlp16, tmp_path):
     torch.testing.assert_close(back.model(x), mlp16.model(x))
     png = mlp16.save_animation(tmp_path / 'a.png', panels=('fit', 'loss'), dpi=40)
     assert png.exists()
-    ax = mlp16.plot_loss_surface(params=('l1.w[3]', 'l2.b'), n=12)
+    mlp16.plot_loss_surface(params=('l1.w[3]', 'l2.b'), n=12)
+    ax = plt.gcf().axes[0]
     assert ax.get_xlabel() == 'l1.w[3]' and ax.get_ylabel() == 'l2.b'
 
 
@@ -228,7 +232,7 @@ def test_units_panel_on_a_model_without_units_names_the_panels_that_fit(tmp_path
     assert fitting(msg) == fits
     assert not (tmp_path / 'a.gif').exists()
     moons = synth_moons(n=40)
-    learn = regression_learner(moons.dataloaders(bs=None, valid_pct=0), model=MLPModel(n_in=2))
+    learn = classification_learner(moons.dataloaders(bs=None, valid_pct=0), model=MLPModel(n_in=2))
     with learn.no_bar(), learn.no_logging(): learn.fit(3)
     msg = raises(ValueError, lambda: learn.animate(panels=('units',)), "the 'units' panel needs")
     assert 'landscape' in fitting(msg, 'MLPModel') and 'units' not in fitting(msg, 'MLPModel')
@@ -327,7 +331,8 @@ def test_history_of_a_10k_parameter_model_records_all_within_max_bytes():
 
 
 def test_plot_params_summarises_many_parameters(mlp16):
-    fig = mlp16.plot_params()
+    assert mlp16.plot_params() is None  # drawn with pyplot (fastai's show_* convention)
+    fig = plt.gcf()
     heat, moved = fig.axes[0], fig.axes[1]  # the heat-map and the tensors' RMS change (then the colour bar)
     assert [t.get_text() for t in heat.get_yticklabels()] == ['l1.w (16)', 'l1.b (16)', 'l2.w (16)', 'l2.b (1)']
     img = heat.get_images()[0].get_array()
@@ -335,5 +340,36 @@ def test_plot_params_summarises_many_parameters(mlp16):
     h = mlp16.param_history
     np.testing.assert_allclose(img[-1], (h.params['l2.b'][:, 0] - h.params['l2.b'][0, 0]).numpy(), atol=1e-6)
     assert [line.get_label() for line in moved.get_lines()] == ['l1.w (16)', 'l1.b (16)', 'l2.w (16)', 'l2.b (1)']
-    few = fit(MLPModel(hidden=(2,)), steps=5).plot_params()  # 7 parameters: one axes each, as for a line
-    assert len([a for a in few.axes if a.get_visible()]) == 7
+    fit(MLPModel(hidden=(2,)), steps=5).plot_params()  # 7 parameters: one axes each, as for a line
+    assert len([a for a in plt.gcf().axes if a.get_visible()]) == 7
+    fig, axs = plt.subplots(1, 2)
+    mlp16.plot_params(axs=axs)  # the summary into given axes
+    assert axs[0].get_images() and axs[1].get_lines()
+    with pytest.raises(ValueError, match='give 2'): mlp16.plot_params(axs=axs[:1])
+    plt.close('all')
+
+
+# --- a net as a classifier ----------------------------------------------------------------------------------------------
+def test_mlp_classifier_on_moons_draws_its_curved_boundary(tmp_path):
+    "An MLP's logit through classification_learner: moons separated, a boundary that is no straight line, no optimum."
+    dls = synth_moons(n=200, noise=.1).dataloaders(bs=None)
+    learn = classification_learner(dls, model=MLPModel(n_in=2, hidden=(16,)), lr=1.)
+    with learn.no_bar(), learn.no_logging(): learn.fit(300)
+    assert learn.recorder.values[-1][-1] > .95  # validation accuracy
+    assert {'boundary', 'landscape', 'loss'} <= set(fitting_panels(learn)) and 'units' not in fitting_panels(learn)
+    raises(TypeError, learn.optimum, 'knows no optimum for MLPModel')
+    fr = learner_frames(learn, 4, ('boundary', 'landscape', 'loss'), 40, 'test')
+    p = fr.panels[0]
+    fr.draw(3)
+    x, y = np.concatenate(p.lines[0].get_segments()).T  # the boundary's pieces at the last frame
+    slope = np.polyfit(x, y, 1)
+    assert np.abs(np.polyval(slope, x) - y).max() > .2  # curved: far from its best straight line
+    assert p.opt is None  # a net has no optimum to draw
+    gif = learn.save_animation(tmp_path / 'moons.gif', panels=('boundary', 'landscape', 'loss'), frames=4, dpi=40)
+    assert len(exported_frames(gif, 20)) == 4
+
+
+def test_mlp_classifier_outputs_must_match_the_classes():
+    dls = synth_blobs(n=60, centers=3).dataloaders(bs=None)
+    raises(ValueError, lambda: classification_learner(dls, model=MLPModel(n_in=2, hidden=(4,), n_out=2)),
+           'returns 2 output(s) per sample but the data has 3 classes', 'MLPModel(n_in=2, hidden=(4,), n_out=3)')
