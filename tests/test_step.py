@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from fastfit import glyphs
 from fastfit.all import SGD, Adam, LinearModel, ParamHistory, PolyModel, RegDataLoaders, RMSProp, regression_learner, synth_linear
 from fastfit.glyphs import GlyphText
 from fastfit.panels import StepPanel, step_kind, step_update
@@ -178,6 +179,7 @@ def test_step_frames_blit_with_cached_glyphs(tmp_path):
         with Renderer(fr, check=True) as r:
             for k in range(len(fr)): r.frame(k)
             assert not r.full and not r.whole
+            if not glyphs._INTERNALS: return  # this matplotlib (< 3.10) has no per-glyph text: matplotlib draws it
             step = fr.panels[1]
             face = GlyphText(r.canvas.get_renderer())._face(step.texts[0].get_fontproperties())
             for f in step.blocks[0]:
