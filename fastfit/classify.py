@@ -28,8 +28,12 @@ class BCEWithLogits:
     def __call__(self, pred, targ):
         loss = F.binary_cross_entropy_with_logits(pred, targ.to(pred.dtype), reduction=self.reduction)
         return loss.view(-1) if self.reduction == 'none' else loss
-    def activation(self, x): return torch.sigmoid(x)  # what `get_preds` returns: the probability of class 1
-    def decodes(self, x): return (x > .5).long()  # the class, from that probability (`get_preds(with_decoded=True)`)
+    def activation(self, x):
+        "The probability of class 1 from the logit: what `get_preds` returns."
+        return torch.sigmoid(x)
+    def decodes(self, x):
+        "The class from that probability (`get_preds(with_decoded=True)`)."
+        return (x > .5).long()
     def __repr__(self): return 'BCEWithLogits()'
 
 
@@ -38,8 +42,12 @@ class CrossEntropy:
     optimum_kind = 'ce'
     def __init__(self, reduction:str='mean'): self.reduction = reduction
     def __call__(self, pred, targ): return F.cross_entropy(pred, targ.reshape(-1).long(), reduction=self.reduction)
-    def activation(self, x): return torch.softmax(x, -1)  # each class's probability
-    def decodes(self, x): return x.argmax(-1)
+    def activation(self, x):
+        "Each class's probability from the logits: what `get_preds` returns."
+        return torch.softmax(x, -1)
+    def decodes(self, x):
+        "The likeliest class (`get_preds(with_decoded=True)`)."
+        return x.argmax(-1)
     def __repr__(self): return 'CrossEntropy()'
 
 
