@@ -257,6 +257,16 @@ class MLPModel(RegModel):
         for layer in hidden: x = self.act(x @ layer.w + layer.b)
         return x @ out.w + out.b
 
+    def forward_many(self, x, params:dict) -> torch.Tensor:
+        """The outputs for `x` (n, n_in) at G parameter sets at once, `params` name -> (G, *shape): (G, n, n_out). The
+        loss landscape's grid uses it instead of `vmap`: batched matmuls, the activation in place (2x faster there)."""
+        n = len(self.layers)
+        h = x
+        for i in range(1, n + 1):
+            h = torch.matmul(h, params[f'l{i}.w']).add_(params[f'l{i}.b'][:, None, :])
+            if i < n: h = torch.relu_(h) if self.act is F.relu else self.act(h)
+        return h
+
     def units(self, x, params:dict|None=None) -> torch.Tensor:
         "(n, units): each last hidden unit's part of the output (its activation times its output weight) at `params`."
         p = dict(self.named_parameters()) if params is None else params

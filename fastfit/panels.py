@@ -375,10 +375,11 @@ class LossSurface:
         self.held = {n: float(v) for i, (n, v) in enumerate(zip(self.all_names, self.base.tolist())) if i not in self.ij}
 
     def _unflat(self, theta):
+        "Flat parameter vector(s) `theta` (..., n_params) as a dict name -> (..., *shape)."
         out, i = {}, 0
         for k, shape in self.layout:
             n = int(np.prod(shape))
-            out[k] = theta[i:i + n].reshape(shape)
+            out[k] = theta[..., i:i + n].reshape(tuple(theta.shape[:-1]) + tuple(shape))
             i += n
         return out
 
@@ -402,7 +403,9 @@ class LossSurface:
     def losses(self, thetas:torch.Tensor, budget:int=1 << 22, rows:int=EVAL_ROWS) -> torch.Tensor:
         "The training loss at each row of `thetas` (G, n_params): `budget` (theta, point) pairs a call, `rows` points at most."
         loss_func, out = self.learn.loss_func, torch.empty(len(thetas))
+        many = getattr(self.model, 'forward_many', None)  # a model's own batched forward (MLPModel), else vmap
         def losses(ths, x, y):
+            if many is not None: return torch.func.vmap(lambda pred: loss_func(pred, y))(many(x, self._unflat(ths)))
             def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
             return torch.func.vmap(loss)(ths)
         chunk = max(1, budget // (min(len(self.x), rows) * _width(self.model)))

@@ -373,3 +373,15 @@ def test_mlp_classifier_outputs_must_match_the_classes():
     dls = synth_blobs(n=60, centers=3).dataloaders(bs=None)
     raises(ValueError, lambda: classification_learner(dls, model=MLPModel(n_in=2, hidden=(4,), n_out=2)),
            'returns 2 output(s) per sample but the data has 3 classes', 'MLPModel(n_in=2, hidden=(4,), n_out=3)')
+
+
+@pytest.mark.parametrize('hidden, act, n_in, n_out', [((16,), 'relu', 1, 1), ((8, 8), 'relu', 2, 1), ((5, 4), 'tanh', 2, 3)])
+def test_forward_many_is_functional_call_at_each_parameter_set(hidden, act, n_in, n_out):
+    "The landscape's batched forward: at each of G parameter sets, what the model itself computes there."
+    m = MLPModel(n_in=n_in, hidden=hidden, n_out=n_out, act=act)
+    x = torch.randn(50, n_in, generator=torch.Generator().manual_seed(0))
+    ps = {k: p.detach() + .3 * torch.randn(7, *p.shape, generator=torch.Generator().manual_seed(1)) for k, p in m.named_parameters()}
+    got = m.forward_many(x, ps)
+    want = torch.stack([functional_call(m, {k: v[g] for k, v in ps.items()}, (x,)) for g in range(7)])
+    assert got.shape == (7, 50, n_out)
+    torch.testing.assert_close(got, want.detach(), rtol=1e-5, atol=1e-6)
