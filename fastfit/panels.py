@@ -400,10 +400,15 @@ class LossSurface:
         cols = [names.index(p) for p in self.names]
         return h.steps[keep], h.flat[keep][:, cols].numpy().astype(np.float64)
 
-    def losses(self, thetas:torch.Tensor, budget:int=1 << 22, rows:int=EVAL_ROWS) -> torch.Tensor:
-        "The training loss at each row of `thetas` (G, n_params): `budget` (theta, point) pairs a call, `rows` points at most."
+    vmap_budget = 1 << 22  # (theta, point, unit) values a vmap call holds (16 MB)
+    many_budget = 1 << 22  # the same for a model's own batched forward, `forward_many` (MLPModel)
+
+    def losses(self, thetas:torch.Tensor, budget:int|None=None, rows:int=EVAL_ROWS) -> torch.Tensor:
+        """The training loss at each row of `thetas` (G, n_params): `budget` (theta, point, unit) values a call (default:
+        `many_budget` or `vmap_budget`, by the path taken), `rows` points at most."""
         loss_func, out = self.learn.loss_func, torch.empty(len(thetas))
         many = getattr(self.model, 'forward_many', None)  # a model's own batched forward (MLPModel), else vmap
+        if budget is None: budget = self.vmap_budget if many is None else self.many_budget
         def losses(ths, x, y):
             if many is not None: return torch.func.vmap(lambda pred: loss_func(pred, y))(many(x, self._unflat(ths)))
             def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
