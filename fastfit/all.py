@@ -1,14 +1,12 @@
 "Everything a notebook needs: `from fastfit.all import *` (fastfit and fastai.basics, like fastai.vision.all)."
 from fastai.basics import *  # noqa: F403
 
-from .boundary import *  # noqa: F403
 from .classify import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
 from .history import *  # noqa: F403
 from .learner import *  # noqa: F403
 from .models import *  # noqa: F403
-from .nets import *  # noqa: F403
 from .panels import *  # noqa: F403
 from .player import *  # noqa: F403
 from .plots import *  # noqa: F403

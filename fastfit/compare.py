@@ -21,7 +21,8 @@ from .classify import classification_learner
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive, rebatch
 from .learner import regression_learner
 from .models import LinearModel, LogisticModel, SoftmaxModel
-from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel, samples_per_step
+from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel
+from .panels.loss import samples_per_step
 from .player import FitAnimation, animation_of
 from .plots import check_frames
 from .records import Records, _finite_records, require_history

@@ -15,27 +15,21 @@ from fastcore.basics import patch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from . import boundary  # noqa: F401 (registers the 'boundary' panel)
-from .boundary import class_colors
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive
 from .learner import RegLearner
-from .nets import LandscapePanel  # noqa: F401 (registers the 'units' and 'landscape' panels)
 from .optimum import optimum_label
 from .panels import (
     COLORS,
-    MARKERS,
     MAX_POINTS,
     Frames,
     StepPanel,
     SurfacePanel,
-    _grid_cols,
-    _optimum,
-    _plot_feature,
-    figure_size,
-    panel_cells,
-    panel_makers,
     sample_sets,
 )
+from .panels.base import MARKERS, _optimum
+from .panels.boundary import class_colors
+from .panels.fit import _plot_feature
+from .panels.frames import _grid_cols, figure_size, panel_cells, panel_makers
 from .player import FitAnimation, animation_of
 from .records import Records, _history, frame_idxs, require_history
 from .render import check_dpi

@@ -29,7 +29,7 @@ from fastfit.all import (
     synth_blobs,
     synth_linear,
 )
-from fastfit.boundary import class_colors
+from fastfit.panels.boundary import class_colors
 from fastfit.plots import learner_frames
 from fastfit.render import Renderer, frames_differ, mpl_frames
 

@@ -27,7 +27,7 @@ from fastfit.all import (
     synth_linear,
     synth_moons,
 )
-from fastfit.panels import _truth_curve
+from fastfit.panels.fit import _truth_curve
 from fastfit.plots import learner_frames
 from fastfit.records import _finite_records
 

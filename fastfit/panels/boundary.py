@@ -10,9 +10,10 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap, Normalize, to_rgb
 
-from .classify import probabilities
-from .optimum import optimum_label
-from .panels import _NOTE, COLORS, MARKERS, PANELS, Panel, _cpu_model, _params_texts, _short, outputs
+from ..classify import probabilities
+from ..optimum import optimum_label
+from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _cpu_model, _short, outputs
+from .fit import _params_texts
 
 __all__ = ['BoundaryPanel', 'class_colors']
 

@@ -5,21 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models import MLPModel
-from .panels import (
-    _NOTE,
-    COLORS,
-    MAX_POINTS,
-    NEEDS,
-    PANELS,
-    LossSurface,
-    Panel,
-    SurfacePanel,
-    _cpu_model,
-    _short,
-    sample_sets,
-)
-from .records import _finite_records, _history, frame_idxs
+from ..models import MLPModel
+from ..records import _finite_records, _history, frame_idxs
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _cpu_model, _short, sample_sets
+from .surface import LossSurface, SurfacePanel
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
 

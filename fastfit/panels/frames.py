@@ -1,0 +1,112 @@
+"""`Frames`: a figure of panels (side by side, or small multiples) and what moves in it, frame by frame."""
+from __future__ import annotations
+
+from fastai.learner import Learner
+from matplotlib.figure import Figure
+
+from ..classify import is_classifier
+from ..records import Records
+from ..style import restyle
+from .base import PANELS, Panel, _listify, fitting_panels
+
+__all__ = ['Frames']
+
+
+def _grid_cols(n:int) -> int:
+    "Columns for `n` small multiples: at most 3, rows as even as possible (4 -> 2x2)."
+    if n <= 3: return n
+    rows = -(-n // 3)
+    return -(-n // rows)
+
+
+def _panel_name(name:str, learns:list) -> str:
+    "The panel drawn for `name`: a classifier's 'fit' (of two features) is its decision boundary."
+    if name == 'fit' and 'boundary' in PANELS and all(is_classifier(lrn) and lrn.dls.n_in == 2 for lrn in learns):
+        return 'boundary'
+    return name
+
+
+def _panel_list(panels) -> tuple:
+    return (panels,) if isinstance(panels, str) or callable(panels) else tuple(panels)
+
+
+def panel_makers(panels, learns) -> list:
+    "What makes each of `panels` (names from `PANELS`, `Panel` subclasses, callables), checked against `learns` first."
+    panels = _panel_list(panels)
+    unknown = [p for p in panels if not (callable(p) or isinstance(p, str) and p in PANELS)]
+    if unknown or not panels:
+        raise ValueError(f"unknown panels {unknown or panels!r}: choose from {tuple(PANELS)} (those that fit "
+                         f"{type(learns[0].model).__name__}: {fitting_panels(learns[0])}), or give a Panel subclass")
+    make = [PANELS[_panel_name(p, learns)] if isinstance(p, str) else p for p in panels]
+    for m in make:  # what a panel needs is checked before any drawing
+        m = getattr(m, 'func', m)  # functools.partial(SomePanel, option=...)
+        if isinstance(m, type) and issubclass(m, Panel):
+            for lrn in learns: m.check(lrn)
+    return make
+
+
+def panel_cells(panels, n_runs:int=1, split:bool=False) -> int:
+    "How many axes `panels` make for `n_runs` runs (one per panel, or one per panel and run when `split`)."
+    return len(_panel_list(panels)) * (n_runs if split else 1)
+
+
+def figure_size(cells:int, split:bool=False, ncols:int|None=None) -> tuple:
+    "The (width, height) in inches of a `Frames` figure of `cells` axes."
+    nc = ncols or (_grid_cols(cells) if split else cells)
+    nr = -(-cells // nc)
+    if cells == 1: return (6.4, 4.8)
+    return (4.6 * nc, 3.7 * nr) if split else (5.2 * nc, 4.8 * nr)
+
+
+class Frames:
+    """A figure of panels (side by side, or a grid of small multiples) and what moves in it: `draw(k)` sets every moving
+    artist (`artists`) to frame `k` of `len(frames)`; `fig`, `axs` and `panels` are the figure, its axes and the
+    `Panel` drawn on each. Animations and exports are made from it; nothing is re-trained."""
+    def __init__(self,
+        learn:Learner, # a fitted learner (with history), or any learner for the current state; or a list of learners
+        recs:Records, # the states to draw; a list of `Records` (one per learner, all of one length) for several
+        panels=('fit',), # names from `PANELS`, `Panel` subclasses, or callables (learn, recs, labels) -> panel
+        dpi:int=100, # pixels per inch (640x480 per panel at 100)
+        fig=None, ax=None, # draw into an existing figure/axes instead of a new one
+        labels=None, # one label per learner (legend entries, one colour each)
+        split:bool=False, # one axes per learner and panel (small multiples) instead of every learner on each panel
+        titles=None, # one title per axes
+        ncols:int|None=None, # columns of the grid of axes (default: all panels in a row; small multiples: at most 3)
+    ):
+        learns, recss = _listify(learn), _listify(recs)
+        if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
+        if len({len(r) for r in recss}) > 1:
+            raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
+        labels = list(labels) if labels is not None else [None] * len(learns)
+        make = panel_makers(panels, learns)
+        if split: cells = [(m, [i]) for i in range(len(learns)) for m in make]
+        else: cells = [(m, list(range(len(learns)))) for m in make]
+        self.recs, self.recss = recss[0], recss
+        if ax is not None:
+            if len(cells) != 1: raise ValueError(f"ax= draws one panel, but {len(cells)} were asked: pass fig= or neither")
+            axs, fig = [ax], ax.figure
+        else:
+            nc = ncols or (_grid_cols(len(cells)) if split else len(cells))
+            nr = -(-len(cells) // nc)
+            size = figure_size(len(cells), split, ncols)
+            if fig is None: fig = Figure(figsize=size, dpi=dpi)
+            else: fig.set_size_inches(size); fig.set_dpi(dpi)
+            grid = fig.subplots(nr, nc, squeeze=False).ravel()
+            for a in grid[len(cells):]: a.set_visible(False)
+            axs = grid[:len(cells)]
+        self.fig, self.axs = fig, list(axs)
+        self.panels = [m([learns[i] for i in idx] if len(idx) > 1 else learns[idx[0]],
+                         [recss[i] for i in idx] if len(idx) > 1 else recss[idx[0]],
+                         labels=[labels[i] for i in idx]) for m, idx in cells]
+        self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in p.setup(a_)]
+        for a_, t in zip(self.axs, titles or []):
+            if t: a_.set_title(t, fontsize=11)
+        restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
+        if ax is None: fig.tight_layout()
+
+    def __len__(self): return len(self.recs)
+
+    def draw(self, k:int) -> list:
+        "Set every moving artist to frame `k`; return them (a FuncAnimation `func`)."
+        for p in self.panels: p.update(k)
+        return self.artists

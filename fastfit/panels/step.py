@@ -1,0 +1,183 @@
+"""The 'step' panel: the arithmetic of each frame's optimizer step, with its numbers."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..style import style_scale
+from .base import PANELS, Panel
+
+__all__ = ['StepPanel', 'step_kind', 'step_update']
+
+
+# -- the arithmetic of one step ('step' panel) ------------------------------------------------------------------------
+def _fmt_param(v:float) -> str:
+    """A parameter's value to the digits float32 holds: 7 decimals below 1 (seed 003's 0.80119529 is 0.8011953 here),
+    7 significant digits above, scientific when very large or very small."""
+    if not np.isfinite(v): return str(v)
+    a = abs(v)
+    if a == 0 or 1e-4 <= a < 1: return f"{v:.7f}"
+    return f"{v:.7g}" if 1 <= a < 1e7 else f"{v:.4e}"
+
+def _fmt(v:float) -> str:
+    "5 significant digits, negatives in parentheses (they follow an operator)."
+    s = f"{v:.5g}"
+    return f"({s})" if s.startswith('-') else s
+
+
+def step_kind(opt_cbs) -> str:
+    "'sgd', 'momentum', 'adam' or 'other': which update fastai's optimizer made of its step functions `opt_cbs` applies."
+    for k, f in (('sgd', 'sgd_step'), ('momentum', 'momentum_step'), ('adam', 'adam_step')):
+        if f in opt_cbs: return k
+    return 'other'
+
+
+def step_update(kind:str, d:dict, i:int, decoupled:bool=True) -> np.ndarray:
+    """The parameters after step `i` of `d` (a history's `step_data`, as float64 numpy) computed by the update rule of
+    `kind` from the recorded parameters before it, gradient, state and hypers: what the 'step' panel prints."""
+    w, g, lr = d['before'][i], d['grad'][i], d['lr'][i]
+    wd = d.get('wd', np.zeros(len(d['lr'])))[i]
+    wd = 0. if not np.isfinite(wd) or not decoupled else wd
+    if kind == 'sgd': return w * (1 - lr * wd) - lr * g
+    if kind == 'momentum': return w * (1 - lr * wd) - lr * d['grad_avg'][i]
+    if kind == 'adam':
+        t, mom, sqr_mom = d['opt_step'][i], d['mom'][i], d['sqr_mom'][i]
+        den = np.sqrt(d['sqr_avg'][i] / (1 - sqr_mom ** t)) + d['eps'][i]
+        return w * (1 - lr * wd) - lr / (1 - mom ** t) * d['grad_avg'][i] / den
+    raise ValueError(f"kind must be 'sgd', 'momentum' or 'adam', got {kind!r}")
+
+
+class StepPanel(Panel):
+    """The arithmetic of each frame's step, with its numbers: for each parameter the value before, the learning rate,
+    the gradient and the value after (`w ← w - lr·∂L/∂w`); for momentum and Adam fastai's own update with its state
+    (`grad_avg`, `sqr_avg`); and the loss before and after. Needs the gradients in the history (`ParamHistory(grads=True)`)."""
+    name, needs = 'step', ('grads',)
+    max_params = 6  # scalar parameters shown; the others are counted
+    fontsize = 12.  # at most: smaller when the lines would not fit the axes
+
+    def __init__(self, learn, recs, labels=None):
+        super().__init__(learn, recs, labels)
+        self.blocks = []  # per run: one list of text lines per frame
+        for lrn, r, lab in zip(self.learns, self.recss, self.labels):
+            h = lrn.param_history
+            full = bool(getattr(lrn.dls.train, 'full_batch', False))
+            self.blocks.append(_step_texts(h, r, lab if self.multi else None, full, self.max_params))
+        # every frame of a run gets as many lines (so the blocks stay put), each padded to one width (no jitter)
+        self.n_lines = [max(len(f) for f in b) for b in self.blocks]
+        self.width = max(len(line) for b in self.blocks for f in b for line in f)
+
+    def setup(self, ax) -> list:
+        self.ax = ax
+        ax.set_axis_off()
+        fig, pos = ax.figure, ax.get_position()
+        w, h = pos.width, pos.height
+        if (ss := ax.get_subplotspec()) is not None:  # an axes without ticks and labels gets most of its cell after tight_layout
+            gs = ss.get_gridspec()
+            wr, hr = gs.get_width_ratios() or [1] * gs.ncols, gs.get_height_ratios() or [1] * gs.nrows
+            w = max(w, .92 * sum(wr[ss.colspan.start:ss.colspan.stop]) / sum(wr))
+            h = max(h, .88 * sum(hr[ss.rowspan.start:ss.rowspan.stop]) / sum(hr))
+        w, h = w * fig.get_figwidth() * 72, h * fig.get_figheight() * 72
+        lines = sum(self.n_lines) + len(self.n_lines) - 1
+        # DejaVu Sans Mono advances .602 em a character; lines are 1.2 em apart: the largest size that fits the axes
+        fs = min(self.fontsize * style_scale('font'), .97 * w / (.602 * max(self.width, 1)), .97 * h / (1.2 * lines))
+        self.texts = []
+        for c in self.colors if self.multi else ['black']:
+            kw = dict(va='top', ha='left', family='monospace', fontsize=fs, color=c)
+            if not self.texts: t = ax.text(0, 1, '', transform=ax.transAxes, **kw)
+            else:  # each run's block below the one before (every frame of a block has as many lines)
+                t = ax.annotate('', xy=(0, 0), xycoords=self.texts[-1], xytext=(0, -.8 * fs), textcoords='offset points', **kw)
+            t._fastfit_styled = True  # sized to fit here: the classroom style must not scale it again
+            self.texts.append(t)
+        return self.texts
+
+    def update(self, k:int):
+        "Set each run's text to the arithmetic of frame `k`'s step."
+        for t, b, n in zip(self.texts, self.blocks, self.n_lines):
+            f = b[k]
+            t.set_text('\n'.join(f + [''] * (n - len(f))))
+
+
+def _align(frames:list) -> list:
+    """`frames` (lists of lines: a string, or (key, cells) aligned with every row of that key in every frame) as lists
+    of strings: the first cell left-aligned, the others right-aligned, each column as wide as its widest."""
+    widths = {}
+    for f in frames:
+        for row in f:
+            if isinstance(row, str): continue
+            key, cells = row
+            for j, c in enumerate(cells): widths[key, j] = max(widths.get((key, j), 0), len(c))
+    return [[row if isinstance(row, str) else
+             ' '.join(c.ljust(widths[row[0], j]) if j == 0 else c.rjust(widths[row[0], j]) for j, c in enumerate(row[1]))
+             for row in f] for f in frames]
+
+
+def _step_texts(h, recs, label, full_batch, max_params) -> list:
+    "The lines of the 'step' panel for every frame of `recs` (one list of lines per frame)."
+    d = {k: v.double().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
+         for k, v in h.step_data.items()}
+    after, names, losses = h.flat.double().numpy(), h.flat_names, h.losses.double().numpy()
+    kind, decoupled = step_kind(h.opt_cbs), 'l2_reg' not in h.opt_cbs
+    shown = list(range(min(len(names), max_params)))
+    more = len(names) - len(shown)
+    loss = 'loss' if full_batch else 'batch loss'
+    frames, last = [], int(h.steps[-1])
+    for k in range(len(recs)):
+        i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
+        s = int(h.steps[i])
+        head = (f"{label}: " if label else '') + f"step {s} of {last}"
+        if s == 0 or not np.isfinite(d['grad'][i]).any():
+            lines = [head + (': the start' if s == 0 else ': its gradient was not recorded')]
+            lines += [('r', [names[j], '=', _fmt_param(after[i, j])]) for j in shown]
+            if more: lines.append(f"... and {more} more parameters")
+            frames.append(lines + [f"{loss} {losses[i]:.6g}"])
+            continue
+        lr, wd = d['lr'][i], d.get('wd', np.zeros(len(after)))[i]
+        wd = 0. if not np.isfinite(wd) else wd
+        decay = wd != 0 and decoupled
+        keep, rows = ('·(1-lr·wd)' if decay else ''), []
+        def old(j): return _fmt_param(d['before'][i, j]) + (f"×{1 - lr * wd:g}" if decay else '')  # noqa: B023
+        if kind == 'sgd':
+            head += f" · plain SGD, lr {lr:g}" + (f", wd {wd:g}" if wd else '')
+            top = [f"p ← p{keep} - lr·∂L/∂p" + ('  (∂L/∂p includes wd·p: L2)' if wd and not decoupled else '')]
+            for j in shown:
+                rows.append(('r', [names[j], '=', old(j), '-', f"{lr:g}×{_fmt(d['grad'][i, j])}", '=', _fmt_param(after[i, j])]))
+        elif kind == 'momentum':
+            mom = d['mom'][i]
+            head += f" · SGD with momentum, lr {lr:g}, mom {mom:g}" + (f", wd {wd:g}" if wd else '')
+            top = ["grad_avg ← mom·grad_avg + ∂L/∂p", f"p ← p{keep} - lr·grad_avg"]
+            for j in shown:
+                rows.append(('a', [names[j], 'grad_avg =', f"{mom:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
+                                   _fmt(d['grad'][i, j]), '=', _fmt(d['grad_avg'][i, j])]))
+                rows.append(('a', ['', f"{names[j]} =", old(j), '-', f"{lr:g}×{_fmt(d['grad_avg'][i, j])}", '=',
+                                   _fmt_param(after[i, j])]))
+        elif kind == 'adam':
+            mom, sqr, eps, t = d['mom'][i], d['sqr_mom'][i], d['eps'][i], d['opt_step'][i]
+            b1, b2 = 1 - mom ** t, 1 - sqr ** t
+            head += f" · Adam, lr {lr:g}" + (f", wd {wd:g}" if wd else '')
+            top = [f"mom {mom:g}, sqr_mom {sqr:g}, eps {eps:g}, g = ∂L/∂p",
+                   "grad_avg ← mom·grad_avg + (1-mom)·g",
+                   "sqr_avg ← sqr_mom·sqr_avg + (1-sqr_mom)·g²",
+                   f"p ← p{keep} - step·grad_avg / (√(sqr_avg/(1-sqr_mom^t)) + eps)",
+                   f"step = lr/(1-mom^t) = {lr / b1:.5g}, 1-sqr_mom^t = {b2:.5g} (t = {t:g})"]
+            for j in shown:
+                g, ga, sa = d['grad'][i, j], d['grad_avg'][i, j], d['sqr_avg'][i, j]
+                rows.append(('a', [names[j], 'grad_avg =', f"{mom:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
+                                   f"{1 - mom:.4g}×{_fmt(g)}", '=', _fmt(ga)]))
+                rows.append(('a', ['', 'sqr_avg =', f"{sqr:g}×{_fmt(d['sqr_avg_before'][i, j])}", '+',
+                                   f"{1 - sqr:.4g}×{_fmt(g * g)}", '=', _fmt(sa)]))
+                rows.append(('a', ['', f"{names[j]} =", old(j), '-',
+                                   f"{lr / b1:.5g}×{_fmt(ga)}/{_fmt(np.sqrt(sa / b2) + eps)}", '=', _fmt_param(after[i, j])]))
+        else:
+            head += f" · {', '.join(c for c in h.opt_cbs if c not in ('weight_decay', 'l2_reg')) or 'optimizer'}, lr {lr:g}"
+            top = ["p ← p + (the optimizer's update)"]
+            for j in shown:
+                rows.append(('r', [names[j], '=', _fmt_param(d['before'][i, j]), '+',
+                                   _fmt(after[i, j] - d['before'][i, j]), '=', _fmt_param(after[i, j])]))
+        lines = [head, *top, *rows]
+        if more: lines.append(f"... and {more} more parameters")
+        lines.append(f"{loss} {d['loss_before'][i]:.6g} → {losses[i]:.6g}" + ('' if full_batch else '  (this batch → the next)'))
+        frames.append(lines)
+    return _align(frames)
+
+
+PANELS['step'] = StepPanel

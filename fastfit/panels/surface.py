@@ -1,0 +1,219 @@
+"""The 'surface' panel: the training loss over two parameters (`LossSurface`) with each run's path."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from fastai.learner import Learner
+from torch.func import functional_call
+
+from ..data import EVAL_ROWS, check_positive, mean_over_rows
+from ..history import ParamHistory
+from ..optimum import optimum_label
+from ..records import _finite_records, _history
+from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _cpu_model, _named_flat, _optimum, _short, _width, sample_sets
+
+__all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
+
+
+class LossSurface:
+    """The training loss over a grid of two parameters (the others held at the model's current values), by `vmap` over
+    chunks of the grid and batches of the data (memory stays bounded), on at most `max_n` training points (`note`)."""
+    def __init__(self,
+        learn:Learner, # the learner: its model, loss function and training data
+        params=None, # two flat parameter names, e.g. ('w', 'b') or ('c1', 'c0'); default: the first two
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
+    ):
+        self.learn, self.model = learn, _cpu_model(learn.model)
+        if max_n is not None: max_n = check_positive('max_n', max_n, int)
+        dl = learn.dls.train
+        # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
+        [(self.note, x, y)] = sample_sets((dl.x, dl.y), max_n=max_n, what='points')
+        self.x, self.y = x.cpu(), y.cpu()
+        self.layout, self.all_names, self.base = _named_flat(self.model)
+        if len(self.all_names) < 2:
+            raise ValueError(f"a loss surface needs two parameters; the model has only {self.all_names}")
+        if params is None: params = self.all_names[:2]
+        params = tuple(params) if isinstance(params, (list, tuple)) else (params,)
+        bad = [p for p in params if p not in self.all_names]
+        if len(params) != 2 or bad or params[0] == params[1]:
+            names = self.all_names if len(self.all_names) <= 12 else [*self.all_names[:8], '...', *self.all_names[-2:]]
+            more = (f" ({len(self.all_names):,} in all); or draw the loss over all of them at once with the 'landscape' "
+                    f"panel" if len(self.all_names) > 12 else '')
+            raise ValueError(f"params must name two different parameters of the model, got {params!r}; "
+                             f"choose two of {names}{more}")
+        self.names, self.ij = params, [self.all_names.index(p) for p in params]
+        self.held = {n: float(v) for i, (n, v) in enumerate(zip(self.all_names, self.base.tolist())) if i not in self.ij}
+
+    def _unflat(self, theta):
+        "Flat parameter vector(s) `theta` (..., n_params) as a dict name -> (..., *shape)."
+        out, i = {}, 0
+        for k, shape in self.layout:
+            n = int(np.prod(shape))
+            out[k] = theta[..., i:i + n].reshape(tuple(theta.shape[:-1]) + tuple(shape))
+            i += n
+        return out
+
+    def point(self, p:dict) -> tuple | None:
+        "The two coordinates of the parameters `p` (name -> tensor), or None if `p` lacks one of them."
+        try: ts = [torch.as_tensor(p[k]).float() for k, _ in self.layout]
+        except KeyError: return None
+        if any(t.numel() != int(np.prod(s)) for t, (_, s) in zip(ts, self.layout)): return None  # another model's names
+        flat = torch.cat([t.reshape(-1) for t in ts])
+        return float(flat[self.ij[0]]), float(flat[self.ij[1]])
+
+    def path(self, h:ParamHistory) -> tuple:
+        "(steps, xy) of every finite record of history `h`."
+        names = h.flat_names
+        missing = [p for p in self.names if p not in names]
+        if missing: raise ValueError(f"the history did not record {missing}: record them with ParamHistory(params=...)")
+        keep = _finite_records(h)
+        cols = [names.index(p) for p in self.names]
+        return h.steps[keep], h.flat[keep][:, cols].numpy().astype(np.float64)
+
+    vmap_budget = 1 << 22  # (theta, point, unit) values a vmap call holds (16 MB)
+    many_budget = 1 << 22  # the same for a model's own batched forward, `forward_many` (MLPModel)
+
+    def losses(self, thetas:torch.Tensor, budget:int|None=None, rows:int=EVAL_ROWS) -> torch.Tensor:
+        """The training loss at each row of `thetas` (G, n_params): `budget` (theta, point, unit) values a call (default:
+        `many_budget` or `vmap_budget`, by the path taken), `rows` points at most."""
+        loss_func, out = self.learn.loss_func, torch.empty(len(thetas))
+        many = getattr(self.model, 'forward_many', None)  # a model's own batched forward (MLPModel), else vmap
+        if budget is None: budget = self.vmap_budget if many is None else self.many_budget
+        def losses(ths, x, y):
+            if many is not None: return torch.func.vmap(lambda pred: loss_func(pred, y))(many(x, self._unflat(ths)))
+            def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
+            return torch.func.vmap(loss)(ths)
+        chunk = max(1, budget // (min(len(self.x), rows) * _width(self.model)))
+        with torch.no_grad():
+            # Into `out`, chunk by chunk: vmap's own chunk_size keeps every chunk's (point-sized) buffers until the end.
+            for i in range(0, len(thetas), chunk):
+                out[i:i + chunk] = mean_over_rows(lambda x, y: losses(thetas[i:i + chunk], x, y), self.x, self.y, rows)
+        return out
+
+    def grid(self, xlim, ylim, n:int=100) -> tuple:
+        "(P1, P2, Z): n x n meshgrid of the two parameters and the loss on it."
+        p1, p2 = np.linspace(*xlim, n), np.linspace(*ylim, n)
+        P1, P2 = np.meshgrid(p1, p2)
+        thetas = self.base.repeat(n * n, 1)
+        thetas[:, self.ij[0]] = torch.from_numpy(P1.ravel()).float()
+        thetas[:, self.ij[1]] = torch.from_numpy(P2.ravel()).float()
+        return P1, P2, self.losses(thetas).reshape(n, n).double().numpy()
+
+
+def _limits(core:np.ndarray, extra:np.ndarray, pad=.15) -> tuple:
+    "Axis limits around the `core` points (start, optimum, truth) and the `extra` (path) points not too far from them."
+    lo, hi = core.min(0), core.max(0)
+    span = hi - lo
+    big = span.max() if span.max() > 0 else max(1., np.abs(core).max())
+    span = np.maximum(span, .25 * big)
+    mid = (lo + hi) / 2
+    lo, hi = mid - span / 2, mid + span / 2
+    if len(extra):
+        near = extra[np.all((extra > lo - span) & (extra < hi + span), 1)]
+        if len(near): lo, hi = np.minimum(lo, near.min(0)), np.maximum(hi, near.max(0))
+    span = hi - lo
+    return (lo[0] - pad * span[0], hi[0] + pad * span[0]), (lo[1] - pad * span[1], hi[1] + pad * span[1])
+
+
+def _spans_decades(v, decades=2.) -> bool:
+    v = np.asarray(v, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return bool(len(v)) and v.min() > 0 and v.max() / v.min() > 10 ** decades
+
+
+def _equal_spans(xlim, ylim) -> tuple:
+    "The limits widened so both axes span as much (on a squarish axes, a round bowl then looks round)."
+    span = max(xlim[1] - xlim[0], ylim[1] - ylim[0])
+    return tuple(((lo + hi - span) / 2, (lo + hi + span) / 2) for lo, hi in (xlim, ylim))
+
+
+class SurfacePanel(Panel):
+    "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
+    name, needs = 'surface', ('two params',)
+    equal_spans = False  # both axes span as much, so the loss's shape is not stretched (compare_scaling)
+
+    def __init__(self, learn, recs, labels=None,
+        params=None, # the two parameters (flat names); default: the first two, the others held at their final values
+        n:int=100, # grid points per axis
+        show_end:bool=False, # mark each run's final state (static pictures)
+        max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
+    ):
+        super().__init__(learn, recs, labels)
+        self.n, self.show_end = int(n), show_end
+        if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
+        self.surf = surf = self._surface(params, max_n)
+        self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
+        for lrn, r in zip(self.learns, self.recss):
+            h = _history(lrn)
+            if h is not None: self.paths.append(surf.path(h))
+            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
+                                     np.array([surf.point(p) for p in r.params])))
+        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+        self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
+        opt = _optimum(self.learn)
+        self.opt = None if opt is None else surf.point(opt)
+        core = [xy[:1] for _, xy in self.paths] + [np.array([p]) for p in (self.truth, self.opt) if p is not None]
+        if self.opt is None and self.truth is None: core += [xy[-1:] for _, xy in self.paths]
+        core = np.concatenate([c for c in core if len(c)])
+        self.xlim, self.ylim = _limits(core, np.concatenate([xy for _, xy in self.paths]))
+        if self.equal_spans: self.xlim, self.ylim = _equal_spans(self.xlim, self.ylim)
+        self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
+
+    def _surface(self, params, max_n): return LossSurface(self.learn, params, max_n)
+
+    def setup(self, ax) -> list:
+        from matplotlib.colors import LogNorm
+        self.ax = ax
+        Z = np.where(np.isfinite(self.Z), self.Z, np.nan)
+        zmin, zmax = np.nanmin(Z), np.nanmax(Z)
+        self.log = _spans_decades([zmin, zmax])
+        if self.log:
+            levels, norm = np.geomspace(zmin, zmax, 22), LogNorm(zmin, zmax)
+        else: levels, norm = zmin + (zmax - zmin) * np.linspace(0, 1, 22) ** 2, None  # a bowl: rings evenly spaced in distance
+        # Grey, low loss light: the coloured paths and markers stay the only colour on it.
+        cf = ax.contourf(self.P1, self.P2, Z, levels=levels, norm=norm, cmap='Greys', alpha=.55)
+        ax.contour(self.P1, self.P2, Z, levels=levels[::3], norm=norm, colors='0.45', linewidths=.6)
+        cb = ax.figure.colorbar(cf, ax=ax, fraction=.05, pad=.02)
+        cb.set_ticks(levels[::3], labels=[f"{v:.3g}" for v in levels[::3]])
+        cb.ax.minorticks_off()
+        note = f"on {self.surf.note}" if self.surf.note else ''
+        cb.set_label('training loss' + (' (log scale)' if self.log else '') + (f'\n{note}' if note else ''))
+        if self.truth is not None:
+            ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
+        if self.opt is not None:
+            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, zorder=8,
+                    label=optimum_label(self.learn.loss_func))
+        self.lines, self.points = [], []
+        for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
+            mk = MARKERS[i % len(MARKERS)]
+            ax.plot(*xy[0], mk, ms=9, mfc='white', mec=c, mew=2, zorder=6,
+                    label=('start' if not self.multi else None) if i == 0 or not self.multi else None)
+            if self.show_end: ax.plot(*xy[-1], 'X', ms=11, c=c, mec='black', mew=.6, zorder=7, label='end' if i == 0 else None)
+            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
+            self.points.append(ax.plot(*xy[-1], mk, ms=9, c=c, mec='black', mew=.6, zorder=7)[0])
+        if self.multi: ax.plot([], [], 'o', ms=8, mfc='white', mec='0.3', mew=2, label='start')
+        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+        note = getattr(self.learn.dls, 'units_note', '')  # normalize=True: the parameters are those on standardised x
+        ax.set_xlabel(self.surf.names[0] + note); ax.set_ylabel(self.surf.names[1] + note)
+        held = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items())
+        if held: ax.set_title(f"held at final: {held}" if len(held) < 50 else 'others held at their final values', fontsize=9)
+        # Below the axes: inside, it would hide the optimum or the path wherever it went.
+        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False)
+        return [*self.lines, *self.points, *self._setup_stop_note(ax)]
+
+    def update(self, k:int):
+        "Reveal each path up to frame `k`'s step and put each point there."
+        for line, pt, (steps, xy), cur, r in zip(self.lines, self.points, self.paths, self.cur, self.recss):
+            s = r.steps[k]
+            j = len(steps) if s is None else int(np.searchsorted(steps, s, 'right'))
+            line.set_data(xy[:j, 0], xy[:j, 1])
+            pt.set_data(cur[k, :1], cur[k, 1:])
+        self._update_stop_note(k)
+
+
+class EqualSurfacePanel(SurfacePanel):
+    "The 'surface' panel with both axes spanning as much: a round bowl looks round, a narrow valley narrow."
+    equal_spans = True
+
+
+PANELS['surface'] = SurfacePanel
