@@ -6,6 +6,7 @@ from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
 from .history import *  # noqa: F403
 from .learner import *  # noqa: F403
+from .live import *  # noqa: F403
 from .models import *  # noqa: F403
 from .panels import *  # noqa: F403
 from .player import *  # noqa: F403
