@@ -4,6 +4,7 @@ from fastai.basics import *  # noqa: F403
 from .classify import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
+from .hand import *  # noqa: F403
 from .history import *  # noqa: F403
 from .learner import *  # noqa: F403
 from .live import *  # noqa: F403
