@@ -32,7 +32,7 @@ __all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and no
 # notebook listens on the document, Notebook 7 before the event reaches the player: so the player listens on the
 # window, in the capture phase, and stops the keys it takes there; arrows on the slider are kept from the notebook and
 # left to the slider (it steps itself). `data-lm-suppress-shortcuts` is JupyterLab's own opt-out, set too. A player
-# paused on frame 1 says "press play" until it is played or stepped.
+# paused on frame 1 says "press play" (beside its controls, covering nothing) until it is played or stepped.
 _JS = r"""
 function fastfitPlayer(root) {
   const $ = c => root.querySelector('.ff-' + c);
@@ -176,9 +176,7 @@ _CSS = """.ff-player{display:block;width:fit-content;max-width:100%;outline:none
 .ff-controls{display:flex;flex-wrap:wrap;gap:.3em;align-items:center;margin-top:.4em}
 .ff-controls button{min-width:2.4em;height:2em;display:flex;align-items:center;justify-content:center}
 .ff-controls input[type=range]{flex:1;min-width:6em} .ff-note{color:#555;font-size:.85em}
-.ff-stage{position:relative;width:fit-content;max-width:100%}
-.ff-hint{position:absolute;left:.5em;top:.5em;font:600 .9em system-ui,sans-serif;padding:.25em .6em;border:1px solid #888;
-border-radius:1em;background:rgba(255,255,255,.9);color:#222;cursor:pointer}
+.ff-controls .ff-hint{width:auto;font-weight:600;padding:0 .7em;border-radius:1em}
 .ff-params{display:block;font:.8em monospace;color:#333;margin-top:.3em;white-space:pre-wrap;user-select:text;cursor:text}"""
 
 # Inline SVG icons: no icon font to fetch (matplotlib's jshtml loads Font Awesome from a CDN), none to lack.
@@ -194,13 +192,12 @@ def _button(k) -> str:
 
 
 # The canvas and controls, hidden until a script mounts the player (it sets the slider's range and the label).
-_CONTROLS = ('<div class="ff-stage"><canvas class="ff-canvas" hidden></canvas>'
-             '<button class="ff-hint" hidden title="play (space)">&#9654; press play</button></div>\n'
-             '<div class="ff-controls" hidden>\n'
+_CONTROLS = ('<canvas class="ff-canvas" hidden></canvas>\n<div class="ff-controls" hidden>\n'
              + ''.join(_button(k) for k in _ICONS)
              + '\n<input class="ff-slider" type="range" min="0" max="0" value="0" aria-label="frame">\n'
              '<span class="ff-label"></span>\n'
-             '<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n</div>\n'
+             '<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n'
+             '<button class="ff-hint" hidden title="play (space)">&#9654; press play</button>\n</div>\n'
              '<code class="ff-params" hidden title="the parameters of this frame (select to copy)"></code>')
 
 
