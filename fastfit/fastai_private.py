@@ -5,6 +5,9 @@ callbacks with lean versions. They keep what fastai's own tests check (event ord
 contents), but they override or read names fastai does not promise to keep. All of them live here, each with a comment
 saying which fastai behaviour it keeps and what it gains, so a new fastai release is checked in one place:
 `tests/test_fastai_private.py` fails with a clear message when a name in `RELIES_ON` is gone or changed its signature.
+Distributed training is the one exception: fastai.distributed imports accelerate, so the trainer that subclasses fastai's
+lives in `fastfit.distributed` (imported by `distrib_ctx` only); its overrides are listed here, and what fastai assumes
+CUDA for is replaced here (the last section).
 """
 from __future__ import annotations
 
