@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
+from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from .data import mean_over_rows
 from .models import flat_names
@@ -61,7 +62,10 @@ class ParamHistory(Callback):
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _tracked(self):
-        named = list(self.learn.model.named_parameters())
+        model = self.learn.model
+        # Under `distrib_ctx` (rank 0) the model is wrapped in DistributedDataParallel: its parameters, named as on one process.
+        if isinstance(model, (DataParallel, DistributedDataParallel)): model = model.module
+        named = list(model.named_parameters())
         if self.names is None:
             per_value = 4 * (1 + (len(self._step_keys()) if self.grads_on else 0))  # bytes a record takes per parameter
             big = self.max_bytes // (per_value * self.min_records)
