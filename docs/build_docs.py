@@ -28,7 +28,8 @@ API_GROUPS = (('Data', ('data',)), ('Learners', ('learner', 'classify', 'optimum
               ('Models', ('models',)), ('Pictures', ('plots', 'panels', 'records', 'style', 'render', 'glyphs', 'live')),
               ('Comparisons', ('compare',)), ('Export', ('writers', 'player', 'gif', 'animation', 'cli')))
 # The guide (docs/pages/*.md) in reading order; a page not named here follows, sorted.
-GUIDE = ('install', 'conventions', 'learner', 'teaching', 'classification', 'nets', 'jupyter', 'panels', 'cli', 'development')
+GUIDE = ('install', 'conventions', 'learner', 'teaching', 'classification', 'nets', 'jupyter', 'live', 'panels', 'distributed', 'cli',
+         'development')
 # An element or a CSS rule that makes the browser fetch something: a script, a stylesheet, a font, an image, a frame.
 LOADS = re.compile(r'''<(?P<tag>script|link|img|iframe|source|video|audio|embed|object|input)\b[^>]*?'''
                    r'''\b(?:src|href|data|srcset)\s*=\s*["']?(?P<url>(?:https?:)?//[^"'\s>]+)'''

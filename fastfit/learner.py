@@ -18,7 +18,7 @@ from fastcore.meta import delegates
 from .data import ClsDataLoaders, RegDataLoaders, TensorDL, check_positive, mean_over_rows
 from .fastai_private import LeanLoop, use_lean_callbacks
 from .history import ParamHistory
-from .models import LinearModel, RegModel, model_name
+from .models import LinearModel, RegModel, model_name, private_model
 from .optimum import optimum_of
 from .progress import FitProgress
 
@@ -231,9 +231,9 @@ def train_loss(self:Learner, params:dict|None=None) -> float:
     in batches of `EVAL_ROWS` rows averaged by size as fastai's validation does (memory stays bounded on big data)."""
     dl = self.dls.train
     if params is None: model = self.model
-    else:
-        params = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}
-        def model(x): return torch.func.functional_call(self.model, params, (x,))
+    else:  # functional_call swaps the parameters of the module it runs: a private copy's, never the learner's own
+        params, copy = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}, private_model(self.model, dl.x.device)
+        def model(x): return torch.func.functional_call(copy, params, (x,))
     with torch.no_grad(): return float(mean_over_rows(lambda x, y: self.loss_func(model(x), y), dl.x, dl.y))
 
 

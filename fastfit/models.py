@@ -1,6 +1,8 @@
 "Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`, `MLPModel`; classifiers `LogisticModel`, `SoftmaxModel`."
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,18 @@ def flat_names(named_shapes) -> list:
         n = int(np.prod(shape))
         out += [name] if n == 1 else [f"{name}[{i}]" for i in range(n)]
     return out
+
+
+def private_model(model:nn.Module, device='cpu') -> nn.Module:
+    """A copy of `model` on `device` (the CPU by default) with its own parameters and buffers (no gradients), for drawing.
+    `functional_call` and `vmap` swap a module's parameters in place while they run: on the learner's own model, two
+    pictures drawn at once (threads) would leave `learn.model` at a record. Pictures call this copy, never the learner's."""
+    # The tensors copied straight to `device` (a CUDA model is not first copied on its own), the rest as deepcopy does.
+    memo = {}
+    with torch.no_grad():
+        for t in model.parameters(): memo[id(t)] = nn.Parameter(t.detach().to(device, copy=True), requires_grad=False)
+        for t in model.buffers(): memo[id(t)] = t.detach().to(device, copy=True)
+    return copy.deepcopy(model, memo)
 
 
 def _as_init_tensor(v, name):

@@ -139,11 +139,12 @@ def optimum_of(model, loss_func, x:torch.Tensor, y:torch.Tensor, cache:dict|None
     kind = loss_kind(loss_func)
     # the same tensors (held, so their ids stay theirs), unchanged since (their version), the same model family
     key = (kind, type(model), tuple((k, tuple(p.shape)) for k, p in model.named_parameters()), x._version, y._version)
-    hit = cache is not None and cache.get('key') == key and cache['x'] is x and cache['y'] is y
-    if hit: theta = cache['theta']
+    # One entry, read and written whole: pictures drawn in two threads never see one solve's key with another's theta.
+    last = cache.get('last') if cache is not None else None
+    if last is not None and last[0] == key and last[1] is x and last[2] is y: theta = last[3]
     else:
         theta = _solve(model, kind, x.detach().cpu().double(), y.detach().cpu())
-        if cache is not None: cache.update(key=key, x=x, y=y, theta=theta)
+        if cache is not None: cache['last'] = (key, x, y, theta)
     if theta is None:
         raise TypeError(f"optimum() knows no optimum for {model_name(model)} with loss {_loss_name(loss_func)}: it knows least squares "
                         f"(MSE) for models linear in their parameters (LinearModel, PolyModel), and cross-entropy for "

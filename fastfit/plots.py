@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
+from fastai.torch_core import rank_distrib
 from fastcore.basics import patch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -95,7 +96,8 @@ def save_animation(self:Learner,
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> Path:
-    "Write the animation of the recorded fit to `fname` (atomically) and return its path."
+    "Write the animation of the recorded fit to `fname` (atomically) and return its path (None on ranks > 0, as fastai's `export`)."
+    if rank_distrib(): return None  # distributed training: the history is on rank 0, and so are the files
     write = check_export(fname, fps)  # a bad suffix, fps or destination fails before any drawing
     return write(learner_frames(self, frames, panels, dpi, 'save_animation'), Path(fname), check_fps(fps))
 

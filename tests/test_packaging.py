@@ -70,3 +70,14 @@ def test_the_wheel_installs_into_a_fresh_environment(tmp_path):
     r = subprocess.run([str(py), '-c', probe], capture_output=True, text=True, timeout=120, env=clean, cwd=tmp_path)
     where, version = r.stdout.split()
     assert Path(where).is_relative_to(env) and version == proj['version'], r.stderr
+
+
+def test_install_commands_name_the_distribution():
+    "What a user types to install names the distribution (`fastfit-gd`), never `fastfit`, another project on the index."
+    import re
+    import tomllib
+    name = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['name']
+    files = [ROOT / 'README.md', *(ROOT / 'docs' / 'pages').glob('*.md'), *(ROOT / 'fastfit').rglob('*.py')]
+    wrong = [f"{f.relative_to(ROOT)}: {m[0]}" for f in files for m in re.finditer(r"(?<![./\w-])fastfit\[\w+(?:,\w+)*\]", f.read_text())]
+    assert wrong == [], f"install the distribution {name}[...]: {wrong}"
+    assert f"pip install '{name} @ git+" in (ROOT / 'README.md').read_text()

@@ -7,7 +7,7 @@ import torch
 
 from ..models import MLPModel
 from ..records import _finite_records, _history, frame_idxs
-from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _cpu_model, _short, sample_sets
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _short, sample_sets
 from .surface import LossSurface, SurfacePanel
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
@@ -44,7 +44,7 @@ class UnitsPanel(Panel):
     ):
         super().__init__(learn, recs, labels)
         if self.multi: raise ValueError("the 'units' panel draws one run: with several, pass split=True (small multiples)")
-        model = _cpu_model(self.learn.model)
+        model = self.model_copy()
         dls = self.learn.dls
         xall = torch.cat([self.x, dls.valid.x.cpu()]) if dls.has_valid else self.x
         lo, hi = float(xall.min()), float(xall.max())
