@@ -115,7 +115,7 @@ def test_the_widget_redraws_with_fastfits_renderer():
 def test_without_ipywidgets_it_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, 'ipywidgets', None)  # import ipywidgets fails
     fh = fit_by_hand(synth_linear(n=20, seed=0), LinearModel())
-    with pytest.raises(ImportError, match=r"pip install 'fastfit\[widgets\]'"): fh.widget()
+    with pytest.raises(ImportError, match=r"pip install 'fastfit-gd\[widgets\]'"): fh.widget()
     fh._ipython_display_()
     assert WIDGETS_HINT in capsys.readouterr().out
     assert "fastfit-gd[widgets]" in WIDGETS_HINT and 'save_fit_by_hand' in WIDGETS_HINT
