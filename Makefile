@@ -20,6 +20,8 @@ OLDSTAMP := $(OLD)/.installed
 # The suite on every core; tests that share a browser or a Jupyter server stay in one worker (xdist_group); the slowest listed.
 PYTEST   := -m pytest -n auto --dist loadgroup --durations=15
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# No byte-compiling of every installed file (torch has thousands): Python compiles what it imports, when it imports it.
+export PIP_NO_COMPILE := 1
 
 .PHONY: demo test test-oldest bench lint docs nbs clean
 
