@@ -8,7 +8,8 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-PIP     := $(BIN)/python -m pip install -q -c constraints.txt
+# --no-compile: no byte-compiling of every installed file (torch has thousands); Python compiles what it imports
+PIP     := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
 # One stamp per set of extras installed, so `make demo` after `make test` installs nothing more.
 STAMP    := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
@@ -20,8 +21,6 @@ OLDSTAMP := $(OLD)/.installed
 # The suite on every core; tests that share a browser or a Jupyter server stay in one worker (xdist_group); the slowest listed.
 PYTEST   := -m pytest -n auto --dist loadgroup --durations=15
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# No byte-compiling of every installed file (torch has thousands): Python compiles what it imports, when it imports it.
-export PIP_NO_COMPILE := 1
 
 .PHONY: demo test test-oldest bench lint docs nbs clean
 
@@ -50,7 +49,7 @@ test: $(DEVSTAMP)
 $(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
-	$(OLD)/bin/python -m pip install -q -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test]'
+	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test]'
 	touch $(OLDSTAMP)
 
 # The suite again, with the oldest declared dependencies: a lower bound that lies turns this red.
