@@ -15,7 +15,8 @@ STAMP    := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 DOCSTAMP := $(VENV)/.installed-docs
 # A second environment with the oldest versions pyproject.toml declares (`make test-oldest`, run by .ci/run): the library's
-# dependencies at their lower bounds and the test tools; no JupyterLab, Playwright or MkDocs (those tests skip, saying why).
+# dependencies at their lower bounds, the light extras (mp4, widgets) and the test tools; no JupyterLab, Playwright, MkDocs
+# or accelerate (those tests skip, saying why).
 OLD      := .venv-oldest
 OLDSTAMP := $(OLD)/.installed
 # The suite on every core; tests that share a browser or a Jupyter server stay in one worker (xdist_group); the slowest listed.
@@ -49,7 +50,7 @@ test: $(DEVSTAMP)
 $(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
-	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test]'
+	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
 	touch $(OLDSTAMP)
 
 # The suite again, with the oldest declared dependencies: a lower bound that lies turns this red.
