@@ -185,7 +185,7 @@ def fit(
     bs:str='64', # batch size (fastai's default 64); none = full batch
     out:str='fit.gif', # output file(s), comma-separated: .gif, .html (a player page), .mp4 (needs fastfit-gd[mp4]), .png (last frame)
     frames:int=100, # frames in the animation
-    fps:float=20, # frames per second (a .gif plays at most 50)
+    fps:float=20, # frames per second (at most 50: GIF viewers and browsers play no faster)
     seed:int=42, # random seed
 ):
     "Fit a synthetic data set and write its animation."
