@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
+from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from .data import mean_over_rows
 from .models import flat_names
@@ -30,7 +31,7 @@ class ParamHistory(Callback):
     # default (`params=` chooses it); others keep all, as many records as fit (a 10k-parameter MLP: ~800, 100 MB).
     min_records = 10
     numpy_views = True  # on the CPU, write records through numpy views (False: torch's copies, the path of CUDA tensors)
-    after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
+    after_fit_on_error = True  # FitLearner runs our after_fit when an error cuts a fit short: we must tidy up
 
     def __init__(self,
         max_records:int=2000, # at most this many records; when full, every other one is dropped (first and last kept)
@@ -61,7 +62,10 @@ class ParamHistory(Callback):
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _tracked(self):
-        named = list(self.learn.model.named_parameters())
+        model = self.learn.model
+        # Under `distrib_ctx` (rank 0) the model is wrapped in DistributedDataParallel: its parameters, named as on one process.
+        if isinstance(model, (DataParallel, DistributedDataParallel)): model = model.module
+        named = list(model.named_parameters())
         if self.names is None:
             per_value = 4 * (1 + (len(self._step_keys()) if self.grads_on else 0))  # bytes a record takes per parameter
             big = self.max_bytes // (per_value * self.min_records)
@@ -116,7 +120,7 @@ class ParamHistory(Callback):
             bounds = np.cumsum([0] + [p.numel() for p in self._ps])
             self._src = [(int(i), int(j), p.detach().numpy().reshape(-1)) for i, j, p in zip(bounds, bounds[1:], self._ps)]
         if self.grads_on: self._setup_grads(cpu)
-        # RegLearner computes the loss as a float once per step (its divergence check); else we take `.item()`.
+        # FitLearner computes the loss as a float once per step (its divergence check); else we take `.item()`.
         self._loss_value = getattr(type(self.learn), 'records_loss_value', False)
         if self.n == 0:
             self._write(0)

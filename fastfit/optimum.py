@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import RegModel, SoftmaxModel
+from .models import RegModel, SoftmaxModel, model_name
 
 __all__ = ['loss_kind', 'optimum_label', 'optimum_of', 'separates', 'OptimumTooCostly']
 
@@ -62,7 +62,7 @@ def separates(logits:torch.Tensor, y:torch.Tensor) -> bool:
 
 
 def _no_finite(model, why) -> ValueError:
-    return ValueError(f"there is no finite optimum for {model!r}: {why}, so the loss keeps falling as the weights grow "
+    return ValueError(f"there is no finite optimum for {model_name(model)}: {why}, so the loss keeps falling as the weights grow "
                       f"without bound (gradient descent still runs, its boundary settles while the weights grow); "
                       f"a finite optimum needs classes that overlap (optimum() minimises the loss alone: weight decay, "
                       f"wd=..., changes the fit, not this)")
@@ -73,7 +73,7 @@ class OptimumTooCostly(ValueError):
 
 
 def _too_costly(model, what, sizes, fix) -> OptimumTooCostly:
-    return OptimumTooCostly(f"optimum() gave up on {model!r} ({sizes}): {what}; {fix}")
+    return OptimumTooCostly(f"optimum() gave up on {model_name(model)} ({sizes}): {what}; {fix}")
 
 
 def _cg(hv, g, tol, maxiter, check):
@@ -186,7 +186,7 @@ def _solve(model, kind, x, y, max_seconds=None):
     elif kind == 'ce' and isinstance(model, SoftmaxModel):
         k = model.n_out
         if int(yl.max()) >= k or int(yl.min()) < 0:
-            return ValueError(f"labels go from {int(yl.min())} to {int(yl.max())} but {model!r} has {k} classes (0..{k - 1})")
+            return ValueError(f"labels go from {int(yl.min())} to {int(yl.max())} but {model_name(model)} has {k} classes (0..{k - 1})")
         X = torch.cat([x, torch.ones_like(x[:, :1])], 1) if model.bias else x
         absent = sorted(set(range(k)) - set(yl.unique().tolist()))
         if absent: return _no_finite(model, f"no training sample has class {absent[0]}, whose logit can fall forever")
@@ -225,7 +225,7 @@ def optimum_of(model, loss_func, x:torch.Tensor, y:torch.Tensor, cache:dict|None
     `cache` (a dict) keeps the solution for the same model family and data (unchanged tensors)."""
     kind = loss_kind(loss_func)
     # the same tensors (held, so their ids stay theirs), unchanged since (their version), the same model family
-    key = (kind, repr(model), tuple((k, tuple(p.shape)) for k, p in model.named_parameters()), x._version, y._version)
+    key = (kind, type(model), tuple((k, tuple(p.shape)) for k, p in model.named_parameters()), x._version, y._version)
     # One entry, read and written whole: pictures drawn in two threads never see one solve's key with another's theta.
     last = cache.get('last') if cache is not None else None
     budget = float('inf') if max_seconds is None else float(max_seconds)
@@ -236,7 +236,7 @@ def optimum_of(model, loss_func, x:torch.Tensor, y:torch.Tensor, cache:dict|None
         theta = _solve(model, kind, x.detach().cpu().double(), y.detach().cpu(), max_seconds)
         if cache is not None: cache['last'] = (key, x, y, theta, budget)
     if theta is None:
-        raise TypeError(f"optimum() knows no optimum for {model!r} with loss {_loss_name(loss_func)}: it knows least squares "
+        raise TypeError(f"optimum() knows no optimum for {model_name(model)} with loss {_loss_name(loss_func)}: it knows least squares "
                         f"(MSE) for models linear in their parameters (LinearModel, PolyModel), and cross-entropy for "
                         f"logistic regression (LogisticModel, or a linear model with binary cross-entropy of logits) and "
                         f"softmax regression (SoftmaxModel)")

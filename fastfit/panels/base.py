@@ -31,7 +31,7 @@ MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 MAX_POINTS = 10_000
 
 
-def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=0) -> torch.Tensor|None:
+def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=42) -> torch.Tensor|None:
     "Indices of a seeded random sample of `max_n` of `n` rows (the same every call), or None when all `n` are kept."
     if max_n is None or n <= max_n: return None
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_n]

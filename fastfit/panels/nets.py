@@ -141,7 +141,7 @@ class LossPlane(LossSurface):
         learn, # the learner: its model, loss function and training data
         paths:list, # the recorded paths, (T, n_params) each (several runs: one plane through all of them)
         directions:str='pca', # 'pca' or 'random'
-        seed:int=0, # seed of the random directions
+        seed:int=42, # seed of the random directions
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         if directions not in ('pca', 'random'):
@@ -217,7 +217,7 @@ class LandscapePanel(SurfacePanel):
     def __init__(self, learn, recs, labels=None,
         directions:str='pca', # 'pca': the path's two principal directions; 'random': filter-normalised random ones
         n:int=60, # grid points per axis (n*n batched forward passes)
-        seed:int=0, # seed of the random directions
+        seed:int=42, # seed of the random directions
         show_end:bool=False, # mark each run's final state (static pictures)
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):

@@ -150,13 +150,7 @@ class SurfacePanel(Panel):
         h = _history(self.learn)
         if getattr(self.learn, 'diverged', None) is not None and surf.held and h is not None and h.flat_names == surf.all_names:
             surf.hold(h.flat[0], 'start')  # a diverged run's final values are huge: the loss there is flat to float32
-        self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
-        for lrn, r in zip(self.learns, self.recss):
-            h = _history(lrn)
-            if h is not None: self.paths.append(surf.path(h))
-            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
-                                     np.array([surf.point(p) for p in r.params])))
-        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+        self._follow()
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
         opt = self.optimum()
         self.opt = None if opt is None else surf.point(opt)
@@ -168,6 +162,22 @@ class SurfacePanel(Panel):
         self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
 
     def _surface(self, params, max_n): return LossSurface(self.learn, params, max_n)
+
+    def _follow(self):
+        "Each run's path (steps, xy: the whole recorded path, revealed up to each frame's step) and point per frame."
+        surf, self.paths = self.surf, []
+        for lrn, r in zip(self.learns, self.recss):
+            h = _history(lrn)
+            if h is not None: self.paths.append(surf.path(h))
+            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
+                                     np.array([surf.point(p) for p in r.params])))
+        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+
+    def renew(self, recs):
+        "Draw `recs` (one per run) from now on, keeping the grid: a live view's latest state (the path and point move)."
+        self.recss = recs if isinstance(recs, list) else [recs]
+        self.recs = self.recss[0]
+        self._follow()
 
     def setup(self, ax) -> list:
         from matplotlib.colors import LogNorm
