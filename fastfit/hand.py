@@ -26,7 +26,7 @@ from .render import Renderer
 
 __all__ = ['fit_by_hand', 'save_fit_by_hand', 'FitByHand']
 
-WIDGETS_HINT = ("fit_by_hand's sliders need ipywidgets: pip install 'fastfit[widgets]' (or ipywidgets), then restart the "
+WIDGETS_HINT = ("fit_by_hand's sliders need ipywidgets: pip install 'fastfit-gd[widgets]' (or ipywidgets), then restart the "
                 "kernel; save_fit_by_hand('hand.html', dls, model) writes a page with the same sliders that needs nothing")
 
 
@@ -247,7 +247,7 @@ class FitByHand:
 
 def fit_by_hand(dls, model=None, loss_func=None, panels=('fit',), lr:float=.1, ranges:dict|None=None, dpi:float=100) -> FitByHand:
     """Sliders for `model`'s parameters on `dls` (DataLoaders or a SynthData), the picture and the loss following them,
-    and a button "let gradient descent do it": ipywidgets in a kernel (`pip install 'fastfit[widgets]'`). See `FitByHand`."""
+    and a button "let gradient descent do it": ipywidgets in a kernel (`pip install 'fastfit-gd[widgets]'`). See `FitByHand`."""
     fh = FitByHand(dls, model, loss_func, panels, lr, ranges, dpi)
     if in_notebook():
         try:

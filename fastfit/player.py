@@ -392,7 +392,7 @@ class FitAnimation(FuncAnimation):
         return notebook_outputs(fr, 1000 / self._interval, type(self).__name__)
 
     def _html5_video(self) -> str|None:
-        "matplotlib's `to_html5_video`, with the ffmpeg of imageio-ffmpeg (fastfit[mp4]) when matplotlib finds none."
+        "matplotlib's `to_html5_video`, with the ffmpeg of imageio-ffmpeg (fastfit-gd[mp4]) when matplotlib finds none."
         from matplotlib.animation import writers
         if writers.is_available(mpl.rcParams['animation.writer']): return self.to_html5_video()
         try:
@@ -403,7 +403,7 @@ class FitAnimation(FuncAnimation):
             with mpl.rc_context({'animation.ffmpeg_path': exe}): return self.to_html5_video()
         warnings.warn(f"rcParams['animation.html'] is 'html5', which needs the movie writer "
                       f"{mpl.rcParams['animation.writer']!r} (ffmpeg), and none is installed: showing fastfit's player "
-                      "instead. pip install 'fastfit[mp4]' brings an ffmpeg; or set it to 'jshtml' or 'none'.")
+                      "instead. pip install 'fastfit-gd[mp4]' brings an ffmpeg; or set it to 'jshtml' or 'none'.")
         return None
 
     def _ipython_display_(self):

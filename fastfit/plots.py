@@ -90,7 +90,7 @@ def animate(self:Learner,
 
 @patch
 def save_animation(self:Learner,
-    fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit[mp4]) or .png (the last frame)
+    fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit-gd[mp4]) or .png (the last frame)
     frames:int=100, # at most this many frames, spread evenly over the history
     fps:float=20, # frames per second
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses

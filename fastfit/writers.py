@@ -99,8 +99,8 @@ def _write_png(fr, path, fps):
     return write_atomic(path, lambda tmp: Path(tmp).write_bytes(png))
 
 
-_FFMPEG_MISSING = ("saving {name!r} as .mp4 needs the optional extra fastfit[mp4] (imageio-ffmpeg, whose wheel ships "
-                   "ffmpeg): pip install 'fastfit[mp4]'; or save .gif or .html, which need nothing more")
+_FFMPEG_MISSING = ("saving {name!r} as .mp4 needs the optional extra fastfit-gd[mp4] (imageio-ffmpeg, whose wheel ships "
+                   "ffmpeg): pip install 'fastfit-gd[mp4]'; or save .gif or .html, which need nothing more")
 
 
 def _imageio_ffmpeg(name):

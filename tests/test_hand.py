@@ -85,7 +85,7 @@ def test_slider_ranges_hold_the_start_the_truth_and_the_optimum():
 
 
 def test_the_widget_redraws_with_fastfits_renderer():
-    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit[widgets]'")
+    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit-gd[widgets]'")
     fh = fit_by_hand(synth_linear(n=30, seed=0), LinearModel())
     w = fh.widget()
     assert len(fh.sliders) == 2 and [s.description for s in fh.sliders] == ['w', 'b']
@@ -115,10 +115,10 @@ def test_the_widget_redraws_with_fastfits_renderer():
 def test_without_ipywidgets_it_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, 'ipywidgets', None)  # import ipywidgets fails
     fh = fit_by_hand(synth_linear(n=20, seed=0), LinearModel())
-    with pytest.raises(ImportError, match=r"pip install 'fastfit\[widgets\]'"): fh.widget()
+    with pytest.raises(ImportError, match=r"pip install 'fastfit-gd\[widgets\]'"): fh.widget()
     fh._ipython_display_()
     assert WIDGETS_HINT in capsys.readouterr().out
-    assert "fastfit[widgets]" in WIDGETS_HINT and 'save_fit_by_hand' in WIDGETS_HINT
+    assert "fastfit-gd[widgets]" in WIDGETS_HINT and 'save_fit_by_hand' in WIDGETS_HINT
 
 
 def test_save_writes_a_page_and_refuses_what_it_cannot_compute(tmp_path):

@@ -69,6 +69,15 @@ def figure_size(cells:int, split:bool=False, ncols:int|None=None) -> tuple:
     return (4.6 * nc, 3.7 * nr) if split else (5.2 * nc, 4.8 * nr)
 
 
+class NotebookFigure(Figure):
+    "A `Figure` that shows itself as a PNG in a notebook: pyplot's inline backend shows only the figures pyplot made."
+    def _repr_png_(self) -> bytes:
+        import io
+        buf = io.BytesIO()
+        self.savefig(buf, format='png')
+        return buf.getvalue()
+
+
 class Frames:
     """A figure of panels (side by side, or a grid of small multiples) and what moves in it: `draw(k)` sets every moving
     artist (`artists`) to frame `k` of `len(frames)`; `fig`, `axs` and `panels` are the figure, its axes and the
@@ -100,7 +109,7 @@ class Frames:
             nc = ncols or (_grid_cols(len(cells)) if split else len(cells))
             nr = -(-len(cells) // nc)
             size = figure_size(len(cells), split, ncols)
-            if fig is None: fig = Figure(figsize=size, dpi=dpi)
+            if fig is None: fig = NotebookFigure(figsize=size, dpi=dpi)  # `fr.fig` last in a cell shows the picture
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
             grid = fig.subplots(nr, nc, squeeze=False).ravel()
             for a in grid[len(cells):]: a.set_visible(False)
