@@ -229,7 +229,7 @@ class FitByHand:
             return
         # The widget where a kernel runs; the page (computed in the browser) where the widget cannot show.
         bundle = w._repr_mimebundle_()
-        bundle['text/html'] = iframe(page_html(self))
+        bundle['text/html'] = iframe(page_html(self), height=round(4.8 * self.dpi) + 330)  # the figure, and the controls
         display(bundle, raw=True)
 
     def save(self, fname) -> Path:
@@ -471,7 +471,7 @@ def page_html(fh:FitByHand) -> str:
             f'<script>{_JS}\nfastfitHand(document.querySelector(".ff-hand"));\n</script></body></html>\n')
 
 
-def iframe(page:str) -> str:
+def iframe(page:str, height:int=810) -> str:
     "The page in an iframe (its script and style kept apart from the notebook's), for a notebook's text/html."
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:900px;border:0" '
+    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{int(height)}px;border:0" '
             f'sandbox="allow-scripts" title="fit by hand"></iframe>')

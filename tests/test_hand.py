@@ -232,3 +232,15 @@ def test_without_scripts_the_page_shows_the_start(browser, pages):
         assert pg.is_visible('.ff-first') and pg.is_hidden('.ff-stack') and pg.is_hidden('.ff-controls')
         assert f"{fh.loss():.6g}" in pg.text_content('.ff-title')
     finally: ctx.close()
+
+
+def test_in_a_notebook_the_widget_and_the_page_where_no_kernel_runs(monkeypatch):
+    "One output: the widget view (a live kernel) and, for front ends without one (docs, exported HTML), the page."
+    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit[widgets]'")
+    import IPython.display
+    got = []
+    monkeypatch.setattr(IPython.display, 'display', lambda data, raw=False, **kw: got.append(data))
+    fit_by_hand(synth_linear(n=20, seed=0), LinearModel())._ipython_display_()
+    [bundle] = got
+    assert 'application/vnd.jupyter.widget-view+json' in bundle
+    assert bundle['text/html'].startswith('<iframe srcdoc=') and 'fastfitHand' in bundle['text/html']
