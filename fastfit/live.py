@@ -110,7 +110,7 @@ class LiveView(Callback):
         self.panels, self.max_fps, self.share, self.dpi, self.replay, self.frames, self.show = \
             panels, float(max_fps), float(share), dpi, replay, frames, show
         self.pic = self.handle = None
-        self.updates, self.shown_step, self.draw_time = 0, None, 0.
+        self.updates, self.shown_step, self.draw_time, self.first_time = 0, None, 0., 0.
 
     def before_fit(self):
         self.active = in_notebook() if self.show is None else bool(self.show)
@@ -163,6 +163,7 @@ class LiveView(Callback):
         self.updates += 1
         t1 = time.perf_counter()
         self.draw_time += t1 - t0
+        if self.updates == 1: self.first_time = t1 - t0  # the first picture draws the still part too
         self.next_t = t1 + 1 / self.max_fps
 
     def _span_loss_axes(self, fr):
