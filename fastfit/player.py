@@ -238,7 +238,11 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
     "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
     limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
     gif, counts = gif_of(fr, fps)
-    def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300))
+    every = frame_marks(fr)  # the reading aids of every frame; a thinned page keeps those of its frames
+    def marks(keep): return {'pts': [[t[k] for k in keep] for t in every['pts']], 'params': [every['params'][k] for k in keep]
+                                                                                            if every['params'] else []}
+    keep = list(range(n))
+    def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300, marks=marks(keep)))
     step, note = 1, ''
     while 4 * math.ceil(len(gif) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
         step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room(counts))))
@@ -247,8 +251,7 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
         note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
     if note: warnings.warn(f"{name}: {note}")
-    kept = sorted({*range(0, n, step), n - 1}) if step > 1 else range(n)
-    return player_page(gif, counts, fps * sum(counts) / n, note=note, marks=frame_marks(fr, kept))
+    return player_page(gif, counts, fps * sum(counts) / n, note=note, marks=marks(keep))
 
 
 MAX_PARAM_TEXT = 24  # a frame's parameters are shown as text up to this many scalars (then the first ones, and a count)
