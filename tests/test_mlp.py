@@ -186,7 +186,7 @@ def test_units_panel_draws_each_unit_and_their_sum(mlp16):
     p = fr.panels[0]
     assert len(p.unit_lines) == 16 and p.parts.shape == (6, 200, 16)
     labels = [t.get_text() for t in p.ax.get_legend().get_texts()]
-    assert labels == ['train data', 'each unit (16)', 'output bias', 'sum = fit']
+    assert labels == ['train data', 'each unit (16)', 'output bias', 'sum = fit', "a unit's hinge"]
     for k in (0, 3, 5):
         fr.draw(k)
         xg = torch.from_numpy(p.xs)[:, None].float()
@@ -294,7 +294,7 @@ def test_landscape_panel_animates_the_projected_path(mlp16, tmp_path):
     j = int(np.searchsorted(p.paths[0][0], p.step(2), 'right'))
     assert len(p.lines[0].get_xdata()) == j
     np.testing.assert_allclose(p.points[0].get_xydata()[0], p.surf.point(p.params(2)), atol=1e-6)
-    assert 'PC1' in p.ax.get_xlabel() and 'the plane holds' in p.ax.get_title()
+    assert 'PC1' in p.ax.get_xlabel() and 'holds' in p.ax.get_title() and "the run's" in p.text.get_text()
     gif = mlp16.save_animation(tmp_path / 'l.gif', frames=4, dpi=40,
                                panels=('units', partial(LandscapePanel, directions='random', n=15), 'loss'))
     assert len(exported_frames(gif, 20)) == 4
