@@ -74,9 +74,8 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
                  **kw):
     """The legend of `ax` where it covers the fewest of the `avoid` points (axes fractions, see `axes_points`; default:
     what the axes holds now) and no text of `texts` (a caption box, in every frame): the first of `spots` that covers
-    at most `most` of them (a line counts a point every 1% of the axes it crosses), else the one that covers the
-    fewest when `outside` is None, else below the axes (`outside='below'`) or to their right ('right'). The legend's
-    text is sized for the current style."""
+    the fewest, if at most `most` (a line counts a point every 1% of the axes it crosses) or `outside` is None; else
+    below the axes (`outside='below'`) or to their right ('right'). The legend's text is sized for the current style."""
     fs = kw.pop('fontsize', 9) * style_scale('font')
     if handles is None: handles, labels = ax.get_legend_handles_labels()
     if not handles: return None
@@ -91,7 +90,7 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
         x0, y0, x1, y1 = bb.x0 - .01, bb.y0 - .01, bb.x1 + .01, bb.y1 + .01
         n = int(((uv[:, 0] > x0) & (uv[:, 0] < x1) & (uv[:, 1] > y0) & (uv[:, 1] < y1)).sum())
         if best is None or n < best[0]: best = (n, spot)
-        if n <= most: break
+        if n == 0: break
     if best is not None and (best[0] <= most or outside is None):
         leg = ax.legend(handles, labels, loc=best[1], fontsize=fs, **kw)
     elif outside == 'right':

@@ -54,6 +54,7 @@ class StepPanel(Panel):
     name, needs = 'step', ('grads',)
     max_params = 6  # scalar parameters shown; the others are counted
     fontsize = 12.  # at most: smaller when the lines would not fit the axes
+    fps = 1  # an animation showing it defaults to a step a second: the time to read one (`plots.pace`)
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
