@@ -146,8 +146,8 @@ def test_scaling_raw_zigzags_the_standardised_bowl_converges():
     sc = compare_scaling(synth_rollercoaster(seed=0), PolyModel(2, seed=42), epochs=60)
     raw, std = sc.curvatures['raw x'], sc.curvatures['standardised x']
     assert raw.condition > 1e5 and std.condition < 10
-    assert sc.lrs['raw x'] == pytest.approx(.95 * raw.max_lr) and not sc.stops
-    c2 = sc.learners['raw x'].param_history.params['c2'][:8].numpy()
+    assert sc.lrs['raw x'] == pytest.approx(.8 * raw.max_lr) and not sc.stops
+    c2 = sc.learners['raw x'].param_history.params['c2'][:6].numpy()
     assert (np.sign(np.diff(c2)[1:]) != np.sign(np.diff(c2)[:-1])).all()  # zig-zag: every step turns back
     losses = {k: lrn.param_history.losses[-1].item() for k, lrn in sc.learners.items()}
     assert losses['standardised x'] < 1.01 * sc.learners['standardised x'].train_loss(sc.learners['standardised x'].ols())

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from ..classify import is_classifier
 from ..records import Records
 from ..style import restyle
-from .base import PANELS, Panel, _listify, fitting_panels
+from .base import COLORS, PANELS, Panel, _listify, fitting_panels
 
 __all__ = ['Frames']
 
@@ -72,6 +72,7 @@ class Frames:
         split:bool=False, # one axes per learner and panel (small multiples) instead of every learner on each panel
         titles=None, # one title per axes
         ncols:int|None=None, # columns of the grid of axes (default: all panels in a row; small multiples: at most 3)
+        shared=(), # with `split`: the panels (of `panels`) drawn once with every run, after the small multiples
     ):
         learns, recss = _listify(learn), _listify(recs)
         if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
@@ -79,8 +80,10 @@ class Frames:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
         labels = list(labels) if labels is not None else [None] * len(learns)
         make = panel_makers(panels, learns)
-        if split: cells = [(m, [i]) for i in range(len(learns)) for m in make]
+        together = [m for m, p in zip(make, _panel_list(panels)) if split and p in _panel_list(shared)]
+        if split: cells = [(m, [i]) for i in range(len(learns)) for m in make if m not in together]
         else: cells = [(m, list(range(len(learns)))) for m in make]
+        cells += [(m, list(range(len(learns)))) for m in together]
         self.recs, self.recss = recss[0], recss
         if ax is not None:
             if len(cells) != 1: raise ValueError(f"ax= draws one panel, but {len(cells)} were asked: pass fig= or neither")
@@ -98,9 +101,12 @@ class Frames:
         self.panels = [m([learns[i] for i in idx] if len(idx) > 1 else learns[idx[0]],
                          [recss[i] for i in idx] if len(idx) > 1 else recss[idx[0]],
                          labels=[labels[i] for i in idx]) for m, idx in cells]
+        if together:  # a run's small multiples take the colour it has in the shared panels
+            for p, (_, idx) in zip(self.panels, cells):
+                if len(idx) == 1 and hasattr(p, 'colors'): p.colors = [COLORS['runs'][idx[0] % len(COLORS['runs'])]]
         self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in p.setup(a_)]
-        for a_, t in zip(self.axs, titles or []):
-            if t: a_.set_title(t, fontsize=11)
+        for a_, t in zip(self.axs, titles or []):  # above the panel's own title (what it holds fixed, say), if any
+            if t: a_.set_title(t + (f"\n{a_.get_title()}" if a_.get_title() else ''), fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
         if ax is None: fig.tight_layout()
 

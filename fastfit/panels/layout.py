@@ -122,8 +122,10 @@ class EdgeMark:
     inside, else at the edge it left by, as a triangle pointing the way it went, with its value written beside it."""
     def __init__(self, ax, color, marker:str='o', ms:float=9, fmt=None, zorder:float=8,
                  aim:bool=True, # at the edge where the line from the axes' centre to the point leaves them; else the nearest
+                 row:int=0, # its text this many lines further in from the edge (marks that leave by the same side)
                  **kw):
         self.ax, self.marker, self.fmt, self.aim = ax, marker, fmt or (lambda x, y: f"({x:.3g}, {y:.3g})"), aim
+        self.row = row
         self.point = ax.plot([], [], marker, ms=ms, c=color, zorder=zorder, clip_on=False, **kw)[0]
         self.text = ax.text(0, 0, '', transform=ax.transAxes, color=color, fontsize=9, zorder=zorder + .1, visible=False,
                             bbox=_NOTE)
@@ -157,6 +159,10 @@ class EdgeMark:
         va = {'^': 'top', 'v': 'bottom'}.get(way, 'bottom' if cv < .3 else 'top' if cv > .7 else 'center')
         tu = {'>': .96, '<': .04}.get(way, min(max(cu, .03), .97))
         tv = {'^': .95, 'v': .05}.get(way, min(max(cv, .05), .95))
+        if self.row:  # each row a two-line note further in (in points: layout changes keep it)
+            from matplotlib.transforms import offset_copy
+            dy = self.row * 3.3 * self.text.get_fontsize() * (-1 if tv > .5 else 1)
+            self.text.set_transform(offset_copy(ax.transAxes, ax.figure, y=dy, units='points'))
         self.text.set_position((tu, tv)); self.text.set_ha(ha); self.text.set_va(va)
         self.text.set_text(what if what is not None else self.fmt(x, y))
         self.text.set_visible(True)

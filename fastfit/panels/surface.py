@@ -148,6 +148,8 @@ class SurfacePanel(Panel):
     "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
     name, needs = 'surface', ('two params',)
     equal_spans = False  # both axes span as much, so the loss's shape is not stretched (compare_scaling)
+    dots = False  # a dot on the path at each recorded step: a zig-zag that goes back over itself can be counted
+    short_paths = False  # frame paths that hardly moved (the minimum at the edge) rather than centre the minimum
 
     def __init__(self, learn, recs, labels=None,
         params=None, # the two parameters (flat names); default: the first two, the others held at their final values
@@ -189,18 +191,32 @@ class SurfacePanel(Panel):
         return best[1] if best is not None else self.truth if self.truth is not None else tuple(self.paths[0][1][-1])
 
     def _limits(self) -> tuple:
-        "The axes' limits: the bowl centred, every start and the path's first swings in view (see `_frame`)."
+        """The axes' limits: the bowl centred, every start and the path's first swings in view (see `_frame`); with
+        `short_paths`, paths that went less than a quarter of the way to the minimum are framed themselves (their steps
+        then show), the minimum marked at the edge."""
         starts = np.array([xy[0] for _, xy in self.paths if len(xy)])
-        return _frame(self._centre(), starts, np.concatenate([xy for _, xy in self.paths]))
+        path = np.concatenate([xy for _, xy in self.paths])
+        path = path[np.isfinite(path).all(1)]
+        c = np.asarray(self._centre(), dtype=np.float64)
+        if self.short_paths and len(path):
+            near = np.hypot(*(path - c).T).min()  # how close any path came to the minimum
+            if near > .75 * np.hypot(*(starts - c).T).max():
+                lo, hi = path.min(0), path.max(0)
+                return _frame((lo + hi) / 2, np.array([lo, hi]), path, pad=.2)
+        return _frame(c, starts, path)
 
     def setup(self, ax) -> list:
         self.ax = ax
         self._contours(ax)
         if self.truth is not None and not self.truth_far:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
-        if self.opt is not None:
-            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, zorder=8,
-                    label=optimum_label(self.learn.loss_func))
+        if self.opt is not None:  # or where it is, at the edge, when the frame is on a path that hardly moved
+            what = optimum_label(self.learn.loss_func)
+            m = EdgeMark(ax, COLORS['optimum'], '*', ms=17, fmt=lambda x, y: f"{what}:\n" + self._coords(x, y),
+                         mec='black', mew=.8)
+            ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+            m.set(*self.opt)
+            m.point.set_label(what if _inside(self.opt, self.xlim, self.ylim) else f"{what} (off the axes)")
         ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
         if self.equal_spans:  # one scale: a round bowl looks round
             from matplotlib.ticker import MaxNLocator
@@ -213,13 +229,16 @@ class SurfacePanel(Panel):
                     label=('start' if not self.multi else None) if i == 0 or not self.multi else None)
             if self.show_end and _inside(xy[-1], self.xlim, self.ylim):
                 ax.plot(*xy[-1], 'X', ms=11, c=c, mec='black', mew=.6, zorder=7, label='end' if i == 0 else None)
-            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
+            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path',
+                                      **(dict(marker='o', ms=3.5, mec='white', mew=.5) if self.dots else {}))[0])
             # the current point, or where it went (at the edge, with its value) when it has left the axes
             self.marks.append(EdgeMark(ax, c, mk, ms=9, fmt=self._coords, mec='black', mew=.6))
         self.points = [m.point for m in self.marks]
         if self.multi: ax.plot([], [], 'o', ms=8, mfc='white', mec='0.3', mew=2, label='start')
         if self.truth_far:  # far away: at the edge, so that it does not squeeze the bowl into a corner
-            far = EdgeMark(ax, COLORS['truth'], 'P', ms=12, fmt=lambda x, y: 'true: ' + self._coords(x, y), mec='white', mew=1)
+            row = int(self.opt is not None and not _inside(self.opt, self.xlim, self.ylim))  # below the optimum's note
+            far = EdgeMark(ax, COLORS['truth'], 'P', ms=12, fmt=lambda x, y: 'true:\n' + self._coords(x, y), mec='white', mew=1,
+                           row=row)
             far.set(*self.truth)
             far.point.set_label('true (off the axes)')
         note = getattr(self.learn.dls, 'units_note', '')  # normalize=True: the parameters are those on standardised x
@@ -269,8 +288,8 @@ class SurfacePanel(Panel):
 
 
 class EqualSurfacePanel(SurfacePanel):
-    "The 'surface' panel with both axes spanning as much: a round bowl looks round, a narrow valley narrow."
-    equal_spans = True
+    "The 'surface' panel with both axes spanning as much (a round bowl looks round, a narrow valley narrow), a dot a step."
+    equal_spans = dots = short_paths = True
 
 
 PANELS['surface'] = SurfacePanel
