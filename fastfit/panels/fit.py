@@ -100,7 +100,7 @@ class FitPanel(Panel):
         lo, hi = min(a.min() for a in ys), max(a.max() for a in ys)
         span = max(hi - lo, 1e-6)
         # Fitted lines far off (early frames, divergence) leave the frame, marked at its edge: the data keep at least
-        # two thirds of the height.
+        # 60% of the height.
         allp = np.concatenate([p.ravel() for p in self.predss])
         p = np.clip(allp[np.isfinite(allp)], lo - .25 * span, hi + .25 * span)
         if p.size: lo, hi = min(lo, p.min()), max(hi, p.max())
