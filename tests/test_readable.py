@@ -108,8 +108,10 @@ def covered(ax, leg, avoid) -> int:
 
 
 def inside(ax, x, y) -> bool:
+    "Whether data point (x, y) is within the axes (at their edge included, to float round-off)."
     (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
-    return x0 <= x <= x1 and y0 <= y <= y1
+    ex, ey = 1e-9 * (x1 - x0), 1e-9 * (y1 - y0)
+    return x0 - ex <= x <= x1 + ex and y0 - ey <= y <= y1 + ey
 
 
 # -- 1. the shipped animations ------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from ..data import EVAL_ROWS, check_positive, mean_over_rows
 from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _cpu_model, _named_flat, _optimum, _short, _width, sample_sets
+from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _optimum, _short, _width, private_model, sample_sets
 from .layout import EdgeMark, label, place_legend
 
 __all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
@@ -24,7 +24,7 @@ class LossSurface:
         params=None, # two flat parameter names, e.g. ('w', 'b') or ('c1', 'c0'); default: the first two
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
-        self.learn, self.model = learn, _cpu_model(learn.model)
+        self.learn, self.model = learn, private_model(learn.model)  # functional_call swaps its parameters: a copy
         if max_n is not None: max_n = check_positive('max_n', max_n, int)
         dl = learn.dls.train
         # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
@@ -161,13 +161,7 @@ class SurfacePanel(Panel):
         self.n, self.show_end = int(n), show_end
         if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
         self.surf = surf = self._surface(params, max_n)
-        self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
-        for lrn, r in zip(self.learns, self.recss):
-            h = _history(lrn)
-            if h is not None: self.paths.append(surf.path(h))
-            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
-                                     np.array([surf.point(p) for p in r.params])))
-        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+        self._follow()
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
         opt = _optimum(self.learn)
         self.opt = None if opt is None else surf.point(opt)
@@ -182,6 +176,22 @@ class SurfacePanel(Panel):
         self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
 
     def _surface(self, params, max_n): return LossSurface(self.learn, params, max_n)
+
+    def _follow(self):
+        "Each run's path (steps, xy: the whole recorded path, revealed up to each frame's step) and point per frame."
+        surf, self.paths = self.surf, []
+        for lrn, r in zip(self.learns, self.recss):
+            h = _history(lrn)
+            if h is not None: self.paths.append(surf.path(h))
+            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
+                                     np.array([surf.point(p) for p in r.params])))
+        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+
+    def renew(self, recs):
+        "Draw `recs` (one per run) from now on, keeping the grid: a live view's latest state (the path and point move)."
+        self.recss = recs if isinstance(recs, list) else [recs]
+        self.recs = self.recss[0]
+        self._follow()
 
     def _centre(self) -> tuple:
         "The bowl's bottom: the optimum, or else the lowest loss any run recorded (the truth, if nothing was recorded)."
