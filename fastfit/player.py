@@ -18,7 +18,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from .gif import HOLD_LAST, gif_of
+from .gif import HOLD_LAST, check_gif_fps, gif_of
 from .models import flat_names
 
 __all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and notebook displays
@@ -416,6 +416,7 @@ class FitAnimation(FuncAnimation):
 def animation_of(fr, fps:float=20) -> FitAnimation:
     "A matplotlib `FuncAnimation` of `fr` (a `Frames`): its figure, with `fr.draw` as the frame function."
     if not fps > 0: raise ValueError(f"fps must be > 0, got {fps!r}")
+    check_gif_fps(fps)  # the one fps rule (writers.check_fps): the display embeds a GIF
     FigureCanvasAgg(fr.fig)
     anim = FitAnimation(fr.fig, fr.draw, frames=len(fr), interval=1000 / fps, blit=False, repeat=True)
     anim.fps, anim.frames_obj = fps, fr

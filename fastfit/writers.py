@@ -131,10 +131,11 @@ WRITERS = {'.gif': _write_gif, '.html': _write_html, '.mp4': _write_mp4, '.png':
 
 
 def check_fps(fps, suffix=None) -> float:
-    "`fps` as a float, or an error saying what works (for a GIF: 0.0016 to 50)."
+    """`fps` as a float, or an error saying what works: one rule for every writer and the notebook display (`suffix` no
+    longer matters), 0.0016 to 50, the range whose GIF frame delays browsers play as written."""
     fps = check_number('fps', fps)
     if not fps > 0: raise ValueError(f"fps must be > 0, got {fps!r}")
-    if suffix == '.gif': check_gif_fps(fps)
+    check_gif_fps(fps)
     return fps
 
 

@@ -56,7 +56,7 @@ class BoundaryPanel(Panel):
     background, the decision boundary moving with the frames, the optimum's boundary dashed, and a caption (step, loss,
     accuracy). Any classifier of two features: the model's outputs are logits (n, 1) or (n, k), turned into
     probabilities by its loss's `activation` (fastai's convention) or else sigmoid/softmax."""
-    name, needs = 'boundary', ('classes', 'two features')
+    name, needs = 'boundary', ('classes', 'two features', 'data')
     n_grid = 80  # grid cells per axis: the background and the borders are computed on it, every frame
     levels = 10  # tints of each class in the background, from chance to sure
 
@@ -77,10 +77,8 @@ class BoundaryPanel(Panel):
         self.edges, self.xc, self.yc = edges, *[(e[:-1] + e[1:]) / 2 for e in edges]
         X, Y = np.meshgrid(self.xc, self.yc)
         self.grid = _model_x(dls, torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float())
-        self.opt, self.separable = None, False
-        try: opt = self.learn.optimum()
-        except TypeError: opt = None
-        except ValueError: opt, self.separable = None, True
+        self.opt, opt = None, self.optimum()
+        self.separable = self.no_finite_optimum
         if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
         self.opt_label = optimum_label(self.learn.loss_func)
         self._acc = [self._accuracies(run) for run in range(len(self.learns))]
@@ -148,10 +146,11 @@ class BoundaryPanel(Panel):
         ax.set_xlim(self.lo[0], self.hi[0]); ax.set_ylim(self.lo[1], self.hi[1])
         std = 'the model is fitted on standardised x' if getattr(self.learn.dls, 'norm', None) is not None else ''
         ax.set_xlabel(label('x[0]', std)); ax.set_ylabel('x[1]')
+        self._setup_optimum_note(ax)
         # below the axes: the points fill them
         place_legend(ax, spots=(), ncol=3, fontsize=8.5,
-                           title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class',
-                           title_fontsize=8.5 * style_scale('font'))
+                     title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class',
+                     title_fontsize=8.5 * style_scale('font'))
         return [*moving, *self.lines, self.text, *self._setup_stop_note(ax)]
 
     def _colorbar(self, ax):

@@ -9,7 +9,7 @@ from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
 from ..style import style_scale
-from .base import _NOTE, COLORS, PANELS, Panel, _optimum, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
 from .layout import EdgeMark, axes_points, label, place_legend
 
 __all__ = ['FitPanel']
@@ -53,7 +53,7 @@ def _params_texts(params:list, max_scalars=4) -> list:
 class FitPanel(Panel):
     """The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving).
     A two-class classifier of one feature: the labels 0/1 and p(class 1) against x (the sigmoid curve)."""
-    name, n_grid = 'fit', 200
+    name, needs, n_grid = 'fit', ('data',), 200
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
@@ -82,7 +82,7 @@ class FitPanel(Panel):
             raw = getattr(dls, 'norm', None) is not None
             self.truth = _truth_curve(dls.raw_truth if raw else getattr(dls, 'truth', None), _raw_x(dls, xg))
             if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
-            opt = _optimum(learn)
+            opt = self.optimum()
             self.opt = None if opt is None else self._curve(functional_call(self.model_copy(), opt, (xg,)))
         # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
         # normalize=True: the model sees standardised x, the axis shows raw units.
@@ -130,6 +130,7 @@ class FitPanel(Panel):
         ax.set_xlabel(label(xl, 'other features at their mean' if several else '',
                             'the model is fitted on standardised x' if getattr(dls, 'norm', None) is not None else ''))
         ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
+        self._setup_optimum_note(ax)
         ax.grid(alpha=.25)
         # a fitted line that leaves the axes (a diverging run) is pointed to at their edge, with its value
         self.offs = [EdgeMark(ax, c, marker='', ms=11, aim=False) for c in self.colors]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fastai.learner import Learner
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from ..classify import is_classifier
@@ -43,6 +44,16 @@ def panel_makers(panels, learns) -> list:
         if isinstance(m, type) and issubclass(m, Panel):
             for lrn in learns: m.check(lrn)
     return make
+
+
+def _moving(panel, artists) -> list:
+    "What `panel.setup(ax)` returned, checked to be the artists that move: a clear error for None or anything else."
+    ok = isinstance(artists, (list, tuple)) and all(isinstance(a, Artist) for a in artists)
+    if not ok:
+        got = 'None (no return)' if artists is None else f"{type(artists).__name__} {artists!r}"[:120]
+        raise TypeError(f"{type(panel).__name__}.setup(ax) must return the matplotlib artists that move (a list, [] if "
+                        f"none does), e.g. `self.line, = ax.plot(...); return [self.line]`; it returned {got}")
+    return list(artists)
 
 
 def panel_cells(panels, n_runs:int=1, split:bool=False) -> int:
@@ -104,7 +115,7 @@ class Frames:
         if together:  # a run's small multiples take the colour it has in the shared panels
             for p, (_, idx) in zip(self.panels, cells):
                 if len(idx) == 1 and hasattr(p, 'colors'): p.colors = [COLORS['runs'][idx[0] % len(COLORS['runs'])]]
-        self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in p.setup(a_)]
+        self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in _moving(p, p.setup(a_))]
         for a_, t in zip(self.axs, titles or []):  # above the panel's own title (what it holds fixed, say), if any
             if t: a_.set_title(t + (f"\n{a_.get_title()}" if a_.get_title() else ''), fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger

@@ -10,7 +10,7 @@ from ..data import EVAL_ROWS, check_positive, mean_over_rows
 from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _optimum, _short, _width, private_model, sample_sets
+from .base import _NOTE, COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _short, _width, private_model, sample_sets
 from .layout import EdgeMark, label, place_legend
 
 __all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
@@ -43,6 +43,11 @@ class LossSurface:
             raise ValueError(f"params must name two different parameters of the model, got {params!r}; "
                              f"choose two of {names}{more}")
         self.names, self.ij = params, [self.all_names.index(p) for p in params]
+        self.hold(self.base, 'final')
+
+    def hold(self, flat:torch.Tensor, at:str):
+        "Hold the other parameters at the flat vector `flat` (all of them, in order), named `at` in the picture (e.g. 'start')."
+        self.base, self.held_at = torch.as_tensor(flat).float().clone(), at
         self.held = {n: float(v) for i, (n, v) in enumerate(zip(self.all_names, self.base.tolist())) if i not in self.ij}
 
     def _unflat(self, theta):
@@ -146,7 +151,7 @@ def _equal_spans(xlim, ylim) -> tuple:
 
 class SurfacePanel(Panel):
     "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
-    name, needs = 'surface', ('two params',)
+    name, needs = 'surface', ('two params', 'data')
     equal_spans = False  # both axes span as much, so the loss's shape is not stretched (compare_scaling)
     dots = False  # a dot on the path at each recorded step: a zig-zag that goes back over itself can be counted
     short_paths = False  # frame paths that hardly moved (the minimum at the edge) rather than centre the minimum
@@ -161,9 +166,12 @@ class SurfacePanel(Panel):
         self.n, self.show_end = int(n), show_end
         if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
         self.surf = surf = self._surface(params, max_n)
+        h = _history(self.learn)
+        if getattr(self.learn, 'diverged', None) is not None and surf.held and h is not None and h.flat_names == surf.all_names:
+            surf.hold(h.flat[0], 'start')  # a diverged run's final values are huge: the loss there is flat to float32
         self._follow()
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
-        opt = _optimum(self.learn)
+        opt = self.optimum()
         self.opt = None if opt is None else surf.point(opt)
         self.xlim, self.ylim = self._limits()
         # a truth near the frame widens it; one far from the bowl would squeeze it into a corner: it is marked at the edge
@@ -217,6 +225,8 @@ class SurfacePanel(Panel):
 
     def setup(self, ax) -> list:
         self.ax = ax
+        Z = np.where(np.isfinite(self.Z), self.Z, np.nan)
+        if not np.isfinite(Z).any() or np.nanmax(Z) <= np.nanmin(Z): return self._setup_flat(ax)
         self._contours(ax)
         if self.truth is not None and not self.truth_far:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
@@ -253,9 +263,9 @@ class SurfacePanel(Panel):
             far.point.set_label('true (off the axes)')
         note = getattr(self.learn.dls, 'units_note', '')  # normalize=True: the parameters are those on standardised x
         ax.set_xlabel(self.surf.names[0] + note); ax.set_ylabel(self.surf.names[1] + note)
-        held = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items())
-        if held: ax.set_title(f"held at final: {held}" if len(held) < 50 else 'others held at their final values', fontsize=9)
+        self._title_held(ax)
         # Below the axes: inside, it would hide the optimum or the path wherever it went.
+        self._setup_optimum_note(ax)
         place_legend(ax, spots=(), ncol=3, fontsize=8.5)
         return [*self.lines, *[a for m in self.marks for a in m.artists], *self._setup_stop_note(ax)]
 
@@ -286,6 +296,26 @@ class SurfacePanel(Panel):
         how = 'levels at equal ratios' if self.log else 'levels closer near the minimum'
         cb.set_label(label('training loss', 'log scale' if self.log else '') + f'\n{how}' + (f', {note}' if note else ''))
         self.colorbar = cb
+
+    def _title_held(self, ax):
+        held, at = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items()), getattr(self.surf, 'held_at', 'final')
+        if held: ax.set_title(f"held at {at}: {held}" if len(held) < 50 else f'others held at their {at} values', fontsize=9)
+
+    def _setup_flat(self, ax) -> list:
+        "No contours where the loss is not finite, or the same, over the whole grid (a diverged run): the paths, and why."
+        v = self.Z[np.isfinite(self.Z)]
+        what = 'not finite anywhere here' if not v.size else f"{_short(float(v[0]))} all over here"
+        ax.text(.5, .5, f"no contours: the loss is\n{what}\n(a diverged run: float32\nsees no difference)",
+                transform=ax.transAxes, ha='center', va='center', fontsize=10, color='0.3', bbox=_NOTE)
+        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+        self.lines, self.marks = [], []
+        for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
+            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
+            self.marks.append(EdgeMark(ax, c, MARKERS[i % len(MARKERS)], ms=9, fmt=self._coords, mec='black', mew=.6))
+        self.points = [m.point for m in self.marks]
+        ax.set_xlabel(self.surf.names[0]); ax.set_ylabel(self.surf.names[1])
+        self._title_held(ax)
+        return [*self.lines, *[a for m in self.marks for a in m.artists], *self._setup_stop_note(ax)]
 
     def update(self, k:int):
         "Reveal each path up to frame `k`'s step and put each point there (at the edge, with its value, once it left)."
