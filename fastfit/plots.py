@@ -31,7 +31,7 @@ from .panels import (
 from .panels.base import MARKERS, _optimum
 from .panels.boundary import class_colors
 from .panels.fit import _plot_feature
-from .panels.frames import _grid_cols, figure_size, panel_cells, panel_makers
+from .panels.frames import _grid_cols, figure_size, panel_cells, panel_makers, panel_widths
 from .panels.layout import place_legend
 from .player import FitAnimation, animation_of
 from .records import Records, _finite_records, _history, frame_idxs, require_history
@@ -47,7 +47,7 @@ def check_frames(frames, dpi, panels, n_runs:int=1, split:bool=False, ncols=None
     frames = check_number('frames', frames, integer=True)
     if frames < 1: raise ValueError(f"frames must be >= 1, got {frames}")
     dpi = check_number('dpi', dpi)
-    check_dpi(dpi, figure_size(panel_cells(panels, n_runs, split), split, ncols))
+    check_dpi(dpi, figure_size(panel_cells(panels, n_runs, split), split, ncols, None if split else panel_widths(panels)))
     return frames, dpi
 
 

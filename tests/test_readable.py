@@ -151,7 +151,8 @@ def test_text_is_at_least_10_px_at_the_default_dpi(dls, style):
         figs = {'fit, surface, loss': learner_frames(lin, 5, ('fit', 'surface', 'loss'), DPI, 't').fig,
                 'boundary, loss': learner_frames(two, 5, ('boundary', 'loss'), DPI, 't').fig,
                 'units, landscape': learner_frames(net, 5, ('units', 'landscape'), DPI, 't').fig,
-                'storyboard': lin.storyboard(n=4),
+                'storyboard': lin.storyboard(n=4), 'step storyboard': lin.storyboard(n=3, panels=('fit', 'step')),
+                'fit, step': learner_frames(lin, 5, ('fit', 'step'), DPI, 't').fig,
                 'scaling': compare_scaling(synth_rollercoaster(), PolyModel(2), epochs=10).frames(3).fig}
         lin.plot_params(); figs['plot_params'] = plt.gcf()
         net.plot_params(); figs['plot_params of many'] = plt.gcf()
@@ -427,3 +428,34 @@ def test_the_player_holds_the_last_frame(browser, dls, tmp_path):
     assert pg.text_content('.ff-label') == '4/4'
     pg.wait_for_function("document.querySelector('.ff-label').textContent !== '4/4'", timeout=10_000)  # then it loops
     ctx.close()
+
+
+# -- 3. the step panel --------------------------------------------------------------------------------------------------
+def _seed003(opt):
+    rng = np.random.RandomState(42)
+    x = rng.rand(100, 1)
+    d = RegDataLoaders.from_arrays(x, 1 + 2 * x + .1 * rng.randn(100, 1), valid_pct=.2, bs=None)
+    return quiet(regression_learner(d, LinearModel(init=dict(w=[-0.1382643], b=0.49671415)), opt_func=opt, lr=.1), 10)
+
+
+def test_the_step_panel_fills_its_panel_grows_with_the_style_and_pads_no_gap():
+    "Adam's arithmetic at the default dpi: >= 14 px (it was 6-9), filling its panel; larger in the classroom style."
+    adam = _seed003(Adam)
+    size = {}
+    for style in ('default', 'classroom'):
+        set_style(style)
+        try: fr = learner_frames(adam, 11, ('fit', 'step'), DPI, 't')
+        finally: set_style('default')
+        step = fr.panels[1]
+        fr.draw(3)
+        r = drawn(fr.fig)
+        box, ax = step.texts[0].get_window_extent(r), step.ax.get_window_extent(r)
+        size[style] = step.texts[0].get_fontsize() * DPI / 72
+        assert max(box.width / ax.width, box.height / ax.height) > .85, style  # it fills its panel, one way or the other
+        assert box.x1 <= fr.fig.bbox.x1 and box.y0 >= 0  # and stays in the figure
+    assert size['default'] >= 14 and size['classroom'] >= 1.3 * size['default']
+    # padding: a column is as wide as this frame needs (no "b =   1.575663 -      0.1×0.070318")
+    sgd = _seed003(SGD)
+    step = learner_frames(sgd, 11, ('step',), DPI, 't').panels[0]
+    rows = [line for frame in step.blocks[0] for line in frame if line[:2] in ('w ', 'b ')]
+    assert rows and not any('   ' in line.split('=', 1)[1] for line in rows), rows

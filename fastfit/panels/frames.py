@@ -61,12 +61,25 @@ def panel_cells(panels, n_runs:int=1, split:bool=False) -> int:
     return len(_panel_list(panels)) * (n_runs if split else 1)
 
 
-def figure_size(cells:int, split:bool=False, ncols:int|None=None) -> tuple:
-    "The (width, height) in inches of a `Frames` figure of `cells` axes."
+def cell_width(make) -> float:
+    "How many standard cells wide the panel `make` draws (its `cell_width()`: the 'step' panel's text needs more)."
+    f = getattr(getattr(make, 'func', make), 'cell_width', None)
+    return float(f()) if callable(f) else 1.
+
+
+def panel_widths(panels) -> list:
+    "The `cell_width` of each of `panels` (names from `PANELS`, `Panel` subclasses, callables)."
+    return [cell_width(PANELS.get(p, p) if isinstance(p, str) else p) for p in _panel_list(panels)]
+
+
+def figure_size(cells:int, split:bool=False, ncols:int|None=None, widths=None) -> tuple:
+    """The (width, height) in inches of a `Frames` figure of `cells` axes; `widths`: each cell's `cell_width` (they
+    count in a single row of panels)."""
     nc = ncols or (_grid_cols(cells) if split else cells)
     nr = -(-cells // nc)
-    if cells == 1: return (6.4, 4.8)
-    return (4.6 * nc, 3.7 * nr) if split else (5.2 * nc, 4.8 * nr)
+    wide = sum(widths) if widths is not None and nr == 1 and len(widths) == cells else cells
+    if cells == 1: return (6.4 * wide, 4.8)
+    return (4.6 * nc, 3.7 * nr) if split else (5.2 * wide, 4.8 * nr)
 
 
 class Frames:
@@ -102,10 +115,12 @@ class Frames:
         else:
             nc = ncols or (_grid_cols(len(cells)) if split else len(cells))
             nr = -(-len(cells) // nc)
-            size = figure_size(len(cells), split, ncols)
+            widths = [cell_width(m) for m, _ in cells]
+            size = figure_size(len(cells), split, ncols, widths)
             if fig is None: fig = Figure(figsize=size, dpi=dpi)
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
-            grid = fig.subplots(nr, nc, squeeze=False).ravel()
+            wide = dict(width_ratios=widths) if nr == 1 and len(widths) == nc and set(widths) != {1.} else None
+            grid = fig.subplots(nr, nc, squeeze=False, gridspec_kw=wide).ravel()
             for a in grid[len(cells):]: a.set_visible(False)
             axs = grid[:len(cells)]
         self.fig, self.axs = fig, list(axs)
