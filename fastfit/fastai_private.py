@@ -389,6 +389,10 @@ class RegRecorder(Recorder):
     @property
     def beta(self): return self.smooth_loss.beta
 
+    def plot_loss(self, skip_start=5, with_valid=True, log=False, show_epochs=False, ax=None):
+        "fastai's `plot_loss`; a fit without a validation set (valid_pct=0) plots the training loss alone."
+        return super().plot_loss(skip_start, with_valid and 'valid_loss' in self.metric_names, log, show_epochs, ax)
+
     def before_epoch(self):
         self.cancel_train = self.cancel_valid = False
         if self.add_time: self.start_epoch = time.time()

@@ -93,7 +93,7 @@ def test_limits_fixed_and_moving_text_inside_axes(learn):
     r = FigureCanvasAgg(fr.fig).get_renderer()
     for k in range(len(fr)):
         for a in fr.draw(k):
-            if isinstance(a, mpl.text.Text):
+            if isinstance(a, mpl.text.Text) and a.get_visible() and a.get_text():  # a hidden note has no extent
                 box, ax = a.get_window_extent(r), a.axes.bbox
                 assert ax.x0 <= box.x0 and box.x1 <= ax.x1 and ax.y0 <= box.y0 and box.y1 <= ax.y1, (k, a.get_text())
         assert [(ax.get_xlim(), ax.get_ylim()) for ax in fr.fig.axes] == lims
