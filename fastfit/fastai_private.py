@@ -297,7 +297,7 @@ class LeanLoop:
     def distrib_ctx(self, sync_bn=True, in_notebook=False, **kwargs):
         "fastai's context manager to fit on several processes (`torchrun`, `accelerate launch`), on CPUs (gloo) or GPUs (NCCL)."
         if importlib.util.find_spec('accelerate') is None:  # fastai.distributed imports it
-            raise ImportError("learn.distrib_ctx() needs accelerate: pip install 'fastfit[distributed]'")
+            raise ImportError("learn.distrib_ctx() needs accelerate: pip install 'fastfit-gd[distributed]'")
         from .distributed import RegDistributedTrainer  # imports fastai.distributed, hence accelerate: only when used
         cleanup, trainer = False, None
         try:

@@ -26,7 +26,7 @@ from .render import Renderer
 
 __all__ = ['fit_by_hand', 'save_fit_by_hand', 'FitByHand']
 
-WIDGETS_HINT = ("fit_by_hand's sliders need ipywidgets: pip install 'fastfit[widgets]' (or ipywidgets), then restart the "
+WIDGETS_HINT = ("fit_by_hand's sliders need ipywidgets: pip install 'fastfit-gd[widgets]' (or ipywidgets), then restart the "
                 "kernel; save_fit_by_hand('hand.html', dls, model) writes a page with the same sliders that needs nothing")
 
 
@@ -229,7 +229,7 @@ class FitByHand:
             return
         # The widget where a kernel runs; the page (computed in the browser) where the widget cannot show.
         bundle = w._repr_mimebundle_()
-        bundle['text/html'] = iframe(page_html(self))
+        bundle['text/html'] = page_fragment(self)
         display(bundle, raw=True)
 
     def save(self, fname) -> Path:
@@ -247,7 +247,7 @@ class FitByHand:
 
 def fit_by_hand(dls, model=None, loss_func=None, panels=('fit',), lr:float=.1, ranges:dict|None=None, dpi:float=100) -> FitByHand:
     """Sliders for `model`'s parameters on `dls` (DataLoaders or a SynthData), the picture and the loss following them,
-    and a button "let gradient descent do it": ipywidgets in a kernel (`pip install 'fastfit[widgets]'`). See `FitByHand`."""
+    and a button "let gradient descent do it": ipywidgets in a kernel (`pip install 'fastfit-gd[widgets]'`). See `FitByHand`."""
     fh = FitByHand(dls, model, loss_func, panels, lr, ranges, dpi)
     if in_notebook():
         try:
@@ -471,7 +471,17 @@ def page_html(fh:FitByHand) -> str:
             f'<script>{_JS}\nfastfitHand(document.querySelector(".ff-hand"));\n</script></body></html>\n')
 
 
-def iframe(page:str) -> str:
-    "The page in an iframe (its script and style kept apart from the notebook's), for a notebook's text/html."
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:900px;border:0" '
-            f'sandbox="allow-scripts" title="fit by hand"></iframe>')
+_SHOWN = 0
+
+
+def page_fragment(fh:FitByHand) -> str:
+    """The page as a notebook output's text/html: its style, markup and script (run where the front end runs an output's
+    scripts: a trusted notebook, exported HTML, the docs site); elsewhere the picture of the start shows."""
+    import hashlib
+    global _SHOWN
+    _SHOWN += 1  # an id of its own on a page of many (the same each time a notebook is run again)
+    markup = page_markup(fh)
+    uid = f"ff-hand-{hashlib.sha1(markup.encode()).hexdigest()[:8]}-{_SHOWN}"
+    markup = markup.replace('<div class="ff-hand">', f'<div class="ff-hand" id="{uid}">', 1)
+    return (f'<style>{_CSS}</style>\n{markup}\n'
+            f'<script>(function () {{\n{_JS}\nfastfitHand(document.getElementById("{uid}"));\n}})();</script>')

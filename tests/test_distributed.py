@@ -20,7 +20,7 @@ from fastfit.data import RegDataLoaders, TensorDL, synth_linear
 from fastfit.learner import regression_learner
 from fastfit.writers import exported_frames
 
-pytest.importorskip('accelerate', reason="fastfit[distributed] (accelerate) is not installed")
+pytest.importorskip('accelerate', reason="fastfit-gd[distributed] (accelerate) is not installed")
 from fastfit.distributed import MeanOverRanks, ShardedTensorDL  # noqa: E402 (imports accelerate)
 
 ROOT = Path(__file__).parents[1]

@@ -85,7 +85,7 @@ def test_slider_ranges_hold_the_start_the_truth_and_the_optimum():
 
 
 def test_the_widget_redraws_with_fastfits_renderer():
-    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit[widgets]'")
+    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit-gd[widgets]'")
     fh = fit_by_hand(synth_linear(n=30, seed=0), LinearModel())
     w = fh.widget()
     assert len(fh.sliders) == 2 and [s.description for s in fh.sliders] == ['w', 'b']
@@ -115,10 +115,10 @@ def test_the_widget_redraws_with_fastfits_renderer():
 def test_without_ipywidgets_it_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, 'ipywidgets', None)  # import ipywidgets fails
     fh = fit_by_hand(synth_linear(n=20, seed=0), LinearModel())
-    with pytest.raises(ImportError, match=r"pip install 'fastfit\[widgets\]'"): fh.widget()
+    with pytest.raises(ImportError, match=r"pip install 'fastfit-gd\[widgets\]'"): fh.widget()
     fh._ipython_display_()
     assert WIDGETS_HINT in capsys.readouterr().out
-    assert "fastfit[widgets]" in WIDGETS_HINT and 'save_fit_by_hand' in WIDGETS_HINT
+    assert "fastfit-gd[widgets]" in WIDGETS_HINT and 'save_fit_by_hand' in WIDGETS_HINT
 
 
 def test_save_writes_a_page_and_refuses_what_it_cannot_compute(tmp_path):
@@ -231,4 +231,38 @@ def test_without_scripts_the_page_shows_the_start(browser, pages):
         pg.goto(path.as_uri())
         assert pg.is_visible('.ff-first') and pg.is_hidden('.ff-stack') and pg.is_hidden('.ff-controls')
         assert f"{fh.loss():.6g}" in pg.text_content('.ff-title')
+    finally: ctx.close()
+
+
+def test_in_a_notebook_the_widget_and_the_page_where_no_kernel_runs(monkeypatch):
+    "One output: the widget view (a live kernel) and, for front ends without one (docs, exported HTML), the page."
+    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit[widgets]'")
+    import IPython.display
+    got = []
+    monkeypatch.setattr(IPython.display, 'display', lambda data, raw=False, **kw: got.append(data))
+    fit_by_hand(synth_linear(n=20, seed=0), LinearModel())._ipython_display_()
+    [bundle] = got
+    assert 'application/vnd.jupyter.widget-view+json' in bundle
+    page = bundle['text/html']
+    assert '<iframe' not in page and 'fastfitHand(document.getElementById("ff-hand-' in page and '.ff-first' in page
+
+
+def test_the_notebook_output_works_in_exported_html(browser, tmp_path):
+    "The output a notebook stores, exported by nbconvert (as the docs site and `--to html` do): the page runs there."
+    pytest.importorskip('ipywidgets'); pytest.importorskip('nbconvert')
+    from nbconvert import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from fastfit.hand import page_fragment
+    fh = fit_by_hand(quad(), PolyModel(2, init={'c2': 1.1, 'c1': 1.1, 'c0': 1.1}), loss_func=F.l1_loss)
+    out = new_output('display_data', data={'text/html': page_fragment(fh), 'text/plain': repr(fh)})
+    page, _ = HTMLExporter().from_notebook_node(new_notebook(cells=[new_code_cell('fit_by_hand(...)', outputs=[out])]))
+    (tmp_path / 'nb.html').write_text(page)
+    ctx = browser.new_context()
+    try:
+        pg = ctx.new_page()
+        pg.goto((tmp_path / 'nb.html').as_uri())
+        pg.wait_for_function("document.querySelector('.ff-hand') && document.querySelector('.ff-hand').dataset.loss")
+        assert float(pg.evaluate("document.querySelector('.ff-hand').dataset.loss")) == pytest.approx(fh.loss(), rel=1e-5)
+        assert pg.is_visible('.ff-stack') and pg.is_hidden('.ff-first')
     finally: ctx.close()
