@@ -4,12 +4,14 @@ from fastai.basics import *  # noqa: F403
 from .classify import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
+from .gallery import *  # noqa: F403
 from .history import *  # noqa: F403
 from .learner import *  # noqa: F403
 from .models import *  # noqa: F403
 from .panels import *  # noqa: F403
 from .player import *  # noqa: F403
 from .plots import *  # noqa: F403
+from .realdata import *  # noqa: F403
 from .records import *  # noqa: F403
 from .style import *  # noqa: F403
 from .writers import *  # noqa: F403
