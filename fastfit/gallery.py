@@ -24,7 +24,8 @@ __all__ = ['show_image_rows']  # and `Learner.show_misclassified`, `RealData.sho
 
 WRONG = COLORS['fit']  # vermillion: a misclassified image's label and frame (bold and framed too, not colour alone)
 RIGHT = '0.2'
-CELL = (1.2, 1.45)  # inches per image and its two lines of label: 8 images a row make a figure 9.6 inches wide
+IMAGE, GAP = 1., .25  # inches: each image's side, and the gap between images in a row (8 a row: 10 inches wide)
+LINE = .19  # inches a line of 10-point text takes, with its spacing
 
 
 def image_shape(dls) -> tuple | None:
@@ -38,16 +39,18 @@ def image_shape(dls) -> tuple | None:
     return tuple(int(v) for v in shape)
 
 
-def _image_grid(n:int, ncols:int, title_lines:int=2, axs=None) -> list:
-    "A new figure of `n` image cells (`ncols` a row), or the Axes `axs` checked to hold `n`."
-    if axs is not None: return check_axs(axs, n, f"{n} images")[:n]
-    cols = min(n, ncols)
-    rows = math.ceil(n / cols)
-    _, grid = plt.subplots(rows, cols, figsize=(CELL[0] * cols, (CELL[1] - .2 * (2 - title_lines)) * rows + .6),
-                           squeeze=False)
-    grid = grid.ravel()
-    for ax in grid[n:]: ax.set_visible(False)
-    return list(grid[:n])
+def _grid_width(cols:int) -> float: return cols * IMAGE + (cols - 1) * GAP + .2
+
+
+def _image_grid(rows:int, cols:int, title_lines:int, head_lines:int) -> tuple:
+    """A new pyplot figure of `rows` x `cols` square image axes, each with room for `title_lines` of title above it and
+    `head_lines` of suptitle over them all; laid out here (no tight_layout): (figure, grid of axes)."""
+    t, top = title_lines * LINE + .08, head_lines * LINE + .12  # inches above each image, and above the first row
+    W, H = _grid_width(cols), top + rows * (IMAGE + t) + .1
+    fig, grid = plt.subplots(rows, cols, figsize=(W, H), squeeze=False,
+                             gridspec_kw=dict(left=.1 / W, right=1 - .1 / W, top=1 - (top + t) / H, bottom=.1 / H,
+                                              wspace=GAP / IMAGE, hspace=t / IMAGE))
+    return fig, grid
 
 
 def _draw_image(ax, pixels, shape, vmin, vmax, title='', color=RIGHT, wrong=False):
@@ -59,6 +62,15 @@ def _draw_image(ax, pixels, shape, vmin, vmax, title='', color=RIGHT, wrong=Fals
     for sp in ax.spines.values():
         sp.set_edgecolor(WRONG if wrong else '0.7')
         sp.set_linewidth(2.5 if wrong else .8)
+
+
+HOW = ("the wrong ones first (bold, framed), then the right ones, the least sure first; over each: the true class, the "
+       "predicted one and its probability")
+
+
+def _per_line(inches:float) -> int:
+    "About how many characters of 10-point text a line `inches` wide holds."
+    return max(30, int(inches * 12))
 
 
 def _names(dls, k:int) -> list:
@@ -75,7 +87,7 @@ def show_image_rows(x, y, shape, names=None, per_class:int=8, axs=None, title=No
     cols = max(len(p) for p in picks)
     cells = [(c, int(i)) for c, p in enumerate(picks) for i in p]
     if axs is None:
-        _, grid = plt.subplots(k, cols, figsize=(CELL[0] * cols, (CELL[1] - .2) * k + .5), squeeze=False)
+        _, grid = _image_grid(k, cols, 1, 1 if title else 0)
         for r, p in enumerate(picks):
             for ax in grid[r, len(p):]: ax.set_visible(False)
         axs = [ax for r, p in enumerate(picks) for ax in grid[r, :len(p)]]
@@ -83,9 +95,8 @@ def show_image_rows(x, y, shape, names=None, per_class:int=8, axs=None, title=No
     lo, hi = float(x.min()), float(x.max())
     for ax, (c, i) in zip(axs, cells): _draw_image(ax, x[i], shape, lo, hi, names[c])
     fig = axs[0].figure
-    if title: fig.suptitle(title, fontsize=10)
+    if title: fig.suptitle(title, fontsize=10, y=1 - .06 / fig.get_figheight(), va='top')
     restyle(axs, fig)
-    fig.tight_layout()
 
 
 @patch
@@ -126,7 +137,13 @@ def show_misclassified(self:Learner,
     names = _names(dls, P.shape[-1])
     raw = dls.denormalize(x.cpu()) if hasattr(dls, 'denormalize') else x.cpu()
     lo, hi = float(raw.min()), float(raw.max())
-    cells = _image_grid(len(order), ncols, axs=axs)
+    if axs is None:
+        rows, cols = math.ceil(len(order) / ncols), min(len(order), ncols)
+        head = 1 + len(textwrap.wrap(HOW, _per_line(_grid_width(cols))))
+        fig, grid = _image_grid(rows, cols, 2, head)
+        for ax in grid.ravel()[len(order):]: ax.set_visible(False)
+        cells = list(grid.ravel()[:len(order)])
+    else: cells = check_axs(axs, len(order), f"{len(order)} images")[:len(order)]
     for ax, i in zip(cells, order):
         wrong = not bool(right[i])
         title = f"true {names[y[i]]}\npred {names[pred[i]]} ({float(P[i, pred[i]]):.2f})"
@@ -134,12 +151,9 @@ def show_misclassified(self:Learner,
     fig = cells[0].figure
     n, n_wrong = len(y), int((~right).sum())
     head = f"{where}: {n_wrong} of {n:,} misclassified (accuracy {1 - n_wrong / n:.1%})"
-    how = ("the wrong ones first (bold, framed), then the right ones, the least sure first; over each: the true class, "
-           "the predicted one and its probability")
-    per_line = max(30, int(fig.get_figwidth() * 12))  # characters of 10-point text an inch holds, about
-    fig.suptitle(head + '\n' + textwrap.fill(how, per_line), fontsize=10)
+    fig.suptitle(head + '\n' + textwrap.fill(HOW, _per_line(fig.get_figwidth())), fontsize=10,
+                 y=1 - .06 / fig.get_figheight(), va='top')
     restyle(cells, fig)
-    if axs is None: fig.tight_layout()
 
 
 def show_image_dls(dls:RegDataLoaders, batch:bool=False, axs=None, per_class:int=8) -> None:

@@ -106,10 +106,14 @@ def test_mlp_first_layer_units_that_moved_most():
         np.testing.assert_allclose(np.asarray(mesh.get_array()).ravel(), fr.recs.params[2]['l1.w'][:, u].numpy())
     assert [t.get_text() for t in fr.axs[0].texts] == [f'unit {u + 1}' for u in p.units]
     assert "4 of 12 units' weights" in p.text.get_text()
-    # change=True: the weights minus their first frame's
+    # change=True: the weights minus those before the first step, also when only the model as it is now is drawn
     fr = Frames(learn, Records.from_history(learn.param_history, 3), panels=(partial(WeightsPanel, change=True),))
     fr.draw(0)
     assert not np.asarray(fr.panels[0].meshes[0].get_array()).any()
+    fr = Frames(learn, Records.current(learn), panels=(partial(WeightsPanel, change=True, max_units=12),))
+    fr.draw(0)
+    now = np.stack([np.asarray(m.get_array()).ravel() for m in fr.panels[0].meshes])
+    np.testing.assert_allclose(now, (learn.model.l1.w.detach() - h[0]).T.numpy(), atol=1e-6)
 
 
 def test_table_data_is_a_heat_map_with_named_features():

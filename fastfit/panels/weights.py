@@ -13,6 +13,7 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
 from ..models import LinearModel, MLPModel, SoftmaxModel
+from ..records import _history
 from .base import NEEDS, PANELS, Panel, _short
 
 __all__ = ['WeightsPanel', 'weight_rows']
@@ -65,7 +66,7 @@ class WeightsPanel(Panel):
     def __init__(self, learn, recs, labels=None,
         max_units:int=8, # an MLP's first layer: draw this many units (those whose weights moved most by the last frame)
         ncols:int|None=None, # images per row (default: up to 5)
-        change:bool=False, # draw each weight's change since the first frame: what the fit learned, without a random start
+        change:bool=False, # draw each weight's change since the fit began: what it learned, without a random start
     ):
         super().__init__(learn, recs, labels)
         if self.multi: raise ValueError("the 'weights' panel draws one run: with several, pass split=True (small multiples)")
@@ -75,13 +76,14 @@ class WeightsPanel(Panel):
             raise ValueError(f"the 'weights' panel needs {key!r} in the history, which recorded {list(self.recs.params[0])}: "
                              f"record it with regression_learner/classification_learner(..., cbs=ParamHistory(params=[{key!r}, ...]))")
         W = torch.stack([weight_rows(model, p) for p in self.recs.params]).numpy()  # (frames, outputs, n_in)
+        start = self._start(key)
         self.units = None
         if isinstance(model, MLPModel):
-            moved = np.abs(W[-1] - W[0]).sum(1)
+            moved = np.abs(W[-1] - start).sum(1)
             self.units = np.sort(np.argsort(-moved, kind='stable')[:max_units])
-            W = W[:, self.units]
+            W, start = W[:, self.units], start[self.units]
         self.change = bool(change)
-        self.W = W - W[:1] if self.change else W
+        self.W = W - start[None] if self.change else W
         n_in = W.shape[2]
         shape = getattr(self.learn.dls, 'img_shape', None)
         self.img_shape = tuple(shape) if shape is not None and int(np.prod(shape)) == n_in else None
@@ -92,13 +94,19 @@ class WeightsPanel(Panel):
         self.lim = self.lim if self.lim > 0 else 1.
         self.norm = Normalize(-self.lim, self.lim)
 
+    def _start(self, key) -> np.ndarray:
+        "(outputs, n_in): the weights before the first step (the history's first record), or at the first frame without one."
+        h = _history(self.learn)
+        p = {key: h.params[key][0]} if h is not None and key in h.params else self.recs.params[0]
+        return weight_rows(self.learn.model, p).numpy()
+
     # -- what each image is called ------------------------------------------------------------------------------
     def _titles(self) -> list:
         m, vocab = self.learn.model, _vocab(self.learn)
         if self.units is not None: return [f"unit {u + 1}" for u in self.units]
         if self.W.shape[1] == 1:
-            if vocab is not None and len(vocab) == 2: return [f"{vocab[1]} (+) vs {vocab[0]} (-)"]
-            return ['class 1 (+) vs class 0 (-)'] if getattr(self.learn.dls, 'n_classes', None) else ['weights']
+            if vocab is not None and len(vocab) == 2: return [f"{vocab[1]} (+) vs {vocab[0]} (−)"]
+            return ['class 1 (+) vs class 0 (−)'] if getattr(self.learn.dls, 'n_classes', None) else ['w']
         return [vocab[i] if vocab is not None and len(vocab) == m.n_out else f"class {i}" for i in range(self.W.shape[1])]
 
     def _what(self) -> str:
@@ -119,14 +127,21 @@ class WeightsPanel(Panel):
         cax = ax.inset_axes([1.04, 0, .05, 1]) if self.img_shape else ax.inset_axes([1.03, 0, .04, 1])
         cax.set_zorder(.4)  # under the moving images in the draw order: nothing static is composited over them per frame
         cb = ax.figure.colorbar(ScalarMappable(self.norm, CMAP), cax=cax, extend=self._extend())
-        vocab = _vocab(self.learn)
-        if self.W.shape[1] == 1 and vocab is not None and len(vocab) == 2:
-            cb.set_label(f"weight (+ for {vocab[1]}, − for {vocab[0]})")
-        else: cb.set_label('weight (+ for the class, − against it)' if self.units is None else 'weight')
+        label = self._bar_label()
+        cb.set_label(label if self.img_shape else label.replace(' (', '\n(', 1))  # a heat-map's bar can be short
         # the caption is the title's second line: above the images, never over them, however narrow the axes
         self.what = self._what()
         self.text = ax.set_title(self.what + '\n', fontsize=10)
         return [*self.meshes, self.text, *self._setup_stop_note(ax)]
+
+    def _bar_label(self) -> str:
+        "What the colours mean: which class a weight speaks for, or which way it moves the prediction."
+        vocab, classes = _vocab(self.learn), getattr(self.learn.dls, 'n_classes', None)
+        if self.units is not None: return 'weight'
+        if self.W.shape[1] == 1 and classes:
+            a, b = vocab if vocab is not None and len(vocab) == 2 else ('class 0', 'class 1')
+            return f"weight (+ for {b}, − for {a})"
+        return 'weight (+ for the class, − against it)' if classes else 'weight (+ raises the prediction, − lowers it)'
 
     def _extend(self) -> str:
         big = np.nanmax(np.abs(self.W)) > self.lim * (1 + 1e-6)
@@ -147,7 +162,7 @@ class WeightsPanel(Panel):
             if n > 1: ax.text(x0 + w / 2, y0 - .08 * h, t, ha='center', va='bottom', fontsize=10, zorder=.5)
             ax.add_patch(_frame(x0, y0, w, h))
         width, height = cols * (w + gx) - gx, rows * (h + gy)
-        pad = .02 * max(width, height)
+        pad = .06 * max(w, h)  # room for the outlines
         ax.set_xlim(-pad, width + pad); ax.set_ylim(height + pad, -pad)  # row 0 on top
         ax.set_aspect('equal'); ax.set_axis_off()
         return meshes
@@ -162,6 +177,7 @@ class WeightsPanel(Panel):
                       fontsize=9)
         ax.set_yticks(np.arange(n) + .5, self._titles(), fontsize=9)
         ax.set_ylim(n, 0)  # row 0 on top
+        ax.set_box_aspect(min(1, max(n, 5) / n_in))  # one row still tall enough for its colour bar
         ax.tick_params(length=0)
         return [mesh]
 
