@@ -1,5 +1,5 @@
-"""Classification: `classification_learner` (logistic or softmax regression, cross-entropy, plain SGD: the same lean
-`RegLearner` as regression), its losses (`BCEWithLogits`, `CrossEntropy`) and one-logit metrics (`binary_accuracy`)."""
+"""Classification: `classification_learner` (logistic or softmax regression, cross-entropy, plain SGD: a `ClsLearner`, the
+same lean `FitLearner` as regression), its losses (`BCEWithLogits`, `CrossEntropy`) and one-logit metrics (`binary_accuracy`)."""
 from __future__ import annotations
 
 import torch
@@ -13,11 +13,11 @@ from fastcore.foundation import L
 from fastcore.meta import delegates
 
 from .data import ClsDataLoaders, RegDataLoaders, check_positive
-from .learner import RegLearner, _check_callables, _check_loss, _first_pred, _learner
-from .models import LogisticModel, RegModel, SoftmaxModel
+from .learner import FitLearner, _check_callables, _check_loss, _first_pred, _learner
+from .models import LogisticModel, RegModel, SoftmaxModel, model_name
 from .optimum import loss_kind, separates
 
-__all__ = ['classification_learner', 'BCEWithLogits', 'CrossEntropy', 'binary_accuracy', 'binary_error_rate',
+__all__ = ['ClsLearner', 'classification_learner', 'BCEWithLogits', 'CrossEntropy', 'binary_accuracy', 'binary_error_rate',
            'SeparationNote', 'is_classifier', 'probabilities']
 
 
@@ -80,7 +80,7 @@ def _check_outputs(model, pred, k, n_in):
     else: want = f"SoftmaxModel(n_in={n_in}, n_classes={k})" + (f" or LogisticModel(n_in={n_in})" if k == 2 else '')
     got = f"{n_out} output(s) per sample" if n_out is not None else \
           f"predictions of shape {tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__}"
-    raise ValueError(f"model {model!r} returns {got} but the data has {k} classes: a classifier returns one logit per class "
+    raise ValueError(f"model {model_name(model)} returns {got} but the data has {k} classes: a classifier returns one logit per class "
                      f"({k})" + (", or one logit for two classes" if k == 2 else '') + f", shape (n, {k}); e.g. {want}")
 
 
@@ -104,6 +104,10 @@ class SeparationNote(Callback):
               "optimum: learn.optimum() says so). The boundary settles; the weights and the loss's approach to 0 do not.")
 
 
+class ClsLearner(FitLearner):
+    "A `FitLearner` of class labels: what `classification_learner` returns."
+
+
 @delegates(Learner.__init__)
 def classification_learner(
     dls:ClsDataLoaders, # the data, e.g. `synth_blobs().dataloaders()` or `ClsDataLoaders.from_arrays(x, labels)`
@@ -115,7 +119,7 @@ def classification_learner(
     cbs=None, # more callbacks
     metrics=accuracy, # fastai metrics; `accuracy`/`error_rate` on one logit become `binary_accuracy`/`binary_error_rate`
     **kwargs
-) -> RegLearner:
+) -> ClsLearner:
     "A fastai `Learner` for classification: logistic/softmax regression, cross-entropy, plain SGD and the history by default."
     if not isinstance(dls, ClsDataLoaders):
         got = ('RegDataLoaders, whose targets are continuous: for class labels make ClsDataLoaders.from_arrays(x, labels)'
@@ -132,7 +136,7 @@ def classification_learner(
     _check_loss(model, loss_func, pred, y)
     cbs = L(cbs)
     if not any(isinstance(c, SeparationNote) for c in cbs): cbs.append(SeparationNote())
-    return _learner(dls, model, loss_func, opt_func, lr, history, cbs, _classifier_metrics(metrics, n_out), **kwargs)
+    return _learner(ClsLearner, dls, model, loss_func, opt_func, lr, history, cbs, _classifier_metrics(metrics, n_out), **kwargs)
 
 
 def is_classifier(learn) -> bool:

@@ -42,6 +42,15 @@ def _check_out(paths, cmd):
         if not d.is_dir(): _die(f"--out {str(p)!r}: folder {str(d)!r} does not exist; create it first", cmd)
 
 
+def _batch_size(bs:str) -> int|None:
+    "`--bs` as the API takes it: a whole number > 0, or None for 'none' (full batch)."
+    if bs.strip().lower() == 'none': return None
+    try: v = int(bs)
+    except ValueError: v = 0
+    if v <= 0: _die(f"--bs must be a whole number > 0, or none for full batch, got {bs!r}", fit)
+    return v
+
+
 class Diverged(ValueError):
     "The fit's training loss became NaN/inf: the advice names the command's own flags."
 
@@ -58,13 +67,13 @@ def synth(data='linear', n=100, seed=42):
     return s
 
 
-def run_fit(data='linear', n=100, epochs=100, lr=.1, bs=0, out=('fit.gif',), frames=100, fps=20, seed=42, quiet=False):
+def run_fit(data='linear', n=100, epochs=100, lr=.1, bs=64, out=('fit.gif',), frames=100, fps=20, seed=42, quiet=False):
     "Fit `data` with the default learner, write the animation to each of `out`, print a summary; return the learner."
     from .all import PolyModel, regression_learner
     t0 = time.perf_counter()
     s = synth(data, n, seed)
     model = PolyModel(2) if data in ('poly', 'rollercoaster') else None
-    dls = s.dataloaders(bs=bs or None, valid_pct=0, seed=seed)
+    dls = s.dataloaders(bs=bs, valid_pct=0, seed=seed)
     learn = regression_learner(dls, model=model, lr=lr)
     # The learner's own advice on divergence speaks Python (lr=..., learn.lr_find()): the command speaks flags.
     with learn.no_bar(), learn.no_logging(), redirect_stdout(io.StringIO()): learn.fit(epochs)
@@ -106,7 +115,7 @@ def demo(
     d = Path(out_dir)
     if not d.is_dir(): _die(f"--out-dir {out_dir!r} is not a folder: create it first, or leave it out to use '.'", demo)
     if frames <= 0: _die(f"--frames must be > 0, got {frames}", demo)
-    try: run_fit(out=(d / 'fit.gif', d / 'fit.html'), frames=frames)
+    try: run_fit(bs=None, out=(d / 'fit.gif', d / 'fit.html'), frames=frames)
     except OSError as e: _die(f"could not write to --out-dir {out_dir!r}: {e}", demo)
 
 
@@ -116,7 +125,7 @@ def fit(
     n:int=100, # number of points (linear, multilinear)
     epochs:int=100, # epochs (full batch: gradient steps)
     lr:float=.1, # learning rate
-    bs:int=0, # batch size; 0 = full batch
+    bs:str='64', # batch size (fastai's default 64); none = full batch
     out:str='fit.gif', # output file(s): .gif, .html or .png; comma-separated
     frames:int=100, # frames in the animation
     fps:int=20, # frames per second
@@ -126,7 +135,7 @@ def fit(
     if n <= 0: _die(f"--n must be > 0, got {n}", fit)
     if epochs <= 0: _die(f"--epochs must be > 0, got {epochs}", fit)
     if not 0 < lr < float('inf'): _die(f"--lr must be a finite number > 0, got {lr}: try --lr 0.1", fit)
-    if bs < 0: _die(f"--bs must be >= 0 (0 = full batch), got {bs}", fit)
+    bs = _batch_size(bs)
     if frames <= 0: _die(f"--frames must be > 0, got {frames}", fit)
     if fps <= 0: _die(f"--fps must be > 0, got {fps}", fit)
     outs = [o for o in out.split(',') if o]
@@ -134,11 +143,6 @@ def fit(
     bad = [o for o in outs if Path(o).suffix.lower() not in WRITERS]
     if not outs or bad: _die(f"--out {out!r}: each file must end in one of {', '.join(WRITERS)}", fit)
     _check_out(outs, fit)
-    n_data = len(synth(data, n, seed))
-    if bs > n_data:
-        what = f"--n {n}" if data in ('linear', 'multilinear') else f"--data {data}"
-        _die(f"--bs {bs} is larger than the {n_data} points of {what}, so no full batch remains: use --bs {n_data} or "
-             f"less, or --bs 0 for full batch", fit)
     try: run_fit(data, n, epochs, lr, bs, outs, frames, fps, seed)
     except Diverged as e: _fail(str(e))
     except (ValueError, ImportError) as e: _die(str(e), fit)  # ImportError: .mp4 without the mp4 extra

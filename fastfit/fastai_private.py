@@ -238,7 +238,7 @@ class LeanLoop:
         return None if p is None else p.device
 
     # Keeps: fastai's `_do_one_batch`. Gains: one `.item()` per training step serves both a divergence check (a NaN/inf
-    # training loss stops the fit at once, see `RegLearner.fit`) and the history's loss record.
+    # training loss stops the fit at once, see `FitLearner.fit`) and the history's loss record.
     def _do_one_batch(self):
         self.pred = self.model(*self.xb)
         self('after_pred')
@@ -332,7 +332,7 @@ class RegRecorder(Recorder):
         if not len(l.yb): return
         if self.train_metrics:
             for met in self.metrics: met.accumulate(l)
-        # RegLearner's `loss_value` is this step's loss already as a float (its divergence check). fastai records
+        # FitLearner's `loss_value` is this step's loss already as a float (its divergence check). fastai records
         # `learn.loss` whatever it holds (a batch cancelled before its loss leaves the last one): so do we.
         loss = l.loss
         v = l.loss_value if l.__dict__.get('_value_of') is loss else float(loss.detach().mean())

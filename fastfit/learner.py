@@ -1,5 +1,5 @@
-"""`regression_learner`: a fastai `Learner` with MSE and plain SGD (`RegLearner`, shared with `classify`); losses;
-`learn.optimum()`, the loss's minimiser (solved in `optimum`), and `learn.ols()`."""
+"""`FitLearner`, fastfit's fastai `Learner` (its classes: `RegLearner` here, `ClsLearner` in `classify`);
+`regression_learner` (MSE and plain SGD); losses; `learn.optimum()`, the loss's minimiser (solved in `optimum`), and `learn.ols()`."""
 from __future__ import annotations
 
 import weakref
@@ -18,11 +18,11 @@ from fastcore.meta import delegates
 from .data import ClsDataLoaders, RegDataLoaders, TensorDL, check_positive, mean_over_rows
 from .fastai_private import LeanLoop, use_lean_callbacks
 from .history import ParamHistory
-from .models import LinearModel, RegModel
+from .models import LinearModel, RegModel, model_name, private_model
 from .optimum import optimum_of
 from .progress import FitProgress
 
-__all__ = ['RegLearner', 'regression_learner', 'huber']
+__all__ = ['FitLearner', 'RegLearner', 'regression_learner', 'huber']
 
 
 def huber(delta:float=1.):
@@ -49,8 +49,9 @@ def check_lr(name, lr):
     return check_positive(name, lr)
 
 
-class RegLearner(LeanLoop, Learner):
-    "A fastai `Learner` with a lean loop (`fastfit.fastai_private`), checked arguments, and a stop (with advice) on divergence."
+class FitLearner(LeanLoop, Learner):
+    """A fastai `Learner` with a lean loop (`fastfit.fastai_private`), checked arguments, and a stop (with advice) on
+    divergence: the base of `RegLearner` (regression) and `ClsLearner` (classification)."""
     fit_error = None  # the exception that cut the last fit short (Ctrl-C, an error in a callback), if one did
 
     def fit(self, n_epoch, lr=None, wd=None, cbs=None, reset_opt=False, start_epoch=0):
@@ -133,11 +134,11 @@ def _first_pred(dls, model) -> tuple:
     x, y = dls.train.x[:2], dls.train.y[:2]
     if not isinstance(model, torch.nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     model.to(x.device)
-    if not list(model.parameters()): raise ValueError(f"model {model!r} has no parameters to fit")
+    if not list(model.parameters()): raise ValueError(f"model {model_name(model)} has no parameters to fit")
     if isinstance(model, RegModel) and model.n_features is not None: model._check_features(dls.train.x, model.n_features)
     try: pred = model(x)
     except RuntimeError as e:
-        raise ValueError(f"model {model!r} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
+        raise ValueError(f"model {model_name(model)} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
                          f"({dls.n_in} feature(s)): {e} (on its first {len(x)} rows); "
                          f"make the model's inputs match the data's features") from e
     return x, y, pred
@@ -146,7 +147,7 @@ def _first_pred(dls, model) -> tuple:
 def _check_loss(model, loss_func, pred, y):
     "The loss of the first predictions must be a finite scalar with a gradient, or a clear error."
     if not pred.requires_grad:
-        raise ValueError(f"model {model!r} returns predictions with no gradient: they do not depend on its parameters "
+        raise ValueError(f"model {model_name(model)} returns predictions with no gradient: they do not depend on its parameters "
                          f"(all requires_grad=False, or computed under torch.no_grad()/with .detach()), so SGD cannot fit it")
     try: loss = loss_func(pred, y)
     except (RuntimeError, TypeError, ValueError, IndexError) as e:
@@ -171,17 +172,21 @@ def _check_model_and_loss(dls, model, loss_func):
     x, y, pred = _first_pred(dls, model)
     if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
         shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
-        raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
+        raise ValueError(f"model {model_name(model)} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
                          f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
     _check_loss(model, loss_func, pred, y)
 
 
-def _learner(dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs) -> RegLearner:
-    "A `RegLearner` with the history (when asked) and fastfit's lean default callbacks."
+class RegLearner(FitLearner):
+    "A `FitLearner` of continuous targets: what `regression_learner` returns."
+
+
+def _learner(cls, dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs) -> FitLearner:
+    "A `cls` (a `FitLearner`) with the history (when asked) and fastfit's lean default callbacks."
     cbs = L(cbs)  # one callback, a list, or a fastcore `L` (as fastai code passes them)
     if history and not any(isinstance(c, ParamHistory) or (isinstance(c, type) and issubclass(c, ParamHistory)) for c in cbs):
         cbs.append(ParamHistory())
-    learn = RegLearner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
+    learn = cls(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
     if not dls.has_valid and hasattr(learn, 'recorder'): learn.recorder.valid_metrics = False
     # fastai's ProgressCallback prints one table row per epoch: ours prints at most ~20 and one bar.
     use_lean_callbacks(learn, full_batch=getattr(dls.train, 'full_batch', False), progress=FitProgress())
@@ -217,7 +222,7 @@ def regression_learner(
     if loss_func is None: loss_func = F.mse_loss  # shapes were checked equal: no broadcasting surprise
     _check_callables(opt_func, loss_func)
     _check_model_and_loss(dls, model, loss_func)
-    return _learner(dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs)
+    return _learner(RegLearner, dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs)
 
 
 @patch
@@ -226,9 +231,9 @@ def train_loss(self:Learner, params:dict|None=None) -> float:
     in batches of `EVAL_ROWS` rows averaged by size as fastai's validation does (memory stays bounded on big data)."""
     dl = self.dls.train
     if params is None: model = self.model
-    else:
-        params = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}
-        def model(x): return torch.func.functional_call(self.model, params, (x,))
+    else:  # functional_call swaps the parameters of the module it runs: a private copy's, never the learner's own
+        params, copy = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}, private_model(self.model, dl.x.device)
+        def model(x): return torch.func.functional_call(copy, params, (x,))
     with torch.no_grad(): return float(mean_over_rows(lambda x, y: self.loss_func(model(x), y), dl.x, dl.y))
 
 
@@ -238,7 +243,7 @@ def ols(self:Learner) -> dict:
     model = self.model
     X = model.design(self.dls.train.x) if isinstance(model, RegModel) else None
     if X is None:
-        raise TypeError(f"ols() needs a model linear in its parameters (LinearModel, PolyModel), got {model!r}")
+        raise TypeError(f"ols() needs a model linear in its parameters (LinearModel, PolyModel), got {model_name(model)}")
     return optimum_of(model, F.mse_loss, self.dls.train.x, self.dls.train.y)
 
 

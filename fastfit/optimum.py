@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import RegModel, SoftmaxModel
+from .models import RegModel, SoftmaxModel, model_name
 
 __all__ = ['loss_kind', 'optimum_label', 'optimum_of', 'separates']
 
@@ -55,7 +55,7 @@ def separates(logits:torch.Tensor, y:torch.Tensor) -> bool:
 
 
 def _no_finite(model, why) -> ValueError:
-    return ValueError(f"there is no finite optimum for {model!r}: {why}, so the loss keeps falling as the weights grow "
+    return ValueError(f"there is no finite optimum for {model_name(model)}: {why}, so the loss keeps falling as the weights grow "
                       f"without bound (gradient descent still runs, its boundary settles while the weights grow); "
                       f"a finite optimum needs classes that overlap, or a penalty such as weight decay (wd=...)")
 
@@ -117,7 +117,7 @@ def _solve(model, kind, x, y):
     if kind == 'bce' and X is not None: fgh, logits = _logistic(X, yl), lambda t: (X @ t)[:, None]
     elif kind == 'ce' and isinstance(model, SoftmaxModel):
         k = model.n_out
-        if int(yl.max()) >= k: return ValueError(f"labels go up to {int(yl.max())} but {model!r} has {k} classes")
+        if int(yl.max()) >= k: return ValueError(f"labels go up to {int(yl.max())} but {model_name(model)} has {k} classes")
         X = torch.cat([x, torch.ones_like(x[:, :1])], 1) if model.bias else x
         fgh, logits = _softmax(X, yl, k), lambda t: X @ t.reshape(k, -1).T
     else: return None
@@ -138,14 +138,15 @@ def optimum_of(model, loss_func, x:torch.Tensor, y:torch.Tensor, cache:dict|None
     `cache` (a dict) keeps the solution for the same model family and data (unchanged tensors)."""
     kind = loss_kind(loss_func)
     # the same tensors (held, so their ids stay theirs), unchanged since (their version), the same model family
-    key = (kind, repr(model), tuple((k, tuple(p.shape)) for k, p in model.named_parameters()), x._version, y._version)
-    hit = cache is not None and cache.get('key') == key and cache['x'] is x and cache['y'] is y
-    if hit: theta = cache['theta']
+    key = (kind, type(model), tuple((k, tuple(p.shape)) for k, p in model.named_parameters()), x._version, y._version)
+    # One entry, read and written whole: pictures drawn in two threads never see one solve's key with another's theta.
+    last = cache.get('last') if cache is not None else None
+    if last is not None and last[0] == key and last[1] is x and last[2] is y: theta = last[3]
     else:
         theta = _solve(model, kind, x.detach().cpu().double(), y.detach().cpu())
-        if cache is not None: cache.update(key=key, x=x, y=y, theta=theta)
+        if cache is not None: cache['last'] = (key, x, y, theta)
     if theta is None:
-        raise TypeError(f"optimum() knows no optimum for {model!r} with loss {_loss_name(loss_func)}: it knows least squares "
+        raise TypeError(f"optimum() knows no optimum for {model_name(model)} with loss {_loss_name(loss_func)}: it knows least squares "
                         f"(MSE) for models linear in their parameters (LinearModel, PolyModel), and cross-entropy for "
                         f"logistic regression (LogisticModel, or a linear model with binary cross-entropy of logits) and "
                         f"softmax regression (SoftmaxModel)")

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive
-from .learner import RegLearner
+from .learner import FitLearner
 from .optimum import optimum_label
 from .panels import (
     COLORS,
@@ -76,7 +76,7 @@ def animate(self:Learner,
     frames:int=100, # at most this many frames, spread evenly over the history (first and last kept)
     fps:float=20, # frames per second
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
-    dpi:float=100, # resolution
+    dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> FitAnimation:
     """A matplotlib `FuncAnimation` of the recorded fit; nothing is re-trained. In a notebook it shows as an animated GIF
     (which plays where outputs are sanitised: untrusted notebooks, GitHub, nbviewer, exported HTML) and, where scripts
@@ -93,7 +93,7 @@ def save_animation(self:Learner,
     frames:int=100, # at most this many frames, spread evenly over the history
     fps:float=20, # frames per second
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
-    dpi:float=80, # resolution (80: 512x384 per panel)
+    dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path."
     write = check_export(fname, fps)  # a bad suffix, fps or destination fails before any drawing
@@ -103,7 +103,7 @@ def save_animation(self:Learner,
 class AnimateFit(Callback):
     "Save the animation of the fit to `fname` when the fit ends."
     order = 60
-    def __init__(self, fname, frames:int=100, fps:float=20, panels=('fit',), dpi:float=80):
+    def __init__(self, fname, frames:int=100, fps:float=20, panels=('fit',), dpi:float=100):
         check_export(fname, fps)
         self.n_frames, self.dpi = check_frames(frames, dpi, panels)
         self.fname, self.fps, self.panels = fname, fps, panels
@@ -386,7 +386,7 @@ def show_batch(self:RegDataLoaders, ax=None) -> None:
 
 
 @patch
-def show_results(self:RegLearner,
+def show_results(self:FitLearner,
     ds_idx:int=1, # 1: the validation set (the training set when there is none), 0: the training set
     dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
     max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to `MAX_POINTS` (10,000)
@@ -410,7 +410,7 @@ def show_results(self:RegLearner,
     n, mse = len(t), float(((p - t) ** 2).mean())
     keep = min(n, max_n or MAX_POINTS)
     # the rows of `sample_rows(n, keep)` when sampling; all of them shuffled (drawing order) otherwise, as before
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:keep] if shuffle else torch.arange(keep)
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(42))[:keep] if shuffle else torch.arange(keep)
     if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
     ax.scatter(t[idx], p[idx], s=16, c=COLORS['data'], alpha=.75, lw=0, **kwargs)
     lo, hi = float(torch.minimum(t.min(), p.min())), float(torch.maximum(t.max(), p.max()))

@@ -16,7 +16,7 @@ __all__ = ['FitProgress', 'bars_wanted']
 class FitProgress(Callback):
     "fastai's `ProgressCallback`, but the table shows at most `max_rows` epochs (evenly spaced, plus the last)."
     order = 60
-    after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
+    after_fit_on_error = True  # FitLearner runs our after_fit when an error cuts a fit short: we must tidy up
     __setattr__ = object.__setattr__  # plain sets: fastai's `Callback.__setattr__` looks each name up on the learner
 
     def __init__(self,

@@ -48,7 +48,7 @@ class RealData(SynthData):
         return f"RealData({self.name}: n={len(self.x)}, {shape}, {what})"
 
     def dataloaders(self,
-        bs:int|None=64, # batch size; None: full batch
+        bs:int|None=64, # batch size (fastai's default); None, or at least the training samples: full batch
         valid_pct:float=.2, # share held out for validation (0: none)
         seed:int=42, # seed of the split and the shuffling
         device=None, # None: fastai's default device

@@ -87,4 +87,5 @@ class Records:
         loss = learn.train_loss()
         h = getattr(learn, 'param_history', None)
         step = h.step if isinstance(h, ParamHistory) else None
-        return cls([{k: p.detach().cpu() for k, p in learn.model.named_parameters()}], [step], [loss])
+        # copies (on the CPU, `.cpu()` is the very tensor: a later fit would move the picture with it)
+        return cls([{k: p.detach().to('cpu', copy=True) for k, p in learn.model.named_parameters()}], [step], [loss])

@@ -83,7 +83,6 @@ def test_animate_is_a_funcanimation_of_the_same_frames(learn, reference):
         anim._func(k)
         anim._fig.canvas.draw()
         assert frames_differ(np.asarray(anim._fig.canvas.buffer_rgba()), reference[k]) == 0
-    anim._draw_was_started = True  # drawn by hand above: no "deleted without rendering" warning
     fr = learner_frames(learn, N, ('fit',), DPI, 'test')
     assert_same_pictures(render_frames(fr), reference)
 

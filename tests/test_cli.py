@@ -72,10 +72,9 @@ BAD = [
     (['fit', '--n', '0'], '--n must be > 0, got 0'),
     (['fit', '--n', '2.5'], "argument --n: invalid int value: '2.5'"),
     (['fit', '--epochs', '-3'], '--epochs must be > 0, got -3'),
-    (['fit', '--bs', '-1'], '--bs must be >= 0 (0 = full batch), got -1'),
-    (['fit', '--bs', '500'], '--bs 500 is larger than the 100 points of --n 100, so no full batch remains: use --bs 100 '
-                             'or less, or --bs 0 for full batch'),
-    (['fit', '--data', 'rollercoaster', '--bs', '21'], 'points of --data rollercoaster, so no full batch remains: use --bs 20'),
+    (['fit', '--bs', '-1'], "--bs must be a whole number > 0, or none for full batch, got '-1'"),
+    (['fit', '--bs', '0'], "--bs must be a whole number > 0, or none for full batch, got '0'"),
+    (['fit', '--bs', 'all'], "--bs must be a whole number > 0, or none for full batch, got 'all'"),
     (['fit', '--frames', '0'], '--frames must be > 0, got 0'),
     (['fit', '--fps', '0'], '--fps must be > 0, got 0'),
     (['fit', '--out', 'fit.mp5'], "--out 'fit.mp5': each file must end in one of .gif, .html, .mp4, .png"),

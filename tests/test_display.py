@@ -96,8 +96,23 @@ def test_animation_html_html5_without_ffmpeg_warns_and_shows_the_player(learn, m
 
 def test_repr_in_a_terminal(learn):
     anim = learn.animate(frames=4, fps=8, dpi=30)
-    assert repr(anim) == '<FitAnimation: 4 frames at 8 fps; shows in a notebook, save_animation() writes a file>'
-    anim._draw_was_started = True
+    assert repr(anim) == ("<FitAnimation: 4 frames at 8 fps; shows in a notebook, .save('fit.gif') writes a file "
+                          "(.gif, .html, .mp4 or .png)>")
+
+
+def test_a_script_that_prints_an_animation_gets_no_warning(tmp_path):
+    "In a script, `anim = learn.animate(); print(anim)` ends quietly: no matplotlib 'deleted without rendering' warning."
+    import subprocess
+    import sys
+    code = ("from fastfit.all import *\n"
+            "learn = regression_learner(synth_linear(n=20).dataloaders(bs=None))\n"
+            "with learn.no_bar(), learn.no_logging(): learn.fit(3)\n"
+            "anim = learn.animate(frames=3, dpi=30)\nprint(anim)\n"
+            "learn.animate(frames=2, dpi=30)\n")  # one dropped unshown too
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND='Agg', PYTHONWARNINGS='default')
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('<FitAnimation: 3 frames') and 'Animation was deleted' not in r.stderr, r.stderr
 
 
 # -- in a real kernel: what a cell's last line shows -------------------------------------------------------------------
@@ -165,7 +180,7 @@ def drawing_methods() -> list:
 
 def test_every_drawing_method_is_found():
     names = {f"{c.__name__}.{n}" if c else n for c, n in drawing_methods()}
-    assert {'Learner.show_fit', 'Learner.plot_params', 'Learner.plot_loss_surface', 'RegLearner.show_results',
+    assert {'Learner.show_fit', 'Learner.plot_params', 'Learner.plot_loss_surface', 'FitLearner.show_results',
             'SynthData.show', 'RegDataLoaders.show', 'RegDataLoaders.show_batch', 'Runs.show', 'show_xy'} <= names, names
 
 

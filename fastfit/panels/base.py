@@ -9,9 +9,9 @@ from torch.func import functional_call
 
 from ..classify import is_classifier
 from ..history import ParamHistory
-from ..models import flat_names
+from ..models import flat_names, private_model
 
-__all__ = ['COLORS', 'Panel', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows', 'sample_sets', 'outputs', 'fitting_panels', 'PANELS']
+__all__ = ['COLORS', 'Panel', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows', 'sample_sets', 'outputs', 'fitting_panels']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -29,7 +29,7 @@ MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 MAX_POINTS = 10_000
 
 
-def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=0) -> torch.Tensor|None:
+def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=42) -> torch.Tensor|None:
     "Indices of a seeded random sample of `max_n` of `n` rows (the same every call), or None when all `n` are kept."
     if max_n is None or n <= max_n: return None
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_n]
@@ -62,7 +62,7 @@ def _raw_x(dls, x):
 
 def _listify(x): return list(x) if isinstance(x, (list, tuple)) else [x]
 
-def _cpu_model(model): return model if next(model.parameters()).device.type == 'cpu' else _cpu_copy(model)
+_cpu_model = private_model  # the name panels used before the copy was private
 
 _NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.85)
 
@@ -154,11 +154,15 @@ class Panel:
         "The training loss at frame `k`'s parameters."
         return float(self.recss[run].losses[k])
 
+    def model_copy(self, run:int=0) -> torch.nn.Module:
+        "This panel's private CPU copy of run `run`'s model (`private_model`): call it with any parameters, never `learn.model`."
+        if not hasattr(self, '_cpu'): self._cpu = [private_model(lrn.model) for lrn in self.learns]
+        return self._cpu[run]
+
     def predict(self, x, k:int, run:int=0) -> np.ndarray:
         "The model's output for inputs `x` (n, n_features) at frame `k`'s parameters, as a flat numpy array."
-        if not hasattr(self, '_cpu'): self._cpu = [_cpu_model(lrn.model) for lrn in self.learns]
         with torch.no_grad():
-            return functional_call(self._cpu[run], self.params(k, run), (torch.as_tensor(x).float(),)).flatten().numpy()
+            return functional_call(self.model_copy(run), self.params(k, run), (torch.as_tensor(x).float(),)).flatten().numpy()
 
     @property
     def x(self) -> torch.Tensor:
@@ -183,11 +187,6 @@ class Panel:
 
     def _update_stop_note(self, k):
         if getattr(self, 'note', None) is not None: self.note.set_visible(self.recs.stopped(k))
-
-
-def _cpu_copy(model):
-    import copy
-    return copy.deepcopy(model).cpu()
 
 
 def _width(model) -> int:

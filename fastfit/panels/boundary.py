@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap, Normalize, to_rgb
 
 from ..classify import probabilities
 from ..optimum import optimum_label
-from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _cpu_model, _short, outputs
+from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _short, outputs
 from .fit import _params_texts
 
 __all__ = ['BoundaryPanel', 'class_colors']
@@ -67,7 +67,6 @@ class BoundaryPanel(Panel):
         self.edges, self.xc, self.yc = edges, *[(e[:-1] + e[1:]) / 2 for e in edges]
         X, Y = np.meshgrid(self.xc, self.yc)
         self.grid = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float()
-        self._cpu = [_cpu_model(lrn.model) for lrn in self.learns]
         self.opt, self.separable = None, False
         try: opt = self.learn.optimum()
         except TypeError: opt = None
@@ -79,7 +78,7 @@ class BoundaryPanel(Panel):
 
     def _probs(self, params:list, run:int=0) -> np.ndarray:
         "Each class's probability on the grid at each of `params`, (len(params), n_grid, n_grid, k)."
-        p = probabilities(outputs(self._cpu[run], params, self.grid), self.learns[run].loss_func)
+        p = probabilities(outputs(self.model_copy(run), params, self.grid), self.learns[run].loss_func)
         return p.reshape(len(params), self.n_grid, self.n_grid, -1).numpy()
 
     def _frame_probs(self, k:int, run:int) -> np.ndarray:
@@ -95,7 +94,7 @@ class BoundaryPanel(Panel):
         "The training accuracy at each frame's parameters."
         lrn = self.learns[run]
         x, y = lrn.dls.train.x.cpu(), lrn.dls.train.y.cpu().reshape(-1)
-        z = outputs(self._cpu[run], self.recss[run].params, x)
+        z = outputs(self.model_copy(run), self.recss[run].params, x)
         return (probabilities(z, lrn.loss_func).argmax(-1) == y).float().mean(-1).numpy()
 
     def _background(self, P:np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from torch.func import functional_call
 from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
-from .base import _NOTE, COLORS, PANELS, Panel, _cpu_model, _optimum, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, PANELS, Panel, _optimum, _raw_x, _short, sample_sets
 
 __all__ = ['FitPanel']
 
@@ -56,7 +56,7 @@ class FitPanel(Panel):
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
         learn = self.learn
-        dls, model, x = learn.dls, learn.model, self.x
+        dls, x = learn.dls, self.x
         self.cls = is_classifier(learn)
         if self.cls and dls.n_classes != 2:
             raise ValueError(f"the 'fit' panel draws a classifier of one feature as p(class 1) against x, for two classes; "
@@ -72,14 +72,14 @@ class FitPanel(Panel):
         self.xg, self.xs = xg, _raw_x(dls, xg)[:, self.feat].numpy()  # the model sees xg; the axis shows raw units
         with torch.no_grad():
             self.predss = []
-            for lrn, r in zip(self.learns, self.recss):
-                m = _cpu_model(lrn.model)
+            for run, r in enumerate(self.recss):
+                m = self.model_copy(run)
                 self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
             self.preds = self.predss[0]
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
             if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
             opt = _optimum(learn)
-            self.opt = None if opt is None else self._curve(functional_call(_cpu_model(model), opt, (xg,)))
+            self.opt = None if opt is None else self._curve(functional_call(self.model_copy(), opt, (xg,)))
         # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
         # normalize=True: the model sees standardised x, the axis shows raw units.
         sets = [(x, self.y[:, 0])] + ([(self.xv, self.yv[:, 0])] if self.xv is not None else [])

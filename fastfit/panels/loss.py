@@ -7,7 +7,7 @@ from ..classify import is_classifier, probabilities
 from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, PANELS, Panel, _cpu_model, _optimum, outputs
+from .base import COLORS, MARKERS, PANELS, Panel, _optimum, outputs, private_model
 from .surface import LossSurface, _spans_decades
 
 __all__ = ['LossPanel', 'SamplesLossPanel']
@@ -21,7 +21,7 @@ def _accuracy_curve(learn, h:ParamHistory|None, recs, most:int=300) -> tuple:
         keep = keep[np.unique(np.linspace(0, len(keep) - 1, min(most, len(keep))).round().astype(int))]
         steps, params = h.steps[keep], [{k: v[i] for k, v in h.params.items()} for i in keep]
     else: steps, params = np.array([0 if s is None else s for s in recs.steps]), recs.params
-    acc = (probabilities(outputs(_cpu_model(learn.model), params, x), learn.loss_func).argmax(-1) == y).float().mean(-1)
+    acc = (probabilities(outputs(private_model(learn.model), params, x), learn.loss_func).argmax(-1) == y).float().mean(-1)
     return np.asarray(steps), acc.numpy()
 
 

@@ -7,7 +7,7 @@ import torch
 
 from ..models import MLPModel
 from ..records import _finite_records, _history, frame_idxs
-from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _cpu_model, _short, sample_sets
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _short, sample_sets
 from .surface import LossSurface, SurfacePanel
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
@@ -44,7 +44,7 @@ class UnitsPanel(Panel):
     ):
         super().__init__(learn, recs, labels)
         if self.multi: raise ValueError("the 'units' panel draws one run: with several, pass split=True (small multiples)")
-        model = _cpu_model(self.learn.model)
+        model = self.model_copy()
         dls = self.learn.dls
         xall = torch.cat([self.x, dls.valid.x.cpu()]) if dls.has_valid else self.x
         lo, hi = float(xall.min()), float(xall.max())
@@ -139,7 +139,7 @@ class LossPlane(LossSurface):
         learn, # the learner: its model, loss function and training data
         paths:list, # the recorded paths, (T, n_params) each (several runs: one plane through all of them)
         directions:str='pca', # 'pca' or 'random'
-        seed:int=0, # seed of the random directions
+        seed:int=42, # seed of the random directions
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         if directions not in ('pca', 'random'):
@@ -215,7 +215,7 @@ class LandscapePanel(SurfacePanel):
     def __init__(self, learn, recs, labels=None,
         directions:str='pca', # 'pca': the path's two principal directions; 'random': filter-normalised random ones
         n:int=60, # grid points per axis (n*n batched forward passes)
-        seed:int=0, # seed of the random directions
+        seed:int=42, # seed of the random directions
         show_end:bool=False, # mark each run's final state (static pictures)
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):

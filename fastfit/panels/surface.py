@@ -10,7 +10,7 @@ from ..data import EVAL_ROWS, check_positive, mean_over_rows
 from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _cpu_model, _named_flat, _optimum, _short, _width, sample_sets
+from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _optimum, _short, _width, private_model, sample_sets
 
 __all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
 
@@ -23,7 +23,7 @@ class LossSurface:
         params=None, # two flat parameter names, e.g. ('w', 'b') or ('c1', 'c0'); default: the first two
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
-        self.learn, self.model = learn, _cpu_model(learn.model)
+        self.learn, self.model = learn, private_model(learn.model)  # functional_call swaps its parameters: a copy
         if max_n is not None: max_n = check_positive('max_n', max_n, int)
         dl = learn.dls.train
         # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
