@@ -16,11 +16,11 @@ from fastcore.basics import patch
 from .classify import is_classifier, probabilities
 from .data import RegDataLoaders, check_positive
 from .panels import COLORS
-from .plots import check_axs, show_classes, show_xy
+from .plots import check_axs, show_classes
 from .realdata import RealData
 from .style import restyle
 
-__all__ = ['show_image_rows']  # and `Learner.show_misclassified`, `RealData.show` (patched)
+__all__ = []  # it adds methods: `Learner.show_misclassified`, `RealData.show` (and images to `show_results`, `dls.show`)
 
 WRONG = COLORS['fit']  # vermillion: a misclassified image's label and frame (bold and framed too, not colour alone)
 RIGHT = '0.2'
@@ -110,6 +110,7 @@ def show_misclassified(self:Learner,
     """Draw a grid of images with their target and the model's prediction (and its probability): the misclassified first
     (bold, framed in vermillion), the most confidently wrong first, then the right ones, the least sure first — fastai's
     `show_results` and `plot_top_losses` in one picture. For image data: the loaders' `img_shape` (`digits()` sets it)."""
+    if axs is not None: check_axs(axs, 1, 'images')  # what it is, before anything else is looked at
     dls = self.dls
     shape = image_shape(dls)
     if shape is None:
@@ -181,11 +182,14 @@ def show(self:RealData, axs=None, per_class:int=8, **kwargs) -> None:
     new = axs is None
     if new:
         cols = min(n, 5)
-        _, axs = plt.subplots(math.ceil(n / cols), cols, figsize=(3 * cols, 2.7 * math.ceil(n / cols)), sharey=True,
+        _, axs = plt.subplots(math.ceil(n / cols), cols, figsize=(2.6 * cols, 2.4 * math.ceil(n / cols)), sharey=True,
                               squeeze=False)
     axs = check_axs(axs, n, f"{n} features")
-    show_xy(self.x, self.y, axs=axs[:n], title=repr(self), **kwargs)
+    # one opaque colour: a few hundred points per panel stay readable, and the PNG small (blended points do not compress)
     for i, (ax, name) in enumerate(zip(axs, self.feature_names)):
-        ax.set_xlabel(name)
+        ax.scatter(self.x[:, i], self.y[:, 0], s=7, c=COLORS['data'], lw=0, **kwargs)
+        ax.set_xlabel(name); ax.grid(alpha=.25)
         ax.set_ylabel(self.target_name if not new or i % axs[0].get_subplotspec().get_gridspec().ncols == 0 else '')
+    axs[0].figure.suptitle(repr(self), fontsize=10)
+    restyle(axs[:n], axs[0].figure)
     if new: axs[0].figure.tight_layout()

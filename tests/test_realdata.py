@@ -105,6 +105,12 @@ def test_dataloaders_carry_names_and_image_shape():
     assert reg.train.x.mean(0).abs().max() < 1e-5 and (reg.train.x.std(0) - 1).abs().max() < 1e-5
 
 
+def test_names_survive_new_batch_sizes_and_export():
+    from fastfit.data import rebatch
+    dls = digits().dataloaders(bs=None)
+    for d in (rebatch(dls, 16), dls.new_empty()): assert d.img_shape == (8, 8) and d.vocab == ['3', '7']
+
+
 def test_fastbook_three_vs_seven_held_out_accuracy(three_seven):
     _, acc = three_seven.validate()
     assert acc >= .97  # fastbook's linear model on MNIST 3s and 7s gets about 97%; these 8x8 digits as well

@@ -173,11 +173,12 @@ class WeightsPanel(Panel):
         mesh = ax.pcolormesh(np.arange(n_in + 1), np.arange(n + 1), self.W[-1], cmap=CMAP, norm=self.norm, shading='flat',
                              edgecolors='white', linewidth=.5)
         names = getattr(self.learn.dls, 'feature_names', None) or [f"x[{j}]" for j in range(n_in)]
-        ax.set_xticks(np.arange(n_in) + .5, names, rotation=30 if n_in > 3 else 0, ha='right' if n_in > 3 else 'center',
-                      fontsize=9)
+        every = math.ceil(n_in / 16)  # at most 16 names fit under the axes
+        ax.set_xticks(np.arange(0, n_in, every) + .5, names[::every], rotation=30 if n_in > 3 else 0,
+                      ha='right' if n_in > 3 else 'center', fontsize=9)
         ax.set_yticks(np.arange(n) + .5, self._titles(), fontsize=9)
         ax.set_ylim(n, 0)  # row 0 on top
-        ax.set_box_aspect(min(1, max(n, 5) / n_in))  # one row still tall enough for its colour bar
+        ax.set_box_aspect(max(.35, min(1, max(n, 5) / n_in)))  # one row still tall enough for its colour bar
         ax.tick_params(length=0)
         return [mesh]
 
