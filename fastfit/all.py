@@ -5,9 +5,11 @@ from .classify import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
 from .gallery import *  # noqa: F403
+from .hand import *  # noqa: F403
 from .helptext import add_params_docs as _add_params_docs
 from .history import *  # noqa: F403
 from .learner import *  # noqa: F403
+from .live import *  # noqa: F403
 from .models import *  # noqa: F403
 from .panels import *  # noqa: F403
 from .player import *  # noqa: F403

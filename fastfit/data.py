@@ -6,6 +6,7 @@ import math
 import numpy as np
 import torch
 from fastai.data.core import DataLoaders
+from fastai.data.transforms import CategoryMap
 from fastai.torch_core import default_device
 from fastcore.basics import store_attr
 from torch.utils.data import TensorDataset
@@ -99,6 +100,12 @@ class TensorDL:
     @property
     def _tensors(self): return (self.x,) if self.y is None else (self.x, self.y)
     @property
+    def items(self):
+        "fastai's items to show (images, texts): none here, so fastai's `plot_top_losses` is refused with the reason."
+        raise AttributeError("fastfit's loaders hold tensors (x, y), not items to show one by one (images, texts), so "
+                             "plot_top_losses has nothing to draw: interp.top_losses(k) gives the rows, and "
+                             "learn.show_results() or learn.show_fit() the picture")
+    @property
     def n(self): return self.x.shape[0]  # not len(x): torch's __len__ is Python, and this runs 3 times an epoch
     def __len__(self):
         if self.full_batch: return 1 if self.n else 0
@@ -130,7 +137,9 @@ class TensorDL:
                     seed=self.seed, device=self.device)
         args.update({k: v for k, v in kwargs.items() if k in args})
         x, y = (self.x, self.y) if dataset is None else _xy(dataset)
-        return type(self)(x, y, **args)
+        out = type(self)(x, y, **args)
+        if 'vocab' in self.__dict__: out.vocab = self.vocab  # a classifier's class names (fastai's interpretation reads them)
+        return out
 
     def new_empty(self):
         "The same loader with no samples (what `learn.export` keeps of the data)."
@@ -388,7 +397,10 @@ def count_classes(*ys, name='y') -> int:
                          f"needs samples of at least two classes")
     k = int(present.max()) + 1
     if len(present) < k:
-        missing = sorted(set(range(k)) - set(present.tolist()))
+        missing, want = [], 0  # the first few absent labels, found between the present ones (never range(k): IDs like 10**8)
+        for v in present.tolist():
+            while want < v and len(missing) < 4: missing.append(want); want += 1
+            want = v + 1
         fix = f"subtract {int(present.min())} ({name} - {int(present.min())})" if int(present.min()) > 0 and \
               len(present) == k - int(present.min()) else f"renumber them with np.unique({name}, return_inverse=True)"
         raise ValueError(f"{name} must number the classes 0..k-1 with a sample of each, got labels {present.tolist()[:10]} "
@@ -425,7 +437,8 @@ class ClsDataLoaders(RegDataLoaders):
         # One mechanism: the regression loaders (checks, split, TensorDL), then the labels as int64 again.
         dls = super().from_arrays(x, y, valid_pct=valid_pct, bs=bs, seed=seed, valid=valid, device=device, truth=truth,
                                   normalize=normalize)
-        for dl in dls.loaders: dl.y = dl.y.long()
+        vocab = CategoryMap(list(range(k)))  # fastai's `dls.vocab` (a CategoryMap, as its ClassificationInterpretation reads)
+        for dl in dls.loaders: dl.y, dl.vocab = dl.y.long(), vocab
         dls.n_classes = k
         return dls
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
+from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from .data import mean_over_rows
 from .models import flat_names
@@ -61,7 +62,10 @@ class ParamHistory(Callback):
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _tracked(self):
-        named = list(self.learn.model.named_parameters())
+        model = self.learn.model
+        # Under `distrib_ctx` (rank 0) the model is wrapped in DistributedDataParallel: its parameters, named as on one process.
+        if isinstance(model, (DataParallel, DistributedDataParallel)): model = model.module
+        named = list(model.named_parameters())
         if self.names is None:
             per_value = 4 * (1 + (len(self._step_keys()) if self.grads_on else 0))  # bytes a record takes per parameter
             big = self.max_bytes // (per_value * self.min_records)
@@ -97,6 +101,7 @@ class ParamHistory(Callback):
         tracked = self._tracked()
         self._ps = [p for _, p in tracked]
         layout = [(k, tuple(p.shape), p.device) for k, p in tracked]
+        if layout == self.layout and self.n and len(self._flat) < self.rows: self._grow()  # unpickled: room again
         if layout != self.layout or self.n == 0:
             self.reset()
             self.layout = layout
@@ -295,6 +300,34 @@ class ParamHistory(Callback):
         for p in self._ps:
             out.append(row[i:i + p.numel()].view_as(p)); i += p.numel()
         return out
+
+    # -- pickling (learn.export) ----------------------------------------------------------------------------------
+    # Views of the live model and optimizer, and the buffers again under other names: each fit's setup makes them anew.
+    _TRANSIENT = ('_ps', '_src', '_flat_np', '_G', '_F', '_pairs', '_gsrc', '_gexp', '_gcat', '_hyp_pairs', '_opt_state',
+                  '_state_start')
+
+    def __getstate__(self) -> dict:
+        "What pickling keeps (`learn.export`): the records made, not the empty rows ahead of them nor views of the model."
+        d = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        if self._flat is not None:
+            m = len(self)
+            d.update(_flat=self._flat[:m].clone(), _loss=self._loss[:m].copy(), _steps=self._steps[:m].copy(),
+                     _g={k: b[:m].clone() for k, b in self._g.items()}, _hyp={k: a[:m].copy() for k, a in self._hyp.items()})
+        return d
+
+    def __setstate__(self, d:dict):
+        self.__dict__.update(d)
+        for k in self._TRANSIENT: self.__dict__.setdefault(k, None)
+
+    def _grow(self):
+        "Give an unpickled history's buffers their `rows` again (NaN/0 past the records), so a later fit records on."
+        extra = self.rows - len(self._flat)
+        def pad(t, fill):
+            if isinstance(t, torch.Tensor): return torch.cat([t, t.new_full((extra, *t.shape[1:]), fill)])
+            return np.concatenate([t, np.full((extra, *t.shape[1:]), fill, dtype=t.dtype)])
+        self._flat, self._loss, self._steps = pad(self._flat, 0.), pad(self._loss, np.nan), pad(self._steps, 0)
+        self._g = {k: pad(b, float('nan')) for k, b in self._g.items()}
+        self._hyp = {k: pad(a, np.nan) for k, a in self._hyp.items()}
 
     # -- reading ------------------------------------------------------------------------------------------------
     def _view(self):

@@ -275,13 +275,17 @@ class MLPModel(RegModel):
         self.hidden = tuple(_check_count(f'hidden[{i}]', h) for i, h in enumerate(hs))
         if isinstance(act, str):
             if act not in _ACTS: raise ValueError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
-            self.act_name, self.act = act, _ACTS[act]
-        elif callable(act): self.act_name, self.act = getattr(act, '__name__', repr(act)), act
+            act_name, act_fn = act, _ACTS[act]
+        # a torch module (nn.Tanh()) too: set after nn.Module's own __init__, which a module attribute needs
+        elif callable(act):
+            act_name, act_fn = getattr(act, '__name__', repr(act)), act
+            if isinstance(act, nn.Module): act_name = type(act).__name__.lower().replace('leakyrelu', 'leaky_relu')  # 'tanh'
         else: raise TypeError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
         sizes = (self.n_in, *self.hidden, self.n_out)
         shapes = {}
         for i, (a, b) in enumerate(zip(sizes, sizes[1:]), 1): shapes.update({f'l{i}.w': (a, b), f'l{i}.b': (b,)})
         super().__init__(shapes, init, seed)
+        self.act_name, self.act = act_name, act_fn
         self.layers = [getattr(self, f'l{i}') for i in range(1, len(sizes))]  # a plain list: the l1, l2, ... modules
 
     def _random_init(self, shapes, g):

@@ -11,7 +11,7 @@ from .data import RegDataLoaders, SynthData
 
 __all__ = ['RealData', 'digits', 'iris', 'diabetes']
 
-INSTALL = "pip install 'fastfit[data]' (or pip install scikit-learn)"
+INSTALL = "pip install 'fastfit-gd[data]' (or pip install scikit-learn)"
 
 
 def _sklearn_datasets():
@@ -84,7 +84,7 @@ def digits(
     digits of `pair` in order: fastbook chapter 4's '3 vs 7' (183 threes, 179 sevens) without downloading MNIST.
     Source: E. Alpaydin and C. Kaynak (1998), "Optical Recognition of Handwritten Digits", UCI Machine Learning
     Repository (CC BY 4.0), its test set of 1,797 digits as scikit-learn ships it (`sklearn.datasets.load_digits`,
-    BSD-3-Clause). Needs scikit-learn: `pip install 'fastfit[data]'`."""
+    BSD-3-Clause). Needs scikit-learn: `pip install 'fastfit-gd[data]'`."""
     ds = _digit_list(pair)
     d = _sklearn_datasets().load_digits()
     target = np.asarray(d.target)
@@ -127,7 +127,7 @@ def iris(
     (sepal length, sepal width, petal length, petal width); two of them, e.g. `features=('petal length', 'petal width')`,
     make a picture the 'boundary' panel draws. Source: R. A. Fisher (1936), Annals of Eugenics 7(2); UCI Machine
     Learning Repository 'Iris' (CC BY 4.0), as scikit-learn ships it (`sklearn.datasets.load_iris`, BSD-3-Clause).
-    Needs scikit-learn: `pip install 'fastfit[data]'`."""
+    Needs scikit-learn: `pip install 'fastfit-gd[data]'`."""
     d = _sklearn_datasets().load_iris()
     names = [str(n) for n in d.feature_names]
     cols = _feature_idx(features, names)
@@ -147,7 +147,7 @@ def diabetes() -> RealData:
     (25 to 346). The features differ in scale by a factor of 100: fit them with `dataloaders(normalize=True)`.
     Source: B. Efron, T. Hastie, I. Johnstone and R. Tibshirani (2004), "Least Angle Regression", Annals of Statistics
     32(2), as scikit-learn ships it (`sklearn.datasets.load_diabetes(scaled=False)`, BSD-3-Clause).
-    Needs scikit-learn: `pip install 'fastfit[data]'`."""
+    Needs scikit-learn: `pip install 'fastfit-gd[data]'`."""
     d = _sklearn_datasets().load_diabetes(scaled=False)
     x = torch.from_numpy(np.asarray(d.data, dtype=np.float32))
     y = torch.from_numpy(np.asarray(d.target, dtype=np.float32))[:, None]

@@ -198,8 +198,8 @@ def test_html_thinned_under_embed_limit(learn, tmp_path):
 
 def test_mp4_without_extra_names_it(learn, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'imageio_ffmpeg', None)  # as if not installed
-    with pytest.raises(ImportError, match=r"fastfit\[mp4\]"): learn.save_animation(tmp_path / 'fit.mp4', frames=N)
-    with pytest.raises(ImportError, match=r"fastfit\[mp4\]"): AnimateFit(tmp_path / 'fit.mp4')
+    with pytest.raises(ImportError, match=r"fastfit-gd\[mp4\]"): learn.save_animation(tmp_path / 'fit.mp4', frames=N)
+    with pytest.raises(ImportError, match=r"fastfit-gd\[mp4\]"): AnimateFit(tmp_path / 'fit.mp4')
     assert not list(tmp_path.iterdir())
 
 

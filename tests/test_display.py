@@ -7,6 +7,7 @@ import inspect
 import io
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -251,6 +252,24 @@ def test_stored_outputs_load_nothing_from_the_network(path):
             if mime in data: assert bd.network_loads(data[mime]) == [], f"{where}: its {mime} loads {bd.network_loads(data[mime])}"
         js = data.get('application/javascript', '')
         assert 'http:' not in js and 'https:' not in js and 'import(' not in js, f"{where}: a script that may fetch from the network"
+
+
+# An absolute path of the machine that ran the notebook: a home, a checkout, a temporary folder, an environment's packages.
+MACHINE_PATH = re.compile(r'(?:/(?:home|Users|work|root|tmp|private|opt|usr/lib)/[^\s\'"]+|[A-Za-z]:\\\\?Users\\|site-packages)')
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_carry_no_machine_paths(path):
+    "What a notebook stores is read on other machines: no path of the one that ran it (a warning's file, a temp folder)."
+    nb = json.loads(path.read_text(encoding='utf-8'))
+    for i, cell in enumerate(nb['cells']):
+        for j, out in enumerate(cell.get('outputs', [])):
+            data = out.get('data', {})
+            texts = [out.get('text', ''), out.get('traceback', [])]
+            texts += [data[m] for m in ('text/plain', 'text/html', 'text/markdown') if m in data]
+            text = '\n'.join(''.join(t) if isinstance(t, list) else t for t in texts)
+            m = MACHINE_PATH.search(text)
+            assert m is None, f"{path.name}, cell {i + 1}, output {j + 1} stores a path of this machine: {m[0]!r}"
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)

@@ -133,7 +133,7 @@ def run_py(code):
 def test_without_scikit_learn_the_loaders_say_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'sklearn', None)  # `import sklearn` now raises ImportError, as if not installed
     for load in (digits, iris, diabetes):
-        with pytest.raises(ImportError, match=r"pip install 'fastfit\[data\]'"): load()
+        with pytest.raises(ImportError, match=r"pip install 'fastfit-gd\[data\]'"): load()
 
 
 def test_fastfit_imports_and_fits_without_scikit_learns_data_sets():
@@ -147,7 +147,7 @@ def test_fastfit_imports_and_fits_without_scikit_learns_data_sets():
         try: digits()
         except ImportError as e: print('ERR', e)
         """)
-    assert "ERR fastfit's real data sets" in out and "pip install 'fastfit[data]'" in out
+    assert "ERR fastfit's real data sets" in out and "pip install 'fastfit-gd[data]'" in out
 
 
 def test_no_network_anywhere(monkeypatch, tmp_path):

@@ -48,7 +48,7 @@ class BoundaryPanel(Panel):
     background, the decision boundary moving with the frames, the optimum's boundary dashed, and a caption (step, loss,
     accuracy). Any classifier of two features: the model's outputs are logits (n, 1) or (n, k), turned into
     probabilities by its loss's `activation` (fastai's convention) or else sigmoid/softmax."""
-    name, needs = 'boundary', ('classes', 'two features')
+    name, needs = 'boundary', ('classes', 'two features', 'data')
     n_grid = 80  # grid cells per axis: the background and the borders are computed on it, every frame
     levels = 10  # tints of each class in the background, from chance to sure
 
@@ -67,10 +67,8 @@ class BoundaryPanel(Panel):
         self.edges, self.xc, self.yc = edges, *[(e[:-1] + e[1:]) / 2 for e in edges]
         X, Y = np.meshgrid(self.xc, self.yc)
         self.grid = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float()
-        self.opt, self.separable = None, False
-        try: opt = self.learn.optimum()
-        except TypeError: opt = None
-        except ValueError: opt, self.separable = None, True
+        self.opt, opt = None, self.optimum()
+        self.separable = self.no_finite_optimum
         if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
         self.opt_label = optimum_label(self.learn.loss_func)
         self._acc = [self._accuracies(run) for run in range(len(self.learns))]
@@ -137,6 +135,7 @@ class BoundaryPanel(Panel):
                             zorder=6, bbox=_NOTE)
         ax.set_xlim(self.lo[0], self.hi[0]); ax.set_ylim(self.lo[1], self.hi[1])
         ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
+        self._setup_optimum_note(ax)
         ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False,
                   title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class', title_fontsize=8.5)
         return [*moving, *self.lines, self.text, *self._setup_stop_note(ax)]

@@ -8,7 +8,7 @@ from torch.func import functional_call
 from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
-from .base import _NOTE, COLORS, PANELS, Panel, _optimum, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
 
 __all__ = ['FitPanel']
 
@@ -51,7 +51,7 @@ def _params_texts(params:list, max_scalars=4) -> list:
 class FitPanel(Panel):
     """The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving).
     A two-class classifier of one feature: the labels 0/1 and p(class 1) against x (the sigmoid curve)."""
-    name, n_grid = 'fit', 200
+    name, needs, n_grid = 'fit', ('data',), 200
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
@@ -78,7 +78,7 @@ class FitPanel(Panel):
             self.preds = self.predss[0]
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
             if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
-            opt = _optimum(learn)
+            opt = self.optimum()
             self.opt = None if opt is None else self._curve(functional_call(self.model_copy(), opt, (xg,)))
         # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
         # normalize=True: the model sees standardised x, the axis shows raw units.
@@ -123,6 +123,7 @@ class FitPanel(Panel):
         ax.set_xlabel((xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
                       + (' (the model is fitted on standardised x)' if getattr(dls, 'norm', None) is not None else ''))
         ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
+        self._setup_optimum_note(ax)
         ax.legend(loc='lower right', fontsize=9, framealpha=.85)
         ax.grid(alpha=.25)
         return [*self.lines, self.text, *self._setup_stop_note(ax)]

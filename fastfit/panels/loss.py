@@ -5,9 +5,10 @@ import numpy as np
 
 from ..classify import is_classifier, probabilities
 from ..history import ParamHistory
+from ..learner import has_data
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, PANELS, Panel, _optimum, outputs, private_model
+from .base import COLORS, MARKERS, PANELS, Panel, outputs, private_model
 from .surface import LossSurface, _spans_decades
 
 __all__ = ['LossPanel', 'SamplesLossPanel']
@@ -44,10 +45,10 @@ class LossPanel(Panel):
 
     def _opt_loss(self):
         lrn = self.learn
-        opt = _optimum(lrn)
+        opt = self.optimum()
         self.opt = None if opt is None else lrn.train_loss(opt)
         self.accs = [_accuracy_curve(lrn, _history(lrn), r) for lrn, r in zip(self.learns, self.recss)] \
-            if is_classifier(lrn) else []
+            if is_classifier(lrn) and has_data(lrn) else []
 
     def setup(self, ax) -> list:
         self.ax = ax
@@ -68,6 +69,7 @@ class LossPanel(Panel):
         else: ax.set_ylim(min(0, lo), hi + .05 * (hi - min(0, lo)) + 1e-12)
         ax.set_xlabel(self.xlabel); ax.set_ylabel(self.ylabel + (' (log scale)' if self.log else ''))
         ax.grid(alpha=.25, which='both' if not self.log else 'major')
+        self._setup_optimum_note(ax)
         handles = ax.get_legend_handles_labels()
         self.acc_lines = self._setup_accuracy(ax, handles) if self.accs else []
         ax.legend(*handles, loc='center right' if self.accs else 'upper right', fontsize=9, framealpha=.85)

@@ -37,13 +37,15 @@ class UnitsPanel(Panel):
     """The fitted curve (moving) as the sum of its last hidden layer's units: each unit's piece, its activation times its
     output weight (for ReLU, a hinge), and the output bias. Up to six units get a colour each; more are drawn thin in one
     colour, the `max_units` largest only."""
-    name, needs, n_grid = 'units', ('units',), 200
+    name, needs, n_grid = 'units', ('units', 'data'), 200
 
     def __init__(self, learn, recs, labels=None,
         max_units:int=40, # draw at most this many units (the largest at the last frame); the sum counts them all
     ):
         super().__init__(learn, recs, labels)
-        if self.multi: raise ValueError("the 'units' panel draws one run: with several, pass split=True (small multiples)")
+        if self.multi: raise ValueError("the 'units' panel draws one run per axes: for several runs, draw them as small "
+                                        "multiples, e.g. comparison.split = True before comparison.animate(panels=('units',)), "
+                                        "or Frames(learners, records, panels=('units',), split=True)")
         model = self.model_copy()
         dls = self.learn.dls
         xall = torch.cat([self.x, dls.valid.x.cpu()]) if dls.has_valid else self.x
@@ -210,7 +212,7 @@ class LandscapePanel(SurfacePanel):
     """The loss landscape: contours of the training loss over a plane through all the parameters (see `LossPlane`),
     the path projected onto it (moving). The path leaves the plane wherever it is not flat: the contours are the loss on
     the plane, not along the path (the loss panel has that)."""
-    name, needs = 'landscape', ('history', 'two params', 'every param recorded')
+    name, needs = 'landscape', ('history', 'two params', 'every param recorded', 'data')
 
     def __init__(self, learn, recs, labels=None,
         directions:str='pca', # 'pca': the path's two principal directions; 'random': filter-normalised random ones
