@@ -114,6 +114,7 @@ def test_mlp_first_layer_units_that_moved_most():
     fr.draw(0)
     now = np.stack([np.asarray(m.get_array()).ravel() for m in fr.panels[0].meshes])
     np.testing.assert_allclose(now, (learn.model.l1.w.detach() - h[0]).T.numpy(), atol=1e-6)
+    assert 0 < fr.panels[0].norm.vmax <= np.abs(now).max() + 1e-9  # the colour scale is the changes', not the weights'
 
 
 def test_table_data_is_a_heat_map_with_named_features():

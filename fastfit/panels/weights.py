@@ -88,7 +88,7 @@ class WeightsPanel(Panel):
         shape = getattr(self.learn.dls, 'img_shape', None)
         self.img_shape = tuple(shape) if shape is not None and int(np.prod(shape)) == n_in else None
         self.ncols = ncols
-        finite = np.abs(W[np.isfinite(W)])
+        finite = np.abs(self.W[np.isfinite(self.W)])
         # Fixed over the frames, so that growth shows; a few outliers (a diverging run) do not wash out the rest.
         self.lim = float(np.percentile(finite, 99.5)) if finite.size else 1.
         self.lim = self.lim if self.lim > 0 else 1.
