@@ -236,7 +236,7 @@ def test_without_scripts_the_page_shows_the_start(browser, pages):
 
 def test_in_a_notebook_the_widget_and_the_page_where_no_kernel_runs(monkeypatch):
     "One output: the widget view (a live kernel) and, for front ends without one (docs, exported HTML), the page."
-    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit[widgets]'")
+    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit-gd[widgets]'")
     import IPython.display
     got = []
     monkeypatch.setattr(IPython.display, 'display', lambda data, raw=False, **kw: got.append(data))
