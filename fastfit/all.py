@@ -4,6 +4,7 @@ from fastai.basics import *  # noqa: F403
 from .classify import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .data import *  # noqa: F403
+from .gallery import *  # noqa: F403
 from .hand import *  # noqa: F403
 from .helptext import add_params_docs as _add_params_docs
 from .history import *  # noqa: F403
@@ -13,6 +14,7 @@ from .models import *  # noqa: F403
 from .panels import *  # noqa: F403
 from .player import *  # noqa: F403
 from .plots import *  # noqa: F403
+from .realdata import *  # noqa: F403
 from .records import *  # noqa: F403
 from .style import *  # noqa: F403
 from .writers import *  # noqa: F403

@@ -285,7 +285,7 @@ class RegDataLoaders(DataLoaders):
         "These loaders with no samples, for `learn.export` (the model, not the data, is exported)."
         res = type(self)(*[dl.new_empty() for dl in self.loaders], path=self.path, device=self.device)
         res.truth, res.norm, res.raw_truth = self.truth, self.norm, self.raw_truth
-        return res
+        return _carry_names(self, res)
 
     @classmethod
     def from_arrays(cls,
@@ -474,8 +474,15 @@ def rebatch(dls:RegDataLoaders, bs:int|None, normalize:bool|None=None, valid_pct
     valid = (raw(dls.valid.x).cpu(), dls.valid.y.cpu()) if dls.has_valid else None
     truth = dls.raw_truth if dls.norm is not None else dls.truth
     seed = 42 if dls.train.seed is None else dls.train.seed
-    return type(dls).from_arrays(xt, yt, valid=valid, valid_pct=0, bs=bs, seed=seed, device=dls.device,
-                                 truth=truth, normalize=normalize)
+    return _carry_names(dls, type(dls).from_arrays(xt, yt, valid=valid, valid_pct=0, bs=bs, seed=seed, device=dls.device,
+                                                   truth=truth, normalize=normalize))
+
+
+def _carry_names(old, new):
+    "`new` loaders with the names of `old`'s classes and features and its images' shape (real data: `realdata`), if any."
+    for k in ('vocab', 'img_shape', 'feature_names'):
+        if getattr(old, k, None) is not None: setattr(new, k, getattr(old, k))
+    return new
 
 
 class SynthData:

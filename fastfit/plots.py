@@ -336,6 +336,9 @@ def show_dls(dls:RegDataLoaders,
     axs=None, # matplotlib axes to draw into: one per set (train, valid) (default: a new pyplot figure, shared y)
 ) -> None:
     "Draw the train and validation scatter side by side, on shared y limits (seed 003's `figure1`); class labels: points by class."
+    if getattr(dls, 'img_shape', None) is not None:  # pixels (digits()): the images themselves
+        from .gallery import show_image_dls
+        return show_image_dls(dls, batch, axs)
     x, y = dls.train.one_batch() if batch else (dls.train.x, dls.train.y)
     if isinstance(dls, ClsDataLoaders): return _show_cls_dls(dls, x, y, batch, axs)
     raw = dls.denormalize  # normalize=True: the data in its own units
@@ -453,8 +456,11 @@ def show_results(self:FitLearner,
     ax=None, # matplotlib axes to draw into (default: a new pyplot figure)
     **kwargs, # passed to `ax.scatter`
 ) -> None:
-    "Draw targets against predictions (points on the dashed diagonal are predicted exactly)."
+    "Draw targets against predictions (points on the dashed diagonal are predicted exactly); images: `show_misclassified`."
     check_ax(ax)
+    if getattr(self.dls, 'img_shape', None) is not None:  # pixels (digits()): the images, the wrong ones first
+        from . import gallery  # noqa: F401 (it adds `Learner.show_misclassified`)
+        return self.show_misclassified(ds_idx=ds_idx, dl=dl, max_n=max_n or 24, axs=ax)
     if dl is None:
         if ds_idx == 1 and not self.dls.has_valid: ds_idx = 0
         dl = self.dls[ds_idx]

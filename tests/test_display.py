@@ -154,7 +154,9 @@ def shell(tmp_path_factory):
              "cmp = compare_optimizers(dls, {'SGD': SGD, 'Adam': Adam}, epochs=5)",
              "sweep = lr_sweep(dls, (.01, .1), epochs=5)",
              "blobs = synth_blobs(n=60, centers=3)\ncls_dls = blobs.dataloaders(bs=None)\n"
-             "clf = classification_learner(cls_dls)\nwith clf.no_bar(), clf.no_logging(): clf.fit(5)"]
+             "clf = classification_learner(cls_dls)\nwith clf.no_bar(), clf.no_logging(): clf.fit(5)",
+             "digs = digits()\nimg = classification_learner(digs.dataloaders(bs=None))\n"
+             "with img.no_bar(), img.no_logging(): img.fit(3)"]
     try:
         for src in setup:
             outs = k.run(src)
@@ -165,7 +167,7 @@ def shell(tmp_path_factory):
 
 # The objects a drawing method is called on, by name in the shell: a method of a class is called on each that is one.
 # A helper adding a kind of object (a classification learner, say) adds it here; a method with no object fails below.
-CANDIDATES = ('learn', 's', 'multi', 'dls', 'cmp', 'sweep', 'blobs', 'cls_dls', 'clf')
+CANDIDATES = ('learn', 's', 'multi', 'dls', 'cmp', 'sweep', 'blobs', 'cls_dls', 'clf', 'digs', 'img')
 # Functions need their arguments.
 FUNCTION_ARGS = {'show_xy': 's.x, s.y', 'show_dls': 'dls', 'show_classes': 'blobs.x, blobs.y'}
 
@@ -333,7 +335,8 @@ def objects(learn):
     "One object of each kind drawn, in this process (for the argument checks)."
     dls = A.synth_linear(n=30, seed=1).dataloaders(bs=None)
     return dict(learn=learn, s=A.synth_linear(n=30, seed=1), multi=A.synth_multilinear(n=30), dls=dls,
-                cmp=A.compare_optimizers(dls, {'SGD': A.SGD}, epochs=3), sweep=A.lr_sweep(dls, (.1,), epochs=3))
+                cmp=A.compare_optimizers(dls, {'SGD': A.SGD}, epochs=3), sweep=A.lr_sweep(dls, (.1,), epochs=3),
+                digs=A.digits())
 
 
 @pytest.mark.parametrize('cls, name', [(c, n) for c, n in drawing_methods() if c is not None],
