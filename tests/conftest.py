@@ -5,6 +5,10 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
+# One torch thread a process (kernels, CLI runs and torchrun ranks inherit it): the suite runs in several workers
+# (pytest-xdist) on a few cores, where torch's thread pools would wait on each other (a 6-parameter solve took 2.8 s
+# with 2 threads on a busy machine, 0.03 s with one). Behaviour is the same; speed is measured in bench/, not here.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 import fastprogress.fastprogress as fp  # noqa: E402
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402
@@ -12,6 +16,9 @@ from hypothesis import settings  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 matplotlib.use('Agg')
+import torch  # noqa: E402
+
+torch.set_num_threads(1)  # in case torch was imported before this file set OMP_NUM_THREADS
 fp.NO_BAR = True  # no \r progress bars in test logs
 # Hypothesis keeps its example database and caches in `.hypothesis/` of the working directory: not in the source tree.
 _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix='fastfit-hypothesis-')
