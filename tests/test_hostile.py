@@ -192,7 +192,7 @@ def test_exported_learners(tmp_path, capsys):
                                          r"model and its history, not the data.*learn.dls = ClsDataLoaders.from_arrays\(x, y\)"):
         loaded.fit(5)
     with pytest.raises(ValueError, match=r"the 'boundary' panel needs training data, which a learner from load_learner does "
-                                         r"not hold.*panels that fit LogisticModel: \('loss', 'step'\)"):
+                                         r"not hold.*panels that fit LogisticModel: \('loss', 'step'[,)]"):
         loaded.animate(panels=('fit',))
     loaded.save_animation(tmp_path / 'loss.gif', frames=3, panels=('loss', 'step'), dpi=50)  # the history alone: drawn
     # given data again, it fits on from where its history ended

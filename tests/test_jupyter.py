@@ -47,8 +47,9 @@ def gif_frames(src:str) -> int:
     return Image.open(io.BytesIO(data)).n_frames if data[:4] == b'GIF8' else 0
 
 
-def moving(locator, wait_ms:int=1000) -> bool:
-    "Whether what `locator` shows changes over `wait_ms` (an animated GIF plays: no script needed)."
+def moving(locator, wait_ms:int=3000) -> bool:
+    """Whether what `locator` shows changes over `wait_ms` (an animated GIF plays: no script needed); longer than the
+    GIF's hold of its last frame (`fastfit.gif.HOLD_LAST`), which a shorter look could fall within."""
     def shot(): return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert('RGB'))
     first = shot()
     deadline = time.monotonic() + wait_ms / 1000

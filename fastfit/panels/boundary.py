@@ -171,8 +171,9 @@ class BoundaryPanel(Panel):
             return '\n'.join(([] if r.clock[k] is None else [f"step {int(r.clock[k])}"]) + rows)
         step = r.steps[k]
         head = ('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(r.losses[k]))}"
-        if not hasattr(self, '_ptexts'): self._ptexts = _params_texts(r.params)
-        ps = self._ptexts[k]
+        # every frame's at once (cheaper per frame), made again for new records (a live view renews them)
+        if getattr(self, '_ptexts', (None,))[0] is not r: self._ptexts = (r, _params_texts(r.params))
+        ps = self._ptexts[1][k]
         note = "\nseparable: no finite optimum (|w| grows)" if self.separable else ''
         return head + f"  accuracy {self._acc[0][k]:.3f}" + ('\n' + ps if ps else '') + note
 

@@ -157,8 +157,9 @@ class FitPanel(Panel):
         if not self.multi:
             if r.stopped(k): head = f"step {int(r.steps[k])} (last finite)  loss {_short(float(loss))}"
             else: head = ('' if step is None else f"step {int(step)}  ") + f"loss {_short(float(loss))}"
-            if not hasattr(self, '_ptexts'): self._ptexts = _params_texts(r.params)  # all at once: cheaper per frame
-            ps = self._ptexts[k]
+            # every frame's at once (cheaper per frame), made again for new records (a live view renews them)
+            if getattr(self, '_ptexts', (None,))[0] is not r: self._ptexts = (r, _params_texts(r.params))
+            ps = self._ptexts[1][k]
             return head + ('\n' + ps if ps else '')
         w = max(len(str(lab)) for lab in self.labels)
         rows = [f"{str(lab):<{w}} "
