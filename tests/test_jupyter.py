@@ -44,8 +44,9 @@ def gif_frames(src:str) -> int:
     return Image.open(io.BytesIO(data)).n_frames if data[:4] == b'GIF8' else 0
 
 
-def moving(locator, wait_ms:int=1000) -> bool:
-    "Whether what `locator` shows changes over `wait_ms` (an animated GIF plays: no script needed)."
+def moving(locator, wait_ms:int=2500) -> bool:
+    """Whether what `locator` shows changes over `wait_ms` (an animated GIF plays: no script needed), longer than the 1.5 s
+    a GIF holds its last frame."""
     def shot(): return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert('RGB'))
     first = shot()
     deadline = time.monotonic() + wait_ms / 1000
