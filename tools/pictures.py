@@ -1,8 +1,9 @@
-"""The frames of issue 22's defects 2, 3, 4 and 7 as PNGs at the default dpi, for the before/after comparison in
-docs/pictures/: a diverging run (2), the 'step' panel of Adam (3), the 'landscape' beside the loss (4), and runs and
-classes in colour (7).
+"""Pictures the repository stores, made again by today's code: the README's animations (`assets`), and the frames of
+issue 22's defects 2, 3, 4 and 7 as PNGs at the default dpi for the before/after comparison in docs/pictures/: a
+diverging run (2), the 'step' panel of Adam (3), the 'landscape' beside the loss (4), and runs and classes in colour (7).
 
-    python tools/pictures.py docs/pictures/after      # writes d2_diverging.png, d2_sweep.png, ... there
+    python tools/pictures.py assets                   # assets/demo.gif and assets/boundary.gif, at the default dpi
+    python tools/pictures.py docs/pictures/after      # d2_diverging_end.png, d2_sweep.png, ... there
 """
 import sys
 from functools import partial
@@ -54,8 +55,18 @@ def frame(learn, panels, k, frames=100, out=None):
     save(fr.fig, out)
 
 
+def assets(out):
+    "The README's animations: a line fitted by 100 full-batch steps, and logistic regression's boundary on two blobs."
+    line = quiet(regression_learner(synth_linear(n=100, seed=42).dataloaders(bs=None, valid_pct=0), lr=.1), 100)
+    line.save_animation(out / 'demo.gif')  # every step (101 frames), 20 fps, the default dpi
+    blobs = synth_blobs(n=200, centers=2, spread=1.2, seed=42).dataloaders(bs=None)
+    quiet(classification_learner(blobs, lr=1.), 200).save_animation(out / 'boundary.gif', frames=30, fps=8)
+    print('\n'.join(f"{p}: {p.stat().st_size:,} bytes" for p in (out / 'demo.gif', out / 'boundary.gif')))
+
+
 def main(folder):
     out = Path(folder)
+    if out.name == 'assets': return assets(out)
     out.mkdir(parents=True, exist_ok=True)
     dls = synth_linear(n=100, seed=42).dataloaders(bs=None)
     # 2: a run at lr 1.05 grows away from the optimum; lr_sweep's diverged panel

@@ -133,7 +133,7 @@ class FitPanel(Panel):
         self._setup_optimum_note(ax)
         ax.grid(alpha=.25)
         # a fitted line that leaves the axes (a diverging run) is pointed to at their edge, with its value
-        self.offs = [EdgeMark(ax, c, marker='', ms=11, aim=False) for c in self.colors]
+        self.offs = [EdgeMark(ax, c, marker='', ms=11, aim=False, row=i) for i, c in enumerate(self.colors)]  # a row each
         ticks = [t for t in ax.get_xticks() if self.xs[0] <= t <= self.xs[-1]] or [self.xs[len(self.xs) // 2]]
         self._tick = float(min(ticks, key=lambda t: abs(t - (self.xs[0] + .75 * (self.xs[-1] - self.xs[0])))))
         self._xname = xl

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from ..classify import is_classifier
 from ..records import Records
-from ..style import restyle
+from ..style import restyle, style_scale
 from .base import COLORS, PANELS, Panel, _listify, fitting_panels
 
 __all__ = ['Frames']
@@ -133,9 +133,11 @@ class Frames:
             for a in grid[len(cells):]: a.set_visible(False)
             axs = grid[:len(cells)]
         self.fig, self.axs = fig, list(axs)
+        # small multiples in one colour are told apart by their titles: their lines keep the panels' own names ('fit')
+        named = not split or together
         self.panels = [m([learns[i] for i in idx] if len(idx) > 1 else learns[idx[0]],
                          [recss[i] for i in idx] if len(idx) > 1 else recss[idx[0]],
-                         labels=[labels[i] for i in idx]) for m, idx in cells]
+                         labels=[labels[i] if named or len(idx) > 1 else None for i in idx]) for m, idx in cells]
         if together:  # a run's small multiples take the colour it has in the shared panels
             for p, (_, idx) in zip(self.panels, cells):
                 if len(idx) == 1 and hasattr(p, 'colors'): p.colors = [COLORS['runs'][idx[0] % len(COLORS['runs'])]]
@@ -143,7 +145,23 @@ class Frames:
         for a_, t in zip(self.axs, titles or []):  # above the panel's own title (what it holds fixed, say), if any
             if t: a_.set_title(t + (f"\n{a_.get_title()}" if a_.get_title() else ''), fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
-        if ax is None: fig.tight_layout()
+        bottom = self._one_legend([a_ for a_, (_, idx) in zip(self.axs, cells) if len(idx) == 1]) if split and ax is None else 0
+        if ax is None: fig.tight_layout(rect=(0, bottom, 1, 1))
+
+    def _one_legend(self, axs) -> float:
+        """The small multiples' legends (one each, saying the same) as one legend below the figure; the share of the
+        figure's height it takes."""
+        entries = {}
+        for a in axs:
+            leg = a.get_legend()
+            if leg is None: continue
+            for h, t in zip(leg.legend_handles, leg.get_texts()): entries.setdefault(t.get_text(), h)
+            leg.remove()
+        if not entries: return 0
+        fig = self.fig
+        leg = fig.legend(list(entries.values()), list(entries), loc='lower center', ncol=min(len(entries), 6), frameon=False,
+                         fontsize=9 * style_scale('font'))
+        return (leg.get_window_extent(fig._get_renderer()).height + 4) / fig.bbox.height
 
     def __len__(self): return len(self.recs)
 

@@ -252,7 +252,7 @@ class SurfacePanel(Panel):
             self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path',
                                       **(dict(marker='o', ms=3.5, mec='white', mew=.5) if self.dots else {}))[0])
             # the current point, or where it went (at the edge, with its value) when it has left the axes
-            self.marks.append(EdgeMark(ax, c, mk, ms=9, fmt=self._coords, mec='black', mew=.6))
+            self.marks.append(EdgeMark(ax, c, mk, ms=9, fmt=self._coords, mec='black', mew=.6, row=i))
         self.points = [m.point for m in self.marks]
         if self.multi: ax.plot([], [], 'o', ms=8, mfc='white', mec='0.3', mew=2, label='start')
         if self.truth_far:  # far away: at the edge, so that it does not squeeze the bowl into a corner
@@ -311,7 +311,7 @@ class SurfacePanel(Panel):
         self.lines, self.marks = [], []
         for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
             self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
-            self.marks.append(EdgeMark(ax, c, MARKERS[i % len(MARKERS)], ms=9, fmt=self._coords, mec='black', mew=.6))
+            self.marks.append(EdgeMark(ax, c, MARKERS[i % len(MARKERS)], ms=9, fmt=self._coords, mec='black', mew=.6, row=i))
         self.points = [m.point for m in self.marks]
         ax.set_xlabel(self.surf.names[0]); ax.set_ylabel(self.surf.names[1])
         self._title_held(ax)
