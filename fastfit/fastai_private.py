@@ -31,6 +31,7 @@ from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
 from fastcore.basics import getcallable, noop
 from fastprogress.fastprogress import format_time
 from torch._C import _set_grad_enabled
+from torch.nn import Module
 
 from .data import RegDataLoaders, TensorDL
 
@@ -79,6 +80,7 @@ class LeanLoop:
     "Overrides of `Learner` internals, mixed in before `Learner`: fastai's semantics, a fraction of its per-step cost."
     records_loss_value = True  # `loss_value`: the training loss as a float, set every training step (ParamHistory reads it)
     _check_div, _step_count, loss_value, _plain_sgd, _plain_batches, _device_of = True, 0, None, False, False, (None, None)
+    _loss_v = None  # the float of `learn.loss` when it is the training step's own (None: set otherwise, a tensor)
 
     def __init__(self, *args, **kwargs):
         self._handlers = {}  # event name -> ((callback, bound handler or None, inner-loop event), ...) in order
@@ -204,6 +206,9 @@ class LeanLoop:
     def _do_grad_opt(self):
         self._with_events(self._backward, 'backward', CancelBackwardException)
         self._with_events(self._step, 'step', CancelStepException)
+        self._zero_grad()
+
+    def _zero_grad(self):
         if not self._plain_sgd: return self.opt.zero_grad()
         grads = [p.grad for pg, _ in self._groups for p in pg if p.grad is not None]
         if grads:
@@ -277,14 +282,15 @@ class LeanLoop:
         self.pred = self.model(*self.xb)
         self._fire('after_pred')
         if len(self.yb):
-            self.loss_grad = self.loss_func(self.pred, *self.yb)
-            self.loss = self.loss_grad.clone()
+            self.loss_grad = lg = self.loss_func(self.pred, *self.yb)
             if self.training and self._check_div:
-                self.loss_value = v = self.loss.item()
-                self._value_of = self.loss  # the tensor `loss_value` belongs to (a cancelled batch leaves both stale)
+                # `learn.loss` is this value, made a tensor when something reads it (see `loss` below)
+                self.loss_value = self._loss_v = v = lg.item()
+                self._loss, self._loss_of = None, lg
                 if not math.isfinite(v):
                     self.diverged = self._step_count
                     raise CancelFitException()
+            else: self.loss = lg.clone()
         self._fire('after_loss')
         if not self.training or not len(self.yb): return
         self._do_grad_opt()
@@ -295,6 +301,21 @@ class LeanLoop:
     def _do_epoch_validate(self, ds_idx=1, dl=None):
         if dl is None and len(self.dls[ds_idx]) == 0: return
         super()._do_epoch_validate(ds_idx, dl)
+
+    # Keeps: `learn.loss`, the step's loss as a tensor taken before after_loss (a callback may scale `loss_grad` in place,
+    # as GradientAccumulation does). Gains: in training it is made from the float the divergence check reads, when
+    # something reads it, instead of a clone every step; unlike fastai's clone it carries no graph (nothing needs one).
+    @property
+    def loss(self):
+        "The loss of the last batch, a tensor as in fastai."
+        t = self.__dict__.get('_loss')
+        if t is None and self._loss_v is not None:
+            lg = self._loss_of
+            self._loss = t = torch.tensor(self._loss_v, dtype=lg.dtype, device=lg.device)
+        return t
+
+    @loss.setter
+    def loss(self, v): self._loss, self._loss_v = v, None
 
     # Keeps: `learn.smooth_loss`, a tensor as in fastai. Gains: `RegRecorder` keeps it as a float until asked.
     @property
@@ -322,6 +343,7 @@ class RegCastToTensor(CastToTensor):
 class RegTrainEval(TrainEvalCallback):
     "fastai's `TrainEvalCallback`, reading the learner's attributes directly (no `GetAttr` look-ups per step)."
     __setattr__ = object.__setattr__
+    _model, _mods = None, ()
     @property
     def name(self): return 'train_eval'
 
@@ -330,10 +352,19 @@ class RegTrainEval(TrainEvalCallback):
         l.pct_train += 1. / (l.n_iter * l.n_epoch)
         l.train_iter += 1
 
+    def before_fit(self):
+        super().before_fit()
+        # `model.train()` walks every module through nn.Module's __setattr__: as long as the rest of a small model's
+        # step. A model whose modules all train already, none with a `train` of its own, is left as fastai would leave it.
+        m = self.learn.model
+        mods = list(m.modules())
+        self._model, self._mods = (m, mods) if all(type(x).train is Module.train for x in mods) else (None, ())
+
     def before_train(self):
         l = self.learn
         l.pct_train = l.epoch / l.n_epoch
-        l.model.train()
+        m = l.model
+        if m is not self._model or not all(x.training for x in self._mods): m.train()
         l.training = True
 
 
@@ -358,7 +389,7 @@ class RegRecorder(Recorder):
     def before_fit(self):
         super().before_fit()
         self.losses = TensorList()
-        self._count, self._val, self._smooth = 0, 0., float('nan')
+        self._count, self._val, self._smooth, self._beta, self._opt = 0, 0., float('nan'), self.beta, None
 
     def after_batch(self):
         l = self.learn
@@ -366,15 +397,17 @@ class RegRecorder(Recorder):
         if not len(l.yb): return
         if self.train_metrics:
             for met in self.metrics: met.accumulate(l)
-        # RegLearner's `loss_value` is this step's loss already as a float (its divergence check). fastai records
+        # RegLearner's `learn.loss` is this step's loss already as a float (its divergence check). fastai records
         # `learn.loss` whatever it holds (a batch cancelled before its loss leaves the last one): so do we.
-        loss = l.loss
-        v = l.loss_value if l.__dict__.get('_value_of') is loss else float(loss.detach().mean())
+        v = l.__dict__.get('_loss_v')
+        if v is None: v = float(l.loss.detach().mean())
         self._count += 1
-        b = self.beta
+        b = self._beta
         self._val = b * self._val + (1 - b) * v  # fastai: torch.lerp(loss, val, beta)
         self._smooth = s = self._val / (1 - b ** self._count)
-        self.lrs.append(l.opt.hypers[-1]['lr'])
+        o = l.opt
+        if o is not self._opt: self._opt, self._lr_of = o, o.hypers[-1]  # fastai's schedules update this dict in place
+        self.lrs.append(self._lr_of['lr'])
         self.losses.append(s)  # read back as a tensor, as fastai records (with beta=0, full batch: this step's loss)
         l.smooth_loss = s
 

@@ -232,7 +232,9 @@ class ParamHistory(Callback):
         self.n, self._tail, self._slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
 
     def after_loss(self):
-        self._loss[self._slot] = self.learn.loss_value if self._loss_value else self.learn.loss.item()
+        l = self.learn
+        v = l.__dict__.get('_loss_v') if self._loss_value else None  # RegLearner's loss of this step, already a float
+        self._loss[self._slot] = l.loss.item() if v is None else v
 
     def after_step(self):
         self.step += 1
