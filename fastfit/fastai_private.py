@@ -143,7 +143,8 @@ class LeanLoop:
         before, after, cancel = names
         try: self._fire(before); f()
         except ex: self._fire(cancel)
-        self._fire(after); final()
+        self._fire(after)
+        if final is not noop: final()
 
     def _run_handlers(self, event_name, hs):
         for cb, f, inner in hs:
@@ -202,10 +203,15 @@ class LeanLoop:
 
     # -- the step -----------------------------------------------------------------------------------------------------
     # Keeps: fastai's `_do_grad_opt` (backward and step with their events, then zero_grad). Gains: plain SGD steps and
-    # zeroes all gradients with one foreach op each.
+    # zeroes all gradients with one foreach op each; the events are fired here, as `_with_events` would.
     def _do_grad_opt(self):
-        self._with_events(self._backward, 'backward', CancelBackwardException)
-        self._with_events(self._step, 'step', CancelStepException)
+        fire = self._fire
+        try: fire('before_backward'); self._backward()
+        except CancelBackwardException: fire('after_cancel_backward')
+        fire('after_backward')
+        try: fire('before_step'); self._step()
+        except CancelStepException: fire('after_cancel_step')
+        fire('after_step')
         self._zero_grad()
 
     def _zero_grad(self):
@@ -231,15 +237,14 @@ class LeanLoop:
     # Keeps: fastai's `_step`. Gains: plain SGD as one foreach op per parameter group; and every lr that reaches the
     # optimizer, whatever set it (a schedule, `lr_max`, a slice), is checked: a negative lr climbs the loss silently.
     def _step(self):
-        o = self.opt
+        o, wd = self.opt, False
         for h in (self._hypers if self._plain_sgd else o.hypers):  # plain SGD: fastai's hyper dicts, listed once per fit
             lr = h['lr']
             if not lr >= 0:  # 0 is allowed here: cosine schedules touch it at their ends
                 raise ValueError(f"lr must be > 0, but the optimizer was about to step with lr={lr!r} (step "
                                  f"{self._step_count}, set by a schedule or an lr argument): use a positive lr")
-        if not self._plain_sgd: return o.step()
-        for _, h in self._groups:
-            if h['wd'] != 0: return o.step()
+            if h.get('wd', 0) != 0: wd = True
+        if wd or not self._plain_sgd: return o.step()
         # torch.no_grad() without its context manager, which costs as much as the update itself on a small model.
         prev = torch.is_grad_enabled()
         _set_grad_enabled(False)
@@ -254,8 +259,12 @@ class LeanLoop:
     # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them.
     def all_batches(self):
         dl = self.dl
-        self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
-                               and dl.device == self._model_device())
+        plain = self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
+                                       and dl.device == self._model_device())
+        if plain and dl.full_batch:  # the one batch TensorDL yields (the whole set), without a generator per epoch
+            self.n_iter = n = len(dl)
+            if n: self.one_batch(0, dl._tensors)
+            return
         super().all_batches()
 
     def one_batch(self, i, b):
@@ -363,9 +372,11 @@ class RegTrainEval(TrainEvalCallback):
     def before_train(self):
         l = self.learn
         l.pct_train = l.epoch / l.n_epoch
-        m = l.model
-        if m is not self._model or not all(x.training for x in self._mods): m.train()
         l.training = True
+        m = l.model
+        if m is not self._model: return m.train()
+        for x in self._mods:
+            if not x.training: return m.train()
 
 
 class TensorList(list):
