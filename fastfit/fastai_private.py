@@ -401,6 +401,9 @@ class RegRecorder(Recorder):
         super().before_fit()
         self.losses = TensorList()
         self._count, self._val, self._smooth, self._beta, self._opt = 0, 0., float('nan'), self.beta, None
+        # Without train metrics, before_train has nothing to do: hidden from the dispatch, which looks it up once a fit.
+        if self.train_metrics: self.__dict__.pop('before_train', None)
+        else: self.before_train = noop
 
     def after_batch(self):
         l = self.learn
@@ -431,8 +434,7 @@ class RegRecorder(Recorder):
         self.log = [self.learn.epoch]
 
     def before_train(self):
-        if self.train_metrics:
-            for met in self.metrics: met.reset()
+        for met in self.metrics: met.reset()
 
     def after_train(self):
         if self.cancel_train: return
