@@ -1,51 +1,75 @@
 # make demo / make test do all set-up: .venv is (re)built when missing or older than the package metadata.
+# `make demo` installs what the library needs, `make test` adds the test tools, the browser front ends, the docs tools and
+# ffmpeg (the `dev` extra), `make docs` the docs tools.
+#
+# torch: constraints.txt pins the versions the suite is tested with. pip takes torch from wherever it is configured to
+# look: from PyPI on Linux that is the CUDA build (about 3 GB with its nvidia-* packages); for the CPU-only build (about
+# 200 MB) point pip at PyTorch's CPU index first, e.g. `PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make demo`.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
-# A second environment with the oldest versions pyproject.toml declares (`make test-oldest`, run by .ci/run).
+# --no-compile: no byte-compiling of every installed file (torch has thousands); Python compiles what it imports
+PIP     := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
+# One stamp per set of extras installed, so `make demo` after `make test` installs nothing more.
+STAMP    := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+DOCSTAMP := $(VENV)/.installed-docs
+# A second environment with the oldest versions pyproject.toml declares (`make test-oldest`, run by .ci/run): the library's
+# dependencies at their lower bounds, the light extras (mp4, widgets) and the test tools; no JupyterLab, Playwright, MkDocs
+# or accelerate (those tests skip, saying why).
 OLD      := .venv-oldest
 OLDSTAMP := $(OLD)/.installed
+# The suite on every core; tests that share a browser or a Jupyter server stay in one worker (xdist_group); the slowest listed.
+PYTEST   := -m pytest -n auto --dist loadgroup --durations=15
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test test-oldest bench lint docs nbs clean
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# constraints pin torch to the local CPU build: without them pip pulls torch with GBs of CUDA packages
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+
+$(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) -e .
 	touch $(STAMP)
+
+$(DEVSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) -e '.[dev]'
+	touch $(DEVSTAMP) $(STAMP) $(DOCSTAMP)
+
+$(DOCSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) -e '.[docs]'
+	touch $(DOCSTAMP) $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fastfit demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(DEVSTAMP)
+	$(BIN)/python $(PYTEST)
 
 $(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
-	$(OLD)/bin/python -m pip install -q -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[dev]'
+	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
 	touch $(OLDSTAMP)
 
 # The suite again, with the oldest declared dependencies: a lower bound that lies turns this red.
 test-oldest: $(OLDSTAMP)
 	$(OLD)/bin/python -m pip list 2>/dev/null | grep -iE '^(fastai|fastcore|fastprogress|torch|numpy|matplotlib|pillow) '
-	$(OLD)/bin/python -m pytest
+	$(OLD)/bin/python $(PYTEST)
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
-lint: $(STAMP)
+lint: $(DEVSTAMP)
 	$(BIN)/ruff check fastfit tests bench docs tools
 
-# the documentation site into site/ (README, nbs/*.ipynb, the API reference); open site/index.html, no server needed
-docs: $(STAMP)
+# the documentation site into site/ (README, docs/pages, nbs/*.ipynb, the API reference); open site/index.html, no server needed
+docs: $(DOCSTAMP)
 	$(BIN)/python docs/build_docs.py --site site
 
 # the notebooks in nbs/ executed in place with a real kernel: their stored outputs made again by today's code
-nbs: $(STAMP)
+nbs: $(DEVSTAMP)
 	$(BIN)/python tools/run_notebooks.py
 
 clean:

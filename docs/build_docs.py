@@ -1,7 +1,7 @@
-"""Build fastfit's documentation site (`make docs`): README.md, every notebook in nbs/ with its stored outputs, and an
-API reference of every public name of `fastfit.all` that is fastfit's own, as a static site that loads nothing from
-the network. MkDocs (material theme, mkdocs-jupyter, mkdocstrings) does the rendering; this script lays the sources
-out in a temporary folder first, so nothing is written into the working tree except the site.
+"""Build fastfit's documentation site (`make docs`): README.md, the guide's pages in docs/pages/, every notebook in nbs/
+with its stored outputs, and an API reference of every public name of `fastfit.all` that is fastfit's own, as a static
+site that loads nothing from the network. MkDocs (material theme, mkdocs-jupyter, mkdocstrings) does the rendering; this
+script lays the sources out in a temporary folder first, so nothing is written into the working tree except the site.
 
     python docs/build_docs.py [--site site] [--readme README.md] [--nbs nbs/a.ipynb ...] [--api fastfit.all]
 """
@@ -20,8 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = Path(__file__).resolve().parent
 # The API pages in the order data flows through the library (see STYLE.md); modules not named here follow, sorted.
-ROOMS = ('data', 'models', 'learner', 'progress', 'history', 'panels', 'render', 'writers', 'player', 'plots',
-         'animation', 'compare', 'cli')
+ROOMS = ('data', 'models', 'learner', 'classify', 'optimum', 'progress', 'history', 'records', 'panels', 'plots', 'style',
+         'render', 'compare', 'writers', 'player', 'animation', 'cli')
+# The API reference's sections, by what a reader looks for; a module joins the first whose words begin its name (after
+# `fastfit.`); the rest go under 'More'.
+API_GROUPS = (('Data', ('data',)), ('Learners', ('learner', 'classify', 'optimum', 'history', 'progress')),
+              ('Models', ('models',)), ('Pictures', ('plots', 'panels', 'records', 'style', 'render', 'glyphs', 'live')),
+              ('Comparisons', ('compare',)), ('Export', ('writers', 'player', 'gif', 'animation', 'cli')))
+# The guide (docs/pages/*.md) in reading order; a page not named here follows, sorted.
+GUIDE = ('install', 'conventions', 'learner', 'teaching', 'classification', 'nets', 'jupyter', 'live', 'panels', 'distributed', 'cli',
+         'development')
 # An element or a CSS rule that makes the browser fetch something: a script, a stylesheet, a font, an image, a frame.
 LOADS = re.compile(r'''<(?P<tag>script|link|img|iframe|source|video|audio|embed|object|input)\b[^>]*?'''
                    r'''\b(?:src|href|data|srcset)\s*=\s*["']?(?P<url>(?:https?:)?//[^"'\s>]+)'''
@@ -277,12 +285,53 @@ def on_post_page(output, page, config):
 
 
 # -- the site -------------------------------------------------------------------------------------------------------
-def lay_out(src:Path, readme:Path, notebooks:list, api:str) -> tuple:
+def api_group(module:str) -> str:
+    "The API reference section of `module` (e.g. 'fastfit.panels.fit' is under 'Pictures')."
+    name = module.split('.', 1)[-1]
+    return next((g for g, words in API_GROUPS if name.split('.')[0].startswith(words)), 'More')
+
+
+def heading_id(text:str) -> str:
+    "The id nbconvert gives a notebook heading of `text` on a page (mkdocs-jupyter's lower-case slug)."
+    from mkdocs_jupyter.utils import slugify
+    from nbconvert.filters.strings import _convert_header_id
+    return _convert_header_id(slugify(text))
+
+
+def notebook_toc_tokens(fpath, toc_depth):
+    """mkdocs-jupyter's TOC of a notebook, from its own markdown cells: its converter to markdown drops code spans from
+    headings ('## Under the hood: `Records` and `Frames`' became 'Under the hood: and', linking to no heading). The ids
+    are those nbconvert gives the headings on the page."""
+    from mkdocs_jupyter.plugin import _get_markdown_toc
+    nb = json.loads(Path(fpath).read_text(encoding='utf-8'))
+    def src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+    tokens = _get_markdown_toc('\n\n'.join(src(c) for c in nb['cells'] if c.get('cell_type') == 'markdown'), toc_depth)
+    def fix(ts):
+        for t in ts:
+            t['id'] = heading_id(t['name'])
+            fix(t['children'])
+    fix(tokens)
+    return tokens, next((t['name'] for t in tokens if t['level'] == 1), None)
+
+
+def lay_out(src:Path, readme:Path, notebooks:list, api:str, pages:list|None=None) -> tuple:
     "Write the site's sources into `src`; return (nav, warnings)."
     warnings = []
     text = readme.read_text(encoding='utf-8')
     (src / 'index.md').write_text(text, encoding='utf-8')
     copy_local_files(text, readme.parent, src, ROOT)
+    guide = []
+    order = {p: i for i, p in enumerate(GUIDE)}
+    for path in sorted(pages or [], key=lambda p: (order.get(Path(p).stem, len(order)), Path(p).stem)):
+        path = Path(path).resolve()
+        rel = path.relative_to(ROOT) if ROOT in path.parents else Path('docs/pages') / path.name
+        page = path.read_text(encoding='utf-8')
+        copy_local_files(page, path.parent, src / rel.parent, ROOT)
+        # the home page is README.md in the repository and index.md on the site: the same link resolves in both
+        page = re.sub(r'\]\(((?:\.\./)*)README\.md', r'](\1index.md', page)
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(page, encoding='utf-8')
+        guide.append(str(rel))
     tutorials = []
     for path in notebooks:
         path = Path(path).resolve()
@@ -296,17 +345,20 @@ def lay_out(src:Path, readme:Path, notebooks:list, api:str) -> tuple:
         tutorials.append(f'nbs/{path.name}')
     reference = []
     if api:
-        pages = public_api(api)
+        entries = public_api(api)
         order = {m: i for i, m in enumerate(ROOMS)}
-        for module in sorted(pages, key=lambda m: (order.get(m.split('.')[-1], len(order)), m)):
+        groups = {g: [] for g, _ in API_GROUPS}
+        for module in sorted(entries, key=lambda m: (order.get(m.split('.')[1], len(order)), m)):
             page = f"api/{module.split('.', 1)[-1]}.md"
             (src / 'api').mkdir(exist_ok=True)
-            (src / page).write_text(api_markdown(module, pages[module]), encoding='utf-8')
-            reference.append({module: page})
+            (src / page).write_text(api_markdown(module, entries[module]), encoding='utf-8')
+            groups.setdefault(api_group(module), []).append({module: page})
+        reference = [{g: ms} for g, ms in groups.items() if ms]
         warnings += [f'{name} has no docstring (a one-line docstring saying what it returns)' for name in undocumented(api)]
     (src / '_static').mkdir(exist_ok=True)
     shutil.copyfile(DOCS / 'iframe-worker-shim.js', src / '_static' / 'iframe-worker-shim.js')
-    nav = [{'Home': 'index.md'}] + ([{'Tutorials': tutorials}] if tutorials else []) + ([{'API reference': reference}] if reference else [])
+    nav = ([{'Home': 'index.md'}] + ([{'Guide': guide}] if guide else []) + ([{'Tutorials': tutorials}] if tutorials else [])
+           + ([{'API reference': reference}] if reference else []))
     return nav, warnings
 
 
@@ -315,19 +367,23 @@ class AltTextNews(logging.Filter):
     def filter(self, record): return not record.getMessage().startswith('Alternative text is missing')
 
 
-def build(site, readme=ROOT / 'README.md', notebooks=None, api:str|None='fastfit.all') -> list:
-    "Build the site into `site` from `readme`, `notebooks` (default: every nbs/*.ipynb) and `api`; return the warnings."
+def build(site, readme=ROOT / 'README.md', notebooks=None, api:str|None='fastfit.all', pages=None) -> list:
+    """Build the site into `site` from `readme`, the guide's `pages` (default: docs/pages/*.md), `notebooks` (default:
+    every nbs/*.ipynb) and `api`; return the warnings."""
+    import mkdocs_jupyter.plugin
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
+    mkdocs_jupyter.plugin._get_nb_toc_tokens = notebook_toc_tokens  # its own drops headings' code words (see there)
     notebooks = sorted((ROOT / 'nbs').glob('*.ipynb')) if notebooks is None else list(notebooks)
+    pages = sorted((DOCS / 'pages').glob('*.md')) if pages is None else list(pages)
     traitlets = logging.getLogger('traitlets')
     if not any(isinstance(f, AltTextNews) for f in traitlets.filters): traitlets.addFilter(AltTextNews())
     site = Path(site).resolve()
     if site.is_dir() and any(site.iterdir()) and not (site / 'sitemap.xml').exists():
         raise DocsError(f'{site} is a folder of something else, not a site: the build empties its output folder; give another --site')
     with tempfile.TemporaryDirectory(prefix='fastfit-docs-') as tmp:
-        nav, warnings = lay_out(Path(tmp), Path(readme).resolve(), notebooks, api)
+        nav, warnings = lay_out(Path(tmp), Path(readme).resolve(), notebooks, api, pages)
         for w in warnings: log.warning(w)
         cfg = load_config(str(DOCS / 'mkdocs.yml'), docs_dir=tmp, site_dir=str(site), nav=nav)
         try: mkdocs_build(cfg)

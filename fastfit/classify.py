@@ -1,29 +1,32 @@
-"""Classification: `classification_learner` (logistic or softmax regression, cross-entropy, plain SGD: the same lean
-`RegLearner` as regression), its losses (`BCEWithLogits`, `CrossEntropy`) and one-logit metrics (`binary_accuracy`)."""
+"""Classification: `classification_learner` (logistic or softmax regression, cross-entropy, plain SGD: a `ClsLearner`, the
+same lean `FitLearner` as regression), its losses (`BCEWithLogits`, `CrossEntropy`) and one-logit metrics (`binary_accuracy`)."""
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from fastai.metrics import accuracy, error_rate
+from fastai.metrics import AccumMetric, ActivationType, accuracy, error_rate
 from fastai.optimizer import SGD
 from fastai.torch_core import flatten_check
 from fastcore.foundation import L
 from fastcore.meta import delegates
 
 from .data import ClsDataLoaders, RegDataLoaders, check_positive
-from .learner import RegLearner, _check_callables, _check_loss, _first_pred, _learner
-from .models import LogisticModel, RegModel, SoftmaxModel
+from .learner import FitLearner, _check_callables, _check_loss, _first_pred, _learner
+from .models import LogisticModel, RegModel, SoftmaxModel, model_name
 from .optimum import loss_kind, separates
 
-__all__ = ['classification_learner', 'BCEWithLogits', 'CrossEntropy', 'binary_accuracy', 'binary_error_rate',
-           'SeparationNote', 'is_classifier', 'probabilities']
+__all__ = ['ClsLearner', 'classification_learner', 'BCEWithLogits', 'CrossEntropy', 'TorchClassLoss', 'binary_accuracy',
+           'binary_error_rate', 'SeparationNote', 'is_classifier', 'probabilities']
 
 
 class BCEWithLogits:
     "Binary cross-entropy of one logit per sample (pred (n, 1)) against labels 0/1 (targ (n, 1)): fastai's `BCEWithLogitsLossFlat`, lean."
     optimum_kind = 'bce'  # `learn.optimum()` knows its minimiser
+    y_int = True  # the targets are class labels: fastai's MixUp mixes the two labels' losses, not the labels
     def __init__(self, reduction:str='mean'): self.reduction = reduction  # fastai's `loss_not_reduced` sets it to 'none'
     def __call__(self, pred, targ):
         loss = F.binary_cross_entropy_with_logits(pred, targ.to(pred.dtype), reduction=self.reduction)
@@ -39,7 +42,7 @@ class BCEWithLogits:
 
 class CrossEntropy:
     "Softmax cross-entropy of one logit per class (pred (n, k)) against labels 0..k-1 (targ (n, 1)): fastai's `CrossEntropyLossFlat`, lean."
-    optimum_kind = 'ce'
+    optimum_kind, y_int = 'ce', True
     def __init__(self, reduction:str='mean'): self.reduction = reduction
     def __call__(self, pred, targ): return F.cross_entropy(pred, targ.reshape(-1).long(), reduction=self.reduction)
     def activation(self, x):
@@ -49,6 +52,46 @@ class CrossEntropy:
         "The likeliest class (`get_preds(with_decoded=True)`)."
         return x.argmax(-1)
     def __repr__(self): return 'CrossEntropy()'
+
+
+class TorchClassLoss:
+    """torch's own `F.cross_entropy` / `nn.CrossEntropyLoss(...)` (`kind` 'ce') or `F.binary_cross_entropy_with_logits` /
+    `nn.BCEWithLogitsLoss(...)` ('bce') given fastfit's class labels (n, 1) int64: the targets as each wants them
+    ((n,) class indices; float 0/1 shaped as the logit), its options (weights, label smoothing) kept."""
+    def __init__(self, f, kind:str): self.f, self.kind = f, kind
+    def __call__(self, pred, targ):
+        if self.kind == 'ce': return self.f(pred, targ.reshape(-1).long())
+        out = self.f(pred, targ.to(pred.dtype).reshape(pred.shape))
+        return out.view(-1) if out.ndim else out  # reduction='none' (fastai's NoneReduce): one loss per sample
+    @property
+    def optimum_kind(self): return loss_kind(self.f)  # None with weights: the optimum knows the plain loss only
+    @property
+    def reduction(self): return getattr(self.f, 'reduction', 'mean')
+    @reduction.setter
+    def reduction(self, v):
+        if hasattr(self.f, 'reduction'): self.f.reduction = v
+    y_int = True  # fastai's MixUp mixes the losses of the two labels, not the labels
+    def activation(self, x): return torch.softmax(x, -1) if self.kind == 'ce' else torch.sigmoid(x)
+    def decodes(self, x): return x.argmax(-1) if self.kind == 'ce' else (x > .5).long()
+    @property
+    def __name__(self): return getattr(self.f, '__name__', type(self.f).__name__)
+    def __repr__(self): return repr(self.f) if isinstance(self.f, torch.nn.Module) else self.__name__
+
+
+def _torch_class_loss(loss_func, n_out:int, k:int):
+    "torch's own cross-entropy losses wrapped for fastfit's labels (`TorchClassLoss`), or a clear error for the wrong one."
+    if loss_func is F.cross_entropy or isinstance(loss_func, torch.nn.CrossEntropyLoss): kind = 'ce'
+    elif loss_func is F.binary_cross_entropy_with_logits or isinstance(loss_func, torch.nn.BCEWithLogitsLoss): kind = 'bce'
+    else: return loss_func
+    name = getattr(loss_func, '__name__', type(loss_func).__name__)
+    if kind == 'ce' and n_out == 1:
+        raise ValueError(f"loss_func {name} takes one logit per class, shape (n, {k}), but the model returns one logit for "
+                         f"two classes, (n, 1) (its cross-entropy is always 0): use BCEWithLogits() (or "
+                         f"F.binary_cross_entropy_with_logits) with it, or a model with {k} outputs, e.g. SoftmaxModel(n_in, {k})")
+    if kind == 'bce' and n_out != 1:
+        raise ValueError(f"loss_func {name} takes one logit per sample, shape (n, 1), for two classes, but the model returns "
+                         f"{n_out} per sample: use CrossEntropy() (or F.cross_entropy) with it")
+    return TorchClassLoss(loss_func, kind)
 
 
 def binary_accuracy(inp, targ, thresh:float=.5, sigmoid:bool=True):
@@ -67,9 +110,21 @@ def binary_error_rate(inp, targ, thresh:float=.5, sigmoid:bool=True):
 _ONE_LOGIT = {accuracy: binary_accuracy, error_rate: binary_error_rate}
 
 
+def _one_logit_metric(m):
+    """A fastai metric made for one logit per class, as one for a single logit: `accuracy`/`error_rate` their binary
+    forms; an `AccumMetric` (F1Score, Precision, RocAucBinary, ...) that argmaxes or softmaxes over the outputs (on one
+    logit: always class 0, or p = 1) thresholds sigmoid(logit) at .5, or takes the sigmoid as the probability."""
+    if not isinstance(m, AccumMetric): return _ONE_LOGIT.get(m, m)
+    if m.activation in (ActivationType.Softmax, ActivationType.BinarySoftmax):
+        m = copy.copy(m); m.activation = ActivationType.Sigmoid
+    elif m.dim_argmax is not None and m.activation == ActivationType.No:
+        m = copy.copy(m); m.dim_argmax, m.activation, m.thresh = None, ActivationType.Sigmoid, .5
+    return m
+
+
 def _classifier_metrics(metrics, n_out):
     if metrics is None or n_out != 1: return metrics
-    return [_ONE_LOGIT.get(m, m) for m in L(metrics)]
+    return [_one_logit_metric(m) for m in L(metrics)]
 
 
 def _check_outputs(model, pred, k, n_in):
@@ -80,18 +135,23 @@ def _check_outputs(model, pred, k, n_in):
     else: want = f"SoftmaxModel(n_in={n_in}, n_classes={k})" + (f" or LogisticModel(n_in={n_in})" if k == 2 else '')
     got = f"{n_out} output(s) per sample" if n_out is not None else \
           f"predictions of shape {tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__}"
-    raise ValueError(f"model {model!r} returns {got} but the data has {k} classes: a classifier returns one logit per class "
+    raise ValueError(f"model {model_name(model)} returns {got} but the data has {k} classes: a classifier returns one logit per class "
                      f"({k})" + (", or one logit for two classes" if k == 2 else '') + f", shape (n, {k}); e.g. {want}")
 
 
 class SeparationNote(Callback):
     "After a fit, if the model classifies every training sample correctly, say (once) that the weights grow without bound."
     order, run_valid = 70, False
-    def __init__(self): self.said = False
+    def __init__(self): self.said, self.trained = False, False
+
+    # fastai runs before_fit/after_fit around get_preds and predict too: only a fit that trained is judged
+    def before_fit(self): self.trained = False
+    def before_train(self): self.trained = True
 
     def after_fit(self):
         l = self.learn
-        if self.said or getattr(l, 'fit_error', None) is not None or getattr(l, 'diverged', None) is not None: return
+        if not self.trained or self.said or getattr(l, 'fit_error', None) is not None or \
+                getattr(l, 'diverged', None) is not None or not len(l.dls.train.x): return
         # Known for cross-entropy on models linear in their parameters: separating weights, scaled up, lower the loss.
         m = l.model
         linear = isinstance(m, SoftmaxModel) or (isinstance(m, RegModel) and m.design(l.dls.train.x[:1]) is not None)
@@ -102,6 +162,10 @@ class SeparationNote(Callback):
         print("fastfit: the model now classifies every training sample correctly: the classes are linearly separable, so "
               "the cross-entropy keeps falling as the weights grow, and they grow without bound (there is no finite "
               "optimum: learn.optimum() says so). The boundary settles; the weights and the loss's approach to 0 do not.")
+
+
+class ClsLearner(FitLearner):
+    "A `FitLearner` of class labels: what `classification_learner` returns."
 
 
 @delegates(Learner.__init__)
@@ -115,7 +179,7 @@ def classification_learner(
     cbs=None, # more callbacks
     metrics=accuracy, # fastai metrics; `accuracy`/`error_rate` on one logit become `binary_accuracy`/`binary_error_rate`
     **kwargs
-) -> RegLearner:
+) -> ClsLearner:
     "A fastai `Learner` for classification: logistic/softmax regression, cross-entropy, plain SGD and the history by default."
     if not isinstance(dls, ClsDataLoaders):
         got = ('RegDataLoaders, whose targets are continuous: for class labels make ClsDataLoaders.from_arrays(x, labels)'
@@ -128,11 +192,23 @@ def classification_learner(
     x, y, pred = _first_pred(dls, model)
     n_out = _check_outputs(model, pred, k, dls.n_in)
     if loss_func is None: loss_func = BCEWithLogits() if n_out == 1 else CrossEntropy()
+    loss_func = _torch_class_loss(loss_func, n_out, k)  # torch's own losses take the labels as (n,) or float
     _check_callables(opt_func, loss_func)
     _check_loss(model, loss_func, pred, y)
     cbs = L(cbs)
     if not any(isinstance(c, SeparationNote) for c in cbs): cbs.append(SeparationNote())
-    return _learner(dls, model, loss_func, opt_func, lr, history, cbs, _classifier_metrics(metrics, n_out), **kwargs)
+    return _learner(ClsLearner, dls, model, loss_func, opt_func, lr, history, cbs, _classifier_metrics(metrics, n_out),
+                    data_check=_check_cls_data, **kwargs)
+
+
+def _check_cls_data(dls, model, loss_func):
+    "Class labels for `model` and `loss_func`: what `classification_learner` checks (new data given to a learner too)."
+    if not isinstance(dls, ClsDataLoaders):
+        raise TypeError(f"dls must be ClsDataLoaders for this classifier, got {type(dls).__name__}: e.g. "
+                        f"ClsDataLoaders.from_arrays(x, labels)")
+    x, y, pred = _first_pred(dls, model)
+    _check_outputs(model, pred, dls.n_classes, dls.n_in)
+    _check_loss(model, loss_func, pred, y)
 
 
 def is_classifier(learn) -> bool:

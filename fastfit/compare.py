@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from torch.func import functional_call
 
 from .classify import classification_learner
-from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive, rebatch
+from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_dls, check_positive, rebatch
 from .learner import regression_learner
 from .models import LinearModel, LogisticModel, SoftmaxModel
 from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel
@@ -117,7 +117,7 @@ class Runs:
         fps = check_fps(fps)
         return animation_of(self.frames(frames, panels, dpi), fps)
 
-    def save_animation(self, fname, frames:int=100, fps:float=20, panels=None, dpi:float=80) -> Path:
+    def save_animation(self, fname, frames:int=100, fps:float=20, panels=None, dpi:float=100) -> Path:
         "Write the animation to `fname` (.gif, .html, .mp4 or .png, atomically) and return its path."
         write = check_export(fname, fps)  # a bad suffix, fps or destination fails before any drawing
         return write(self.frames(frames, panels, dpi), Path(fname), check_fps(fps))
@@ -167,10 +167,15 @@ def _opt_name(f) -> str:
     return getattr(f, '__name__', type(f).__name__)
 
 
+def _as_dls(dls) -> RegDataLoaders:
+    """The comparisons' data: `RegDataLoaders` / `ClsDataLoaders` as they are; a `SynthData` as its `dataloaders(valid_pct=0)`
+    (every point trains, in fastai's batches of 64: a comparison holds none out)."""
+    if isinstance(dls, SynthData): return dls.dataloaders(valid_pct=0)
+    check_dls(dls)
+    return dls
+
+
 def _start_model(dls, model):
-    if not isinstance(dls, RegDataLoaders):
-        raise TypeError(f"dls must be RegDataLoaders (from `SynthData.dataloaders()` or `RegDataLoaders.from_arrays`), "
-                        f"got {type(dls).__name__}")
     if model is not None: return model
     if isinstance(dls, ClsDataLoaders):
         return LogisticModel(dls.n_in) if dls.n_classes == 2 else SoftmaxModel(dls.n_in, dls.n_classes)
@@ -182,16 +187,16 @@ def _fit_from(dls, model0, epochs, **kwargs):
     make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
     learn = make(dls, model=copy.deepcopy(model0), **kwargs)
     _fit_quietly(learn, epochs)
-    # RegLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
+    # A FitLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
     return learn, None if learn.diverged is None else (learn.diverged, 'diverged: loss NaN/inf')
 
 
 def compare_optimizers(
-    dls:RegDataLoaders, # the data
+    dls, # the data: `RegDataLoaders` / `ClsDataLoaders`, or a `SynthData` (all its points train, bs=64)
     opts, # dict label -> fastai optimizer (e.g. {'SGD': SGD, 'momentum': partial(SGD, mom=.9), 'Adam': Adam}), or a list
     model=None, # the model every optimizer starts from (copied; default `LinearModel(n_in=dls.n_in)`, or a classifier's default)
-    lr=.1, # learning rate: one for all, or a dict label -> lr
     epochs:int=50, # epochs of each fit
+    lr=.1, # learning rate: one for all, or a dict label -> lr
     loss_func=None, # default MSE (classifiers: cross-entropy)
 ) -> Comparison:
     "Fit one copy of `model` per optimizer, from the same initial parameters; a `Comparison` to show or animate."
@@ -204,6 +209,7 @@ def compare_optimizers(
     missing = [k for k in opts if k not in lrs]
     if missing: raise ValueError(f"lr is a dict without an entry for {missing}: give one lr per optimizer in opts")
     epochs = check_positive('epochs', epochs, int)
+    dls = _as_dls(dls)
     model0 = _start_model(dls, model)
     learners, stops = {}, {}
     for k, f in opts.items():
@@ -213,10 +219,10 @@ def compare_optimizers(
 
 
 def lr_sweep(
-    dls:RegDataLoaders, # the data
+    dls, # the data: `RegDataLoaders` / `ClsDataLoaders`, or a `SynthData` (all its points train, bs=64)
     lrs, # the learning rates, e.g. (1e-3, 1e-2, .1, 1.)
-    epochs:int=50, # epochs of each fit
     model=None, # the model every run starts from (copied; default `LinearModel(n_in=dls.n_in)`, or a classifier's default)
+    epochs:int=50, # epochs of each fit
     loss_func=None, # default MSE (classifiers: cross-entropy)
     opt_func=SGD, # the optimizer of every run
 ) -> LRSweep:
@@ -226,6 +232,7 @@ def lr_sweep(
     lrs = [check_positive('lrs', v) for v in lrs]
     if len(set(lrs)) != len(lrs): raise ValueError(f"lrs holds a learning rate twice: {lrs}")
     epochs = check_positive('epochs', epochs, int)
+    dls = _as_dls(dls)
     model0 = _start_model(dls, model)
     learners, stops = {}, {}
     for v in lrs:
@@ -246,7 +253,7 @@ class BatchSizes(Runs):
     @property
     def labels(self) -> list:
         "One legend label per run: 'bs=16', or 'full batch (n)'."
-        return [f"full batch ({self.per_step[k]})" if k is None else f"bs={k}" for k in self.learners]
+        return [f"full batch ({self.per_step[k]})" if lrn.dls.train.full_batch else f"bs={k}" for k, lrn in self.learners.items()]
 
     def records(self, hists:list, frames:int) -> list:
         "One `Records` per run on one clock of samples seen: frame k shows every run after the same number of samples."
@@ -274,11 +281,11 @@ def _listify_panels(panels) -> list:
 
 
 def compare_batch_sizes(
-    data, # a `SynthData` (its `dataloaders()`) or `RegDataLoaders` (its training and validation sets)
+    dls, # the data: `RegDataLoaders` / `ClsDataLoaders` (its training set), or a `SynthData` (all its points train)
     bss=(1, 16, None), # batch sizes; None: full batch
+    model=None, # the model every run starts from (copied; default `LinearModel(n_in=...)`)
     epochs:int=20, # epochs of each fit (every run sees the same samples: epochs x the training set)
     lr:float=.1, # learning rate of every run
-    model=None, # the model every run starts from (copied; default `LinearModel(n_in=...)`)
     loss_func=None, # default MSE
     opt_func=SGD, # the optimizer of every run
 ) -> BatchSizes:
@@ -287,7 +294,12 @@ def compare_batch_sizes(
     if not bss: raise ValueError("bss must hold at least one batch size, e.g. (1, 16, None); None is full batch")
     if len(set(bss)) != len(bss): raise ValueError(f"bss holds a batch size twice: {bss}")
     epochs, lr = check_positive('epochs', epochs, int), check_positive('lr', lr)
-    dlss = {bs: rebatch(data, bs) for bs in bss}  # a bs larger than the training set fails here, before any fit
+    if not isinstance(dls, SynthData): check_dls(dls)
+    dlss = {bs: rebatch(dls, bs) for bs in bss}  # a bad bs fails here, before any fit
+    full = tuple(bs for bs, d in dlss.items() if d.train.full_batch)
+    if len(full) > 1:
+        raise ValueError(f"bss={full} are each full batch for the {next(iter(dlss.values())).train.n} training samples: keep one "
+                         f"(a bs of at least the training set is one batch of all of it, as bs=None)")
     model0 = _start_model(next(iter(dlss.values())), model)
     learners, stops = {}, {}
     for bs, dls in dlss.items():
@@ -360,7 +372,7 @@ class Scaling(Runs):
 
 
 def compare_scaling(
-    data, # a `SynthData` or `RegDataLoaders`: the raw data (fitted full batch)
+    dls, # the raw data (fitted full batch): `RegDataLoaders` (its training set), or a `SynthData` (all its points)
     model=None, # the model both fits start from (copied; default `LinearModel(n_in=...)`), e.g. `PolyModel(2)`
     epochs:int=50, # full-batch steps of each fit
     lr_share:float=.95, # each fit's lr as a share of its own largest stable lr 2/λmax (< 1, or it diverges)
@@ -371,9 +383,8 @@ def compare_scaling(
     epochs, lr_share = check_positive('epochs', epochs, int), check_positive('lr_share', lr_share)
     if lr_share >= 2: raise ValueError(f"lr_share must be < 2 (at 2 x the largest stable lr even a quadratic diverges), "
                                        f"got {lr_share}; e.g. .95 zig-zags across the valley and converges")
-    if not isinstance(data, (SynthData, RegDataLoaders)):
-        raise TypeError(f"data must be a SynthData (from a synth_* generator) or RegDataLoaders, got {type(data).__name__}")
-    dlss = {'raw x': rebatch(data, None, normalize=False), 'standardised x': rebatch(data, None, normalize=True)}
+    if not isinstance(dls, SynthData): check_dls(dls)
+    dlss = {'raw x': rebatch(dls, None, normalize=False), 'standardised x': rebatch(dls, None, normalize=True)}
     model0 = _start_model(dlss['raw x'], model)
     learners, curvs, lrs, stops = {}, {}, {}, {}
     for k, dls in dlss.items():

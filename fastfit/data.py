@@ -6,9 +6,9 @@ import math
 import numpy as np
 import torch
 from fastai.data.core import DataLoaders
+from fastai.data.transforms import CategoryMap
 from fastai.torch_core import default_device
 from fastcore.basics import store_attr
-from fastcore.meta import delegates
 from torch.utils.data import TensorDataset
 
 __all__ = ['SynthData', 'synth_linear', 'synth_multilinear', 'synth_poly', 'synth_rollercoaster', 'synth_func',
@@ -84,13 +84,13 @@ class TensorDL:
         bs:int|None=None, # batch size; None: the whole set as one batch
         shuffle:bool=False, # reshuffle every epoch
         drop_last:bool=False, # drop the last incomplete batch
-        seed:int|None=None, # seed of the shuffling generator
+        seed:int=42, # seed of the shuffling generator
         device=None, # where the batches live
     ):
         store_attr('x,y,shuffle,drop_last,seed')
         self.bs = len(x) if bs is None else bs
         self.full_batch = bs is None or self.bs >= len(x)
-        self._gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self._gen = torch.Generator().manual_seed(42 if seed is None else seed)
         self.to(device if device is not None else x.device)
 
     @property
@@ -99,6 +99,12 @@ class TensorDL:
         return TensorDataset(*self._tensors)
     @property
     def _tensors(self): return (self.x,) if self.y is None else (self.x, self.y)
+    @property
+    def items(self):
+        "fastai's items to show (images, texts): none here, so fastai's `plot_top_losses` is refused with the reason."
+        raise AttributeError("fastfit's loaders hold tensors (x, y), not items to show one by one (images, texts), so "
+                             "plot_top_losses has nothing to draw: interp.top_losses(k) gives the rows, and "
+                             "learn.show_results() or learn.show_fit() the picture")
     @property
     def n(self): return self.x.shape[0]  # not len(x): torch's __len__ is Python, and this runs 3 times an epoch
     def __len__(self):
@@ -131,7 +137,9 @@ class TensorDL:
                     seed=self.seed, device=self.device)
         args.update({k: v for k, v in kwargs.items() if k in args})
         x, y = (self.x, self.y) if dataset is None else _xy(dataset)
-        return type(self)(x, y, **args)
+        out = type(self)(x, y, **args)
+        if 'vocab' in self.__dict__: out.vocab = self.vocab  # a classifier's class names (fastai's interpretation reads them)
+        return out
 
     def new_empty(self):
         "The same loader with no samples (what `learn.export` keeps of the data)."
@@ -214,13 +222,11 @@ def _standardise_truth(truth, mean, std, const):
 
 
 def _check_bs(bs, n_train:int):
-    "`bs` as an int <= `n_train` (None: full batch), or the error saying what would work."
+    """`bs` as an int (None: full batch), or the error saying what would work. A `bs` of at least the `n_train` training
+    samples is full batch too: one batch of all of them (fastai would drop it as incomplete and train on nothing)."""
     if bs is None: return None
     bs = check_positive('bs', bs, int)
-    if bs > n_train:
-        raise ValueError(f"bs={bs} is larger than the {n_train} training samples, so no full batch remains "
-                         f"(fastai drops the last incomplete one): use bs <= {n_train}, or bs=None for full batch")
-    return bs
+    return None if bs >= n_train else bs
 
 
 class RegDataLoaders(DataLoaders):
@@ -286,7 +292,7 @@ class RegDataLoaders(DataLoaders):
         x, # inputs: array, tensor or list, (n,) or (n, n_features)
         y, # targets: (n,) or (n, 1)
         valid_pct:float=.2, # share of samples held out for validation; 0: no validation
-        bs:int|None=None, # batch size; None: full batch (one gradient step per epoch)
+        bs:int|None=64, # batch size (fastai's default); None, or at least the training samples: full batch (one step per epoch)
         seed:int=42, # seed of the split and of the shuffling
         valid:tuple|None=None, # an explicit (x_valid, y_valid); then valid_pct is ignored
         device=None, # None: fastai's `default_device()` (CPU unless CUDA is in use)
@@ -391,7 +397,10 @@ def count_classes(*ys, name='y') -> int:
                          f"needs samples of at least two classes")
     k = int(present.max()) + 1
     if len(present) < k:
-        missing = sorted(set(range(k)) - set(present.tolist()))
+        missing, want = [], 0  # the first few absent labels, found between the present ones (never range(k): IDs like 10**8)
+        for v in present.tolist():
+            while want < v and len(missing) < 4: missing.append(want); want += 1
+            want = v + 1
         fix = f"subtract {int(present.min())} ({name} - {int(present.min())})" if int(present.min()) > 0 and \
               len(present) == k - int(present.min()) else f"renumber them with np.unique({name}, return_inverse=True)"
         raise ValueError(f"{name} must number the classes 0..k-1 with a sample of each, got labels {present.tolist()[:10]} "
@@ -407,12 +416,16 @@ class ClsDataLoaders(RegDataLoaders):
     def c(self): return self.n_classes  # fastai's name for it (`dls.c`)
 
     @classmethod
-    @delegates(RegDataLoaders.from_arrays)
     def from_arrays(cls,
         x, # inputs: array, tensor or list, (n,) or (n, n_features)
         y, # class labels 0..k-1: (n,) or (n, 1), ints (or whole floats, or bools)
+        valid_pct:float=.2, # share of samples held out for validation; 0: no validation
+        bs:int|None=64, # batch size (fastai's default); None, or at least the training samples: full batch (one step per epoch)
+        seed:int=42, # seed of the split and of the shuffling
         valid:tuple|None=None, # an explicit (x_valid, y_valid); then valid_pct is ignored
-        **kwargs,
+        device=None, # None: fastai's `default_device()` (CPU unless CUDA is in use)
+        truth=None, # the true parameters, if known
+        normalize:bool=False, # standardise each feature with the training set's mean and std (plots stay in raw units)
     ):
         "`ClsDataLoaders` from arrays, split by `valid_pct` (seeded) or given `valid`; labels checked to be 0..k-1."
         y = as_labels(y, 'y')
@@ -422,8 +435,10 @@ class ClsDataLoaders(RegDataLoaders):
             ys.append(valid[1])
         k = count_classes(*ys)
         # One mechanism: the regression loaders (checks, split, TensorDL), then the labels as int64 again.
-        dls = super().from_arrays(x, y, valid=valid, **kwargs)
-        for dl in dls.loaders: dl.y = dl.y.long()
+        dls = super().from_arrays(x, y, valid_pct=valid_pct, bs=bs, seed=seed, valid=valid, device=device, truth=truth,
+                                  normalize=normalize)
+        vocab = CategoryMap(list(range(k)))  # fastai's `dls.vocab` (a CategoryMap, as its ClassificationInterpretation reads)
+        for dl in dls.loaders: dl.y, dl.vocab = dl.y.long(), vocab
         dls.n_classes = k
         return dls
 
@@ -439,13 +454,20 @@ class ClsDataLoaders(RegDataLoaders):
         return res
 
 
+def check_dls(dls, name:str='dls'):
+    "An error naming `name` unless `dls` is fastfit's loaders (`RegDataLoaders`, `ClsDataLoaders`) or a `SynthData`."
+    if not isinstance(dls, (RegDataLoaders, SynthData)):
+        raise TypeError(f"{name} must be DataLoaders from fastfit (e.g. `synth_linear().dataloaders()`, "
+                        f"`RegDataLoaders.from_arrays(x, y)`, `ClsDataLoaders.from_arrays(x, labels)`) or a SynthData "
+                        f"(e.g. `synth_linear()`), got {type(dls).__name__}")
+
+
 def rebatch(dls:RegDataLoaders, bs:int|None, normalize:bool|None=None, valid_pct:float=0.) -> RegDataLoaders:
     """`dls`'s data in new loaders with batch size `bs` (the bs error of `from_arrays` when it does not fit); with
     `normalize` True/False, standardised or not (from the raw data); a `SynthData` gives its own `dataloaders`."""
     if isinstance(dls, SynthData):
         return dls.dataloaders(bs=bs, valid_pct=valid_pct, normalize=bool(normalize))
-    if not isinstance(dls, RegDataLoaders):
-        raise TypeError(f"data must be a SynthData (from a synth_* generator), RegDataLoaders or ClsDataLoaders, got {type(dls).__name__}")
+    check_dls(dls)
     if normalize is None: normalize = dls.norm is not None
     raw = dls.denormalize
     xt, yt = raw(dls.train.x).cpu(), dls.train.y.cpu()
@@ -472,7 +494,7 @@ class SynthData:
     def __len__(self): return len(self.x)
 
     def dataloaders(self,
-        bs:int|None=64, # batch size; None: full batch
+        bs:int|None=64, # batch size (fastai's default); None, or at least the training samples: full batch
         valid_pct:float=.2, # share held out for validation (0: none)
         seed:int=42, # seed of the split and the shuffling
         device=None, # None: fastai's default device
@@ -523,7 +545,7 @@ def synth_multilinear(
     w:tuple=(2., -3.4), # true weights, one per feature
     b:float=4.2, # true bias
     noise:float=.01, # noise scale (normal)
-    seed:int=0, # seed
+    seed:int=42, # seed
 ) -> SynthData:
     "y = x@w + b + noise, x ~ N(0, 1) (d2l's linear-regression data)."
     n = check_positive('n', n, int)
@@ -543,7 +565,7 @@ def synth_poly(
     coeffs:tuple=(.75, -14.25, 68.6875), # coefficients, highest power first
     x=None, # sample points (default: arange(20.))
     noise:float=3., # noise scale (normal)
-    seed:int=0, # seed
+    seed:int=42, # seed
 ) -> SynthData:
     "y = poly(coeffs)(x) + noise*N(0,1)."
     noise = check_positive('noise', noise, allow_zero=True)
@@ -561,7 +583,7 @@ def synth_poly(
     return SynthData(x, y, dict(zip(names, coeffs)), {k: torch.tensor(c) for k, c in zip(names, coeffs)}, 'synth_poly')
 
 
-def synth_rollercoaster(seed:int=0) -> SynthData:
+def synth_rollercoaster(seed:int=42) -> SynthData:
     "fastbook chapter 4's rollercoaster: time = arange(20), speed = randn(20)*3 + 0.75*(time-9.5)**2 + 1."
     time = torch.arange(0, 20).float()
     speed = torch.randn(20, generator=_gen(seed)) * 3 + 0.75 * (time - 9.5) ** 2 + 1

@@ -5,13 +5,19 @@ callbacks with lean versions. They keep what fastai's own tests check (event ord
 contents), but they override or read names fastai does not promise to keep. All of them live here, each with a comment
 saying which fastai behaviour it keeps and what it gains, so a new fastai release is checked in one place:
 `tests/test_fastai_private.py` fails with a clear message when a name in `RELIES_ON` is gone or changed its signature.
+Distributed training is the one exception: fastai.distributed imports accelerate, so the trainer that subclasses fastai's
+lives in `fastfit.distributed` (imported by `distrib_ctx` only); its overrides are listed here, and what fastai assumes
+CUDA for is replaced here (the last section).
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
+from contextlib import contextmanager
 
 import torch
+import torch.distributed as dist
 from fastai.callback.core import (
     Callback,
     CancelBackwardException,
@@ -28,6 +34,7 @@ from fastai.callback.core import (
 from fastai.callback.schedule import LRFinder
 from fastai.learner import CastToTensor, Learner, Recorder, _maybe_item
 from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
+from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.basics import getcallable, noop
 from fastprogress.fastprogress import format_time
 from torch._C import _set_grad_enabled
@@ -35,7 +42,8 @@ from torch.nn import Module
 
 from .data import RegDataLoaders, TensorDL
 
-__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'TensorList', 'use_lean_callbacks']
+__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'TensorList', 'use_lean_callbacks',
+           'backend_for', 'setup_distrib', 'collective_device', 'BroadcastOnBackend', 'accelerator_kwargs']
 
 # The releases these overrides were read against and tested with (the oldest declared in pyproject.toml, and the newest).
 CHECKED = {'fastai': ('2.8.9', '2.8.12'), 'fastcore': ('2.2.30', '2.2.41')}
@@ -61,6 +69,15 @@ RELIES_ON = [
     ('fastai.learner', 'Recorder.smooth_loss', None),  # set in __init__: read through an instance (see the test)
     ('fastai.callback.core', '_inner_loop', None),
     ('torch._C', '_set_grad_enabled', None),  # what torch.no_grad() calls, without the context manager's cost
+    # Distributed training (the section at the end; `fastfit.distributed` holds the trainer that subclasses fastai's).
+    # fastai.distributed needs accelerate to import: these are checked where the `distributed` extra is installed.
+    ('fastai.distributed', 'Learner.distrib_ctx', None),  # its signature also lists accelerate's Accelerator arguments
+    ('fastai.distributed', 'setup_distrib', ['gpu']),
+    ('fastai.distributed', 'DistributedDL._broadcast', ['self', 't', 'rank']),
+    ('fastai.distributed', 'DistributedTrainer.__init__', None),  # (sync_bn, **Accelerator's arguments)
+    ('fastai.distributed', 'DistributedTrainer.before_fit', ['self']),  # sets `old_dls`, which our after_fit reads
+    ('fastai.distributed', 'DistributedTrainer.after_fit', ['self']),
+    ('fastai.distributed', 'DistributedTrainer._wrap_dl', ['self', 'dl']),
 ]
 
 _cancels = (CancelBatchException, CancelBackwardException, CancelEpochException, CancelFitException,
@@ -286,7 +303,7 @@ class LeanLoop:
         return None if p is None else p.device
 
     # Keeps: fastai's `_do_one_batch`. Gains: one `.item()` per training step serves both a divergence check (a NaN/inf
-    # training loss stops the fit at once, see `RegLearner.fit`) and the history's loss record.
+    # training loss stops the fit at once, see `FitLearner.fit`) and the history's loss record.
     def _do_one_batch(self):
         self.pred = self.model(*self.xb)
         self._fire('after_pred')
@@ -335,6 +352,31 @@ class LeanLoop:
 
     @smooth_loss.setter
     def smooth_loss(self, v): self._smooth_loss = v
+
+    # Keeps: fastai's `distrib_ctx` (accelerate required; `in_notebook` sets up the process group; nothing changes on one
+    # process). Gains: fastfit's trainer (`fastfit.distributed.RegDistributedTrainer`: CPU/gloo as well as GPUs, fastfit's
+    # loaders sharded, the loss averaged over ranks, history and progress on rank 0) in place of fastai's `to_distributed`,
+    # whose ProgressCallback removal and re-adding would leave fastai's per-epoch table on ranks > 0 after the context.
+    @contextmanager
+    def distrib_ctx(self, sync_bn=True, in_notebook=False, **kwargs):
+        "fastai's context manager to fit on several processes (`torchrun`, `accelerate launch`), on CPUs (gloo) or GPUs (NCCL)."
+        if importlib.util.find_spec('accelerate') is None:  # fastai.distributed imports it
+            raise ImportError("learn.distrib_ctx() needs accelerate: pip install 'fastfit-gd[distributed]'")
+        from .distributed import RegDistributedTrainer  # imports fastai.distributed, hence accelerate: only when used
+        cleanup, trainer = False, None
+        try:
+            if in_notebook:
+                if not dist.is_initialized():
+                    setup_distrib(rank_distrib())
+                    cleanup = dist.is_initialized()
+                if not rank_distrib(): print("Training Learner...")
+            if num_distrib():
+                trainer = RegDistributedTrainer(sync_bn, **kwargs)
+                self.add_cb(trainer)
+            yield self
+        finally:
+            if trainer is not None: self.remove_cb(trainer)
+            if cleanup and dist.is_initialized(): dist.destroy_process_group()
 
 
 # -- lean replacements of fastai's default callbacks: they take the defaults' places in `learn.cbs` --------------------
@@ -411,7 +453,7 @@ class RegRecorder(Recorder):
         if not len(l.yb): return
         if self.train_metrics:
             for met in self.metrics: met.accumulate(l)
-        # RegLearner's `learn.loss` is this step's loss already as a float (its divergence check). fastai records
+        # FitLearner's `learn.loss` is this step's loss already as a float (its divergence check). fastai records
         # `learn.loss` whatever it holds (a batch cancelled before its loss leaves the last one): so do we.
         v = l.__dict__.get('_loss_v')
         if v is None: v = float(l.loss.detach().mean())
@@ -427,6 +469,10 @@ class RegRecorder(Recorder):
 
     @property
     def beta(self): return self.smooth_loss.beta
+
+    def plot_loss(self, skip_start=5, with_valid=True, log=False, show_epochs=False, ax=None):
+        "fastai's `plot_loss`; a fit without a validation set (valid_pct=0) plots the training loss alone."
+        return super().plot_loss(skip_start, with_valid and 'valid_loss' in self.metric_names, log, show_epochs, ax)
 
     def before_epoch(self):
         self.cancel_train = self.cancel_valid = False
@@ -475,3 +521,48 @@ def use_lean_callbacks(learn:Learner, full_batch:bool=False, progress=None):
         _swap_cb(learn, rec, new)
     if progress is not None and type(pr).__name__ == 'ProgressCallback': _swap_cb(learn, pr, progress)
     return learn
+
+
+# -- distributed training: what fastai.distributed assumes CUDA for ----------------------------------------------------
+# fastai.distributed imports accelerate when it is imported, so neither it nor `fastfit.distributed` (the trainer and the
+# sharded loader, built on it) is imported before `distrib_ctx` is used. These pieces need neither.
+def backend_for(cuda:bool) -> str:
+    "The process group's backend: NCCL between GPUs, gloo between CPU processes."
+    return 'nccl' if cuda else 'gloo'
+
+
+# Keeps: fastai's `setup_distrib` (what `distrib_ctx(in_notebook=True)` calls): this process's GPU, the process group
+# from the environment. Gains: on a machine without CUDA, gloo and no `torch.cuda.set_device` (fastai's sets up NCCL and
+# a GPU whatever the machine has, so it fails on CPU).
+def setup_distrib(gpu=None, cuda:bool|None=None):
+    "Set up this process for distributed training (GPU `gpu` with CUDA); returns `gpu`."
+    if gpu is None: return gpu
+    gpu = int(gpu)
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if cuda: torch.cuda.set_device(gpu)
+    if num_distrib() > 0 and not dist.is_initialized(): dist.init_process_group(backend=backend_for(cuda), init_method='env://')
+    return gpu
+
+
+def collective_device() -> torch.device:
+    "Where a collective's tensor must live: this rank's GPU under NCCL (it takes CUDA tensors only), else the CPU."
+    if dist.is_initialized() and dist.get_backend() == 'nccl': return torch.device('cuda', torch.cuda.current_device())
+    return torch.device('cpu')
+
+
+class BroadcastOnBackend:
+    "Mixed in before fastai's `DistributedDL` (`fastfit.distributed.RegDistributedDL`)."
+    # Keeps: fastai's `DistributedDL._broadcast` (rank `rank`'s list of indices, on every rank). Gains: it runs under gloo
+    # on CPU too; fastai's moves the tensor with `.cuda()`, which fails on a machine without CUDA.
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long, device=collective_device())
+        dist.broadcast(t, rank)
+        return t.cpu().tolist()
+
+
+def accelerator_kwargs(kwargs:dict, cuda:bool|None=None) -> dict:
+    "The arguments of fastai's `DistributedTrainer` (accelerate's `Accelerator`), with `cpu=True` on a machine without CUDA."
+    # accelerate counts a torchrun launch as distributed only on an accelerator (CUDA...) unless told `cpu=True`: without
+    # it, each CPU process would train alone on its shard.
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    return kwargs if cuda or 'cpu' in kwargs else {**kwargs, 'cpu': True}

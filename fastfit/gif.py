@@ -108,10 +108,12 @@ class Palette:
 
 
 def check_gif_fps(fps):
-    "An error unless a GIF can show `fps` frames per second (delays are whole hundredths of a second, 16 bits)."
+    """An error unless a GIF can show `fps` frames per second (delays are whole hundredths of a second, 16 bits): the one
+    fps rule of every writer and display (the .html player and the notebook embed a GIF; .mp4 keeps to it too)."""
     if fps > 100 / MIN_DELAY:
-        raise ValueError(f"fps={fps:g} is too fast for a GIF (frame delays are whole hundredths of a second, and viewers "
-                         f"slow down delays under 0.02 s): use fps <= 50, or save .mp4/.html")
+        raise ValueError(f"fps={fps:g} is too fast for a GIF, which every animation shows as (.gif, the .html player and "
+                         f"the notebook display embed one): its frame delays are whole hundredths of a second and "
+                         f"browsers play delays under 0.02 s at 0.1 s; use fps <= 50")
     if fps < 100 / MAX_DELAY:
         raise ValueError(f"fps={fps:g} is too slow for a GIF (a frame shows at most {MAX_DELAY / 100:g} s): "
                          f"use fps >= {math.ceil(1e4 * 100 / MAX_DELAY) / 1e4:g}")

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
+from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from .data import mean_over_rows
 from .models import flat_names
@@ -30,7 +31,7 @@ class ParamHistory(Callback):
     # default (`params=` chooses it); others keep all, as many records as fit (a 10k-parameter MLP: ~800, 100 MB).
     min_records = 10
     numpy_views = True  # on the CPU, write records through numpy views (False: torch's copies, the path of CUDA tensors)
-    after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
+    after_fit_on_error = True  # FitLearner runs our after_fit when an error cuts a fit short: we must tidy up
 
     def __init__(self,
         max_records:int=2000, # at most this many records; when full, every other one is dropped (first and last kept)
@@ -57,10 +58,14 @@ class ParamHistory(Callback):
         self._flat = self._flat_np = self._loss = self._steps = None
         self._slot, self._tail = 0, False
         self._g, self._g_np, self._hyp, self.opt_cbs = {}, {}, {}, ()
+        self._configs = []  # each fit's (optimizer step functions, parameter group of each column): records name theirs
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _tracked(self):
-        named = list(self.learn.model.named_parameters())
+        model = self.learn.model
+        # Under `distrib_ctx` (rank 0) the model is wrapped in DistributedDataParallel: its parameters, named as on one process.
+        if isinstance(model, (DataParallel, DistributedDataParallel)): model = model.module
+        named = list(model.named_parameters())
         if self.names is None:
             per_value = 4 * (1 + (len(self._step_keys()) if self.grads_on else 0))  # bytes a record takes per parameter
             big = self.max_bytes // (per_value * self.min_records)
@@ -96,6 +101,7 @@ class ParamHistory(Callback):
         tracked = self._tracked()
         self._ps = [p for _, p in tracked]
         layout = [(k, tuple(p.shape), p.device) for k, p in tracked]
+        if layout == self.layout and self.n and len(self._flat) < self.rows: self._grow()  # unpickled: room again
         if layout != self.layout or self.n == 0:
             self.reset()
             self.layout = layout
@@ -114,7 +120,7 @@ class ParamHistory(Callback):
             bounds = np.cumsum([0] + [p.numel() for p in self._ps])
             self._src = [(int(i), int(j), p.detach().numpy().reshape(-1)) for i, j, p in zip(bounds, bounds[1:], self._ps)]
         if self.grads_on: self._setup_grads(cpu)
-        # RegLearner computes the loss as a float once per step (its divergence check); else we take `.item()`.
+        # FitLearner computes the loss as a float once per step (its divergence check); else we take `.item()`.
         self._loss_value = getattr(type(self.learn), 'records_loss_value', False)
         if self.n == 0:
             self._write(0)
@@ -132,11 +138,24 @@ class ParamHistory(Callback):
         self.opt_cbs = opt_cb_names(opt)
         for k in self._step_keys():  # a later fit with another optimizer: the buffers this one needs
             if k not in self._g: self._g[k] = torch.full_like(self._flat, float('nan'))
-        hypers = getattr(opt, 'hypers', None)
-        self._hyper = hypers[-1] if hypers else {}  # fastai updates this dict in place (schedules): look it up once
-        for k in [*_HYPERS, 'loss_before', 'opt_step']:
-            if (k in self._hyper or k not in _HYPERS) and k not in self._hyp: self._hyp[k] = np.full(self.rows, np.nan)
-        self._hyp_pairs = [(self._hyp[k], k) for k in _HYPERS if k in self._hyper]
+        # fastai updates each group's dict in place (schedules): look them up once. A hyper is recorded per parameter group
+        # (lr=slice(...) with a splitter gives each its own), (rows, groups) each; a column reads its own group's.
+        hypers = list(getattr(opt, 'hypers', None) or [{}])
+        n = len(hypers)
+        for k in [*_HYPERS, 'loss_before', 'opt_step', 'config']:
+            if k in _HYPERS and k not in hypers[0]: continue
+            shape = (self.rows, n) if k in _HYPERS else self.rows
+            if k not in self._hyp: self._hyp[k] = np.full(shape, np.nan)
+            elif k in _HYPERS and self._hyp[k].shape[1] < n:  # a later fit with more groups
+                self._hyp[k] = np.pad(self._hyp[k], ((0, 0), (0, n - self._hyp[k].shape[1])), constant_values=np.nan)
+        self._hyp_pairs = [(self._hyp[k], g, h, k) for k in _HYPERS if k in hypers[0] for g, h in enumerate(hypers)]
+        # This fit's optimizer and parameter groups, by number: each record of a step says which it was made by.
+        group = {id(p): g for g, ps in enumerate(getattr(opt, 'param_lists', None) or [list(self._ps)]) for p in ps}
+        cols = np.concatenate([np.full(p.numel(), group.get(id(p), -1)) for p in self._ps])  # -1: not in the optimizer
+        config = (self.opt_cbs, cols)
+        same = [i for i, (c, g) in enumerate(self._configs) if c == config[0] and np.array_equal(g, cols)]
+        if not same: self._configs.append(config)
+        self._config = same[0] if same else len(self._configs) - 1
         self._state_keys = [k for k, _ in _STATE if k in self._g]
         self._opt_state = getattr(opt, 'state', {})
         # On the CPU numpy views: a record is one memcpy per tensor. Else torch copies (one cat per buffer when it can).
@@ -144,12 +163,18 @@ class ParamHistory(Callback):
         self._F = self._flat_np if cpu else self._flat
         self._pairs = [(self._G[k], self._G[k + '_before']) for k in self._state_keys]
         self._gexp, self._grads_gone = None, False
+        # The state before this fit's first step is the optimizer's now: a new one's is empty (0), whatever came before.
+        self._state_start = {k: self._opt_state_flat(k) for k in self._state_keys}
         if self.n == 0:  # the initial record: no step yet; the running averages as the optimizer holds them (none: 0)
-            for k in self._state_keys:
-                self._g[k][0] = 0.
-                for (i, j), p in zip(self._bounds(), self._ps):
-                    t = self._opt_state.get(p, {}).get(k)
-                    if t is not None: self._g[k][0, i:j] = t.detach().reshape(-1).to(self._g[k].dtype)
+            for k, v in self._state_start.items(): self._g[k][0] = v
+
+    def _opt_state_flat(self, k) -> torch.Tensor:
+        "The optimizer's running average `k` of every tracked parameter as one flat vector (0 where it holds none yet)."
+        out = torch.zeros(self._flat.shape[1], dtype=self._g[k].dtype, device=self._g[k].device)
+        for (i, j), p in zip(self._bounds(), self._ps):
+            t = self._opt_state.get(p, {}).get(k)
+            if t is not None: out[i:j] = t.detach().reshape(-1).to(out.dtype)
+        return out
 
     def _bounds(self) -> list:
         b = np.cumsum([0] + [p.numel() for p in self._ps])
@@ -177,7 +202,9 @@ class ParamHistory(Callback):
         G['before'][slot] = self._F[prev]
         for cur, before in self._pairs: before[slot] = cur[prev]
         exp = self._gexp
-        if exp is None: self._grad_sources()
+        if exp is None:  # this fit's first step: the state before it is the optimizer's at the fit's start
+            self._grad_sources()
+            for k, v in self._state_start.items(): self._g[k + '_before'][slot] = v
         else:
             for p, k, t in exp:  # torch or the optimizer may have made a tensor anew (set_to_none): views anew
                 if (p.grad if k is None else st[p].get(k)) is not t:
@@ -192,8 +219,8 @@ class ParamHistory(Callback):
             for dst, i, j, v in self._gsrc: dst[slot, i:j] = v
         else:
             for dst, i, j, v in self._gsrc: dst[slot, i:j].copy_(v)
-        h = self._hyper
-        for a, k in self._hyp_pairs: a[slot] = h[k]
+        for a, g, h, k in self._hyp_pairs: a[slot, g] = h[k]
+        self._hyp['config'][slot] = self._config
         self._hyp['loss_before'][slot] = self._loss[prev]
         if self._state_keys:
             s = st[self._ps[0]].get('step')
@@ -276,6 +303,34 @@ class ParamHistory(Callback):
             out.append(row[i:i + p.numel()].view_as(p)); i += p.numel()
         return out
 
+    # -- pickling (learn.export) ----------------------------------------------------------------------------------
+    # Views of the live model and optimizer, and the buffers again under other names: each fit's setup makes them anew.
+    _TRANSIENT = ('_ps', '_src', '_flat_np', '_G', '_F', '_pairs', '_gsrc', '_gexp', '_gcat', '_hyp_pairs', '_opt_state',
+                  '_state_start')
+
+    def __getstate__(self) -> dict:
+        "What pickling keeps (`learn.export`): the records made, not the empty rows ahead of them nor views of the model."
+        d = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        if self._flat is not None:
+            m = len(self)
+            d.update(_flat=self._flat[:m].clone(), _loss=self._loss[:m].copy(), _steps=self._steps[:m].copy(),
+                     _g={k: b[:m].clone() for k, b in self._g.items()}, _hyp={k: a[:m].copy() for k, a in self._hyp.items()})
+        return d
+
+    def __setstate__(self, d:dict):
+        self.__dict__.update(d)
+        for k in self._TRANSIENT: self.__dict__.setdefault(k, None)
+
+    def _grow(self):
+        "Give an unpickled history's buffers their `rows` again (NaN/0 past the records), so a later fit records on."
+        extra = self.rows - len(self._flat)
+        def pad(t, fill):
+            if isinstance(t, torch.Tensor): return torch.cat([t, t.new_full((extra, *t.shape[1:]), fill)])
+            return np.concatenate([t, np.full((extra, *t.shape[1:]), fill, dtype=t.dtype)])
+        self._flat, self._loss, self._steps = pad(self._flat, 0.), pad(self._loss, np.nan), pad(self._steps, 0)
+        self._g = {k: pad(b, float('nan')) for k, b in self._g.items()}
+        self._hyp = {k: pad(a, np.nan) for k, a in self._hyp.items()}
+
     # -- reading ------------------------------------------------------------------------------------------------
     def _view(self):
         n = self.n + (1 if self._tail else 0)
@@ -336,8 +391,31 @@ class ParamHistory(Callback):
         if not self._g: self.grads  # the error saying how to record them
         v = self._view()
         out = {k: b[v].cpu() for k, b in self._g.items()}
-        out.update({k: a[v].copy() for k, a in self._hyp.items()})
+        out.update({k: a[v].copy() for k, a in self._hyp.items() if k != 'config'})
+        one = all(not (g < 0).any() for _, g in self._configs) and all(out[k].shape[1] == 1 for k in _HYPERS if k in out)
+        groups = None if one else self._groups()
+        for k in _HYPERS:
+            if k not in out: continue
+            a = out[k]
+            if one: out[k] = a[:, 0]  # one parameter group holding every parameter: (T,)
+            else:  # each column its own group's value, (T, P) (NaN for a parameter the optimizer does not hold)
+                a = np.concatenate([a, np.full((len(a), 1), np.nan)], 1)
+                out[k] = np.take_along_axis(a, np.where(groups < 0, a.shape[1] - 1, groups), 1)
         return out
+
+    def _groups(self) -> np.ndarray:
+        "(T, P) the optimizer's parameter group of each record's columns (-1: not in the optimizer; record 0: group 0)."
+        cfg, P = self._hyp.get('config'), len(self.flat_names)
+        if cfg is None or not self._configs: return np.zeros((len(self), P), dtype=np.int64)
+        table = np.stack([g for _, g in self._configs])
+        return table[np.nan_to_num(cfg[self._view()], nan=0).astype(np.int64)]
+
+    def opt_cbs_at(self, i:int) -> tuple:
+        "The step functions of the optimizer that made record `i`'s step (see `opt_cb_names`; record 0: the first fit's)."
+        cfg = self._hyp.get('config')
+        if cfg is None or not self._configs: return self.opt_cbs
+        c = cfg[self._view()][i]
+        return self._configs[0 if np.isnan(c) else int(c)][0]
 
     def record(self, i) -> dict:
         "{name: tensor} of record `i` (negative counts from the end), for `torch.func.functional_call`."

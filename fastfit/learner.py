@@ -1,9 +1,14 @@
-"""`regression_learner`: a fastai `Learner` with MSE and plain SGD (`RegLearner`, shared with `classify`); losses;
-`learn.optimum()`, the loss's minimiser (solved in `optimum`), and `learn.ols()`."""
+"""`FitLearner`, fastfit's fastai `Learner` (its classes: `RegLearner` here, `ClsLearner` in `classify`);
+`regression_learner` (MSE and plain SGD); losses; `learn.optimum()`, the loss's minimiser (solved in `optimum`), and `learn.ols()`."""
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
+import warnings
 import weakref
 from contextlib import contextmanager
+from pathlib import Path
 
 import fastai.callback.hook  # noqa: F401 (Learner.summary)
 import numpy as np
@@ -11,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.optimizer import SGD
+from fastai.torch_core import rank_distrib
 from fastcore.basics import PrettyString, patch
 from fastcore.foundation import L
 from fastcore.meta import delegates
@@ -18,11 +24,11 @@ from fastcore.meta import delegates
 from .data import ClsDataLoaders, RegDataLoaders, TensorDL, check_positive, mean_over_rows
 from .fastai_private import LeanLoop, use_lean_callbacks
 from .history import ParamHistory
-from .models import LinearModel, RegModel
-from .optimum import optimum_of
+from .models import LinearModel, RegModel, model_name, private_model
+from .optimum import MAX_SECONDS, optimum_of
 from .progress import FitProgress
 
-__all__ = ['RegLearner', 'regression_learner', 'huber']
+__all__ = ['FitLearner', 'RegLearner', 'regression_learner', 'huber']
 
 
 def huber(delta:float=1.):
@@ -49,12 +55,15 @@ def check_lr(name, lr):
     return check_positive(name, lr)
 
 
-class RegLearner(LeanLoop, Learner):
-    "A fastai `Learner` with a lean loop (`fastfit.fastai_private`), checked arguments, and a stop (with advice) on divergence."
+class FitLearner(LeanLoop, Learner):
+    """A fastai `Learner` with a lean loop (`fastfit.fastai_private`), checked arguments, and a stop (with advice) on
+    divergence: the base of `RegLearner` (regression) and `ClsLearner` (classification)."""
     fit_error = None  # the exception that cut the last fit short (Ctrl-C, an error in a callback), if one did
 
     def fit(self, n_epoch, lr=None, wd=None, cbs=None, reset_opt=False, start_epoch=0):
         n_epoch = check_positive('n_epoch', n_epoch, int)  # fastai returns silently on fit(-3)
+        check_has_data(self, 'fit')
+        self._check_new_data()
         lr = check_lr('lr', lr)  # fastai would happily climb the loss with a negative lr, or train nothing with 0
         if lr is None: check_lr('learn.lr', self.lr)
         start_epoch = check_positive('start_epoch', start_epoch, int, allow_zero=True)
@@ -67,6 +76,69 @@ class RegLearner(LeanLoop, Learner):
             lr = self.opt.hypers[-1]['lr']
             print(f"fastfit: the training loss diverged (NaN/inf) at step {self.diverged}, so the fit stopped there: "
                   f"try a smaller lr, e.g. lr={lr / 10:.3g} (a tenth of the {lr:.3g} used), or learn.lr_find()")
+
+    data_check = None  # (dls, model, loss_func) -> None or an error: how the learner's function checked its data
+
+    def _check_new_data(self):
+        "Data given after creation (`learn.dls = ...`) is checked as the learner's own was: shapes, a classifier's classes."
+        if self.data_check is None or self.dls is self.__dict__.get('_dls_checked'): return
+        # fastfit's loaders (raw torch ones, as fastai's tests swap in, are the user's to shape)
+        if isinstance(self.dls, RegDataLoaders): self.data_check(self.dls, self.model, self.loss_func)
+        self._dls_checked = self.dls
+
+    # `learn.model = m` after the optimizer was made: fastai's optimizer keeps stepping the old model's parameters and
+    # the new model trains not at all, without a word. Here the next fit makes an optimizer for it, and a warning says so.
+    @property
+    def model(self):
+        d = self.__dict__
+        return d['_model'] if '_model' in d else d.get('model')  # (a learner exported before this was a property)
+
+    @model.setter
+    def model(self, m):
+        opt = self.__dict__.get('opt')
+        held = getattr(opt, 'param_lists', None)
+        if held is not None and isinstance(m, torch.nn.Module) and \
+                {id(p) for ps in held for p in ps} != {id(p) for p in m.parameters()}:
+            warnings.warn("learn.model was replaced after the learner made its optimizer, which holds the old model's "
+                          "parameters (fastai would go on stepping those, training the new model not at all): the next "
+                          "fit makes a new optimizer for the new model (its state, e.g. momentum, starts afresh)", stacklevel=2)
+            self.opt = None
+        self.__dict__.pop('model', None)
+        self.__dict__['_model'] = m
+
+    def add_cb(self, cb):
+        """fastai's `add_cb`; a callback whose name is taken by another attached one (a second ParamHistory in
+        `fit(cbs=...)`) runs beside it, and the name (`learn.param_history`) stays the first's."""
+        if isinstance(cb, type): cb = cb()
+        held = self.__dict__.get(getattr(cb, 'name', None) or '')
+        super().add_cb(cb)
+        if held is not None and held is not cb and held in self.cbs: setattr(self, cb.name, held)
+        return self
+
+    def remove_cb(self, cb):
+        "fastai's `remove_cb`; the name stays with the callback that holds it (see `add_cb`)."
+        held = None if isinstance(cb, type) else self.__dict__.get(getattr(cb, 'name', None) or '')
+        super().remove_cb(cb)
+        if held is not None and held is not cb and held in self.cbs: setattr(self, cb.name, held)
+        return self
+
+    def export(self, fname='export.pkl', pickle_module=pickle, pickle_protocol=2):
+        """fastai's `export` (the model, its history and settings, not the data), written atomically: a failed export
+        leaves no half-written file, and a file already there as it was."""
+        if rank_distrib(): return  # fastai's: only the main process of a distributed run writes
+        path = Path(self.path) / fname
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        os.close(fd)
+        try:
+            mode = path.stat().st_mode & 0o7777 if path.exists() else None
+            super().export(Path(tmp).resolve(), pickle_module=pickle_module, pickle_protocol=pickle_protocol)
+            if mode is None:  # a new file: the permissions a new file gets (mkstemp's are the owner's only)
+                umask = os.umask(0o022); os.umask(umask); mode = 0o666 & ~umask
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @delegates(Learner.fit_one_cycle)
     def fit_one_cycle(self, n_epoch, lr_max=None, **kwargs):
@@ -128,16 +200,30 @@ class RegLearner(LeanLoop, Learner):
         finally: pr.show_bar = old
 
 
+def has_data(learn) -> bool:
+    "Whether `learn` holds training samples (a learner from `load_learner` holds none: export keeps the model, not the data)."
+    n = getattr(getattr(learn.dls, 'train', None), 'n', None)
+    return n is None or n > 0
+
+
+def check_has_data(learn, what:str):
+    "A clear error when `learn` holds no training data for `what` (e.g. 'fit'), saying how to give it some."
+    if not has_data(learn):
+        raise ValueError(f"{what} needs training data, and this learner holds none: learn.export() keeps the model and its "
+                         f"history, not the data, so a learner from load_learner has empty loaders. Give it data first, "
+                         f"learn.dls = {type(learn.dls).__name__}.from_arrays(x, y) (data of the kind it was made with)")
+
+
 def _first_pred(dls, model) -> tuple:
     "Run the model on two training rows (as in training: grad enabled), so mismatched inputs fail here; (x, y, pred)."
     x, y = dls.train.x[:2], dls.train.y[:2]
     if not isinstance(model, torch.nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     model.to(x.device)
-    if not list(model.parameters()): raise ValueError(f"model {model!r} has no parameters to fit")
+    if not list(model.parameters()): raise ValueError(f"model {model_name(model)} has no parameters to fit")
     if isinstance(model, RegModel) and model.n_features is not None: model._check_features(dls.train.x, model.n_features)
     try: pred = model(x)
     except RuntimeError as e:
-        raise ValueError(f"model {model!r} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
+        raise ValueError(f"model {model_name(model)} cannot take the data's x of shape {tuple(dls.train.x.shape)} "
                          f"({dls.n_in} feature(s)): {e} (on its first {len(x)} rows); "
                          f"make the model's inputs match the data's features") from e
     return x, y, pred
@@ -146,7 +232,7 @@ def _first_pred(dls, model) -> tuple:
 def _check_loss(model, loss_func, pred, y):
     "The loss of the first predictions must be a finite scalar with a gradient, or a clear error."
     if not pred.requires_grad:
-        raise ValueError(f"model {model!r} returns predictions with no gradient: they do not depend on its parameters "
+        raise ValueError(f"model {model_name(model)} returns predictions with no gradient: they do not depend on its parameters "
                          f"(all requires_grad=False, or computed under torch.no_grad()/with .detach()), so SGD cannot fit it")
     try: loss = loss_func(pred, y)
     except (RuntimeError, TypeError, ValueError, IndexError) as e:
@@ -171,20 +257,33 @@ def _check_model_and_loss(dls, model, loss_func):
     x, y, pred = _first_pred(dls, model)
     if not isinstance(pred, torch.Tensor) or pred.shape != y.shape:
         shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
-        raise ValueError(f"model {model!r} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
+        raise ValueError(f"model {model_name(model)} returns predictions of shape {shape} for x of shape {tuple(x.shape)}, "
                          f"but y has shape {tuple(y.shape)}: return one prediction per row, shape (n, 1)")
     _check_loss(model, loss_func, pred, y)
 
 
-def _learner(dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs) -> RegLearner:
-    "A `RegLearner` with the history (when asked) and fastfit's lean default callbacks."
+class RegLearner(FitLearner):
+    "A `FitLearner` of continuous targets: what `regression_learner` returns."
+
+
+def _check_reg_data(dls, model, loss_func):
+    "Regression data for `model` and `loss_func`: what `regression_learner` checks (a learner given new data checks it too)."
+    if isinstance(dls, ClsDataLoaders):
+        raise TypeError(f"dls holds class labels ({dls.n_classes} classes): this learner fits a continuous target; use "
+                        f"classification_learner(dls) for them")
+    _check_model_and_loss(dls, model, loss_func)
+
+
+def _learner(cls, dls, model, loss_func, opt_func, lr, history, cbs, metrics, data_check=_check_reg_data, **kwargs) -> FitLearner:
+    "A `cls` (a `FitLearner`) with the history (when asked) and fastfit's lean default callbacks."
     cbs = L(cbs)  # one callback, a list, or a fastcore `L` (as fastai code passes them)
     if history and not any(isinstance(c, ParamHistory) or (isinstance(c, type) and issubclass(c, ParamHistory)) for c in cbs):
         cbs.append(ParamHistory())
-    learn = RegLearner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
+    learn = cls(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, cbs=cbs, metrics=metrics, **kwargs)
     if not dls.has_valid and hasattr(learn, 'recorder'): learn.recorder.valid_metrics = False
     # fastai's ProgressCallback prints one table row per epoch: ours prints at most ~20 and one bar.
     use_lean_callbacks(learn, full_batch=getattr(dls.train, 'full_batch', False), progress=FitProgress())
+    learn.data_check, learn._dls_checked = data_check, dls
     return learn
 
 
@@ -217,7 +316,7 @@ def regression_learner(
     if loss_func is None: loss_func = F.mse_loss  # shapes were checked equal: no broadcasting surprise
     _check_callables(opt_func, loss_func)
     _check_model_and_loss(dls, model, loss_func)
-    return _learner(dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs)
+    return _learner(RegLearner, dls, model, loss_func, opt_func, lr, history, cbs, metrics, **kwargs)
 
 
 @patch
@@ -226,9 +325,9 @@ def train_loss(self:Learner, params:dict|None=None) -> float:
     in batches of `EVAL_ROWS` rows averaged by size as fastai's validation does (memory stays bounded on big data)."""
     dl = self.dls.train
     if params is None: model = self.model
-    else:
-        params = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}
-        def model(x): return torch.func.functional_call(self.model, params, (x,))
+    else:  # functional_call swaps the parameters of the module it runs: a private copy's, never the learner's own
+        params, copy = {k: torch.as_tensor(v).to(dl.x.device) for k, v in params.items()}, private_model(self.model, dl.x.device)
+        def model(x): return torch.func.functional_call(copy, params, (x,))
     with torch.no_grad(): return float(mean_over_rows(lambda x, y: self.loss_func(model(x), y), dl.x, dl.y))
 
 
@@ -238,17 +337,22 @@ def ols(self:Learner) -> dict:
     model = self.model
     X = model.design(self.dls.train.x) if isinstance(model, RegModel) else None
     if X is None:
-        raise TypeError(f"ols() needs a model linear in its parameters (LinearModel, PolyModel), got {model!r}")
+        raise TypeError(f"ols() needs a model linear in its parameters (LinearModel, PolyModel), got {model_name(model)}")
     return optimum_of(model, F.mse_loss, self.dls.train.x, self.dls.train.y)
 
 
 @patch
-def optimum(self:Learner) -> dict:
+def optimum(self:Learner,
+    max_seconds:float|None=MAX_SECONDS, # give up (OptimumTooCostly, saying why) past this; None: wait for it
+) -> dict:
     """The minimiser of the learner's loss on the training data, by parameter name: least squares (`ols()`) for MSE;
     for cross-entropy (logistic, softmax regression) solved by Newton's method in float64. `TypeError` for a model/loss
     with no known optimum (`FuncModel`, an MLP, a custom loss), `ValueError` when there is no finite one (separable classes)."""
+    check_has_data(self, 'optimum()')
     # One solve serves every panel of a picture; kept beside the learner, not in it: `export` must not save the data.
-    return optimum_of(self.model, self.loss_func, self.dls.train.x, self.dls.train.y, cache=_OPTIMA.setdefault(self, {}))
+    if max_seconds is not None: max_seconds = check_positive('max_seconds', max_seconds)
+    return optimum_of(self.model, self.loss_func, self.dls.train.x, self.dls.train.y, cache=_OPTIMA.setdefault(self, {}),
+                      max_seconds=max_seconds)
 
 
 _OPTIMA = weakref.WeakKeyDictionary()  # learner -> its last optimum solved, with the data it was solved on

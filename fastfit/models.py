@@ -1,12 +1,14 @@
 "Models with named parameters: `LinearModel`, `PolyModel`, `FuncModel`, `MLPModel`; classifiers `LogisticModel`, `SoftmaxModel`."
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['RegModel', 'LinearModel', 'PolyModel', 'FuncModel', 'LogisticModel', 'SoftmaxModel', 'MLPModel', 'flat_names']
+__all__ = ['RegModel', 'model_name', 'LinearModel', 'PolyModel', 'FuncModel', 'LogisticModel', 'SoftmaxModel', 'MLPModel', 'flat_names']
 
 
 def flat_names(named_shapes) -> list:
@@ -18,6 +20,18 @@ def flat_names(named_shapes) -> list:
     return out
 
 
+def private_model(model:nn.Module, device='cpu') -> nn.Module:
+    """A copy of `model` on `device` (the CPU by default) with its own parameters and buffers (no gradients), for drawing.
+    `functional_call` and `vmap` swap a module's parameters in place while they run: on the learner's own model, two
+    pictures drawn at once (threads) would leave `learn.model` at a record. Pictures call this copy, never the learner's."""
+    # The tensors copied straight to `device` (a CUDA model is not first copied on its own), the rest as deepcopy does.
+    memo = {}
+    with torch.no_grad():
+        for t in model.parameters(): memo[id(t)] = nn.Parameter(t.detach().to(device, copy=True), requires_grad=False)
+        for t in model.buffers(): memo[id(t)] = t.detach().to(device, copy=True)
+    return copy.deepcopy(model, memo)
+
+
 def _as_init_tensor(v, name):
     label = name if name == 'init' else f"init[{name!r}]"
     try: t = torch.as_tensor(np.asarray(v, dtype=np.float32) if not isinstance(v, torch.Tensor) else v.detach()).float()
@@ -27,12 +41,27 @@ def _as_init_tensor(v, name):
     return t
 
 
+def model_name(model) -> str:
+    "A model as messages name it: its shape for fastfit's models ('LinearModel(n_in=2, bias=True)'), else its repr."
+    return model.spec() if isinstance(model, RegModel) else repr(model)
+
+
+REPR_VALUES = 12  # a model's repr shows its parameters' values up to this many, else its shape and size
+
+
+def _values(p) -> str:
+    "A parameter's values, 5 significant digits: a number for one value, else nested lists as its shape."
+    def fmt(v): return f"[{', '.join(map(fmt, v))}]" if isinstance(v, list) else f"{v:.5g}"
+    v = p.detach().cpu().double()
+    return fmt(v.reshape(-1)[0].item() if v.numel() == 1 else v.tolist())
+
+
 class RegModel(nn.Module):
     "Base of fastfit's models: parameters declared by name and shape, filled from `init` (dict, flat tensor or None)."
     def __init__(self,
         shapes:dict, # parameter name -> shape, in order
         init=None, # dict of some or all names; a flat tensor of all values in order; None: seeded randn
-        seed:int=0, # seed of the random init of any parameter `init` leaves out
+        seed:int=42, # seed of the random init of any parameter `init` leaves out
     ):
         super().__init__()
         self.pnames = list(shapes)
@@ -70,6 +99,17 @@ class RegModel(nn.Module):
                              f"({known}); pass a flat tensor of all of them in that order, or a dict by name")
         return dict(zip(shapes, t.split(list(sizes.values()))))
 
+    def spec(self) -> str:
+        "The call that builds a model of this shape, e.g. 'LinearModel(n_in=2, bias=True)' (errors about shapes name it)."
+        return f"{type(self).__name__}()"
+
+    def __repr__(self):
+        "The model with its parameters' current values, `LinearModel(w=2.7983, b=1.9999)`; a big one: its shape and size."
+        named = list(self.named_parameters())
+        n = sum(p.numel() for _, p in named)
+        if n > REPR_VALUES: return f"{self.spec()}: {n:,} parameters"
+        return f"{type(self).__name__}({', '.join(f'{k}={_values(p)}' for k, p in named)})"
+
     def param_names(self) -> list:
         "One label per scalar parameter, in order (e.g. ['w', 'b'] or ['w[0]', 'w[1]'])."
         return flat_names((k, p.shape) for k, p in self.named_parameters())
@@ -82,7 +122,7 @@ class RegModel(nn.Module):
 
     def _check_features(self, x, n_in):
         if x.ndim != 2 or x.shape[1] != n_in:
-            raise ValueError(f"{self!r} takes x of shape (n, {n_in}) but x has shape {tuple(x.shape)}: the model's inputs "
+            raise ValueError(f"{self.spec()} takes x of shape (n, {n_in}) but x has shape {tuple(x.shape)}: the model's inputs "
                              f"must match the data's features; {self._features_fix(x.shape[-1])}")
 
     def _features_fix(self, n): return f"give x {self.n_features} feature column(s)"
@@ -100,7 +140,7 @@ class LinearModel(RegModel):
         n_in:int=1, # number of input features
         bias:bool=True, # add the scalar `b`
         init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
-        seed:int=0, # seed of the random init
+        seed:int=42, # seed of the random init
     ):
         self.n_in, self.bias = _check_count('n_in', n_in), bias
         super().__init__(dict(w=(self.n_in,), **(dict(b=()) if bias else {})), init, seed)
@@ -117,7 +157,7 @@ class LinearModel(RegModel):
     def design(self, x):
         return torch.cat([x, torch.ones_like(x[:, :1])], 1) if self.bias else x
 
-    def __repr__(self): return f"LinearModel(n_in={self.n_in}, bias={self.bias})"
+    def spec(self): return f"LinearModel(n_in={self.n_in}, bias={self.bias})"
 
 
 class PolyModel(RegModel):
@@ -125,7 +165,7 @@ class PolyModel(RegModel):
     def __init__(self,
         degree:int=2, # degree of the polynomial
         init=None, # dict {'c2': ..., 'c1': ..., 'c0': ...}, a flat tensor (highest power first), or None
-        seed:int=0, # seed of the random init
+        seed:int=42, # seed of the random init
     ):
         if not isinstance(degree, (int, np.integer)) or degree < 0: raise ValueError(f"degree must be an int >= 0, got {degree!r}")
         self.degree = int(degree)
@@ -141,7 +181,7 @@ class PolyModel(RegModel):
         return y
 
     def design(self, x): return torch.cat([x ** k for k in range(self.degree, -1, -1)], 1)
-    def __repr__(self): return f"PolyModel(degree={self.degree})"
+    def spec(self): return f"PolyModel(degree={self.degree})"
 
 
 class FuncModel(RegModel):
@@ -149,7 +189,7 @@ class FuncModel(RegModel):
     def __init__(self,
         f, # f(x, params) -> predictions of shape (n, 1) or (n,)
         init, # a tensor (one parameter `params`, as fastbook) or a dict name -> initial value
-        seed:int=0, # unused unless init leaves parameters out
+        seed:int=42, # unused unless init leaves parameters out
     ):
         if not callable(f): raise TypeError(f"f must be a function f(x, params) -> predictions, got {type(f).__name__}")
         self.f, self.named = f, isinstance(init, dict)
@@ -165,7 +205,12 @@ class FuncModel(RegModel):
         y = self.f(x, params)
         return y[:, None] if y.ndim == 1 and len(y) == len(x) else y
 
-    def __repr__(self): return f"FuncModel({getattr(self.f, '__name__', 'f')})"
+    def spec(self): return f"FuncModel({getattr(self.f, '__name__', 'f')})"
+
+    def __repr__(self):
+        "`FuncModel(f, params=[...])`: the function's name and the current values (a big model: their number)."
+        r = super().__repr__()
+        return r.replace('FuncModel(', f"FuncModel({getattr(self.f, '__name__', 'f')}, ", 1) if r.startswith('FuncModel(') else r
 
 
 class LogisticModel(LinearModel):
@@ -175,11 +220,11 @@ class LogisticModel(LinearModel):
         n_in:int=2, # number of input features
         bias:bool=True, # add the scalar `b`
         init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w then b), or None: seeded randn
-        seed:int=0, # seed of the random init
+        seed:int=42, # seed of the random init
     ): super().__init__(n_in, bias, init, seed)
 
     def _features_fix(self, n): return f"use LogisticModel(n_in={n}), or give x {self.n_in} feature column(s)"
-    def __repr__(self): return f"LogisticModel(n_in={self.n_in}{'' if self.bias else ', bias=False'})"
+    def spec(self): return f"LogisticModel(n_in={self.n_in}{'' if self.bias else ', bias=False'})"
 
 
 class SoftmaxModel(RegModel):
@@ -190,7 +235,7 @@ class SoftmaxModel(RegModel):
         n_classes:int=3, # number of classes: one logit each
         bias:bool=True, # add one bias per class
         init=None, # dict {'w': ..., 'b': ...}, a flat tensor (w row by row, then b), or None: seeded randn
-        seed:int=0, # seed of the random init
+        seed:int=42, # seed of the random init
     ):
         self.n_in, self.n_out, self.bias = _check_count('n_in', n_in), _check_count('n_classes', n_classes, 2), bias
         super().__init__(dict(w=(self.n_out, self.n_in), **(dict(b=(self.n_out,)) if bias else {})), init, seed)
@@ -204,7 +249,7 @@ class SoftmaxModel(RegModel):
         y = x @ self.w.T
         return y + self.b if self.bias else y
 
-    def __repr__(self): return f"SoftmaxModel(n_in={self.n_in}, n_classes={self.n_out}{'' if self.bias else ', bias=False'})"
+    def spec(self): return f"SoftmaxModel(n_in={self.n_in}, n_classes={self.n_out}{'' if self.bias else ', bias=False'})"
 
 
 _ACTS = {'relu': F.relu, 'tanh': torch.tanh, 'sigmoid': torch.sigmoid, 'gelu': F.gelu, 'leaky_relu': F.leaky_relu}
@@ -230,13 +275,17 @@ class MLPModel(RegModel):
         self.hidden = tuple(_check_count(f'hidden[{i}]', h) for i, h in enumerate(hs))
         if isinstance(act, str):
             if act not in _ACTS: raise ValueError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
-            self.act_name, self.act = act, _ACTS[act]
-        elif callable(act): self.act_name, self.act = getattr(act, '__name__', repr(act)), act
+            act_name, act_fn = act, _ACTS[act]
+        # a torch module (nn.Tanh()) too: set after nn.Module's own __init__, which a module attribute needs
+        elif callable(act):
+            act_name, act_fn = getattr(act, '__name__', repr(act)), act
+            if isinstance(act, nn.Module): act_name = type(act).__name__.lower().replace('leakyrelu', 'leaky_relu')  # 'tanh'
         else: raise TypeError(f"act must be one of {tuple(_ACTS)} or a function, got {act!r}")
         sizes = (self.n_in, *self.hidden, self.n_out)
         shapes = {}
         for i, (a, b) in enumerate(zip(sizes, sizes[1:]), 1): shapes.update({f'l{i}.w': (a, b), f'l{i}.b': (b,)})
         super().__init__(shapes, init, seed)
+        self.act_name, self.act = act_name, act_fn
         self.layers = [getattr(self, f'l{i}') for i in range(1, len(sizes))]  # a plain list: the l1, l2, ... modules
 
     def _random_init(self, shapes, g):
@@ -274,6 +323,8 @@ class MLPModel(RegModel):
         for i in hidden: x = self.act(x @ p[f'l{i}.w'] + p[f'l{i}.b'])
         return x * p[f'l{out}.w'][:, 0]
 
-    def __repr__(self):
+    def spec(self):
         act = '' if self.act_name == 'relu' else f", act={self.act_name!r}"
         return f"MLPModel(n_in={self.n_in}, hidden={self.hidden}, n_out={self.n_out}{act})"
+
+    def __repr__(self): return f"{self.spec()}: {sum(p.numel() for p in self.parameters()):,} parameters"  # its values mean little

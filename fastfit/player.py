@@ -18,13 +18,21 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from .gif import gif_of
+from .gif import check_gif_fps, gif_of
+from .models import flat_names
 
 __all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and notebook displays
 
 # The player: `fastfitPlayer(root)` mounts itself on a `.ff-player` element holding the GIF (`img.ff-gif`), its frame
 # counts and fps (data attributes), a canvas and the controls. It decodes the GIF (LZW) once, keeps a snapshot of the
 # composed frame every 16 GIF frames, and paints only the box that changed when stepping forward.
+# Reading aids (`data-marks`, `frame_marks`): hovering or tapping near where a frame's marker is (the loss curve's
+# point, the path's point on the loss surface) jumps to that frame; the frame's parameters show as text to copy.
+# Keys: where the player has the focus, or was clicked last, it takes space and the arrow keys before the page does. A
+# notebook listens on the document, Notebook 7 before the event reaches the player: so the player listens on the
+# window, in the capture phase, and stops the keys it takes there; arrows on the slider are kept from the notebook and
+# left to the slider (it steps itself). `data-lm-suppress-shortcuts` is JupyterLab's own opt-out, set too. A player
+# paused on frame 1 says "press play" (beside its controls, covering nothing) until it is played or stepped.
 _JS = r"""
 function fastfitPlayer(root) {
   const $ = c => root.querySelector('.ff-' + c);
@@ -106,28 +114,55 @@ function fastfitPlayer(root) {
       g = t; paint(0, 0, W, H, frames[t].ct);
     }
   }
-  let i = 0, timer = null;
-  function show(k) { i = (k + of.length) % of.length; seek(of[i]); slider.value = i; label.textContent = (i + 1) + '/' + of.length; }
-  function pause() { if (timer) { clearInterval(timer); timer = null; } }
+  const marks = root.dataset.marks ? JSON.parse(root.dataset.marks) : {pts: [], params: []};
+  const params = $('params');
+  let i = 0, timer = null, hint = $('hint');
+  function show(k) { i = (k + of.length) % of.length; seek(of[i]); slider.value = i; label.textContent = (i + 1) + '/' + of.length;
+    if (params && marks.params.length) params.textContent = marks.params[i] || ''; }
+  function unhint() { if (hint) { hint.hidden = true; hint = null; } }
+  function pause() { if (timer) { clearInterval(timer); timer = null; } unhint(); }
   function tick() { if (i === of.length - 1 && !loop.checked) pause(); else show(i + 1); }
-  function play() { if (!timer) { if (i === of.length - 1 && !loop.checked) show(0);
+  function play() { unhint(); if (!timer) { if (i === of.length - 1 && !loop.checked) show(0);
     timer = setInterval(tick, Math.min(1000 / fps, 2147483647)); } }
   $('play').onclick = () => timer ? pause() : play();
+  if (hint) hint.onclick = e => { e.stopPropagation(); play(); };
   $('first').onclick = () => { pause(); show(0); };
   $('last').onclick = () => { pause(); show(of.length - 1); };
   $('prev').onclick = () => { pause(); show(i - 1); };
   $('next').onclick = () => { pause(); show(i + 1); };
   slider.oninput = () => { pause(); show(+slider.value); };
-  root.tabIndex = 0;
-  root.addEventListener('keydown', e => {
-    if (e.target === slider) return;  // the slider steps itself on arrow keys: not twice
-    if (e.key === ' ') { e.preventDefault(); timer ? pause() : play(); }
-    else if (e.key === 'ArrowRight') { pause(); show(i + 1); } else if (e.key === 'ArrowLeft') { pause(); show(i - 1); }
-    else return;
-    e.stopPropagation();  // the host page (a notebook's shortcuts) does not act on the keys the player took
-  });
+  function near(e) {  // the frame whose marker is nearest (12 screen px at most), or -1
+    const r = canvas.getBoundingClientRect(), s = W / r.width, x = (e.clientX - r.left) * s, y = (e.clientY - r.top) * s;
+    let best = -1, bd = (12 * s) ** 2;
+    for (const track of marks.pts) track.forEach((p, k) => { if (!p) return;
+      const d = (p[0] - x) ** 2 + (p[1] - y) ** 2; if (d < bd) { bd = d; best = k; } });
+    return best;
+  }
+  canvas.addEventListener('pointermove', e => { const k = near(e); canvas.style.cursor = k < 0 ? '' : 'pointer';
+    if (k >= 0 && (e.pointerType === 'mouse' || e.buttons)) { pause(); show(k); } });
+  canvas.addEventListener('click', e => { const k = near(e); if (k >= 0) { pause(); show(k); } });
+  root.tabIndex = 0; root.setAttribute('data-lm-suppress-shortcuts', 'true');
+  let armed = false;  // the last click was in the player
+  window.addEventListener('pointerdown', e => { armed = root.contains(e.target); }, true);
+  const typing = el => el && el.closest &&
+    el.closest('input:not([type=range]):not([type=checkbox]), textarea, [contenteditable], .cm-editor');
+  window.addEventListener('keydown', e => {
+    if (!root.isConnected || e.ctrlKey || e.metaKey || e.altKey) return;
+    const el = document.activeElement;
+    if (!(root.contains(el) || (armed && !typing(el)))) return;
+    if (e.target === slider && e.key.startsWith('Arrow')) { e.stopImmediatePropagation(); pause(); return; }  // it moves itself
+    if (e.key === ' ' && root.contains(e.target) && e.target.closest('button')) { e.stopImmediatePropagation(); return; }  // it clicks
+    if (e.key === ' ') timer ? pause() : play();
+    else if (e.key === 'ArrowRight') { pause(); show(i + 1); }
+    else if (e.key === 'ArrowLeft') { pause(); show(i - 1); }
+    else if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;  // up/down: not the notebook's
+    e.preventDefault();
+    e.stopImmediatePropagation();  // the page (a notebook's shortcuts) does not act on them
+  }, true);
   canvas.width = W; canvas.height = H; slider.max = of.length - 1;
   img.hidden = true; canvas.hidden = false; $('controls').hidden = false;
+  if (hint) hint.hidden = of.length < 2;
+  if (params) params.hidden = !marks.params.length;
   show(0);
   return {show, play, pause, get frame() { return i; }};
 }
@@ -140,7 +175,9 @@ _CSS = """.ff-player{display:block;width:fit-content;max-width:100%;outline:none
 .ff-player [hidden]{display:none!important}
 .ff-controls{display:flex;flex-wrap:wrap;gap:.3em;align-items:center;margin-top:.4em}
 .ff-controls button{min-width:2.4em;height:2em;display:flex;align-items:center;justify-content:center}
-.ff-controls input[type=range]{flex:1;min-width:6em} .ff-note{color:#555;font-size:.85em}"""
+.ff-controls input[type=range]{flex:1;min-width:6em} .ff-note{color:#555;font-size:.85em}
+.ff-controls .ff-hint{width:auto;font-weight:600;padding:0 .7em;border-radius:1em}
+.ff-params{display:block;font:.8em monospace;color:#333;margin-top:.3em;white-space:pre-wrap;user-select:text;cursor:text}"""
 
 # Inline SVG icons: no icon font to fetch (matplotlib's jshtml loads Font Awesome from a CDN), none to lack.
 _ICONS = dict(first='M3 3h2v10H3zM13 3v10L6 8z', prev='M11 3v10L4 8z', play='M2 3v10l6-5zM10 3h2v10h-2zM13 3h2v10h-2z',
@@ -159,7 +196,9 @@ _CONTROLS = ('<canvas class="ff-canvas" hidden></canvas>\n<div class="ff-control
              + ''.join(_button(k) for k in _ICONS)
              + '\n<input class="ff-slider" type="range" min="0" max="0" value="0" aria-label="frame">\n'
              '<span class="ff-label"></span>\n'
-             '<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n</div>')
+             '<label title="start again at the end"><input class="ff-loop" type="checkbox" checked> loop</label>\n'
+             '<button class="ff-hint" hidden title="play (space)">&#9654; press play</button>\n</div>\n'
+             '<code class="ff-params" hidden title="the parameters of this frame (select to copy)"></code>')
 
 
 def player_script() -> str:
@@ -169,20 +208,22 @@ def player_script() -> str:
     return f'const FF_CONTROLS = {json.dumps(_CONTROLS)};\n{_JS}'
 
 
-def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='') -> str:
+def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
     """The player's markup for `gif` (GIF frame i standing for `counts[i]` animation frames), before its script: the GIF
-    as an animated `<img>`, and the canvas and controls a script shows when it mounts the player."""
+    as an animated `<img>`, and the canvas and controls a script shows when it mounts the player. `marks` (`frame_marks`)
+    holds the reading aids: where each frame's markers are, and its parameters as text."""
     note = f'\n<p class="ff-note">{html.escape(note)}</p>' if note else ''
-    return (f'<div class="ff-player" data-fps="{fps:g}" data-counts="{json.dumps(list(counts))}">\n'
+    aids = f' data-marks="{html.escape(json.dumps(marks))}"' if marks else ''
+    return (f'<div class="ff-player" data-fps="{fps:g}" data-counts="{json.dumps(list(counts))}"{aids}>\n'
             f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/gif;base64,{base64.b64encode(gif).decode()}">\n'
             f'{_CONTROLS}{note}</div>')
 
 
-def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='') -> str:
+def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
     "A self-contained page (it makes no network request) playing `gif`, frame by frame with the controls."
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
             f'<link rel="icon" href="data:,">\n<style>\nbody{{font-family:system-ui,sans-serif;margin:1em}} {_CSS}\n'
-            f'</style></head><body>\n{player_html(gif, counts, fps, title, note)}\n'
+            f'</style></head><body>\n{player_html(gif, counts, fps, title, note, marks)}\n'
             f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));\n</script></body></html>\n')
 
 
@@ -206,7 +247,38 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
         note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
     if note: warnings.warn(f"{name}: {note}")
-    return player_page(gif, counts, fps * sum(counts) / n, note=note)
+    kept = sorted({*range(0, n, step), n - 1}) if step > 1 else range(n)
+    return player_page(gif, counts, fps * sum(counts) / n, note=note, marks=frame_marks(fr, kept))
+
+
+MAX_PARAM_TEXT = 24  # a frame's parameters are shown as text up to this many scalars (then the first ones, and a count)
+
+
+def frame_marks(fr, keep=None) -> dict:
+    """The player's reading aids for the frames `keep` of `fr` (a `Frames`): 'pts', per moving marker of a panel that has
+    them (the loss curve's point, the path's point on the loss surface), its place in each frame in image pixels (None
+    where it is not drawn); 'params', each frame's parameters as text ('w=2.95  b=1.98'; one run only)."""
+    keep = list(range(len(fr))) if keep is None else list(keep)
+    H = fr.fig.bbox.height
+    tracks = [(p, pt) for p in fr.panels for pt in getattr(p, 'points', [])[:1]]
+    pts = [[] for _ in tracks]
+    for k in keep:
+        fr.draw(k)
+        for out, (p, pt) in zip(pts, tracks):
+            xy = np.asarray(pt.get_xydata(), dtype=float)
+            if not len(xy) or not np.isfinite(xy[-1]).all() or not pt.get_visible(): out.append(None); continue
+            x, y = pt.axes.transData.transform(xy[-1])
+            out.append([round(float(x), 1), round(float(H - y), 1)] if np.isfinite([x, y]).all() else None)
+    params = []
+    if len(fr.recss) == 1:
+        for k in keep:
+            ps = fr.recs.params[k]
+            vals = [(n, v) for name, t in ps.items() for n, v in zip(flat_names([(name, tuple(t.shape))]), t.reshape(-1).tolist())]
+            text = '  '.join(f"{n}={v:.7g}" for n, v in vals[:MAX_PARAM_TEXT])
+            if len(vals) > MAX_PARAM_TEXT: text += f"  ... ({len(vals):,} parameters)"
+            step = fr.recs.steps[k]
+            params.append(('' if step is None else f"step {int(step)}: ") + text)
+    return {'pts': pts, 'params': params}
 
 
 # The notebook display: two outputs, chosen by what front ends really render. The first is the GIF sent as image/png
@@ -227,7 +299,7 @@ _MOUNT = r"""
     const img = above && above.querySelector('img[src^="data:"]');
     if (!img) { if (tries++ < 100) setTimeout(mount, 50); return; }  // JupyterLab runs the script before adding it
     const root = document.createElement('div');
-    root.className = 'ff-player'; root.dataset.counts = FF_COUNTS; root.dataset.fps = FF_FPS;
+    root.className = 'ff-player'; root.dataset.counts = FF_COUNTS; root.dataset.fps = FF_FPS; root.dataset.marks = FF_MARKS;
     root.innerHTML = '<style>' + FF_CSS + '</style><img class="ff-gif" alt="fastfit animation">';
     root.querySelector('.ff-gif').src = img.src;
     out.appendChild(root);
@@ -239,11 +311,11 @@ _MOUNT = r"""
 """
 
 
-def mount_script(counts:list, fps:float) -> str:
-    """The script of a notebook output that mounts the player on the GIF of the output above it (`counts` and `fps` as
-    for `player_html`) and hides that output; all in one function scope, so a page may hold many."""
+def mount_script(counts:list, fps:float, marks:dict|None=None) -> str:
+    """The script of a notebook output that mounts the player on the GIF of the output above it (`counts`, `fps` and
+    `marks` as for `player_html`) and hides that output; all in one function scope, so a page may hold many."""
     return (f'(function () {{\n{player_script()}\nconst FF_CSS = {json.dumps(_CSS)}, FF_COUNTS = {json.dumps(json.dumps(list(counts)))}, '
-            f'FF_FPS = "{fps:g}";\n{_MOUNT}}})();\n')
+            f'FF_FPS = "{fps:g}", FF_MARKS = {json.dumps(json.dumps(marks or {}))};\n{_MOUNT}}})();\n')
 
 
 def _b64(data:bytes) -> str: return base64.b64encode(data).decode()
@@ -268,7 +340,7 @@ def notebook_outputs(fr, fps:float, name:str='FitAnimation') -> list:
     what = f"{name}: {len(fr)} frames at {fps:g} fps"
     if size <= limit_mb * 2 ** 20:
         return [{'image/png': _b64(gif), 'text/plain': f"<{what}, an animated GIF of {len(gif) / 1e3:,.0f} kB>"},
-                {'application/javascript': mount_script(counts, fps), 'text/plain': ''}]
+                {'application/javascript': mount_script(counts, fps, frame_marks(fr)), 'text/plain': ''}]
     note = (f"Showing the last frame: the animation's GIF ({size / 2 ** 20:.1f} MB in base64) is over matplotlib's "
             f"animation.embed_limit of {limit_mb:g} MB. Ask for fewer frames= or a lower dpi=, raise the limit "
             f"(plt.rcParams['animation.embed_limit'] = {math.ceil(size / 2 ** 20) + 1}), or save_animation('fit.gif').")
@@ -284,7 +356,29 @@ class FitAnimation(FuncAnimation):
     def __repr__(self):
         fr = self.frames_obj
         n = f"{len(fr)} frames" if fr is not None else "an animation"
-        return f"<{type(self).__name__}: {n} at {1000 / self._interval:g} fps; shows in a notebook, save_animation() writes a file>"
+        return (f"<{type(self).__name__}: {n} at {1000 / self._interval:g} fps; shows in a notebook, "
+                f".save('fit.gif') writes a file (.gif, .html, .mp4 or .png)>")
+
+    def save(self, filename, writer=None, fps=None, dpi=None, codec=None, bitrate=None, extra_args=None, metadata=None,
+             extra_anim=None, savefig_kwargs=None, *, progress_callback=None):
+        """Write the animation to `filename` with fastfit's writers (.gif, .html, .mp4 or .png; atomically, tens of times
+        faster than matplotlib's) at its own fps unless `fps` is given; return the path. With a matplotlib `writer` or
+        one of its options (codec, bitrate, ...), or a suffix fastfit does not write, matplotlib's own `Animation.save`."""
+        from pathlib import Path
+
+        from .writers import WRITERS, export
+        theirs = dict(writer=writer, codec=codec, bitrate=bitrate, extra_args=extra_args, metadata=metadata,
+                      extra_anim=extra_anim, savefig_kwargs=savefig_kwargs, progress_callback=progress_callback)
+        fr = self.frames_obj
+        if fr is None or any(v is not None for v in theirs.values()) or Path(filename).suffix.lower() not in WRITERS:
+            return super().save(filename, fps=fps, dpi=dpi, **{k: v for k, v in theirs.items() if v is not None})
+        old = fr.fig.dpi
+        if dpi is not None:
+            from .render import check_dpi
+            from .writers import check_number
+            fr.fig.set_dpi(check_dpi(check_number('dpi', dpi), tuple(fr.fig.get_size_inches())))
+        try: return export(fr, filename, self.fps if fps is None else fps)
+        finally: fr.fig.set_dpi(old)
 
     def outputs(self) -> list:
         """The mime bundles Jupyter shows: matplotlib's HTML when `rcParams['animation.html']` asks for it ('jshtml';
@@ -298,7 +392,7 @@ class FitAnimation(FuncAnimation):
         return notebook_outputs(fr, 1000 / self._interval, type(self).__name__)
 
     def _html5_video(self) -> str|None:
-        "matplotlib's `to_html5_video`, with the ffmpeg of imageio-ffmpeg (fastfit[mp4]) when matplotlib finds none."
+        "matplotlib's `to_html5_video`, with the ffmpeg of imageio-ffmpeg (fastfit-gd[mp4]) when matplotlib finds none."
         from matplotlib.animation import writers
         if writers.is_available(mpl.rcParams['animation.writer']): return self.to_html5_video()
         try:
@@ -309,7 +403,7 @@ class FitAnimation(FuncAnimation):
             with mpl.rc_context({'animation.ffmpeg_path': exe}): return self.to_html5_video()
         warnings.warn(f"rcParams['animation.html'] is 'html5', which needs the movie writer "
                       f"{mpl.rcParams['animation.writer']!r} (ffmpeg), and none is installed: showing fastfit's player "
-                      "instead. pip install 'fastfit[mp4]' brings an ffmpeg; or set it to 'jshtml' or 'none'.")
+                      "instead. pip install 'fastfit-gd[mp4]' brings an ffmpeg; or set it to 'jshtml' or 'none'.")
         return None
 
     def _ipython_display_(self):
@@ -320,7 +414,10 @@ class FitAnimation(FuncAnimation):
 def animation_of(fr, fps:float=20) -> FitAnimation:
     "A matplotlib `FuncAnimation` of `fr` (a `Frames`): its figure, with `fr.draw` as the frame function."
     if not fps > 0: raise ValueError(f"fps must be > 0, got {fps!r}")
+    check_gif_fps(fps)  # the one fps rule (writers.check_fps): the display embeds a GIF
     FigureCanvasAgg(fr.fig)
     anim = FitAnimation(fr.fig, fr.draw, frames=len(fr), interval=1000 / fps, blit=False, repeat=True)
     anim.fps, anim.frames_obj = fps, fr
+    # Made from the records, it has nothing to lose unshown: no "Animation was deleted without rendering anything" warning.
+    anim._draw_was_started = True
     return anim

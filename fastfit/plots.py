@@ -11,12 +11,13 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
+from fastai.torch_core import rank_distrib
 from fastcore.basics import patch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_positive
-from .learner import RegLearner
+from .learner import FitLearner
 from .optimum import optimum_label
 from .panels import (
     COLORS,
@@ -76,7 +77,7 @@ def animate(self:Learner,
     frames:int=100, # at most this many frames, spread evenly over the history (first and last kept)
     fps:float=20, # frames per second
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
-    dpi:float=100, # resolution
+    dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> FitAnimation:
     """A matplotlib `FuncAnimation` of the recorded fit; nothing is re-trained. In a notebook it shows as an animated GIF
     (which plays where outputs are sanitised: untrusted notebooks, GitHub, nbviewer, exported HTML) and, where scripts
@@ -89,13 +90,14 @@ def animate(self:Learner,
 
 @patch
 def save_animation(self:Learner,
-    fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit[mp4]) or .png (the last frame)
+    fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit-gd[mp4]) or .png (the last frame)
     frames:int=100, # at most this many frames, spread evenly over the history
     fps:float=20, # frames per second
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
-    dpi:float=80, # resolution (80: 512x384 per panel)
+    dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> Path:
-    "Write the animation of the recorded fit to `fname` (atomically) and return its path."
+    "Write the animation of the recorded fit to `fname` (atomically) and return its path (None on ranks > 0, as fastai's `export`)."
+    if rank_distrib(): return None  # distributed training: the history is on rank 0, and so are the files
     write = check_export(fname, fps)  # a bad suffix, fps or destination fails before any drawing
     return write(learner_frames(self, frames, panels, dpi, 'save_animation'), Path(fname), check_fps(fps))
 
@@ -103,7 +105,7 @@ def save_animation(self:Learner,
 class AnimateFit(Callback):
     "Save the animation of the fit to `fname` when the fit ends."
     order = 60
-    def __init__(self, fname, frames:int=100, fps:float=20, panels=('fit',), dpi:float=80):
+    def __init__(self, fname, frames:int=100, fps:float=20, panels=('fit',), dpi:float=100):
         check_export(fname, fps)
         self.n_frames, self.dpi = check_frames(frames, dpi, panels)
         self.fname, self.fps, self.panels = fname, fps, panels
@@ -327,12 +329,19 @@ def show_classes(x, y,
     **kwargs, # passed to `ax.scatter`
 ) -> None:
     """Draw the points by class: x[0] against x[1] (one feature: x against the label), a colour-blind-safe colour and a
-    marker per class (big data: a seeded sample, said in the title)."""
+    marker per class (big data: a seeded sample, said in the title). The labels may be any values (0/1, -1/+1, names)."""
     check_ax(ax)
-    x, y = torch.as_tensor(x).cpu(), torch.as_tensor(y).cpu().reshape(-1, 1)
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, torch.Tensor) else x).cpu()
+    if x.ndim == 1: x = x[:, None]
+    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    if len(labels) != len(x): raise ValueError(f"x has {len(x)} rows but y has {len(labels)} labels: give one label per row")
+    if labels.dtype.kind in 'iub' and len(labels) and 0 <= labels.min() and labels.max() < 1000:
+        names, codes = np.arange(int(labels.max()) + 1), labels.astype(np.int64)  # 0..k-1: class c, colour c (as the panels)
+    else: names, codes = np.unique(labels, return_inverse=True)  # -1/+1, names, IDs: each distinct label a class, sorted
+    y = torch.as_tensor(codes.reshape(-1, 1))
     new = ax is None
     if new: _, ax = plt.subplots(figsize=(5.6, 4.6))
-    k = int(y.max()) + 1
+    k = len(names)
     [(note, x, y)] = sample_sets((x, y), what='points shown')
     y = y[:, 0]
     for c, col in enumerate(class_colors(k)):
@@ -340,9 +349,9 @@ def show_classes(x, y,
         if not len(xs): continue
         xy = (xs[:, 0], xs[:, 1]) if x.shape[1] > 1 else (xs[:, 0], torch.full((len(xs),), c))
         style = dict(facecolors='none', edgecolors=col, linewidths=1.2) if hollow else dict(c=col, edgecolors='0.15', linewidths=.5)
-        ax.scatter(*xy, s=s, marker=MARKERS[c % len(MARKERS)], label=f'class {c}', **style, **kwargs)
+        ax.scatter(*xy, s=s, marker=MARKERS[c % len(MARKERS)], label=f'class {names[c]}', **style, **kwargs)
     if x.shape[1] > 1: ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
-    else: ax.set_xlabel('x'); ax.set_ylabel('class'); ax.set_yticks(range(k))
+    else: ax.set_xlabel('x'); ax.set_ylabel('class'); ax.set_yticks(range(k), [str(v) for v in names])
     notes = ([f'the first two of {x.shape[1]} features'] if x.shape[1] > 2 else []) + ([note] if note else [])
     if notes: ax.set_title('; '.join(notes), fontsize=9)
     ax.legend(fontsize=8.5, framealpha=.85); ax.grid(alpha=.25)
@@ -383,7 +392,7 @@ def show_batch(self:RegDataLoaders, ax=None) -> None:
 
 
 @patch
-def show_results(self:RegLearner,
+def show_results(self:FitLearner,
     ds_idx:int=1, # 1: the validation set (the training set when there is none), 0: the training set
     dl=None, # or any loader of (x, y), e.g. `learn.dls.test_dl(x, with_labels=True)`
     max_n:int|None=None, # at most this many points (a seeded sample of them); None: all, up to `MAX_POINTS` (10,000)
@@ -400,19 +409,40 @@ def show_results(self:RegLearner,
     if max_n is not None: max_n = check_positive('max_n', max_n, int)
     preds, targs = self.get_preds(dl=dl)
     if targs is None: raise ValueError("show_results needs targets: give a loader of (x, y), e.g. dls.test_dl((x, y), with_labels=True)")
+    where = {0: 'training set', 1: 'validation set'}.get(ds_idx) if dl is self.dls[ds_idx] else 'given data'
+    if isinstance(self.dls, ClsDataLoaders): return _show_cls_results(self, preds, targs, where, ax)
     p, t = preds.reshape(len(preds), -1)[:, 0].float(), targs.reshape(len(targs), -1)[:, 0].float()
     n, mse = len(t), float(((p - t) ** 2).mean())
     keep = min(n, max_n or MAX_POINTS)
     # the rows of `sample_rows(n, keep)` when sampling; all of them shuffled (drawing order) otherwise, as before
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:keep] if shuffle else torch.arange(keep)
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(42))[:keep] if shuffle else torch.arange(keep)
     if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
     ax.scatter(t[idx], p[idx], s=16, c=COLORS['data'], alpha=.75, lw=0, **kwargs)
     lo, hi = float(torch.minimum(t.min(), p.min())), float(torch.maximum(t.max(), p.max()))
     pad = (hi - lo) * .05 or 1.
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ls='--', c=COLORS['truth'], lw=1.2, label='prediction = target')
     ax.set_xlim(lo - pad, hi + pad); ax.set_ylim(lo - pad, hi + pad); ax.set_aspect('equal')
-    where = {0: 'training set', 1: 'validation set'}.get(ds_idx) if dl is self.dls[ds_idx] else 'given data'
     shown = f"{keep:,} of {n:,} points" if keep < n else f"{n:,} points"
     ax.set_title(f"{where}: {shown}, MSE {mse:.4g}", fontsize=10)
     ax.set_xlabel('target y'); ax.set_ylabel('prediction'); ax.grid(alpha=.25); ax.legend(fontsize=8, loc='upper left')
     restyle([ax])
+
+
+def _show_cls_results(learn, preds, targs, where, ax=None):
+    "A classifier's results: the confusion matrix (true class against predicted class, with counts) and the accuracy."
+    k = learn.dls.n_classes
+    dec = getattr(learn.loss_func, 'decodes', None)
+    pred = (dec(preds) if callable(dec) else preds.argmax(-1) if preds.shape[-1] > 1 else (preds > .5).long()).reshape(-1)
+    true = targs.reshape(-1).long()
+    cm = torch.zeros(k, k, dtype=torch.long).index_put_((true, pred.long()), torch.ones_like(true), accumulate=True).numpy()
+    new = ax is None
+    if new: _, ax = plt.subplots(figsize=(2.4 + .7 * k, 1.8 + .7 * k))
+    ax.imshow(cm, cmap='Blues', vmin=0)
+    for i in range(k):
+        for j in range(k): ax.text(j, i, f"{cm[i, j]:,}", ha='center', va='center', fontsize=10,
+                                   color='white' if cm[i, j] > .6 * cm.max() else 'black')
+    ax.set_xticks(range(k)); ax.set_yticks(range(k))
+    ax.set_xlabel('predicted class'); ax.set_ylabel('true class')
+    ax.set_title(f"{where}: {len(true):,} points, accuracy {float((pred == true).float().mean()):.3f}", fontsize=10)
+    restyle([ax])
+    if new: ax.figure.tight_layout()

@@ -16,7 +16,7 @@ __all__ = ['FitProgress', 'bars_wanted']
 class FitProgress(Callback):
     "fastai's `ProgressCallback`, but the table shows at most `max_rows` epochs (evenly spaced, plus the last)."
     order = 60
-    after_fit_on_error = True  # RegLearner runs our after_fit when an error cuts a fit short: we must tidy up
+    after_fit_on_error = True  # FitLearner runs our after_fit when an error cuts a fit short: we must tidy up
     __setattr__ = object.__setattr__  # plain sets: fastai's `Callback.__setattr__` looks each name up on the learner
 
     def __init__(self,
@@ -34,6 +34,9 @@ class FitProgress(Callback):
         n = self.learn.n_epoch
         self.every = math.ceil(n / self.max_rows) if n > self.max_rows else 1
         self._bars = self.show_bar and self.learn.create_mbar and bars_wanted()
+        # fastprogress shows its CSS once per kernel as an output of its own, before the first bar: an empty gap in the
+        # notebook. Its bar and table read well unstyled (the front end styles tables), so that output is left out.
+        if self._bars and getattr(fp, 'IN_NOTEBOOK', False) and hasattr(fp, '_style_shown'): fp._style_shown = True
         # Without bars, a stand-in: fastai's callbacks (ShowGraphCallback, tta) call the master bar's methods.
         self.mbar = master_bar(range(n)) if self._bars else _NoBar()
         # A bar over the batches only when an epoch has several: 10,000 one-batch epochs draw one bar, not 10,000.

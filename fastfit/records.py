@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .history import ParamHistory
+from .learner import has_data
 
 __all__ = ['frame_idxs', 'Records']
 
@@ -84,7 +85,8 @@ class Records:
     @classmethod
     def current(cls, learn):
         "The model as it is now (step: the history's last, if any)."
-        loss = learn.train_loss()
+        loss = learn.train_loss() if has_data(learn) else float('nan')  # from load_learner: the panels say what is missing
         h = getattr(learn, 'param_history', None)
         step = h.step if isinstance(h, ParamHistory) else None
-        return cls([{k: p.detach().cpu() for k, p in learn.model.named_parameters()}], [step], [loss])
+        # copies (on the CPU, `.cpu()` is the very tensor: a later fit would move the picture with it)
+        return cls([{k: p.detach().to('cpu', copy=True) for k, p in learn.model.named_parameters()}], [step], [loss])

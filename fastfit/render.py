@@ -104,6 +104,7 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
 class _Layer:
     "Static artists pre-rendered on a transparent canvas, kept as the pixels they cover, ready to composite."
     def __init__(self, canvas, artists, background):
+        self.artists = artists
         r = canvas.get_renderer()
         r.clear()
         for a in artists: a.draw(r)
@@ -211,6 +212,19 @@ class Renderer:
         self.hidden = hidden  # the saved background and layers stay valid: blit from here on
         for a, _ in hidden: a.set_animated(True)
         self.text.install()
+
+    def still(self) -> tuple:
+        """(below, above): the still part as (H, W, 4) RGBA images, for a page that draws the moving artists itself
+        (`save_fit_by_hand`): the background, and the static artists painted above moving ones (a legend) on transparent."""
+        below = np.asarray(self.background).copy()
+        r = self.canvas.get_renderer()
+        r.clear()
+        for s in self.steps:
+            if isinstance(s, _Layer):
+                for a in s.artists: a.draw(r)
+        above = np.asarray(self.canvas.buffer_rgba()).copy()
+        self.canvas.restore_region(self.background)
+        return below, above
 
     def frame(self, k:int) -> np.ndarray:
         "Frame `k` as an (H, W, 4) RGBA view of the canvas (copy it to keep it past the next call)."

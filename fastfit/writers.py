@@ -99,8 +99,8 @@ def _write_png(fr, path, fps):
     return write_atomic(path, lambda tmp: Path(tmp).write_bytes(png))
 
 
-_FFMPEG_MISSING = ("saving {name!r} as .mp4 needs the optional extra fastfit[mp4] (imageio-ffmpeg, whose wheel ships "
-                   "ffmpeg): pip install 'fastfit[mp4]'; or save .gif or .html, which need nothing more")
+_FFMPEG_MISSING = ("saving {name!r} as .mp4 needs the optional extra fastfit-gd[mp4] (imageio-ffmpeg, whose wheel ships "
+                   "ffmpeg): pip install 'fastfit-gd[mp4]'; or save .gif or .html, which need nothing more")
 
 
 def _imageio_ffmpeg(name):
@@ -131,10 +131,11 @@ WRITERS = {'.gif': _write_gif, '.html': _write_html, '.mp4': _write_mp4, '.png':
 
 
 def check_fps(fps, suffix=None) -> float:
-    "`fps` as a float, or an error saying what works (for a GIF: 0.0016 to 50)."
+    """`fps` as a float, or an error saying what works: one rule for every writer and the notebook display (`suffix` no
+    longer matters), 0.0016 to 50, the range whose GIF frame delays browsers play as written."""
     fps = check_number('fps', fps)
     if not fps > 0: raise ValueError(f"fps must be > 0, got {fps!r}")
-    if suffix == '.gif': check_gif_fps(fps)
+    check_gif_fps(fps)
     return fps
 
 

@@ -8,6 +8,9 @@ from PIL import Image
 
 from fastfit.writers import exported_frames
 
+# one page of the player (module fixtures) serves these tests: pytest-xdist keeps them in one worker (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group('browser')
+
 N = 40  # more than the player's 16-frame snapshots, so that jumps and backward steps cross them
 
 
@@ -248,4 +251,81 @@ def test_without_scripts_the_notebook_gif_shows_and_fits(browser, wide, tmp_path
     try:
         box = pg.locator('img').bounding_box()
         assert pg.is_visible('img') and 300 < box['width'] <= 970 and not pg.query_selector('.ff-player')
+    finally: ctx.close()
+
+
+# -- reading aids: hover or tap the loss curve / the path to jump there; the frame's parameters as text; "press play" ---
+@pytest.fixture(scope='module')
+def aids_page(tmp_path_factory):
+    "A three-panel page (fit, surface, loss) of 30 frames, with its learner and the reading aids it holds."
+    import json
+
+    from fastfit.all import regression_learner, synth_linear
+    learn = regression_learner(synth_linear(n=50, seed=0).dataloaders(bs=None, valid_pct=0))
+    with learn.no_bar(), learn.no_logging(): learn.fit(60)
+    path = learn.save_animation(tmp_path_factory.mktemp('aids') / 'aids.html', frames=30, fps=10,
+                                panels=('fit', 'surface', 'loss'), dpi=50)
+    import html as h
+    import re
+    marks = json.loads(h.unescape(re.search(r'data-marks="([^"]*)"', path.read_text()).group(1)))
+    return learn, path, marks
+
+
+def client_xy(pg, px):
+    "Where image pixel `px` (x, y) of the canvas is on the page."
+    return pg.evaluate("""([x, y]) => { const c = document.querySelector('.ff-canvas'), r = c.getBoundingClientRect();
+        return [r.left + x * r.width / c.width, r.top + y * r.height / c.height]; }""", px)
+
+
+def test_hovering_the_loss_curve_or_the_path_jumps_to_that_step(browser, aids_page):
+    learn, path, marks = aids_page
+    surface, loss = marks['pts']  # the path's point, then the loss curve's point, frame by frame
+    assert len(surface) == len(loss) == 30 and all(p is not None for p in loss)
+    ctx, pg = _open(browser, path, width=1400)
+    try:
+        pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/30'")
+        pg.mouse.move(*client_xy(pg, loss[20]))  # hover the loss curve where frame 21's point is
+        assert label(pg) == '21/30'
+        pg.mouse.move(*client_xy(pg, loss[4]))
+        assert label(pg) == '5/30'
+        pg.mouse.click(*client_xy(pg, surface[12]))  # a tap on the path
+        assert label(pg) == '13/30'
+        pg.mouse.move(5, 5)  # away from every marker: the frame stays
+        assert label(pg) == '13/30' and pg.errors == []
+    finally: ctx.close()
+
+
+def test_the_frames_parameters_are_text_to_copy(browser, aids_page):
+    learn, path, marks = aids_page
+    h = learn.param_history
+    ctx, pg = _open(browser, path, width=1400)
+    try:
+        pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/30'")
+        assert pg.is_visible('.ff-params') and pg.text_content('.ff-params') == marks['params'][0]
+        assert marks['params'][0] == f"step 0: w={h.params['w'][0, 0].item():.7g}  b={h.params['b'][0].item():.7g}"
+        pg.click('.ff-last')
+        text = pg.text_content('.ff-params')
+        assert text == f"step 60: w={learn.model.w.item():.7g}  b={learn.model.b.item():.7g}"
+        selected = pg.evaluate("""() => { const r = document.createRange(); r.selectNodeContents(document.querySelector('.ff-params'));
+            getSelection().removeAllRanges(); getSelection().addRange(r); return getSelection().toString(); }""")
+        assert selected == text  # selectable, as it reads
+    finally: ctx.close()
+
+
+def test_a_paused_player_says_press_play(browser, aids_page):
+    _, path, _ = aids_page
+    ctx, pg = _open(browser, path, width=1400)
+    try:
+        pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/30'")
+        assert pg.is_visible('.ff-hint') and 'press play' in pg.text_content('.ff-hint')
+        pg.click('.ff-hint')  # it plays
+        pg.wait_for_function("document.querySelector('.ff-label').textContent !== '1/30'", timeout=5000)
+        assert pg.is_hidden('.ff-hint')
+        pg.click('.ff-play')
+    finally: ctx.close()
+    ctx, pg = _open(browser, path, width=1400)
+    try:
+        pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/30'")
+        pg.click('.ff-next')  # any step says the reader found the controls
+        assert pg.is_hidden('.ff-hint') and pg.errors == []
     finally: ctx.close()

@@ -14,7 +14,9 @@ from fastfit.all import (
     BCEWithLogits,
     BoundaryPanel,
     ClsDataLoaders,
+    ClsLearner,
     CrossEntropy,
+    FitLearner,
     FuncModel,
     LogisticModel,
     RegDataLoaders,
@@ -147,7 +149,8 @@ def test_valid_labels_checked_and_counted_together():
 
 # -- the learner ----------------------------------------------------------------------------------------------------
 def test_defaults_two_and_three_classes(two, three):
-    assert isinstance(two, Learner) and isinstance(two, RegLearner)
+    assert isinstance(two, Learner) and isinstance(two, ClsLearner) and isinstance(two, FitLearner)
+    assert not isinstance(two, RegLearner)  # a classifier's class says what it fits
     assert isinstance(two.model, LogisticModel) and isinstance(two.loss_func, BCEWithLogits)
     assert [m.name for m in two.metrics] == ['binary_accuracy']  # accuracy argmaxes: one logit needs a threshold
     assert dict((k, tuple(p.shape)) for k, p in two.model.named_parameters()) == {'w': (2,), 'b': ()}

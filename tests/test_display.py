@@ -7,6 +7,7 @@ import inspect
 import io
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -96,8 +97,23 @@ def test_animation_html_html5_without_ffmpeg_warns_and_shows_the_player(learn, m
 
 def test_repr_in_a_terminal(learn):
     anim = learn.animate(frames=4, fps=8, dpi=30)
-    assert repr(anim) == '<FitAnimation: 4 frames at 8 fps; shows in a notebook, save_animation() writes a file>'
-    anim._draw_was_started = True
+    assert repr(anim) == ("<FitAnimation: 4 frames at 8 fps; shows in a notebook, .save('fit.gif') writes a file "
+                          "(.gif, .html, .mp4 or .png)>")
+
+
+def test_a_script_that_prints_an_animation_gets_no_warning(tmp_path):
+    "In a script, `anim = learn.animate(); print(anim)` ends quietly: no matplotlib 'deleted without rendering' warning."
+    import subprocess
+    import sys
+    code = ("from fastfit.all import *\n"
+            "learn = regression_learner(synth_linear(n=20).dataloaders(bs=None))\n"
+            "with learn.no_bar(), learn.no_logging(): learn.fit(3)\n"
+            "anim = learn.animate(frames=3, dpi=30)\nprint(anim)\n"
+            "learn.animate(frames=2, dpi=30)\n")  # one dropped unshown too
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND='Agg', PYTHONWARNINGS='default')
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('<FitAnimation: 3 frames') and 'Animation was deleted' not in r.stderr, r.stderr
 
 
 # -- in a real kernel: what a cell's last line shows -------------------------------------------------------------------
@@ -165,7 +181,7 @@ def drawing_methods() -> list:
 
 def test_every_drawing_method_is_found():
     names = {f"{c.__name__}.{n}" if c else n for c, n in drawing_methods()}
-    assert {'Learner.show_fit', 'Learner.plot_params', 'Learner.plot_loss_surface', 'RegLearner.show_results',
+    assert {'Learner.show_fit', 'Learner.plot_params', 'Learner.plot_loss_surface', 'FitLearner.show_results',
             'SynthData.show', 'RegDataLoaders.show', 'RegDataLoaders.show_batch', 'Runs.show', 'show_xy'} <= names, names
 
 
@@ -234,6 +250,24 @@ def test_stored_outputs_load_nothing_from_the_network(path):
             if mime in data: assert bd.network_loads(data[mime]) == [], f"{where}: its {mime} loads {bd.network_loads(data[mime])}"
         js = data.get('application/javascript', '')
         assert 'http:' not in js and 'https:' not in js and 'import(' not in js, f"{where}: a script that may fetch from the network"
+
+
+# An absolute path of the machine that ran the notebook: a home, a checkout, a temporary folder, an environment's packages.
+MACHINE_PATH = re.compile(r'(?:/(?:home|Users|work|root|tmp|private|opt|usr/lib)/[^\s\'"]+|[A-Za-z]:\\\\?Users\\|site-packages)')
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_carry_no_machine_paths(path):
+    "What a notebook stores is read on other machines: no path of the one that ran it (a warning's file, a temp folder)."
+    nb = json.loads(path.read_text(encoding='utf-8'))
+    for i, cell in enumerate(nb['cells']):
+        for j, out in enumerate(cell.get('outputs', [])):
+            data = out.get('data', {})
+            texts = [out.get('text', ''), out.get('traceback', [])]
+            texts += [data[m] for m in ('text/plain', 'text/html', 'text/markdown') if m in data]
+            text = '\n'.join(''.join(t) if isinstance(t, list) else t for t in texts)
+            m = MACHINE_PATH.search(text)
+            assert m is None, f"{path.name}, cell {i + 1}, output {j + 1} stores a path of this machine: {m[0]!r}"
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)

@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from PIL import Image
 pytest.importorskip('mkdocs', reason="the docs extra is missing: pip install -e '.[docs]'")
 pytest.importorskip('mkdocs_jupyter', reason="the docs extra is missing: pip install -e '.[docs]'")
 pytest.importorskip('mkdocstrings', reason="the docs extra is missing: pip install -e '.[docs]'")
+
+# one site build (a module fixture) serves these tests: pytest-xdist keeps them in one worker (`--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group('docs')
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ('file:', 'data:', 'blob:', 'about:')
@@ -67,6 +71,7 @@ def sources(tmp_path_factory, fit):
     tmp = tmp_path_factory.mktemp('nbs')
     layout = notebook([
         md('# Two outputs\n\nThe GIF where outputs are sanitised, the player where scripts run.'),
+        md('## Under the hood: `Records` and `Frames`\n\nA heading with code words: the table of contents keeps them.'),
         code('learn.animate(frames=5, fps=10, dpi=40)', [display_data(d) for d in fit.animate(frames=5, fps=10, dpi=40).outputs()]),
         code('Javascript(...)', [display_data({'application/javascript': 'element.textContent = "a </script> inside a string";',
                                                'text/plain': ''})]),
@@ -230,6 +235,49 @@ def test_search_works_from_the_file_system(site, browser):
         assert any('api/learner.html' in h for h in hits), hits
         assert o.errors == [] and o.blocked == []
     finally: o.close()
+
+
+def test_search_finds_code_words_by_their_parts(site, browser):
+    "`embed_limit` is found inside `animation.embed_limit` (material's default separator kept the dotted name whole)."
+    out, _ = site
+    o = Opened(browser, out / 'index.html')
+    try:
+        o.page.click('input.md-search__input')
+        o.page.wait_for_function("document.querySelector('.md-search-result__meta').textContent.trim() === 'Type to start searching'",
+                                 timeout=20000)
+        o.page.keyboard.type('embed_limit')
+        o.page.wait_for_selector('.md-search-result__item', timeout=10000)
+        hits = o.page.locator('.md-search-result__item a').evaluate_all('els => els.map(e => e.href)')
+        assert any('docs/pages/jupyter.html' in h for h in hits), hits
+    finally: o.close()
+
+
+def test_table_of_contents_links_resolve_and_keep_code_words(site):
+    "Every entry of a page's table of contents links to a heading on that page; headings' code words stay in it."
+    out, _ = site
+    for page in pages(out):
+        html = page.read_text()
+        toc = html[html.find('md-nav--secondary'):]
+        toc = toc[:toc.find('</nav>')] if 'md-nav--secondary' in html else ''
+        ids = set(re.findall(r'\bid="([^"]+)"', html))
+        missing = [a for a in re.findall(r'href="#([^"]+)"', toc) if a not in ids]
+        assert missing == [], f"{page.relative_to(out)}: its table of contents links to {missing}, which are not on the page"
+    layout = (out / 'nbs' / 'layout.html').read_text()
+    toc = layout[layout.find('md-nav--secondary'):]
+    assert re.search(r'Under the hood: Records and Frames\s*</span>', toc) or 'Under the hood: Records and Frames' in toc
+    assert 'href="#under-the-hood-records-and-frames"' in toc
+
+
+def test_the_guide_and_the_api_reference_are_grouped_by_task(site):
+    out, _ = site
+    html = (out / 'index.html').read_text()
+    labels = re.findall(r'<span class="md-ellipsis">\s*([^<]+?)\s*</span>', html)
+    for group in ('Guide', 'Tutorials', 'API reference', 'Data', 'Learners', 'Models', 'Pictures', 'Comparisons', 'Export'):
+        assert group in labels, (group, labels)
+    for page in ('install', 'conventions', 'cli'): assert (out / 'docs' / 'pages' / f'{page}.html').is_file()
+    # the README's links to the guide resolve on the site (its home page) as they do in the repository
+    assert 'href="docs/pages/install.html"' in html
+    assert not [p for p in re.findall(r'href="([^"#:]+\.md)"', html)], 'a link to a .md file the site did not convert'
 
 
 def test_api_reference_shows_every_public_name_with_its_docments(site):

@@ -103,14 +103,15 @@ def test_valid_pct_not_a_number():
            "'half'")
 
 
-def test_bs_leaves_no_training_batch():
-    # 10 samples, 20% held out: 8 train; bs=9 with drop_last would train on nothing
-    msg = raises(ValueError, lambda: RegDataLoaders.from_arrays(X10, Y10, valid_pct=.2, bs=9), 'bs=9',
-                 'larger than the 8 training samples', 'use bs <= 8, or bs=None for full batch')
-    assert 'drops the last incomplete' in msg
-    raises(ValueError, lambda: synth_linear(n=50).dataloaders(bs=64), 'bs=64', 'use bs <= 40')
-    # the largest bs that works does give a training batch
-    assert len(RegDataLoaders.from_arrays(X10, Y10, valid_pct=.2, bs=8).train) == 1
+def test_a_bs_of_the_whole_training_set_is_full_batch():
+    "10 samples, 20% held out: 8 train. fastai would drop a batch of 9 as incomplete and train on nothing: it is full batch."
+    for bs in (8, 9, 64):
+        dl = RegDataLoaders.from_arrays(X10, Y10, valid_pct=.2, bs=bs).train
+        assert dl.full_batch and len(dl) == 1 and len(dl.one_batch()[0]) == 8
+    dl = synth_linear(n=50).dataloaders().train  # the default bs=64 on 40 training samples
+    assert dl.full_batch and len(dl) == 1 and [len(b[0]) for b in dl] == [40]
+    assert len(RegDataLoaders.from_arrays(X10, Y10, valid_pct=.2, bs=7).train) == 1  # one batch of 7, one sample dropped
+    raises(ValueError, lambda: RegDataLoaders.from_arrays(X10, Y10, bs=0), 'bs must be an integer > 0, got 0')
 
 
 @pytest.mark.parametrize('bs, exc, parts', [(0, ValueError, ['bs must be an integer > 0', 'got 0']),

@@ -61,7 +61,7 @@ def test_mlp_names_shapes_and_forward():
     want = F.relu(F.relu(x @ p['l1.w'] + p['l1.b']) @ p['l2.w'] + p['l2.b']) @ p['l3.w'] + p['l3.b']
     torch.testing.assert_close(m(x), want)
     assert m.param_names()[:3] == ['l1.w[0]', 'l1.w[1]', 'l1.w[2]'] and len(m.param_names()) == 2 * 5 + 5 + 15 + 3 + 12 + 4
-    assert repr(MLPModel(hidden=8, act='tanh')) == "MLPModel(n_in=1, hidden=(8,), n_out=1, act='tanh')"
+    assert repr(MLPModel(hidden=8, act='tanh')) == "MLPModel(n_in=1, hidden=(8,), n_out=1, act='tanh'): 25 parameters"
     torch.testing.assert_close(MLPModel(act='tanh')(x[:, :1]),
                                torch.tanh(x[:, :1] @ MLPModel().l1.w + MLPModel().l1.b) @ MLPModel().l2.w + MLPModel().l2.b)
 

@@ -127,7 +127,6 @@ def test_compare_optimizers_same_start_one_colour_each(dls, tmp_path):
     assert len(exported_frames(html)) == 9
     anim = c.animate(frames=7)
     assert len(list(anim.new_frame_seq())) == 7
-    anim._draw_was_started = True  # not shown here: keep matplotlib from warning about an unused animation
     with pytest.raises(ValueError, match='no entry|without an entry'): compare_optimizers(dls, {'SGD': SGD}, lr={'Adam': .1})
     with pytest.raises(ValueError, match='suffix'): c.save_animation(tmp_path / 'c.avi')
 
@@ -169,7 +168,7 @@ def test_sweep_errors_name_the_argument(dls):
     with pytest.raises(ValueError, match='lrs'): lr_sweep(dls, (.1, -1.))
     with pytest.raises(ValueError, match='at least one'): lr_sweep(dls, ())
     with pytest.raises(TypeError, match='opts'): compare_optimizers(dls, {})
-    with pytest.raises(TypeError, match='dls must be RegDataLoaders'): lr_sweep([1, 2], (.1,))
+    with pytest.raises(TypeError, match='dls must be DataLoaders from fastfit'): lr_sweep([1, 2], (.1,))
 
 
 def test_surface_is_broadcast_not_a_loop(dls):

@@ -120,11 +120,11 @@ def test_batch_sizes_caption_counts_samples(batch_sizes):
 
 def test_batch_sizes_bad_input():
     s = synth_linear(n=50, seed=0)  # all 50 samples train (a comparison holds none out)
-    with pytest.raises(ValueError, match=r'bs=64 is larger than the 50 training samples.*use bs <= 50, or bs=None'):
-        compare_batch_sizes(s, bss=(1, 64), epochs=1)
+    with pytest.raises(ValueError, match=r'bss=\(64, None\) are each full batch for the 50 training samples: keep one'):
+        compare_batch_sizes(s, bss=(1, 64, None), epochs=1)
     with pytest.raises(ValueError, match='bss holds a batch size twice'): compare_batch_sizes(s, bss=(4, 4))
     with pytest.raises(ValueError, match='bss must hold at least one'): compare_batch_sizes(s, bss=())
-    with pytest.raises(TypeError, match='data must be a SynthData'): compare_batch_sizes([1, 2, 3])
+    with pytest.raises(TypeError, match='dls must be DataLoaders from fastfit'): compare_batch_sizes([1, 2, 3])
     with pytest.raises(ValueError, match='lr must be'): compare_batch_sizes(s, lr=-1)
 
 

@@ -122,3 +122,22 @@ def test_runs_check_frames_dpi_and_destination(tmp_path):
         c.animate(dpi=2000)
     with pytest.raises(FileNotFoundError, match=r"the folder '.*/nope' does not exist"): c.save_animation(tmp_path / 'nope' / 'c.gif')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_anim_save_takes_fastfits_writers(fitted, tmp_path):
+    "`learn.animate().save('a.gif')`, matplotlib's spelling, writes what `save_animation` writes (fast, atomic), dpi included."
+    anim = fitted.animate(frames=5, fps=10)
+    assert anim.save(tmp_path / 'a.gif') == tmp_path / 'a.gif'
+    fitted.save_animation(tmp_path / 'b.gif', frames=5, fps=10)
+    assert (tmp_path / 'a.gif').read_bytes() == (tmp_path / 'b.gif').read_bytes()
+    anim.save(tmp_path / 'small.gif', dpi=50, fps=5)
+    with Image.open(tmp_path / 'small.gif') as im: assert im.size == (320, 240) and im.info['duration'] == 200
+    assert anim.frames_obj.fig.dpi == 100  # the animation itself is left as it was
+    with pytest.raises(ValueError, match=r'dpi=1 makes'): anim.save(tmp_path / 'c.gif', dpi=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.gif', 'b.gif', 'small.gif']
+
+
+def test_anim_repr_names_methods_it_has(fitted):
+    anim = fitted.animate(frames=3)
+    named = re.findall(r'\.(\w+)\(', repr(anim))
+    assert named == ['save'] and all(callable(getattr(anim, m, None)) for m in named)

@@ -9,9 +9,11 @@ from torch.func import functional_call
 
 from ..classify import is_classifier
 from ..history import ParamHistory
-from ..models import flat_names
+from ..learner import has_data
+from ..models import flat_names, private_model
+from ..optimum import OptimumTooCostly
 
-__all__ = ['COLORS', 'Panel', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows', 'sample_sets', 'outputs', 'fitting_panels', 'PANELS']
+__all__ = ['COLORS', 'Panel', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows', 'sample_sets', 'outputs', 'fitting_panels']
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
@@ -29,7 +31,7 @@ MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 MAX_POINTS = 10_000
 
 
-def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=0) -> torch.Tensor|None:
+def sample_rows(n:int, max_n:int|None=MAX_POINTS, seed:int=42) -> torch.Tensor|None:
     "Indices of a seeded random sample of `max_n` of `n` rows (the same every call), or None when all `n` are kept."
     if max_n is None or n <= max_n: return None
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_n]
@@ -62,7 +64,7 @@ def _raw_x(dls, x):
 
 def _listify(x): return list(x) if isinstance(x, (list, tuple)) else [x]
 
-def _cpu_model(model): return model if next(model.parameters()).device.type == 'cpu' else _cpu_copy(model)
+_cpu_model = private_model  # the name panels used before the copy was private
 
 _NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.85)
 
@@ -72,9 +74,15 @@ def _n_params(learn) -> int: return sum(p.numel() for p in learn.model.parameter
 def _history_of(learn) -> bool: return isinstance(getattr(learn, 'param_history', None), ParamHistory)
 
 
+# A picture waits at most this long for the learner's optimum (a big softmax regression): then it is drawn without it,
+# saying so (`Panel.optimum`). The failure is remembered beside the learner: the next panel does not wait again.
+PICTURE_SECONDS = 3.
+
+
 def _optimum(learn) -> dict | None:
-    "The learner's `optimum()`, or None when its model/loss has none (TypeError) or no finite one (ValueError)."
-    try: return learn.optimum()
+    """The learner's `optimum()`, or None when its model/loss has none (TypeError), no finite one (ValueError) or one too
+    costly to solve within `PICTURE_SECONDS` (`OptimumTooCostly`)."""
+    try: return learn.optimum(max_seconds=PICTURE_SECONDS)
     except (TypeError, ValueError): return None
 
 
@@ -85,6 +93,9 @@ NEEDS = {
                    "a model with at least two parameters (it draws the loss over two of them)"),
     'classes': (is_classifier, "class labels: a classification_learner on ClsDataLoaders (e.g. synth_blobs().dataloaders())"),
     'two features': (lambda learn: learn.dls.n_in == 2, "data with two features (it draws the plane of x[0] and x[1])"),
+    'data': (has_data, "training data, which a learner from load_learner does not hold (export keeps the model and its "
+                       "history, not the data): give it some first, learn.dls = RegDataLoaders.from_arrays(x, y) (or "
+                       "ClsDataLoaders); the 'loss' and 'step' panels draw the history alone"),
     'grads': (lambda learn: _history_of(learn) and learn.param_history.has_grads,
               "each step's gradients in the parameter history, which this learner did not record: create it with "
               "regression_learner(dls, cbs=ParamHistory(grads=True)) and fit it again"),
@@ -118,6 +129,9 @@ class Panel:
         if len(self.learns) != len(self.recss):
             raise ValueError(f"{len(self.learns)} learners but {len(self.recss)} Records: give one Records per learner")
         n = len(self.learns)
+        if 'data' in self.needs:  # made directly (plot_loss_surface), not by Frames, which checks every need first
+            for lrn in self.learns:
+                if not has_data(lrn): raise ValueError(f"the {self.name or type(self).__name__!r} panel needs {NEEDS['data'][1]}")
         self.labels = list(labels) if labels is not None else [None] * n
         self.multi = n > 1
         self.colors = [COLORS['fit']] if n == 1 else [COLORS['runs'][i % len(COLORS['runs'])] for i in range(n)]
@@ -154,11 +168,15 @@ class Panel:
         "The training loss at frame `k`'s parameters."
         return float(self.recss[run].losses[k])
 
+    def model_copy(self, run:int=0) -> torch.nn.Module:
+        "This panel's private CPU copy of run `run`'s model (`private_model`): call it with any parameters, never `learn.model`."
+        if not hasattr(self, '_cpu'): self._cpu = [private_model(lrn.model) for lrn in self.learns]
+        return self._cpu[run]
+
     def predict(self, x, k:int, run:int=0) -> np.ndarray:
         "The model's output for inputs `x` (n, n_features) at frame `k`'s parameters, as a flat numpy array."
-        if not hasattr(self, '_cpu'): self._cpu = [_cpu_model(lrn.model) for lrn in self.learns]
         with torch.no_grad():
-            return functional_call(self._cpu[run], self.params(k, run), (torch.as_tensor(x).float(),)).flatten().numpy()
+            return functional_call(self.model_copy(run), self.params(k, run), (torch.as_tensor(x).float(),)).flatten().numpy()
 
     @property
     def x(self) -> torch.Tensor:
@@ -172,6 +190,23 @@ class Panel:
         if not hasattr(self, '_y'): self._y = self.learn.dls.train.y.cpu()
         return self._y
 
+    def optimum(self) -> dict | None:
+        """The learner's optimum to draw, or None: none known for its model and loss, none finite (separable classes), or
+        too costly to solve within `PICTURE_SECONDS`; then `optimum_note` says so and `_setup_optimum_note` shows it.
+        `no_finite_optimum` says whether it has none finite (the classes are separable)."""
+        self.no_finite_optimum = False
+        if not has_data(self.learn): return None
+        try: return self.learn.optimum(max_seconds=PICTURE_SECONDS)
+        except OptimumTooCostly: self.optimum_note = f"optimum not drawn: not solved within {PICTURE_SECONDS:g} s"
+        except TypeError: pass
+        except ValueError: self.no_finite_optimum = True
+        return None
+
+    def _setup_optimum_note(self, ax):
+        "Say in the legend (call it before the legend is made) that the optimum is left out because it was too costly."
+        note = getattr(self, 'optimum_note', '')
+        if note: ax.plot([], [], ' ', label=note)  # a legend entry: it covers nothing the picture explains
+
     def _setup_stop_note(self, ax):
         "A note shown once the (single) run has been stopped early, e.g. diverged."
         r = self.recs
@@ -183,11 +218,6 @@ class Panel:
 
     def _update_stop_note(self, k):
         if getattr(self, 'note', None) is not None: self.note.set_visible(self.recs.stopped(k))
-
-
-def _cpu_copy(model):
-    import copy
-    return copy.deepcopy(model).cpu()
 
 
 def _width(model) -> int:

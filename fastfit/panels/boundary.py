@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap, Normalize, to_rgb
 
 from ..classify import probabilities
 from ..optimum import optimum_label
-from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _cpu_model, _short, outputs
+from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _short, outputs
 from .fit import _params_texts
 
 __all__ = ['BoundaryPanel', 'class_colors']
@@ -48,7 +48,7 @@ class BoundaryPanel(Panel):
     background, the decision boundary moving with the frames, the optimum's boundary dashed, and a caption (step, loss,
     accuracy). Any classifier of two features: the model's outputs are logits (n, 1) or (n, k), turned into
     probabilities by its loss's `activation` (fastai's convention) or else sigmoid/softmax."""
-    name, needs = 'boundary', ('classes', 'two features')
+    name, needs = 'boundary', ('classes', 'two features', 'data')
     n_grid = 80  # grid cells per axis: the background and the borders are computed on it, every frame
     levels = 10  # tints of each class in the background, from chance to sure
 
@@ -67,11 +67,8 @@ class BoundaryPanel(Panel):
         self.edges, self.xc, self.yc = edges, *[(e[:-1] + e[1:]) / 2 for e in edges]
         X, Y = np.meshgrid(self.xc, self.yc)
         self.grid = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float()
-        self._cpu = [_cpu_model(lrn.model) for lrn in self.learns]
-        self.opt, self.separable = None, False
-        try: opt = self.learn.optimum()
-        except TypeError: opt = None
-        except ValueError: opt, self.separable = None, True
+        self.opt, opt = None, self.optimum()
+        self.separable = self.no_finite_optimum
         if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
         self.opt_label = optimum_label(self.learn.loss_func)
         self._acc = [self._accuracies(run) for run in range(len(self.learns))]
@@ -79,7 +76,7 @@ class BoundaryPanel(Panel):
 
     def _probs(self, params:list, run:int=0) -> np.ndarray:
         "Each class's probability on the grid at each of `params`, (len(params), n_grid, n_grid, k)."
-        p = probabilities(outputs(self._cpu[run], params, self.grid), self.learns[run].loss_func)
+        p = probabilities(outputs(self.model_copy(run), params, self.grid), self.learns[run].loss_func)
         return p.reshape(len(params), self.n_grid, self.n_grid, -1).numpy()
 
     def _frame_probs(self, k:int, run:int) -> np.ndarray:
@@ -95,7 +92,7 @@ class BoundaryPanel(Panel):
         "The training accuracy at each frame's parameters."
         lrn = self.learns[run]
         x, y = lrn.dls.train.x.cpu(), lrn.dls.train.y.cpu().reshape(-1)
-        z = outputs(self._cpu[run], self.recss[run].params, x)
+        z = outputs(self.model_copy(run), self.recss[run].params, x)
         return (probabilities(z, lrn.loss_func).argmax(-1) == y).float().mean(-1).numpy()
 
     def _background(self, P:np.ndarray) -> np.ndarray:
@@ -138,6 +135,7 @@ class BoundaryPanel(Panel):
                             zorder=6, bbox=_NOTE)
         ax.set_xlim(self.lo[0], self.hi[0]); ax.set_ylim(self.lo[1], self.hi[1])
         ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
+        self._setup_optimum_note(ax)
         ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False,
                   title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class', title_fontsize=8.5)
         return [*moving, *self.lines, self.text, *self._setup_stop_note(ax)]

@@ -8,7 +8,7 @@ from torch.func import functional_call
 from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
-from .base import _NOTE, COLORS, PANELS, Panel, _cpu_model, _optimum, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
 
 __all__ = ['FitPanel']
 
@@ -51,12 +51,12 @@ def _params_texts(params:list, max_scalars=4) -> list:
 class FitPanel(Panel):
     """The data, the true line, the least-squares optimum (static) and the fitted line(s) with a caption (moving).
     A two-class classifier of one feature: the labels 0/1 and p(class 1) against x (the sigmoid curve)."""
-    name, n_grid = 'fit', 200
+    name, needs, n_grid = 'fit', ('data',), 200
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
         learn = self.learn
-        dls, model, x = learn.dls, learn.model, self.x
+        dls, x = learn.dls, self.x
         self.cls = is_classifier(learn)
         if self.cls and dls.n_classes != 2:
             raise ValueError(f"the 'fit' panel draws a classifier of one feature as p(class 1) against x, for two classes; "
@@ -72,14 +72,14 @@ class FitPanel(Panel):
         self.xg, self.xs = xg, _raw_x(dls, xg)[:, self.feat].numpy()  # the model sees xg; the axis shows raw units
         with torch.no_grad():
             self.predss = []
-            for lrn, r in zip(self.learns, self.recss):
-                m = _cpu_model(lrn.model)
+            for run, r in enumerate(self.recss):
+                m = self.model_copy(run)
                 self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
             self.preds = self.predss[0]
             self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
             if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
-            opt = _optimum(learn)
-            self.opt = None if opt is None else self._curve(functional_call(_cpu_model(model), opt, (xg,)))
+            opt = self.optimum()
+            self.opt = None if opt is None else self._curve(functional_call(self.model_copy(), opt, (xg,)))
         # What is drawn of the data (all of it, or a seeded sample said in the legend) also sets the y limits.
         # normalize=True: the model sees standardised x, the axis shows raw units.
         sets = [(x, self.y[:, 0])] + ([(self.xv, self.yv[:, 0])] if self.xv is not None else [])
@@ -123,6 +123,7 @@ class FitPanel(Panel):
         ax.set_xlabel((xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
                       + (' (the model is fitted on standardised x)' if getattr(dls, 'norm', None) is not None else ''))
         ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
+        self._setup_optimum_note(ax)
         ax.legend(loc='lower right', fontsize=9, framealpha=.85)
         ax.grid(alpha=.25)
         return [*self.lines, self.text, *self._setup_stop_note(ax)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fastai.learner import Learner
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from ..classify import is_classifier
@@ -45,6 +46,16 @@ def panel_makers(panels, learns) -> list:
     return make
 
 
+def _moving(panel, artists) -> list:
+    "What `panel.setup(ax)` returned, checked to be the artists that move: a clear error for None or anything else."
+    ok = isinstance(artists, (list, tuple)) and all(isinstance(a, Artist) for a in artists)
+    if not ok:
+        got = 'None (no return)' if artists is None else f"{type(artists).__name__} {artists!r}"[:120]
+        raise TypeError(f"{type(panel).__name__}.setup(ax) must return the matplotlib artists that move (a list, [] if "
+                        f"none does), e.g. `self.line, = ax.plot(...); return [self.line]`; it returned {got}")
+    return list(artists)
+
+
 def panel_cells(panels, n_runs:int=1, split:bool=False) -> int:
     "How many axes `panels` make for `n_runs` runs (one per panel, or one per panel and run when `split`)."
     return len(_panel_list(panels)) * (n_runs if split else 1)
@@ -56,6 +67,15 @@ def figure_size(cells:int, split:bool=False, ncols:int|None=None) -> tuple:
     nr = -(-cells // nc)
     if cells == 1: return (6.4, 4.8)
     return (4.6 * nc, 3.7 * nr) if split else (5.2 * nc, 4.8 * nr)
+
+
+class NotebookFigure(Figure):
+    "A `Figure` that shows itself as a PNG in a notebook: pyplot's inline backend shows only the figures pyplot made."
+    def _repr_png_(self) -> bytes:
+        import io
+        buf = io.BytesIO()
+        self.savefig(buf, format='png')
+        return buf.getvalue()
 
 
 class Frames:
@@ -89,7 +109,7 @@ class Frames:
             nc = ncols or (_grid_cols(len(cells)) if split else len(cells))
             nr = -(-len(cells) // nc)
             size = figure_size(len(cells), split, ncols)
-            if fig is None: fig = Figure(figsize=size, dpi=dpi)
+            if fig is None: fig = NotebookFigure(figsize=size, dpi=dpi)  # `fr.fig` last in a cell shows the picture
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
             grid = fig.subplots(nr, nc, squeeze=False).ravel()
             for a in grid[len(cells):]: a.set_visible(False)
@@ -98,7 +118,7 @@ class Frames:
         self.panels = [m([learns[i] for i in idx] if len(idx) > 1 else learns[idx[0]],
                          [recss[i] for i in idx] if len(idx) > 1 else recss[idx[0]],
                          labels=[labels[i] for i in idx]) for m, idx in cells]
-        self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in p.setup(a_)]
+        self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in _moving(p, p.setup(a_))]
         for a_, t in zip(self.axs, titles or []):
             if t: a_.set_title(t, fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger

@@ -5,9 +5,10 @@ import numpy as np
 
 from ..classify import is_classifier, probabilities
 from ..history import ParamHistory
+from ..learner import has_data
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, PANELS, Panel, _cpu_model, _optimum, outputs
+from .base import COLORS, MARKERS, PANELS, Panel, outputs, private_model
 from .surface import LossSurface, _spans_decades
 
 __all__ = ['LossPanel', 'SamplesLossPanel']
@@ -21,7 +22,7 @@ def _accuracy_curve(learn, h:ParamHistory|None, recs, most:int=300) -> tuple:
         keep = keep[np.unique(np.linspace(0, len(keep) - 1, min(most, len(keep))).round().astype(int))]
         steps, params = h.steps[keep], [{k: v[i] for k, v in h.params.items()} for i in keep]
     else: steps, params = np.array([0 if s is None else s for s in recs.steps]), recs.params
-    acc = (probabilities(outputs(_cpu_model(learn.model), params, x), learn.loss_func).argmax(-1) == y).float().mean(-1)
+    acc = (probabilities(outputs(private_model(learn.model), params, x), learn.loss_func).argmax(-1) == y).float().mean(-1)
     return np.asarray(steps), acc.numpy()
 
 
@@ -44,10 +45,10 @@ class LossPanel(Panel):
 
     def _opt_loss(self):
         lrn = self.learn
-        opt = _optimum(lrn)
+        opt = self.optimum()
         self.opt = None if opt is None else lrn.train_loss(opt)
         self.accs = [_accuracy_curve(lrn, _history(lrn), r) for lrn, r in zip(self.learns, self.recss)] \
-            if is_classifier(lrn) else []
+            if is_classifier(lrn) and has_data(lrn) else []
 
     def setup(self, ax) -> list:
         self.ax = ax
@@ -68,6 +69,7 @@ class LossPanel(Panel):
         else: ax.set_ylim(min(0, lo), hi + .05 * (hi - min(0, lo)) + 1e-12)
         ax.set_xlabel(self.xlabel); ax.set_ylabel(self.ylabel + (' (log scale)' if self.log else ''))
         ax.grid(alpha=.25, which='both' if not self.log else 'major')
+        self._setup_optimum_note(ax)
         handles = ax.get_legend_handles_labels()
         self.acc_lines = self._setup_accuracy(ax, handles) if self.accs else []
         ax.legend(*handles, loc='center right' if self.accs else 'upper right', fontsize=9, framealpha=.85)

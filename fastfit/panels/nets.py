@@ -7,7 +7,7 @@ import torch
 
 from ..models import MLPModel
 from ..records import _finite_records, _history, frame_idxs
-from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _cpu_model, _short, sample_sets
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _short, sample_sets
 from .surface import LossSurface, SurfacePanel
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
@@ -37,14 +37,16 @@ class UnitsPanel(Panel):
     """The fitted curve (moving) as the sum of its last hidden layer's units: each unit's piece, its activation times its
     output weight (for ReLU, a hinge), and the output bias. Up to six units get a colour each; more are drawn thin in one
     colour, the `max_units` largest only."""
-    name, needs, n_grid = 'units', ('units',), 200
+    name, needs, n_grid = 'units', ('units', 'data'), 200
 
     def __init__(self, learn, recs, labels=None,
         max_units:int=40, # draw at most this many units (the largest at the last frame); the sum counts them all
     ):
         super().__init__(learn, recs, labels)
-        if self.multi: raise ValueError("the 'units' panel draws one run: with several, pass split=True (small multiples)")
-        model = _cpu_model(self.learn.model)
+        if self.multi: raise ValueError("the 'units' panel draws one run per axes: for several runs, draw them as small "
+                                        "multiples, e.g. comparison.split = True before comparison.animate(panels=('units',)), "
+                                        "or Frames(learners, records, panels=('units',), split=True)")
+        model = self.model_copy()
         dls = self.learn.dls
         xall = torch.cat([self.x, dls.valid.x.cpu()]) if dls.has_valid else self.x
         lo, hi = float(xall.min()), float(xall.max())
@@ -139,7 +141,7 @@ class LossPlane(LossSurface):
         learn, # the learner: its model, loss function and training data
         paths:list, # the recorded paths, (T, n_params) each (several runs: one plane through all of them)
         directions:str='pca', # 'pca' or 'random'
-        seed:int=0, # seed of the random directions
+        seed:int=42, # seed of the random directions
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
         if directions not in ('pca', 'random'):
@@ -210,12 +212,12 @@ class LandscapePanel(SurfacePanel):
     """The loss landscape: contours of the training loss over a plane through all the parameters (see `LossPlane`),
     the path projected onto it (moving). The path leaves the plane wherever it is not flat: the contours are the loss on
     the plane, not along the path (the loss panel has that)."""
-    name, needs = 'landscape', ('history', 'two params', 'every param recorded')
+    name, needs = 'landscape', ('history', 'two params', 'every param recorded', 'data')
 
     def __init__(self, learn, recs, labels=None,
         directions:str='pca', # 'pca': the path's two principal directions; 'random': filter-normalised random ones
         n:int=60, # grid points per axis (n*n batched forward passes)
-        seed:int=0, # seed of the random directions
+        seed:int=42, # seed of the random directions
         show_end:bool=False, # mark each run's final state (static pictures)
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):

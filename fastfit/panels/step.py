@@ -35,9 +35,9 @@ def step_kind(opt_cbs) -> str:
 def step_update(kind:str, d:dict, i:int, decoupled:bool=True) -> np.ndarray:
     """The parameters after step `i` of `d` (a history's `step_data`, as float64 numpy) computed by the update rule of
     `kind` from the recorded parameters before it, gradient, state and hypers: what the 'step' panel prints."""
-    w, g, lr = d['before'][i], d['grad'][i], d['lr'][i]
+    w, g, lr = d['before'][i], d['grad'][i], d['lr'][i]  # a hyper is (T,), or (T, P) with several parameter groups
     wd = d.get('wd', np.zeros(len(d['lr'])))[i]
-    wd = 0. if not np.isfinite(wd) or not decoupled else wd
+    wd = np.where(np.isfinite(wd), wd, 0.) if decoupled else 0.
     if kind == 'sgd': return w * (1 - lr * wd) - lr * g
     if kind == 'momentum': return w * (1 - lr * wd) - lr * d['grad_avg'][i]
     if kind == 'adam':
@@ -111,15 +111,25 @@ def _align(frames:list) -> list:
              for row in f] for f in frames]
 
 
+def _one(v, fmt='{:g}', what='per group') -> str:
+    "The hyper-parameter values `v` of the columns shown as one number when they agree, else `what`."
+    v = np.unique(np.asarray(v, dtype=np.float64)[np.isfinite(v)])
+    return fmt.format(v[0]) if len(v) == 1 else what
+
+
 def _step_texts(h, recs, label, full_batch, max_params) -> list:
-    "The lines of the 'step' panel for every frame of `recs` (one list of lines per frame)."
+    """The lines of the 'step' panel for every frame of `recs` (one list of lines per frame). Each step is shown by its own
+    rule (the optimizer that made it, its parameter group's hypers); every line's numbers satisfy the update it shows."""
     d = {k: v.double().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
          for k, v in h.step_data.items()}
     after, names, losses = h.flat.double().numpy(), h.flat_names, h.losses.double().numpy()
-    kind, decoupled = step_kind(h.opt_cbs), 'l2_reg' not in h.opt_cbs
     shown = list(range(min(len(names), max_params)))
     more = len(names) - len(shown)
     loss = 'loss' if full_batch else 'batch loss'
+    def hyper(k, i):  # this step's value of hyper `k` for each shown column (NaN where not recorded)
+        a = d.get(k)
+        if a is None: return np.full(len(shown), np.nan)
+        return a[i][shown] if a.ndim == 2 else np.full(len(shown), a[i])
     frames, last = [], int(h.steps[-1])
     for k in range(len(recs)):
         i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
@@ -131,44 +141,62 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
             if more: lines.append(f"... and {more} more parameters")
             frames.append(lines + [f"{loss} {losses[i]:.6g}"])
             continue
-        lr, wd = d['lr'][i], d.get('wd', np.zeros(len(after)))[i]
-        wd = 0. if not np.isfinite(wd) else wd
-        decay = wd != 0 and decoupled
-        keep, rows = ('·(1-lr·wd)' if decay else ''), []
-        def old(j): return _fmt_param(d['before'][i, j]) + (f"×{1 - lr * wd:g}" if decay else '')  # noqa: B023
+        cbs = h.opt_cbs_at(i)
+        kind, decoupled = step_kind(cbs), 'l2_reg' not in cbs
+        lr, wd = hyper('lr', i), np.nan_to_num(hyper('wd', i), nan=0.)
+        decay = (wd != 0) & decoupled
+        keep, rows = ('·(1-lr·wd)' if decay.any() else ''), []
+        groups = '' if _one(lr) != 'per group' else ' (per parameter group)'
+        lrs = _one(lr, what=f"{np.nanmin(lr):g} to {np.nanmax(lr):g}" if np.isfinite(lr).any() else 'nan')
+        wds = f", wd {_one(wd)}" if wd.any() else ''
+        def old(c):  # noqa: B023
+            j = shown[c]
+            return _fmt_param(d['before'][i, j]) + (f"×{1 - lr[c] * wd[c]:g}" if decay[c] else '')
+        def moved(c) -> bool:  # a parameter this step updated with a recorded gradient (else: frozen, or not held)  # noqa: B023
+            return bool(np.isfinite(d['grad'][i, shown[c]]) and np.isfinite(lr[c]))
+        def still(c, key):  # a parameter without a gradient this step: its value before and after, and why  # noqa: B023
+            j, b, a = shown[c], d['before'][i, shown[c]], after[i, shown[c]]
+            if b == a: return (key, [names[j], '=' if key == 'r' else f"{names[j]} =", _fmt_param(b), '', '', '=',
+                                     _fmt_param(a), '(no gradient: not updated)'])
+            return (key, [names[j], '=' if key == 'r' else f"{names[j]} =", _fmt_param(b), '+', _fmt(a - b), '=',
+                          _fmt_param(a), '(no gradient recorded)'])
         if kind == 'sgd':
-            head += f" · plain SGD, lr {lr:g}" + (f", wd {wd:g}" if wd else '')
-            top = [f"p ← p{keep} - lr·∂L/∂p" + ('  (∂L/∂p includes wd·p: L2)' if wd and not decoupled else '')]
-            for j in shown:
-                rows.append(('r', [names[j], '=', old(j), '-', f"{lr:g}×{_fmt(d['grad'][i, j])}", '=', _fmt_param(after[i, j])]))
+            head += f" · plain SGD, lr {lrs}{groups}{wds}"
+            top = [f"p ← p{keep} - lr·∂L/∂p" + ('  (∂L/∂p includes wd·p: L2)' if wd.any() and not decoupled else '')]
+            for c, j in enumerate(shown):
+                if not moved(c): rows.append(still(c, 'r')); continue
+                rows.append(('r', [names[j], '=', old(c), '-', f"{lr[c]:g}×{_fmt(d['grad'][i, j])}", '=', _fmt_param(after[i, j])]))
         elif kind == 'momentum':
-            mom = d['mom'][i]
-            head += f" · SGD with momentum, lr {lr:g}, mom {mom:g}" + (f", wd {wd:g}" if wd else '')
+            mom = hyper('mom', i)
+            head += f" · SGD with momentum, lr {lrs}, mom {_one(mom)}{groups}{wds}"
             top = ["grad_avg ← mom·grad_avg + ∂L/∂p", f"p ← p{keep} - lr·grad_avg"]
-            for j in shown:
-                rows.append(('a', [names[j], 'grad_avg =', f"{mom:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
+            for c, j in enumerate(shown):
+                if not moved(c): rows.append(still(c, 'a')); continue
+                rows.append(('a', [names[j], 'grad_avg =', f"{mom[c]:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
                                    _fmt(d['grad'][i, j]), '=', _fmt(d['grad_avg'][i, j])]))
-                rows.append(('a', ['', f"{names[j]} =", old(j), '-', f"{lr:g}×{_fmt(d['grad_avg'][i, j])}", '=',
+                rows.append(('a', ['', f"{names[j]} =", old(c), '-', f"{lr[c]:g}×{_fmt(d['grad_avg'][i, j])}", '=',
                                    _fmt_param(after[i, j])]))
         elif kind == 'adam':
-            mom, sqr, eps, t = d['mom'][i], d['sqr_mom'][i], d['eps'][i], d['opt_step'][i]
+            mom, sqr, eps, t = hyper('mom', i), hyper('sqr_mom', i), hyper('eps', i), d['opt_step'][i]
             b1, b2 = 1 - mom ** t, 1 - sqr ** t
-            head += f" · Adam, lr {lr:g}" + (f", wd {wd:g}" if wd else '')
-            top = [f"mom {mom:g}, sqr_mom {sqr:g}, eps {eps:g}, g = ∂L/∂p",
+            head += f" · Adam, lr {lrs}{groups}{wds}"
+            top = [f"mom {_one(mom)}, sqr_mom {_one(sqr)}, eps {_one(eps)}, g = ∂L/∂p",
                    "grad_avg ← mom·grad_avg + (1-mom)·g",
                    "sqr_avg ← sqr_mom·sqr_avg + (1-sqr_mom)·g²",
                    f"p ← p{keep} - step·grad_avg / (√(sqr_avg/(1-sqr_mom^t)) + eps)",
-                   f"step = lr/(1-mom^t) = {lr / b1:.5g}, 1-sqr_mom^t = {b2:.5g} (t = {t:g})"]
-            for j in shown:
+                   f"step = lr/(1-mom^t) = {_one(lr / b1, '{:.5g}')}, 1-sqr_mom^t = {_one(b2, '{:.5g}')} (t = {t:g})"]
+            for c, j in enumerate(shown):
+                if not moved(c): rows.append(still(c, 'a')); continue
                 g, ga, sa = d['grad'][i, j], d['grad_avg'][i, j], d['sqr_avg'][i, j]
-                rows.append(('a', [names[j], 'grad_avg =', f"{mom:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
-                                   f"{1 - mom:.4g}×{_fmt(g)}", '=', _fmt(ga)]))
-                rows.append(('a', ['', 'sqr_avg =', f"{sqr:g}×{_fmt(d['sqr_avg_before'][i, j])}", '+',
-                                   f"{1 - sqr:.4g}×{_fmt(g * g)}", '=', _fmt(sa)]))
-                rows.append(('a', ['', f"{names[j]} =", old(j), '-',
-                                   f"{lr / b1:.5g}×{_fmt(ga)}/{_fmt(np.sqrt(sa / b2) + eps)}", '=', _fmt_param(after[i, j])]))
+                rows.append(('a', [names[j], 'grad_avg =', f"{mom[c]:g}×{_fmt(d['grad_avg_before'][i, j])}", '+',
+                                   f"{1 - mom[c]:.4g}×{_fmt(g)}", '=', _fmt(ga)]))
+                rows.append(('a', ['', 'sqr_avg =', f"{sqr[c]:g}×{_fmt(d['sqr_avg_before'][i, j])}", '+',
+                                   f"{1 - sqr[c]:.4g}×{_fmt(g * g)}", '=', _fmt(sa)]))
+                rows.append(('a', ['', f"{names[j]} =", old(c), '-',
+                                   f"{lr[c] / b1[c]:.5g}×{_fmt(ga)}/{_fmt(np.sqrt(sa / b2[c]) + eps[c])}", '=',
+                                   _fmt_param(after[i, j])]))
         else:
-            head += f" · {', '.join(c for c in h.opt_cbs if c not in ('weight_decay', 'l2_reg')) or 'optimizer'}, lr {lr:g}"
+            head += f" · {', '.join(c for c in cbs if c not in ('weight_decay', 'l2_reg')) or 'optimizer'}, lr {lrs}{groups}"
             top = ["p ← p + (the optimizer's update)"]
             for j in shown:
                 rows.append(('r', [names[j], '=', _fmt_param(d['before'][i, j]), '+',

@@ -10,7 +10,7 @@ from ..data import EVAL_ROWS, check_positive, mean_over_rows
 from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _cpu_model, _named_flat, _optimum, _short, _width, sample_sets
+from .base import _NOTE, COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _short, _width, private_model, sample_sets
 
 __all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
 
@@ -23,7 +23,7 @@ class LossSurface:
         params=None, # two flat parameter names, e.g. ('w', 'b') or ('c1', 'c0'); default: the first two
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
     ):
-        self.learn, self.model = learn, _cpu_model(learn.model)
+        self.learn, self.model = learn, private_model(learn.model)  # functional_call swaps its parameters: a copy
         if max_n is not None: max_n = check_positive('max_n', max_n, int)
         dl = learn.dls.train
         # `note`, e.g. '10,000 of 800,000 points', is for the picture to say
@@ -42,6 +42,11 @@ class LossSurface:
             raise ValueError(f"params must name two different parameters of the model, got {params!r}; "
                              f"choose two of {names}{more}")
         self.names, self.ij = params, [self.all_names.index(p) for p in params]
+        self.hold(self.base, 'final')
+
+    def hold(self, flat:torch.Tensor, at:str):
+        "Hold the other parameters at the flat vector `flat` (all of them, in order), named `at` in the picture (e.g. 'start')."
+        self.base, self.held_at = torch.as_tensor(flat).float().clone(), at
         self.held = {n: float(v) for i, (n, v) in enumerate(zip(self.all_names, self.base.tolist())) if i not in self.ij}
 
     def _unflat(self, theta):
@@ -129,7 +134,7 @@ def _equal_spans(xlim, ylim) -> tuple:
 
 class SurfacePanel(Panel):
     "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
-    name, needs = 'surface', ('two params',)
+    name, needs = 'surface', ('two params', 'data')
     equal_spans = False  # both axes span as much, so the loss's shape is not stretched (compare_scaling)
 
     def __init__(self, learn, recs, labels=None,
@@ -142,15 +147,12 @@ class SurfacePanel(Panel):
         self.n, self.show_end = int(n), show_end
         if self.n < 2: raise ValueError(f"n must be >= 2 grid points per axis, got {n!r}")
         self.surf = surf = self._surface(params, max_n)
-        self.paths = []  # (steps, xy) per run: the whole recorded path, revealed up to each frame's step
-        for lrn, r in zip(self.learns, self.recss):
-            h = _history(lrn)
-            if h is not None: self.paths.append(surf.path(h))
-            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
-                                     np.array([surf.point(p) for p in r.params])))
-        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+        h = _history(self.learn)
+        if getattr(self.learn, 'diverged', None) is not None and surf.held and h is not None and h.flat_names == surf.all_names:
+            surf.hold(h.flat[0], 'start')  # a diverged run's final values are huge: the loss there is flat to float32
+        self._follow()
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
-        opt = _optimum(self.learn)
+        opt = self.optimum()
         self.opt = None if opt is None else surf.point(opt)
         core = [xy[:1] for _, xy in self.paths] + [np.array([p]) for p in (self.truth, self.opt) if p is not None]
         if self.opt is None and self.truth is None: core += [xy[-1:] for _, xy in self.paths]
@@ -161,10 +163,27 @@ class SurfacePanel(Panel):
 
     def _surface(self, params, max_n): return LossSurface(self.learn, params, max_n)
 
+    def _follow(self):
+        "Each run's path (steps, xy: the whole recorded path, revealed up to each frame's step) and point per frame."
+        surf, self.paths = self.surf, []
+        for lrn, r in zip(self.learns, self.recss):
+            h = _history(lrn)
+            if h is not None: self.paths.append(surf.path(h))
+            else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
+                                     np.array([surf.point(p) for p in r.params])))
+        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+
+    def renew(self, recs):
+        "Draw `recs` (one per run) from now on, keeping the grid: a live view's latest state (the path and point move)."
+        self.recss = recs if isinstance(recs, list) else [recs]
+        self.recs = self.recss[0]
+        self._follow()
+
     def setup(self, ax) -> list:
         from matplotlib.colors import LogNorm
         self.ax = ax
         Z = np.where(np.isfinite(self.Z), self.Z, np.nan)
+        if not np.isfinite(Z).any() or np.nanmax(Z) <= np.nanmin(Z): return self._setup_flat(ax)
         zmin, zmax = np.nanmin(Z), np.nanmax(Z)
         self.log = _spans_decades([zmin, zmax])
         if self.log:
@@ -195,10 +214,29 @@ class SurfacePanel(Panel):
         ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
         note = getattr(self.learn.dls, 'units_note', '')  # normalize=True: the parameters are those on standardised x
         ax.set_xlabel(self.surf.names[0] + note); ax.set_ylabel(self.surf.names[1] + note)
-        held = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items())
-        if held: ax.set_title(f"held at final: {held}" if len(held) < 50 else 'others held at their final values', fontsize=9)
+        self._title_held(ax)
         # Below the axes: inside, it would hide the optimum or the path wherever it went.
+        self._setup_optimum_note(ax)
         ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False)
+        return [*self.lines, *self.points, *self._setup_stop_note(ax)]
+
+    def _title_held(self, ax):
+        held, at = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items()), getattr(self.surf, 'held_at', 'final')
+        if held: ax.set_title(f"held at {at}: {held}" if len(held) < 50 else f'others held at their {at} values', fontsize=9)
+
+    def _setup_flat(self, ax) -> list:
+        "No contours where the loss is not finite, or the same, over the whole grid (a diverged run): the paths, and why."
+        v = self.Z[np.isfinite(self.Z)]
+        what = 'not finite anywhere here' if not v.size else f"{_short(float(v[0]))} all over here"
+        ax.text(.5, .5, f"no contours: the loss is\n{what}\n(a diverged run: float32\nsees no difference)",
+                transform=ax.transAxes, ha='center', va='center', fontsize=10, color='0.3', bbox=_NOTE)
+        self.lines, self.points = [], []
+        for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
+            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
+            self.points.append(ax.plot(*xy[-1], MARKERS[i % len(MARKERS)], ms=9, c=c, mec='black', mew=.6, zorder=7)[0])
+        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+        ax.set_xlabel(self.surf.names[0]); ax.set_ylabel(self.surf.names[1])
+        self._title_held(ax)
         return [*self.lines, *self.points, *self._setup_stop_note(ax)]
 
     def update(self, k:int):
