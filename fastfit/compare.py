@@ -316,8 +316,9 @@ def compare_batch_sizes(
 
 class Scaling(Runs):
     """The same model fitted on raw and on standardised x, each at a share of its own largest stable lr: the elongated
-    valley (with its zig-zag) beside the round bowl, each titled with its condition number and largest stable lr."""
-    panels, split = ('surface',), True
+    valley (with its zig-zag) beside the round bowl, each titled with its condition number and largest stable lr, and
+    both losses on one log axis (how far each got is the lesson)."""
+    panels, split, shared = ('surface', 'loss'), True, ('loss',)
 
     def __init__(self, learners:dict, curvatures:dict, lrs:dict, stops=None):
         super().__init__(learners, stops)
@@ -329,9 +330,16 @@ class Scaling(Runs):
                 for k, c in self.curvatures.items()]
 
     def frames(self, frames:int=100, panels=None, dpi:int=100, fig=None) -> Frames:
-        "The `Frames` of both fits in step; 'surface' spans as much on both axes, so the valley and the bowl keep their shapes."
+        """The `Frames` of both fits in step: a 'surface' each, spanning as much on both axes (the valley and the bowl
+        keep their shapes), with a dot a step; and the panels of `shared` (the loss) once, with both runs."""
         panels = [EqualSurfacePanel if p == 'surface' or p is SurfacePanel else p for p in _listify_panels(panels or self.panels)]
-        return super().frames(frames, panels, dpi, fig)
+        frames, dpi = check_frames(frames, dpi, panels, len(self.learners), self.split)
+        learns = list(self.learners.values())
+        hists = [require_history(lrn, type(self).__name__) for lrn in learns]
+        own = [p for p in panels if p not in self.shared]
+        titles = [t if j == 0 else None for t in self.titles() for j in range(len(own))]
+        return Frames(learns, self.records(hists, frames), panels=panels, dpi=dpi, fig=fig, labels=self.labels,
+                      split=True, shared=self.shared, titles=titles, ncols=len(own) * len(learns) + len(panels) - len(own))
 
     def __repr__(self):
         rows = [f"  {k:<14} condition number {c.condition:<10.3g} largest stable lr {c.max_lr:<10.3g} lr {self.lrs[k]:<10.3g}"
@@ -343,14 +351,14 @@ def compare_scaling(
     dls, # the raw data (fitted full batch): `RegDataLoaders` (its training set), or a `SynthData` (all its points)
     model=None, # the model both fits start from (copied; default `LinearModel(n_in=...)`), e.g. `PolyModel(2)`
     epochs:int=50, # full-batch steps of each fit
-    lr_share:float=.95, # each fit's lr as a share of its own largest stable lr 2/λmax (< 1, or it diverges)
+    lr_share:float=.8, # each fit's lr as a share of its own largest stable lr 2/λmax (< 1, or it diverges); .8 zig-zags a little
     loss_func=None, # default MSE
 ) -> Scaling:
     """Fit `model` on raw and on standardised x (`normalize=True`), each full batch at `lr_share` of its largest stable
     lr (from the Hessian at the start); `Scaling` to show or animate side by side."""
     epochs, lr_share = check_positive('epochs', epochs, int), check_positive('lr_share', lr_share)
     if lr_share >= 2: raise ValueError(f"lr_share must be < 2 (at 2 x the largest stable lr even a quadratic diverges), "
-                                       f"got {lr_share}; e.g. .95 zig-zags across the valley and converges")
+                                       f"got {lr_share}; e.g. .8 zig-zags across the valley and converges")
     if not isinstance(dls, SynthData): check_dls(dls)
     dlss = {'raw x': rebatch(dls, None, normalize=False), 'standardised x': rebatch(dls, None, normalize=True)}
     model0 = _start_model(dlss['raw x'], model)

@@ -15,6 +15,7 @@ __all__ = ['Palette', 'GifStream', 'gif_of', 'check_gif_fps']
 
 TRANSPARENT = 255  # the palette index a frame's unchanged pixels get
 MIN_DELAY, MAX_DELAY = 2, 65535  # GIF delays are whole hundredths of a second in 16 bits; viewers slow delays under 2
+HOLD_LAST = 150  # hundredths of a second the last frame stays up longer before the GIF starts again: the end is read
 
 
 def _packed(rgba) -> np.ndarray:
@@ -134,8 +135,8 @@ def _lzw(idx) -> bytes:
 class GifStream:
     """RGBA frames in, one at a time (`add`), a looping GIF out (`getvalue`), holding one frame and the compressed
     ones: one global palette; each frame stores only the box that changed, unchanged pixels in it transparent;
-    identical frames are merged and their durations added (as Pillow does). `counts[i]`: how many frames the i-th
-    GIF frame stands for."""
+    identical frames are merged and their durations added (as Pillow does); the last stays up `HOLD_LAST` longer.
+    `counts[i]`: how many frames the i-th GIF frame stands for."""
     def __init__(self, pal:Palette, fps:float):
         self.pal, self.fps = pal, fps
         self.prev = self.idx = None
@@ -190,7 +191,8 @@ class GifStream:
         w, h = self.size
         out = [b'GIF89a', struct.pack('<HHBBB', w, h, 0xF7, 0, 0), self.pal.bytes(),
                b'!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00']  # loop forever
-        for d, (x, y), (bw, bh), trans, data in self.chunks:
+        for i, (d, (x, y), (bw, bh), trans, data) in enumerate(self.chunks):
+            if i == len(self.chunks) - 1: d += HOLD_LAST  # a pause on the end before looping back to the start
             out += [b'!\xf9\x04', struct.pack('<BHBB', 0x04 | trans, min(d, MAX_DELAY), TRANSPARENT, 0),
                     b',', struct.pack('<HHHHB', x, y, bw, bh, 0), data]
         out.append(b';')

@@ -229,7 +229,7 @@ class FitByHand:
             return
         # The widget where a kernel runs; the page (computed in the browser) where the widget cannot show.
         bundle = w._repr_mimebundle_()
-        bundle['text/html'] = iframe(page_html(self))
+        bundle['text/html'] = page_fragment(self)
         display(bundle, raw=True)
 
     def save(self, fname) -> Path:
@@ -471,7 +471,17 @@ def page_html(fh:FitByHand) -> str:
             f'<script>{_JS}\nfastfitHand(document.querySelector(".ff-hand"));\n</script></body></html>\n')
 
 
-def iframe(page:str) -> str:
-    "The page in an iframe (its script and style kept apart from the notebook's), for a notebook's text/html."
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:900px;border:0" '
-            f'sandbox="allow-scripts" title="fit by hand"></iframe>')
+_SHOWN = 0
+
+
+def page_fragment(fh:FitByHand) -> str:
+    """The page as a notebook output's text/html: its style, markup and script (run where the front end runs an output's
+    scripts: a trusted notebook, exported HTML, the docs site); elsewhere the picture of the start shows."""
+    import hashlib
+    global _SHOWN
+    _SHOWN += 1  # an id of its own on a page of many (the same each time a notebook is run again)
+    markup = page_markup(fh)
+    uid = f"ff-hand-{hashlib.sha1(markup.encode()).hexdigest()[:8]}-{_SHOWN}"
+    markup = markup.replace('<div class="ff-hand">', f'<div class="ff-hand" id="{uid}">', 1)
+    return (f'<style>{_CSS}</style>\n{markup}\n'
+            f'<script>(function () {{\n{_JS}\nfastfitHand(document.getElementById("{uid}"));\n}})();</script>')

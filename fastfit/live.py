@@ -110,7 +110,7 @@ class LiveView(Callback):
         self.panels, self.max_fps, self.share, self.dpi, self.replay, self.frames, self.show = \
             panels, float(max_fps), float(share), dpi, replay, frames, show
         self.pic = self.handle = None
-        self.updates, self.shown_step, self.draw_time = 0, None, 0.
+        self.updates, self.shown_step, self.draw_time, self.first_time = 0, None, 0., 0.
 
     def before_fit(self):
         self.active = in_notebook() if self.show is None else bool(self.show)
@@ -122,9 +122,12 @@ class LiveView(Callback):
         self.planned = done + self.learn.n_epoch * len(self.learn.dls.train)  # the loss axis spans the whole fit
         self.pic, self.handle, self.updates, self.draw_time = None, None, 0, 0.
         self.next_t = 0.  # the first step's update shows the start (record 0, whose loss that step computed)
+        self.t0 = time.perf_counter()
 
     def after_step(self):
-        if time.perf_counter() >= self.next_t: self._update()
+        # at most max_fps a second, and the drawing so far (the still part included) at most `share` of the time so far
+        now = time.perf_counter()
+        if now >= self.next_t and (self.updates == 0 or self.draw_time <= self.share * (now - self.t0)): self._update()
 
     def after_fit(self):
         if not getattr(self, 'active', False): return
@@ -146,8 +149,7 @@ class LiveView(Callback):
         t0 = time.perf_counter()
         recs = self._records()
         if recs is None: return
-        first = self.pic is None
-        if first:
+        if self.pic is None:
             self.pic = LivePicture(self.learn, recs, self.panels, self.dpi, prepare=self._span_loss_axes)
             png = self.pic.png()
         else: png = self.pic.png(recs)
@@ -161,9 +163,8 @@ class LiveView(Callback):
         self.updates += 1
         t1 = time.perf_counter()
         self.draw_time += t1 - t0
-        # The next update: at most max_fps a second, and drawing at most `share` of the time (the first update, which
-        # draws the still part, is no measure of the next ones).
-        self.next_t = t1 + (1 / self.max_fps if first else max(1 / self.max_fps, (t1 - t0) * (1 - self.share) / self.share))
+        if self.updates == 1: self.first_time = t1 - t0  # the first picture draws the still part too
+        self.next_t = t1 + 1 / self.max_fps
 
     def _span_loss_axes(self, fr):
         "Loss panels span the whole planned fit (their curve grows into the axes), not the steps taken so far."

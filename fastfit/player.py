@@ -18,7 +18,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from .gif import check_gif_fps, gif_of
+from .gif import HOLD_LAST, check_gif_fps, gif_of
 from .models import flat_names
 
 __all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and notebook displays
@@ -116,12 +116,14 @@ function fastfitPlayer(root) {
   }
   const marks = root.dataset.marks ? JSON.parse(root.dataset.marks) : {pts: [], params: []};
   const params = $('params');
-  let i = 0, timer = null, hint = $('hint');
+  let i = 0, timer = null, hint = $('hint'), end = 0;  // end: when the last frame was shown (looping waits FF_HOLD ms on it)
   function show(k) { i = (k + of.length) % of.length; seek(of[i]); slider.value = i; label.textContent = (i + 1) + '/' + of.length;
-    if (params && marks.params.length) params.textContent = marks.params[i] || ''; }
+    if (params && marks.params.length) params.textContent = marks.params[i] || '';
+    if (i === of.length - 1) end = performance.now(); }
   function unhint() { if (hint) { hint.hidden = true; hint = null; } }
   function pause() { if (timer) { clearInterval(timer); timer = null; } unhint(); }
-  function tick() { if (i === of.length - 1 && !loop.checked) pause(); else show(i + 1); }
+  function tick() { if (i < of.length - 1) show(i + 1); else if (!loop.checked) pause();
+    else if (performance.now() - end >= FF_HOLD) show(0); }
   function play() { unhint(); if (!timer) { if (i === of.length - 1 && !loop.checked) show(0);
     timer = setInterval(tick, Math.min(1000 / fps, 2147483647)); } }
   $('play').onclick = () => timer ? pause() : play();
@@ -205,7 +207,7 @@ def player_script() -> str:
     """The player's script: `fastfitPlayer(root)` mounts it on an element of class `ff-player` holding the GIF
     (`img.ff-gif`) and `data-counts`/`data-fps`, adding the canvas and controls when the element lacks them (a
     notebook output that holds only the GIF, say)."""
-    return f'const FF_CONTROLS = {json.dumps(_CONTROLS)};\n{_JS}'
+    return f'const FF_CONTROLS = {json.dumps(_CONTROLS)}, FF_HOLD = {10 * HOLD_LAST};\n{_JS}'
 
 
 def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
@@ -238,7 +240,11 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
     "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
     limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
     gif, counts = gif_of(fr, fps)
-    def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300))
+    every = frame_marks(fr)  # the reading aids of every frame; a thinned page keeps those of its frames
+    def marks(keep): return {'pts': [[t[k] for k in keep] for t in every['pts']], 'params': [every['params'][k] for k in keep]
+                                                                                            if every['params'] else []}
+    keep = list(range(n))
+    def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300, marks=marks(keep)))
     step, note = 1, ''
     while 4 * math.ceil(len(gif) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
         step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room(counts))))
@@ -247,8 +253,7 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
         note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
     if note: warnings.warn(f"{name}: {note}")
-    kept = sorted({*range(0, n, step), n - 1}) if step > 1 else range(n)
-    return player_page(gif, counts, fps * sum(counts) / n, note=note, marks=frame_marks(fr, kept))
+    return player_page(gif, counts, fps * sum(counts) / n, note=note, marks=marks(keep))
 
 
 MAX_PARAM_TEXT = 24  # a frame's parameters are shown as text up to this many scalars (then the first ones, and a count)

@@ -22,6 +22,7 @@ from .optimum import optimum_label
 from .panels import (
     COLORS,
     MAX_POINTS,
+    PANELS,
     Frames,
     StepPanel,
     SurfacePanel,
@@ -30,11 +31,12 @@ from .panels import (
 from .panels.base import MARKERS, _optimum
 from .panels.boundary import class_colors
 from .panels.fit import _plot_feature
-from .panels.frames import _grid_cols, figure_size, panel_cells, panel_makers
+from .panels.frames import _grid_cols, figure_size, panel_cells, panel_makers, panel_widths
+from .panels.layout import place_legend
 from .player import FitAnimation, animation_of
-from .records import Records, _history, frame_idxs, require_history
+from .records import Records, _finite_records, _history, frame_idxs, require_history
 from .render import check_dpi
-from .style import restyle
+from .style import restyle, style_scale
 from .writers import check_export, check_fps, check_number
 
 __all__ = ['AnimateFit', 'show_xy', 'show_dls', 'show_classes']
@@ -45,7 +47,7 @@ def check_frames(frames, dpi, panels, n_runs:int=1, split:bool=False, ncols=None
     frames = check_number('frames', frames, integer=True)
     if frames < 1: raise ValueError(f"frames must be >= 1, got {frames}")
     dpi = check_number('dpi', dpi)
-    check_dpi(dpi, figure_size(panel_cells(panels, n_runs, split), split, ncols))
+    check_dpi(dpi, figure_size(panel_cells(panels, n_runs, split), split, ncols, None if split else panel_widths(panels)))
     return frames, dpi
 
 
@@ -66,16 +68,28 @@ def check_axs(axs, n:int, what:str) -> list:
 
 
 def learner_frames(learn, frames, panels, dpi, what) -> Frames:
-    "The `Frames` of `learn`'s recorded fit: `frames` records spread over its history, the arguments checked first."
+    """The `Frames` of `learn`'s recorded fit: `frames` records spread over its history (every record when it holds at
+    most one more: 100 steps and the start in 101 frames, none skipped), the arguments checked first."""
     frames, dpi = check_frames(frames, dpi, panels)
     h = require_history(learn, what)
-    return Frames(learn, Records.from_history(h, frames), panels=panels, dpi=dpi)
+    n = len(_finite_records(h)) or len(h)
+    return Frames(learn, Records.from_history(h, frames + 1 if n == frames + 1 else frames), panels=panels, dpi=dpi)
+
+
+DEFAULT_FPS = 20  # frames per second of an animation, unless a panel asks for a slower pace (the 'step' panel: 1)
+
+
+def pace(panels) -> float:
+    "The frames per second `panels` are read at: `DEFAULT_FPS`, or the slowest `fps` a panel class asks for."
+    makers = [getattr(m, 'func', m) for m in ((panels,) if isinstance(panels, str) or callable(panels) else panels)]
+    makers = [PANELS.get(m, m) if isinstance(m, str) else m for m in makers]
+    return float(min([DEFAULT_FPS] + [m.fps for m in makers if isinstance(getattr(m, 'fps', None), (int, float))]))
 
 
 @patch
 def animate(self:Learner,
-    frames:int=100, # at most this many frames, spread evenly over the history (first and last kept)
-    fps:float=20, # frames per second
+    frames:int=100, # at most this many frames, spread evenly over the history (first and last kept; every step up to 100)
+    fps:float|None=None, # frames per second (None: 20, or a pace to read by with the 'step' panel: 1)
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> FitAnimation:
@@ -84,20 +98,21 @@ def animate(self:Learner,
     run, as fastfit's player on that GIF. A GIF over matplotlib's `animation.embed_limit` (20 MB of base64 by default)
     shows as its last frame with a note instead. `rcParams['animation.html'] = 'jshtml'` (or 'html5') shows matplotlib's
     own HTML instead."""
-    fps = check_fps(fps)
+    fps = check_fps(pace(panels) if fps is None else fps)
     return animation_of(learner_frames(self, frames, panels, dpi, 'animate'), fps)
 
 
 @patch
 def save_animation(self:Learner,
     fname, # output file: .gif, .html (self-contained player), .mp4 (needs fastfit-gd[mp4]) or .png (the last frame)
-    frames:int=100, # at most this many frames, spread evenly over the history
-    fps:float=20, # frames per second
+    frames:int=100, # at most this many frames, spread evenly over the history (every step up to 100)
+    fps:float|None=None, # frames per second (None: 20, or a pace to read by with the 'step' panel: 1)
     panels=('fit',), # panels side by side: names from `PANELS` ('fit', 'surface', 'loss', 'step', ...) or `Panel` subclasses
     dpi:float=100, # resolution (100: 640x480 pixels per panel)
 ) -> Path:
     "Write the animation of the recorded fit to `fname` (atomically) and return its path (None on ranks > 0, as fastai's `export`)."
     if rank_distrib(): return None  # distributed training: the history is on rank 0, and so are the files
+    if fps is None: fps = pace(panels)
     write = check_export(fname, fps)  # a bad suffix, fps or destination fails before any drawing
     return write(learner_frames(self, frames, panels, dpi, 'save_animation'), Path(fname), check_fps(fps))
 
@@ -105,7 +120,8 @@ def save_animation(self:Learner,
 class AnimateFit(Callback):
     "Save the animation of the fit to `fname` when the fit ends."
     order = 60
-    def __init__(self, fname, frames:int=100, fps:float=20, panels=('fit',), dpi:float=100):
+    def __init__(self, fname, frames:int=100, fps:float|None=None, panels=('fit',), dpi:float=100):
+        if fps is None: fps = pace(panels)
         check_export(fname, fps)
         self.n_frames, self.dpi = check_frames(frames, dpi, panels)
         self.fname, self.fps, self.panels = fname, fps, panels
@@ -142,27 +158,40 @@ def storyboard(self:Learner,
     k, per = len(recs), len(make)
     fpr = min(k, ncols or (_grid_cols(k) if per == 1 else 1))  # frames per row
     rows, cols = -(-k // fpr), fpr * per
-    # text panels (the step's arithmetic) need width to stay readable
-    widths = [6.4 if isinstance(m, type) and issubclass(m, StepPanel) else 3.9 for m in make] * fpr
-    size = (sum(widths), 3.2 * rows)
+    # text panels (the step's arithmetic) need width to stay readable; a larger style's text, larger cells
+    grow = style_scale('font')
+    widths = [(6.4 if isinstance(m, type) and issubclass(m, StepPanel) else 3.9) * grow for m in make] * fpr
+    size = (sum(widths), 3.2 * grow * rows)
     check_dpi(check_number('dpi', dpi), size)
     fig = StoryFigure(figsize=size, dpi=dpi)
     grid = fig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(width_ratios=widths))
+    legend = {}  # one legend for the figure: every entry of the first frame's panels
     for j in range(k):
         axs = grid[j // fpr, (j % fpr) * per:(j % fpr + 1) * per]
         for i, (m, ax) in enumerate(zip(make, axs)):
             p = m(self, recs)
             p.setup(ax)
             p.update(j)
-            if j and ax.get_legend() is not None: ax.get_legend().remove()  # one legend, in the first frame, is enough
-            if i == 0:
+            leg = ax.get_legend()
+            if leg is not None:
+                if j == 0:
+                    for hd, t in zip(leg.legend_handles, leg.get_texts()): legend.setdefault(t.get_text(), hd)
+                leg.remove()
+            step = int(recs.steps[j])
+            # the step as a title, unless the panel's caption says it already
+            if i == 0 and not any(t.get_text().startswith(f"step {step}") for t in ax.texts):
                 old = ax.get_title()
-                ax.set_title(f"step {int(recs.steps[j])}" + (f"\n{old}" if old else ''), fontsize=11, loc='left')
+                ax.set_title(f"step {step}" + (f"\n{old}" if old else ''), fontsize=11, loc='left')
     for r in range(rows):  # the cells after the last frame
         for c in range(cols):
             if r * fpr + c // per >= k: grid[r, c].set_visible(False)
     restyle(fig.axes, fig)
-    fig.tight_layout()
+    bottom = 0
+    if legend:
+        leg = fig.legend(list(legend.values()), list(legend), loc='lower center', ncol=min(len(legend), 6), frameon=False,
+                         fontsize=9 * grow)
+        bottom = (leg.get_window_extent(fig._get_renderer()).height + 4) / fig.bbox.height
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
@@ -193,8 +222,10 @@ def show_fit(self:Learner,
 ) -> None:
     "Draw the data, the current fit, the true line and the optimum (a classifier of two features: its decision boundary)."
     check_ax(ax)
-    if ax is None: _, ax = plt.subplots(figsize=(6.4, 4.8))
+    new = ax is None
+    if new: _, ax = plt.subplots(figsize=(6.4, 4.8))
     Frames(self, Records.current(self), ax=ax, **kwargs).draw(0)
+    if new: ax.figure.tight_layout()  # a legend below the axes (a classifier's) stays in the figure, and in savefig
 
 
 @patch
@@ -217,11 +248,11 @@ def plot_params(self:Learner,
         fig, axs = plt.subplots(rows, cols, figsize=figsize or (4.2 * cols, 3.2 * rows), squeeze=False)
     axs = check_axs(axs, n, f"{n} parameter values ({', '.join(names)})")
     for i, (ax, name) in enumerate(zip(axs, names)):
-        ax.plot(steps, flat[:, i], c=COLORS['fit'], lw=2, label=name)
+        ax.plot(steps, flat[:, i], c=COLORS['fit'], lw=2, label='fit')  # the title names the parameter
         if truth is not None: ax.axhline(truth[i], ls='--', c=COLORS['truth'], lw=1.2, label='true')
         if opt is not None: ax.axhline(opt[i], ls=':', c=COLORS['optimum'], lw=2, label=optimum_label(self.loss_func))
         ax.set_title(name + getattr(self.dls, 'units_note', '')); ax.set_xlabel('step'); ax.grid(alpha=.25)
-        ax.legend(fontsize=8)
+        place_legend(ax, fontsize=8, framealpha=.85)  # where no line runs
     if new:
         for ax in axs[n:]: ax.set_visible(False)
     restyle(list(axs[:n]), fig if new else None)
@@ -229,6 +260,7 @@ def plot_params(self:Learner,
 
 
 MANY_PARAMS = 12  # plot_params draws a summary for more scalar parameters than this (a line each would be unreadable)
+BAND_ROWS = 100  # rows of the summary's heat-map per tensor
 
 
 def _plot_params_summary(h, figsize=None, axs=None):
@@ -239,22 +271,23 @@ def _plot_params_summary(h, figsize=None, axs=None):
     tensors, i = [], 0
     for k, shape, _ in h.layout:
         n = int(np.prod(shape)); tensors.append((k, i, n)); i += n
-    # Rows: each tensor a band of its share of 600 rows, but at least 30 (a bias of one value stays visible).
+    # Rows: one band per tensor, each as tall (a bias of one value as visible as a weight of thousands), its entries
+    # spread evenly over it; colour: each tensor's change over its own largest (a layer that moves little is not white)
     P = flat.shape[1]
-    bands = [np.linspace(start, start + n - 1, max(30, round(600 * n / P))).round().astype(int) for _, start, n in tensors]
+    bands = [np.linspace(start, start + n - 1, BAND_ROWS).round().astype(int) for _, start, n in tensors]
     rows = np.concatenate(bands)
     new = axs is None
     if new: _, axs = plt.subplots(1, 2, figsize=figsize or (12, 4.6), gridspec_kw=dict(width_ratios=(1.25, 1)))
     ax, ax2 = check_axs(axs, 2, f"a summary of {len(h.flat_names):,} parameters (a heat-map and the tensors' RMS change)")[:2]
     fig = ax.figure
-    v = change[:, rows].T
-    lim = float(np.nanpercentile(np.abs(v), 99)) or 1.
-    im = ax.imshow(v, aspect='auto', cmap='RdBu_r', vmin=-lim, vmax=lim, interpolation='nearest',
+    scales = [float(np.nanpercentile(np.abs(change[:, start:start + n]), 99)) or 1. for _, start, n in tensors]
+    v = (change[:, rows] / np.repeat(scales, BAND_ROWS)).T
+    im = ax.imshow(v, aspect='auto', cmap='RdBu_r', vmin=-1, vmax=1, interpolation='nearest',
                    extent=(steps[0], steps[-1], len(rows), 0))
-    fig.colorbar(im, ax=ax, fraction=.05, pad=.02).set_label('change from the start')
-    edges = np.cumsum([0] + [len(b) for b in bands])
+    fig.colorbar(im, ax=ax, fraction=.05, pad=.02).set_label("change from the start,\nover the tensor's largest (in its label)")
+    edges = np.arange(len(tensors) + 1) * BAND_ROWS
     for e in edges[1:-1]: ax.axhline(e, c='k', lw=.8)
-    ax.set_yticks((edges[:-1] + edges[1:]) / 2, [f"{k} ({n:,})" for k, _, n in tensors], fontsize=8)
+    ax.set_yticks((edges[:-1] + edges[1:]) / 2, [f"{k} ({n:,})\n±{sc:.2g}" for (k, _, n), sc in zip(tensors, scales)], fontsize=8)
     ax.set_xlabel('step')
     ax.set_title(f"each of the {P:,} parameters' change from its start (rows, by tensor)", fontsize=10)
     colors, styles = ('#E69F00', '#0072B2', '#009E73', '#CC79A7', '#56B4E9', '#000000', '#D55E00'), ('-', '--', ':')
@@ -265,7 +298,7 @@ def _plot_params_summary(h, figsize=None, axs=None):
     ax2.set_xlabel('step'); ax2.set_ylabel('RMS change from the start')
     more = f" (the first 21 of {len(tensors)} tensors)" if len(tensors) > 21 else ''
     ax2.set_title(f"how far each tensor moved{more}", fontsize=10)
-    ax2.grid(alpha=.25); ax2.legend(fontsize=8)
+    ax2.grid(alpha=.25); place_legend(ax2, fontsize=8, framealpha=.85)
     restyle([ax, ax2], fig if new else None)
     if new: fig.tight_layout()
 
@@ -354,7 +387,7 @@ def show_classes(x, y,
     else: ax.set_xlabel('x'); ax.set_ylabel('class'); ax.set_yticks(range(k), [str(v) for v in names])
     notes = ([f'the first two of {x.shape[1]} features'] if x.shape[1] > 2 else []) + ([note] if note else [])
     if notes: ax.set_title('; '.join(notes), fontsize=9)
-    ax.legend(fontsize=8.5, framealpha=.85); ax.grid(alpha=.25)
+    place_legend(ax, fontsize=8.5, framealpha=.85, most=2); ax.grid(alpha=.25)  # where (almost) no point lies
     if title: ax.figure.suptitle(title, fontsize=10)
     restyle([ax], ax.figure if title else None)
 
@@ -371,12 +404,32 @@ def _show_cls_dls(dls, x, y, batch, axs=None):
     if new: axs[0].figure.tight_layout()
 
 
+def _data_title(s:SynthData) -> str:
+    "The title of synthetic data `s`'s picture: its generator, size and true parameters ('synth_linear: 100 points; a=3, b=2')."
+    def v(x):
+        if callable(x): return getattr(x, '__name__', type(x).__name__)
+        a = np.asarray(x, dtype=object)
+        if a.ndim == 0: return f"{float(a):g}" if isinstance(x, (int, float, np.number)) else str(x)
+        if a.ndim == 1 and len(a) <= 4: return '(' + ', '.join(f"{float(t):g}" for t in a) + ')'
+        return None  # a table (blob centres): too long to say
+    ps = [f"{k}={t}" for k, t in ((k, v(x)) for k, x in s.params.items()) if t is not None]
+    classes = f" in {int(s.y.max()) + 1} classes" if not s.y.is_floating_point() else ''
+    return f"{s.name}: {len(s.x):,} points{classes}" + ('; ' + ', '.join(ps) if ps else '')
+
+
 @patch
 def show(self:SynthData, axs=None, **kwargs) -> None:
     "Draw a scatter of y against each non-constant feature (one panel each; `axs` to draw into); class labels: the points by class."
+    import textwrap
+    title = _data_title(self)
     if not self.y.is_floating_point():
-        show_classes(self.x, self.y, ax=check_axs(axs, 1, 'one picture')[0] if axs is not None else None, title=repr(self), **kwargs)
-    else: show_xy(self.x, self.y, axs=axs, title=repr(self), **kwargs)
+        show_classes(self.x, self.y, ax=check_axs(axs, 1, 'one picture')[0] if axs is not None else None, title=title, **kwargs)
+    else: show_xy(self.x, self.y, axs=axs, title=title, **kwargs)
+    fig = plt.gcf() if axs is None else np.asarray(axs, dtype=object).ravel()[0].figure
+    if fig._suptitle is not None:  # wrapped to the figure's width: never clipped, never widening a tight savefig
+        chars = max(20, int(fig.get_figwidth() * 72 / (.6 * fig._suptitle.get_fontsize())))
+        fig._suptitle.set_text(textwrap.fill(title, chars))
+    if axs is None: fig.tight_layout()
 
 @patch
 def show(self:RegDataLoaders, axs=None) -> None:  # noqa: F811 (fastcore @patch: a method of another class)

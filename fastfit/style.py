@@ -57,8 +57,10 @@ def restyle(axes, fig=None):
         texts += _texts(ax)
         lines += _lines(ax)
         colls += ax.collections
-        ticks = ax.xaxis.get_major_ticks()
-        if ticks: ax.tick_params(labelsize=ticks[0].label1.get_fontsize() * f, width=ticks[0].tick1line.get_markeredgewidth() * lw)
+        for axis in (ax.xaxis, ax.yaxis):  # a colour bar has its ticks on one axis only
+            ticks = axis.get_major_ticks()
+            if ticks: axis.set_tick_params(labelsize=ticks[0].label1.get_fontsize() * f,
+                                           width=ticks[0].tick1line.get_markeredgewidth() * lw)
         leg = ax.get_legend()
         if leg is not None:
             for h in leg.legend_handles:

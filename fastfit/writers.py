@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .gif import check_gif_fps, gif_of
+from .gif import HOLD_LAST, check_gif_fps, gif_of
 from .player import frames_page, last_frame_png, page_gif
 from .render import Renderer
 
@@ -158,7 +158,8 @@ def export(fr, fname, fps:float=20) -> Path:
 
 def exported_frames(fname, fps:float|None=None) -> list:
     """The RGB frames of an exported .gif or .html, one per animation frame: a GIF frame that stands for several (Pillow
-    and fastfit merge repeats) is repeated `duration*fps` times (.gif, given `fps`) or as the page says (.html)."""
+    and fastfit merge repeats) is repeated `duration*fps` times (.gif, given `fps`; the last frame's hold left out) or as
+    the page says (.html)."""
     path = Path(fname)
     counts = None
     if path.suffix.lower() == '.html':
@@ -167,8 +168,10 @@ def exported_frames(fname, fps:float|None=None) -> list:
     else: src = path
     out = []
     with Image.open(src) as im:
-        for i in range(getattr(im, 'n_frames', 1)):
+        last = getattr(im, 'n_frames', 1) - 1
+        for i in range(last + 1):
             im.seek(i)
-            n = counts[i] if counts else 1 if fps is None else round(im.info['duration'] * fps / 1000)
+            ms = im.info['duration'] - (10 * HOLD_LAST if i == last else 0)  # the GIF holds its last frame longer
+            n = counts[i] if counts else 1 if fps is None else round(ms * fps / 1000)
             out += [np.asarray(im.convert('RGB'))] * n
     return out

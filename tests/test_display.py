@@ -90,7 +90,8 @@ def test_animation_html_html5_without_ffmpeg_warns_and_shows_the_player(learn, m
     monkeypatch.setattr(writers, 'is_available', lambda name: False)
     monkeypatch.setitem(sys.modules, 'imageio_ffmpeg', None)  # import fails: the extra is not installed
     anim = learn.animate(frames=3, dpi=30)
-    with mpl.rc_context({'animation.html': 'html5'}), pytest.warns(UserWarning, match=r"needs the movie writer 'ffmpeg'.*fastfit\[mp4\]"):
+    hint = r"needs the movie writer 'ffmpeg'.*fastfit-gd\[mp4\]"
+    with mpl.rc_context({'animation.html': 'html5'}), pytest.warns(UserWarning, match=hint):
         img, js = anim.outputs()
     assert gif_of_output(img).n_frames == 3 and 'fastfitPlayer' in js['application/javascript']
 

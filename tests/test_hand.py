@@ -232,3 +232,37 @@ def test_without_scripts_the_page_shows_the_start(browser, pages):
         assert pg.is_visible('.ff-first') and pg.is_hidden('.ff-stack') and pg.is_hidden('.ff-controls')
         assert f"{fh.loss():.6g}" in pg.text_content('.ff-title')
     finally: ctx.close()
+
+
+def test_in_a_notebook_the_widget_and_the_page_where_no_kernel_runs(monkeypatch):
+    "One output: the widget view (a live kernel) and, for front ends without one (docs, exported HTML), the page."
+    pytest.importorskip('ipywidgets', reason="ipywidgets is missing: pip install 'fastfit-gd[widgets]'")
+    import IPython.display
+    got = []
+    monkeypatch.setattr(IPython.display, 'display', lambda data, raw=False, **kw: got.append(data))
+    fit_by_hand(synth_linear(n=20, seed=0), LinearModel())._ipython_display_()
+    [bundle] = got
+    assert 'application/vnd.jupyter.widget-view+json' in bundle
+    page = bundle['text/html']
+    assert '<iframe' not in page and 'fastfitHand(document.getElementById("ff-hand-' in page and '.ff-first' in page
+
+
+def test_the_notebook_output_works_in_exported_html(browser, tmp_path):
+    "The output a notebook stores, exported by nbconvert (as the docs site and `--to html` do): the page runs there."
+    pytest.importorskip('ipywidgets'); pytest.importorskip('nbconvert')
+    from nbconvert import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from fastfit.hand import page_fragment
+    fh = fit_by_hand(quad(), PolyModel(2, init={'c2': 1.1, 'c1': 1.1, 'c0': 1.1}), loss_func=F.l1_loss)
+    out = new_output('display_data', data={'text/html': page_fragment(fh), 'text/plain': repr(fh)})
+    page, _ = HTMLExporter().from_notebook_node(new_notebook(cells=[new_code_cell('fit_by_hand(...)', outputs=[out])]))
+    (tmp_path / 'nb.html').write_text(page)
+    ctx = browser.new_context()
+    try:
+        pg = ctx.new_page()
+        pg.goto((tmp_path / 'nb.html').as_uri())
+        pg.wait_for_function("document.querySelector('.ff-hand') && document.querySelector('.ff-hand').dataset.loss")
+        assert float(pg.evaluate("document.querySelector('.ff-hand').dataset.loss")) == pytest.approx(fh.loss(), rel=1e-5)
+        assert pg.is_visible('.ff-stack') and pg.is_hidden('.ff-first')
+    finally: ctx.close()

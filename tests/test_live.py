@@ -232,3 +232,13 @@ def test_in_a_kernel_with_the_progress_bar(kernel):
     bars = [o for o in outs if o.output_type == 'display_data' and 'progress' in o.data.get('text/html', '')]
     assert len(images) == 1 and len(bars) >= 1
     assert images[0].data['text/plain'] == '<LiveView: step 20 of 20>'
+
+
+def test_replay_puts_the_player_over_the_whole_run_in_place(monkeypatch):
+    "replay=True: when the fit ends, the live output becomes the animation's GIF and the player's script follows it."
+    shown = Shown(monkeypatch)
+    learn = learner()
+    quiet_fit(learn, 20, LiveView(panels=('fit', 'loss'), show=True, replay=True, frames=8))
+    gif = base64.b64decode(shown.updates[-1]['image/png'])
+    assert gif[:4] == b'GIF8' and Image.open(io.BytesIO(gif)).n_frames == 8
+    assert len(shown.displays) == 2 and 'fastfitPlayer' in shown.displays[1][0]['application/javascript']

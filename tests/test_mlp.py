@@ -186,7 +186,7 @@ def test_units_panel_draws_each_unit_and_their_sum(mlp16):
     p = fr.panels[0]
     assert len(p.unit_lines) == 16 and p.parts.shape == (6, 200, 16)
     labels = [t.get_text() for t in p.ax.get_legend().get_texts()]
-    assert labels == ['train data', 'each unit (16)', 'output bias', 'sum = fit']
+    assert labels == ['train data', 'each unit (16)', 'output bias', 'sum = fit', "a unit's hinge"]
     for k in (0, 3, 5):
         fr.draw(k)
         xg = torch.from_numpy(p.xs)[:, None].float()
@@ -294,7 +294,7 @@ def test_landscape_panel_animates_the_projected_path(mlp16, tmp_path):
     j = int(np.searchsorted(p.paths[0][0], p.step(2), 'right'))
     assert len(p.lines[0].get_xdata()) == j
     np.testing.assert_allclose(p.points[0].get_xydata()[0], p.surf.point(p.params(2)), atol=1e-6)
-    assert 'PC1' in p.ax.get_xlabel() and 'the plane holds' in p.ax.get_title()
+    assert 'PC1' in p.ax.get_xlabel() and 'holds' in p.ax.get_title() and "the run's" in p.text.get_text()
     gif = mlp16.save_animation(tmp_path / 'l.gif', frames=4, dpi=40,
                                panels=('units', partial(LandscapePanel, directions='random', n=15), 'loss'))
     assert len(exported_frames(gif, 20)) == 4
@@ -334,11 +334,15 @@ def test_plot_params_summarises_many_parameters(mlp16):
     assert mlp16.plot_params() is None  # drawn with pyplot (fastai's show_* convention)
     fig = plt.gcf()
     heat, moved = fig.axes[0], fig.axes[1]  # the heat-map and the tensors' RMS change (then the colour bar)
-    assert [t.get_text() for t in heat.get_yticklabels()] == ['l1.w (16)', 'l1.b (16)', 'l2.w (16)', 'l2.b (1)']
+    ticks = [t.get_text().split('\n') for t in heat.get_yticklabels()]
+    assert [t[0] for t in ticks] == ['l1.w (16)', 'l1.b (16)', 'l2.w (16)', 'l2.b (1)']
     img = heat.get_images()[0].get_array()
-    assert img.shape == (3 * 196 + 30, 301)  # a band each, of its share of 600 rows but 30 at least; a column per record
+    assert img.shape == (4 * 100, 301)  # one band per tensor, each as tall (a bias as visible as a weight); a column per record
     h = mlp16.param_history
-    np.testing.assert_allclose(img[-1], (h.params['l2.b'][:, 0] - h.params['l2.b'][0, 0]).numpy(), atol=1e-6)
+    change = (h.params['l2.b'][:, 0] - h.params['l2.b'][0, 0]).numpy()
+    # each band in its own colour range: the tensor's change over its largest (99th percentile), said in its label
+    assert float(ticks[-1][1].lstrip('±')) == pytest.approx(np.percentile(np.abs(change), 99), rel=.05)
+    np.testing.assert_allclose(img[-1] * np.percentile(np.abs(change), 99), change, atol=1e-5)
     assert [line.get_label() for line in moved.get_lines()] == ['l1.w (16)', 'l1.b (16)', 'l2.w (16)', 'l2.b (1)']
     fit(MLPModel(hidden=(2,)), steps=5).plot_params()  # 7 parameters: one axes each, as for a line
     assert len([a for a in plt.gcf().axes if a.get_visible()]) == 7

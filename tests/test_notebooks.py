@@ -23,6 +23,6 @@ def test_notebook_runs(nb, monkeypatch, tmp_path):
     copy = tmp_path / 'nbs'
     shutil.copytree(NBS, copy, ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
     shutil.copy(NBS.parent / 'pyproject.toml', tmp_path)  # nbdev reads its settings from the folders above
-    ok, secs = nbt.test_nb(copy / nb.name, skip_flags=skip.split() if isinstance(skip, str) else skip)
+    # No time limit here (a busy machine would fail it): how long each notebook takes is in `--durations`' list.
+    ok, _ = nbt.test_nb(copy / nb.name, skip_flags=skip.split() if isinstance(skip, str) else skip)
     assert ok, f"{nb.name} failed (traceback above)"
-    assert secs < 60, f"{nb.name} took {secs:.0f} s; mark long cells `#| slow`"

@@ -146,8 +146,8 @@ def test_scaling_raw_zigzags_the_standardised_bowl_converges():
     sc = compare_scaling(synth_rollercoaster(seed=0), PolyModel(2, seed=42), epochs=60)
     raw, std = sc.curvatures['raw x'], sc.curvatures['standardised x']
     assert raw.condition > 1e5 and std.condition < 10
-    assert sc.lrs['raw x'] == pytest.approx(.95 * raw.max_lr) and not sc.stops
-    c2 = sc.learners['raw x'].param_history.params['c2'][:8].numpy()
+    assert sc.lrs['raw x'] == pytest.approx(.8 * raw.max_lr) and not sc.stops
+    c2 = sc.learners['raw x'].param_history.params['c2'][:6].numpy()
     assert (np.sign(np.diff(c2)[1:]) != np.sign(np.diff(c2)[:-1])).all()  # zig-zag: every step turns back
     losses = {k: lrn.param_history.losses[-1].item() for k, lrn in sc.learners.items()}
     assert losses['standardised x'] < 1.01 * sc.learners['standardised x'].train_loss(sc.learners['standardised x'].ols())
@@ -168,8 +168,12 @@ def test_storyboard_is_a_figure_of_small_multiples(tmp_path):
     fig = learn.storyboard(n=6)
     assert isinstance(fig, Figure) and plt.get_fignums() == before  # made without pyplot: nothing else shows
     shown = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(shown) == 6 and [ax.get_title(loc='left') for ax in shown] == [f'step {s}' for s in (0, 8, 16, 24, 32, 40)]
-    assert sum(ax.get_legend() is not None for ax in shown) == 1
+    steps = (0, 8, 16, 24, 32, 40)
+    assert len(shown) == 6 and [ax.texts[0].get_text().split('  ')[0] for ax in shown] == [f'step {s}' for s in steps]
+    assert not any(ax.get_title(loc='left') for ax in shown)  # the caption says the step: no title repeats it
+    assert sum(ax.get_legend() is not None for ax in shown) == 0 and len(fig.legends) == 1  # one legend, for all
+    fig = learn.storyboard(n=3, panels=('surface',))
+    assert [ax.get_title(loc='left').split('\n')[0] for ax in fig.axes if ax.get_title(loc='left')] == ['step 0', 'step 20', 'step 40']
     for ext in ('png', 'pdf', 'svg'):
         fig.savefig(tmp_path / f'story.{ext}')
         assert (tmp_path / f'story.{ext}').stat().st_size > 1000

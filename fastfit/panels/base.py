@@ -18,10 +18,14 @@ __all__ = ['COLORS', 'Panel', 'PANELS', 'NEEDS', 'MAX_POINTS', 'sample_rows', 's
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in grey.
 COLORS = dict(data='#0072B2', valid='#56B4E9', fit='#D55E00', truth='#000000', optimum='#009E73',
               path='#CC79A7', extra=('#E69F00', '#0072B2', '#009E73', '#CC79A7', '#56B4E9', '#F0E442'),
-              # several runs on one axes: the data goes grey, so blue is free; green stays the optimum's
-              runs=('#D55E00', '#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#000000'), grey='#8C8C8C',
-              # class labels (with a marker each): neither the fit's vermillion nor the optimum's green
-              classes=('#0072B2', '#E69F00', '#CC79A7', '#56B4E9', '#F0E442'), accuracy='#0072B2')
+              # several runs on one axes: the data goes grey, so blue is free; green stays the optimum's. The first three
+              # stay apart for deuteranopes and protanopes too (CIELAB distance >= 60 under Machado et al.'s simulation;
+              # vermillion and orange, 18, do not)
+              runs=('#D55E00', '#0072B2', '#000000', '#56B4E9', '#CC79A7', '#E69F00'), grey='#8C8C8C',
+              # class labels (with a marker each): hues apart for colour-blind readers, light tints of them apart too
+              # (the background), each dark enough for a hollow marker on white; not the optimum's green, nor black
+              # (the boundary)
+              classes=('#0072B2', '#E69F00', '#CC3311', '#DDCC77', '#CC6677'), boundary='#000000', accuracy='#0072B2')
 MARKERS = ('o', 's', '^', 'D', 'v', 'P')
 
 

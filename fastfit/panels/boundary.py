@@ -12,12 +12,14 @@ from matplotlib.colors import ListedColormap, Normalize, to_rgb
 
 from ..classify import probabilities
 from ..optimum import optimum_label
-from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _short, outputs
+from ..style import style_scale
+from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _raw_x, _short, outputs
 from .fit import _params_texts
+from .layout import label, place_legend
 
 __all__ = ['BoundaryPanel', 'class_colors']
 
-TINT = .3  # the background's strongest tint (a class's colour mixed with white): points stay the strongest colour
+TINT = .4  # the background's strongest tint (a class's colour mixed with white): points stay the strongest colour
 
 
 def class_colors(k:int) -> list:
@@ -29,6 +31,12 @@ def class_colors(k:int) -> list:
 def _tints(k:int) -> np.ndarray:
     "(k, 3): each class's colour mixed with white, as the background shows a sure prediction of it."
     return np.array([1 - TINT * (1 - np.array(to_rgb(c))) for c in class_colors(k)])
+
+
+def _model_x(dls, x):
+    "Inputs in the data's own units as the model sees them (standardised, with `normalize=True`)."
+    f = getattr(dls, 'normalize', None)
+    return x if f is None else f(x)
 
 
 def borders(P:np.ndarray, xc, yc) -> list:
@@ -56,8 +64,10 @@ class BoundaryPanel(Panel):
         super().__init__(learn, recs, labels)
         dls = self.learn.dls
         self.k = dls.n_classes
-        self.xv, self.yv = (dls.valid.x.cpu(), dls.valid.y.cpu()) if dls.has_valid else (None, None)
-        pts = self.x if self.xv is None else torch.cat([self.x, self.xv])
+        # normalize=True: the model sees standardised x; the axes, the points and the grid are in the data's own units
+        self.raw = _raw_x(dls, self.x)
+        self.xv, self.yv = (_raw_x(dls, dls.valid.x.cpu()), dls.valid.y.cpu()) if dls.has_valid else (None, None)
+        pts = self.raw if self.xv is None else torch.cat([self.raw, self.xv])
         lo, hi = pts.min(0).values.numpy(), pts.max(0).values.numpy()
         pad = (hi - lo) * .08 + 1e-6
         self.lo, self.hi = lo - pad, hi + pad
@@ -66,7 +76,7 @@ class BoundaryPanel(Panel):
         edges = [np.linspace(self.lo[i], self.hi[i], n + 1) for i in (0, 1)]
         self.edges, self.xc, self.yc = edges, *[(e[:-1] + e[1:]) / 2 for e in edges]
         X, Y = np.meshgrid(self.xc, self.yc)
-        self.grid = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float()
+        self.grid = _model_x(dls, torch.from_numpy(np.stack([X.ravel(), Y.ravel()], 1)).float())
         self.opt, opt = None, self.optimum()
         self.separable = self.no_finite_optimum
         if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
@@ -115,7 +125,7 @@ class BoundaryPanel(Panel):
         for c in range(self.k):
             col = class_colors(self.k)[c] if not self.multi else str(shades[c])
             m = MARKERS[c % len(MARKERS)]
-            xs = self.x[self.y[:, 0] == c]
+            xs = self.raw[self.y[:, 0] == c]
             ax.scatter(xs[:, 0], xs[:, 1], s=26, c=col, marker=m, edgecolors='0.15', linewidths=.5, zorder=3,
                        label=f'class {c}')
             if self.xv is not None:
@@ -128,16 +138,19 @@ class BoundaryPanel(Panel):
             ax.add_collection(LineCollection(self.opt, colors=COLORS['optimum'], linewidths=2.2, linestyles=(0, (4, 2.5)),
                                              zorder=4, label=f'{what}: {self.opt_label}'))
         self.lines = []
-        for c, lab in zip(self.colors, self.labels):
+        for c, lab in zip(self.colors if self.multi else [COLORS['boundary']], self.labels):
             lab = lab or (f'{what} (p = .5)' if self.k == 2 else what)
             self.lines.append(ax.add_collection(LineCollection([], colors=c, linewidths=2.5, zorder=5, label=lab)))
         self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=9, family='monospace',
                             zorder=6, bbox=_NOTE)
         ax.set_xlim(self.lo[0], self.hi[0]); ax.set_ylim(self.lo[1], self.hi[1])
-        ax.set_xlabel('x[0]'); ax.set_ylabel('x[1]')
+        std = 'the model is fitted on standardised x' if getattr(self.learn.dls, 'norm', None) is not None else ''
+        ax.set_xlabel(label('x[0]', std)); ax.set_ylabel('x[1]')
         self._setup_optimum_note(ax)
-        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False,
-                  title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class', title_fontsize=8.5)
+        # below the axes: the points fill them
+        place_legend(ax, spots=(), ncol=3, fontsize=8.5,
+                     title=None if self.k == 2 or self.multi else 'shade: probability of the likeliest class',
+                     title_fontsize=8.5 * style_scale('font'))
         return [*moving, *self.lines, self.text, *self._setup_stop_note(ax)]
 
     def _colorbar(self, ax):

@@ -8,7 +8,9 @@ from torch.func import functional_call
 from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
+from ..style import style_scale
 from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
+from .layout import EdgeMark, axes_points, label, place_legend
 
 __all__ = ['FitPanel']
 
@@ -76,7 +78,9 @@ class FitPanel(Panel):
                 m = self.model_copy(run)
                 self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
             self.preds = self.predss[0]
-            self.truth = _truth_curve(getattr(dls, 'truth', None), xg)
+            # normalize=True: the truth of the data in its own units (`truth` is that of the model on standardised x)
+            raw = getattr(dls, 'norm', None) is not None
+            self.truth = _truth_curve(dls.raw_truth if raw else getattr(dls, 'truth', None), _raw_x(dls, xg))
             if self.truth is not None and self.cls: self.truth = torch.sigmoid(self.truth)  # the true logit's probability
             opt = self.optimum()
             self.opt = None if opt is None else self._curve(functional_call(self.model_copy(), opt, (xg,)))
@@ -95,9 +99,10 @@ class FitPanel(Panel):
         if self.truth is not None: ys.append(self.truth.numpy()[np.isfinite(self.truth.numpy())])  # a curve: NaN past its ends
         lo, hi = min(a.min() for a in ys), max(a.max() for a in ys)
         span = max(hi - lo, 1e-6)
-        # Fitted lines far off (early frames, divergence) may leave the frame, not shrink the data to a dot.
+        # Fitted lines far off (early frames, divergence) leave the frame, marked at its edge: the data keep at least
+        # 60% of the height.
         allp = np.concatenate([p.ravel() for p in self.predss])
-        p = np.clip(allp[np.isfinite(allp)], lo - span, hi + span)
+        p = np.clip(allp[np.isfinite(allp)], lo - .25 * span, hi + .25 * span)
         if p.size: lo, hi = min(lo, p.min()), max(hi, p.max())
         pad = (hi - lo) * .05
         return lo - pad, hi + pad
@@ -108,25 +113,43 @@ class FitPanel(Panel):
         xl = 'x' if self.x.shape[1] == 1 else f'x[{self.feat}]'
         dc, vc = (COLORS['grey'], COLORS['grey']) if self.multi else (COLORS['data'], COLORS['valid'])
         dls = self.learn.dls
-        for (label, xs, ys), c, mk in zip(self.data, (dc, vc), 'os'):
-            ax.scatter(xs, ys, s=14, c=c, alpha=.65, lw=0, marker=mk, label=label)
+        for (lab, xs, ys), c, mk in zip(self.data, (dc, vc), 'os'):
+            ax.scatter(xs, ys, s=14, c=c, alpha=.65, lw=0, marker=mk, label=lab)
         if self.truth is not None: ax.plot(self.xs, self.truth, '--', c=COLORS['truth'], lw=1.5, label='true')
         if self.opt is not None:
             ax.plot(self.xs, self.opt, ':', c=COLORS['optimum'], lw=2.5, label=optimum_label(self.learn.loss_func))
         self.lines = [ax.plot(self.xs, p[-1], '-', c=c, lw=2.5, label=lab or 'fit', zorder=5)[0]
                       for p, c, lab in zip(self.predss, self.colors, self.labels)]
         self.line = self.lines[0]
-        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=10, family='monospace',
-                            zorder=6, bbox=_NOTE)
+        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=10 * style_scale('font'),
+                            family='monospace', zorder=6, bbox=_NOTE)
+        self.text._fastfit_styled = True  # sized for the style now: the legend is placed around it
         ax.set_xlim(self.xs[0], self.xs[-1])
         ax.set_ylim(*self._ylim())
-        ax.set_xlabel((xl if self.x.shape[1] - int((self.x == 1).all(0).sum()) <= 1 else f'{xl} (other features at their mean)')
-                      + (' (the model is fitted on standardised x)' if getattr(dls, 'norm', None) is not None else ''))
+        several = self.x.shape[1] - int((self.x == 1).all(0).sum()) > 1
+        ax.set_xlabel(label(xl, 'other features at their mean' if several else '',
+                            'the model is fitted on standardised x' if getattr(dls, 'norm', None) is not None else ''))
         ax.set_ylabel('label, and p(class 1)' if self.cls else 'y')
         self._setup_optimum_note(ax)
-        ax.legend(loc='lower right', fontsize=9, framealpha=.85)
         ax.grid(alpha=.25)
-        return [*self.lines, self.text, *self._setup_stop_note(ax)]
+        # a fitted line that leaves the axes (a diverging run) is pointed to at their edge, with its value
+        self.offs = [EdgeMark(ax, c, marker='', ms=11, aim=False) for c in self.colors]
+        ticks = [t for t in ax.get_xticks() if self.xs[0] <= t <= self.xs[-1]] or [self.xs[len(self.xs) // 2]]
+        self._tick = float(min(ticks, key=lambda t: abs(t - (self.xs[0] + .75 * (self.xs[-1] - self.xs[0])))))
+        self._xname = xl
+        self._legend(ax)
+        return [*self.lines, self.text, *[a for m in self.offs for a in m.artists], *self._setup_stop_note(ax)]
+
+    def _legend(self, ax):
+        "The legend where neither the data nor the fitted line of any frame nor the caption lies."
+        longest = max(range(len(self.recs)), key=lambda k: len(self._caption(k)))
+        self.text.set_text(self._caption(longest))  # the caption's largest box, kept free
+        frames = np.unique(np.linspace(0, len(self.recs) - 1, min(len(self.recs), 40)).round().astype(int))
+        curves = [np.column_stack([self.xs, p[k]]) for p in self.predss for k in frames]
+        avoid = axes_points(ax, [ln for ln in ax.lines if ln not in self.lines], [np.column_stack([x, y]) for _, x, y in self.data],
+                            curves)
+        place_legend(ax, avoid=avoid, texts=[self.text], most=2, framealpha=.85)
+        self.text.set_text('')
 
     def _caption(self, k):
         r = self.recs
@@ -145,7 +168,15 @@ class FitPanel(Panel):
 
     def update(self, k:int):
         "Move the fitted line(s) and caption to frame `k`."
-        for line, p in zip(self.lines, self.predss): line.set_ydata(p[k])
+        lo, hi = self.ax.get_ylim()
+        for line, p, off in zip(self.lines, self.predss, self.offs):
+            line.set_ydata(p[k])
+            y = p[k]
+            gone = np.isfinite(y).all() and ((y > hi).all() or (y < lo).all())
+            if not gone: off.set(np.nan, np.nan); continue
+            x0 = self._tick  # a round x at three quarters of the axis: the note stays clear of the caption
+            y0 = float(np.interp(x0, self.xs, y))
+            off.set(x0, y0, f"fit off the chart:\ny = {_short(y0)} at {self._xname} = {_short(x0)}")
         self.text.set_text(self._caption(k))
         self._update_stop_note(k)
 

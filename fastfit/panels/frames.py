@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from ..classify import is_classifier
 from ..records import Records
 from ..style import restyle
-from .base import PANELS, Panel, _listify, fitting_panels
+from .base import COLORS, PANELS, Panel, _listify, fitting_panels
 
 __all__ = ['Frames']
 
@@ -61,12 +61,25 @@ def panel_cells(panels, n_runs:int=1, split:bool=False) -> int:
     return len(_panel_list(panels)) * (n_runs if split else 1)
 
 
-def figure_size(cells:int, split:bool=False, ncols:int|None=None) -> tuple:
-    "The (width, height) in inches of a `Frames` figure of `cells` axes."
+def cell_width(make) -> float:
+    "How many standard cells wide the panel `make` draws (its `cell_width()`: the 'step' panel's text needs more)."
+    f = getattr(getattr(make, 'func', make), 'cell_width', None)
+    return float(f()) if callable(f) else 1.
+
+
+def panel_widths(panels) -> list:
+    "The `cell_width` of each of `panels` (names from `PANELS`, `Panel` subclasses, callables)."
+    return [cell_width(PANELS.get(p, p) if isinstance(p, str) else p) for p in _panel_list(panels)]
+
+
+def figure_size(cells:int, split:bool=False, ncols:int|None=None, widths=None) -> tuple:
+    """The (width, height) in inches of a `Frames` figure of `cells` axes; `widths`: each cell's `cell_width` (they
+    count in a single row of panels)."""
     nc = ncols or (_grid_cols(cells) if split else cells)
     nr = -(-cells // nc)
-    if cells == 1: return (6.4, 4.8)
-    return (4.6 * nc, 3.7 * nr) if split else (5.2 * nc, 4.8 * nr)
+    wide = sum(widths) if widths is not None and nr == 1 and len(widths) == cells else cells
+    if cells == 1: return (6.4 * wide, 4.8)
+    return (4.6 * nc, 3.7 * nr) if split else (5.2 * wide, 4.8 * nr)
 
 
 class NotebookFigure(Figure):
@@ -92,6 +105,7 @@ class Frames:
         split:bool=False, # one axes per learner and panel (small multiples) instead of every learner on each panel
         titles=None, # one title per axes
         ncols:int|None=None, # columns of the grid of axes (default: all panels in a row; small multiples: at most 3)
+        shared=(), # with `split`: the panels (of `panels`) drawn once with every run, after the small multiples
     ):
         learns, recss = _listify(learn), _listify(recs)
         if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
@@ -99,8 +113,10 @@ class Frames:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
         labels = list(labels) if labels is not None else [None] * len(learns)
         make = panel_makers(panels, learns)
-        if split: cells = [(m, [i]) for i in range(len(learns)) for m in make]
+        together = [m for m, p in zip(make, _panel_list(panels)) if split and p in _panel_list(shared)]
+        if split: cells = [(m, [i]) for i in range(len(learns)) for m in make if m not in together]
         else: cells = [(m, list(range(len(learns)))) for m in make]
+        cells += [(m, list(range(len(learns)))) for m in together]
         self.recs, self.recss = recss[0], recss
         if ax is not None:
             if len(cells) != 1: raise ValueError(f"ax= draws one panel, but {len(cells)} were asked: pass fig= or neither")
@@ -108,19 +124,24 @@ class Frames:
         else:
             nc = ncols or (_grid_cols(len(cells)) if split else len(cells))
             nr = -(-len(cells) // nc)
-            size = figure_size(len(cells), split, ncols)
+            widths = [cell_width(m) for m, _ in cells]
+            size = figure_size(len(cells), split, ncols, widths)
             if fig is None: fig = NotebookFigure(figsize=size, dpi=dpi)  # `fr.fig` last in a cell shows the picture
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
-            grid = fig.subplots(nr, nc, squeeze=False).ravel()
+            wide = dict(width_ratios=widths) if nr == 1 and len(widths) == nc and set(widths) != {1.} else None
+            grid = fig.subplots(nr, nc, squeeze=False, gridspec_kw=wide).ravel()
             for a in grid[len(cells):]: a.set_visible(False)
             axs = grid[:len(cells)]
         self.fig, self.axs = fig, list(axs)
         self.panels = [m([learns[i] for i in idx] if len(idx) > 1 else learns[idx[0]],
                          [recss[i] for i in idx] if len(idx) > 1 else recss[idx[0]],
                          labels=[labels[i] for i in idx]) for m, idx in cells]
+        if together:  # a run's small multiples take the colour it has in the shared panels
+            for p, (_, idx) in zip(self.panels, cells):
+                if len(idx) == 1 and hasattr(p, 'colors'): p.colors = [COLORS['runs'][idx[0] % len(COLORS['runs'])]]
         self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in _moving(p, p.setup(a_))]
-        for a_, t in zip(self.axs, titles or []):
-            if t: a_.set_title(t, fontsize=11)
+        for a_, t in zip(self.axs, titles or []):  # above the panel's own title (what it holds fixed, say), if any
+            if t: a_.set_title(t + (f"\n{a_.get_title()}" if a_.get_title() else ''), fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
         if ax is None: fig.tight_layout()
 

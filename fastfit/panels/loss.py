@@ -9,6 +9,7 @@ from ..learner import has_data
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
 from .base import COLORS, MARKERS, PANELS, Panel, outputs, private_model
+from .layout import axes_points, label, place_legend
 from .surface import LossSurface, _spans_decades
 
 __all__ = ['LossPanel', 'SamplesLossPanel']
@@ -29,7 +30,7 @@ def _accuracy_curve(learn, h:ParamHistory|None, recs, most:int=300) -> tuple:
 class LossPanel(Panel):
     """Each run's training loss against step (growing with the frames), log scale when it spans decades; the optimum's
     loss dotted; for a classifier, the training accuracy too (dashed, on the right axis)."""
-    name, xlabel, ylabel = 'loss', 'step', 'training loss'
+    name, xlabel, ylabel, ynote = 'loss', 'step', 'training loss', ''
     xsteps = None  # per run, the step of each point of its curve when the curve's x is not the step (samples seen)
 
     def __init__(self, learn, recs, labels=None):
@@ -61,19 +62,24 @@ class LossPanel(Panel):
         self.lines, self.points = [], []
         for i, ((st, v), c, lab) in enumerate(zip(self.curves, self.colors, self.labels)):
             self.lines.append(ax.plot(st, v, '-', c=c, lw=2, label=lab or 'training loss')[0])
-            self.points.append(ax.plot(st[-1:], v[-1:], MARKERS[i % len(MARKERS)], ms=8, c=c, mec='black', mew=.6, zorder=6)[0])
+            # clip_on=False: at the axes' edge (the last step, the top) the point is drawn whole
+            self.points.append(ax.plot(st[-1:], v[-1:], MARKERS[i % len(MARKERS)], ms=8, c=c, mec='black', mew=.6, zorder=6,
+                                       clip_on=False)[0])
         last = max(int(st[-1]) for st, _ in self.curves if len(st))
         ax.set_xlim(0, max(last, 1))
         lo, hi = allv.min(), allv.max()
         if self.log: ax.set_ylim(lo / 1.5, hi * 1.5)
         else: ax.set_ylim(min(0, lo), hi + .05 * (hi - min(0, lo)) + 1e-12)
-        ax.set_xlabel(self.xlabel); ax.set_ylabel(self.ylabel + (' (log scale)' if self.log else ''))
+        ax.set_xlabel(self.xlabel); ax.set_ylabel(label(self.ylabel, self.ynote, 'log scale' if self.log else ''))
         ax.grid(alpha=.25, which='both' if not self.log else 'major')
         self._setup_optimum_note(ax)
         handles = ax.get_legend_handles_labels()
         self.acc_lines = self._setup_accuracy(ax, handles) if self.accs else []
-        ax.legend(*handles, loc='center right' if self.accs else 'upper right', fontsize=9, framealpha=.85)
-        return [*self.lines, *self.points, *self.acc_lines, *self._setup_stop_note(ax)]
+        stop = self._setup_stop_note(ax)
+        # where no curve goes in any frame (the whole curves are drawn now), nor the note of a stopped run
+        avoid = axes_points(ax, [*ax.lines, *self.acc_lines])
+        place_legend(ax, *handles, avoid=avoid, texts=stop, framealpha=.85)
+        return [*self.lines, *self.points, *self.acc_lines, *stop]
 
     def _setup_accuracy(self, ax, handles) -> list:
         "The training accuracy of each run on a second y axis (0 to 1, right), dashed; its legend entries join `handles`."
@@ -119,7 +125,7 @@ def exact_losses(learn, h:ParamHistory, keep) -> np.ndarray:
 class SamplesLossPanel(LossPanel):
     """Each run's training loss on all the training data against the samples it has seen, so runs of different batch
     sizes share one axis (`compare_batch_sizes`): a minibatch run's curve is the true loss along its path."""
-    xlabel, ylabel = 'samples seen', 'training loss (all data)'
+    xlabel, ylabel, ynote = 'samples seen', 'training loss', 'all data'
 
     def __init__(self, learn, recs, labels=None):
         Panel.__init__(self, learn, recs, labels)

@@ -7,7 +7,9 @@ import torch
 
 from ..models import MLPModel
 from ..records import _finite_records, _history, frame_idxs
-from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _short, sample_sets
+from ..style import style_scale
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _raw_x, _short, sample_sets
+from .layout import axes_points, free_corner, label, place_legend
 from .surface import LossSurface, SurfacePanel
 
 __all__ = ['UnitsPanel', 'LossPlane', 'LandscapePanel']
@@ -52,7 +54,7 @@ class UnitsPanel(Panel):
         lo, hi = float(xall.min()), float(xall.max())
         pad = (hi - lo) * .02
         xg = torch.linspace(lo - pad, hi + pad, self.n_grid)[:, None]
-        self.xs = xg[:, 0].numpy()
+        self.xs = _raw_x(dls, xg)[:, 0].numpy()  # normalize=True: the model sees xg, the axis shows the data's own units
         out = f'l{len(model.layers)}.b'
         missing = [k for k in self.learn.model.state_dict() if k not in self.recs.params[0]]
         if missing: raise ValueError(f"the 'units' panel needs every parameter in the history; it lacks {missing}: "
@@ -62,6 +64,12 @@ class UnitsPanel(Panel):
             self.bias = np.array([float(p[out][0]) for p in self.recs.params])
         self.sums = self.parts.sum(2) + self.bias[:, None]
         n_units = self.parts.shape[2]
+        # one hidden layer of ReLUs: unit j's piece bends where w1*x + b1 = 0, its hinge (in the data's units)
+        self.hinges = None
+        if len(model.layers) == 2 and model.act_name in ('relu', 'leaky_relu'):
+            w, b = (np.stack([p[k].reshape(-1).double().numpy() for p in self.recs.params]) for k in ('l1.w', 'l1.b'))
+            with np.errstate(divide='ignore', invalid='ignore'): at = np.where(w != 0, -b / w, np.nan)
+            self.hinges = _raw_x(dls, torch.from_numpy(at.reshape(-1, 1))).numpy().reshape(at.shape)
         self.shown = np.argsort(-np.abs(self.parts[-1]).max(0), kind='stable')[:max_units]
         self.shown.sort()
         self.n_units = n_units
@@ -79,32 +87,51 @@ class UnitsPanel(Panel):
 
     def setup(self, ax) -> list:
         self.ax = ax
-        [(note, xs, ys)] = sample_sets((self.x[:, 0], self.y[:, 0]))  # big data: a seeded sample, said in the legend
+        dls = self.learn.dls
+        [(note, xs, ys)] = sample_sets((_raw_x(dls, self.x)[:, 0], self.y[:, 0]))  # big data: a seeded sample, in the legend
         ax.scatter(xs, ys, s=12, c=COLORS['grey'], alpha=.45, lw=0, label=f"train data ({note})" if note else 'train data',
                    zorder=1)
         few = self.n_units <= len(UNIT_COLORS)
-        self.unit_lines = []
+        self.unit_lines, self.unit_colors = [], []
         for i, j in enumerate(self.shown):
             c, lw, a = (UNIT_COLORS[i], 1.6, .95) if few else (COLORS['data'], .9, .55)
-            label = f'unit {j + 1}' if few else (None if i else
-                    f"each unit ({self.n_units})" if len(self.shown) == self.n_units
-                    else f"{len(self.shown)} of {self.n_units} units")
-            self.unit_lines.append(ax.plot(self.xs, self.parts[-1][:, j], '-', c=c, lw=lw, alpha=a, label=label, zorder=3)[0])
+            lab = f'unit {j + 1}' if few else (None if i else
+                  f"each unit ({self.n_units})" if len(self.shown) == self.n_units
+                  else f"{len(self.shown)} of {self.n_units} units")
+            self.unit_lines.append(ax.plot(self.xs, self.parts[-1][:, j], '-', c=c, lw=lw, alpha=a, label=lab, zorder=3)[0])
+            self.unit_colors.append(c)
         self.bias_line = ax.axhline(self.bias[-1], ls=':', c=COLORS['truth'], lw=1.2, label='output bias', zorder=2)
         self.sum_line = ax.plot(self.xs, self.sums[-1], '-', c=COLORS['fit'], lw=2.8, label='sum = fit', zorder=5)[0]
-        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=10, family='monospace',
-                            zorder=6, bbox=_NOTE)
+        moving = []
+        if self.hinges is not None:  # each unit's hinge, where its piece leaves zero
+            self.hinge_marks = ax.scatter(self.hinges[-1, self.shown], np.zeros(len(self.shown)), s=30, marker='o',
+                                          facecolors='white', edgecolors=self.unit_colors, linewidths=1.5, zorder=4,
+                                          label="a unit's hinge")
+            moving.append(self.hinge_marks)
+        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', ha='left', fontsize=10 * style_scale('font'),
+                            family='monospace', zorder=6, bbox=_NOTE)
+        self.text._fastfit_styled = True  # sized for the style now: the legend is placed around it
         ax.set_xlim(self.xs[0], self.xs[-1])
         ax.set_ylim(*self._ylim())
-        ax.set_xlabel('x'); ax.set_ylabel('y')
+        ax.set_xlabel(label('x', 'the model is fitted on standardised x' if getattr(dls, 'norm', None) is not None else ''))
+        ax.set_ylabel('y')
         ax.set_title(f"the fit as a sum of {self.n_units} {self.learn.model.act_name} units", fontsize=10)
-        ax.legend(loc='best', fontsize=8, framealpha=.85, ncol=2 if few and self.n_units > 3 else 1)
         ax.grid(alpha=.25)
-        return [*self.unit_lines, self.bias_line, self.sum_line, self.text, *self._setup_stop_note(ax)]
+        # the legend where no piece, sum or point of any frame lies, nor the caption
+        self.text.set_text(f"step {self.recs.steps[-1]}  loss {_short(float(self.recs.losses[0]))}")
+        frames = np.unique(np.linspace(0, len(self.recs) - 1, min(len(self.recs), 25)).round().astype(int))
+        curves = [np.column_stack([self.xs, c]) for k in frames for c in (self.sums[k], *self.parts[k][:, self.shown].T)]
+        avoid = axes_points(ax, points=[np.column_stack([xs, ys])], curves=curves)
+        place_legend(ax, avoid=avoid, texts=[self.text], most=2, fontsize=8, framealpha=.85,
+                     ncol=2 if few and self.n_units > 3 else 1)
+        self.text.set_text('')
+        return [*self.unit_lines, self.bias_line, self.sum_line, *moving, self.text, *self._setup_stop_note(ax)]
 
     def update(self, k:int):
-        "Move each unit's piece, the output bias and their sum to frame `k`."
+        "Move each unit's piece (and hinge), the output bias and their sum to frame `k`."
         for line, j in zip(self.unit_lines, self.shown): line.set_ydata(self.parts[k][:, j])
+        if self.hinges is not None:
+            self.hinge_marks.set_offsets(np.column_stack([self.hinges[k, self.shown], np.zeros(len(self.shown))]))
         self.bias_line.set_ydata([self.bias[k]] * 2)
         self.sum_line.set_ydata(self.sums[k])
         r = self.recs
@@ -164,12 +191,14 @@ class LossPlane(LossSurface):
                     for j in range(i): r = r - (r @ D[j]) * D[j]
                     D[i] = r / r.norm()
             self.names = tuple(f"PC{i + 1} ({share[i]:.0%} of {self.of_path} variance)" for i in range(2))
+            self.short = ('PC1', 'PC2')
         else:
             g = torch.Generator().manual_seed(int(seed))
             base = [o.reshape(s) for o, (_, s) in zip(origin.split([int(np.prod(s)) for _, s in self.layout]), self.layout)]
             per_col = isinstance(self.model, MLPModel)
             D = torch.stack([_filter_normalized(base, g, per_col) for _ in range(2)])
             self.names = ('random direction 1 (filter-normalised)', 'random direction 2 (filter-normalised)')
+            self.short = ('d1', 'd2')
         self.origin, self.D, self.directions = origin, D, directions
         # How much of the path lies in the plane: its squared distance from the origin, projected, over the whole.
         Q = torch.linalg.qr(D.T).Q
@@ -197,6 +226,11 @@ class LossPlane(LossSurface):
         keep = _finite_records(h)
         return h.steps[keep], self.coords(h.flat[keep])
 
+    def at(self, ab) -> np.ndarray:
+        "The loss on the plane at coordinates `ab` (n, 2)."
+        ab = torch.as_tensor(np.asarray(ab, dtype=np.float64)).reshape(-1, 2).float()
+        return self.losses(self.base + ab @ self.D.float()).double().numpy()
+
     def grid(self, xlim, ylim, n:int=100) -> tuple:
         "(A, B, Z): n x n meshgrid of plane coordinates and the loss there, in blocks of batched (vmap) evaluations."
         a, b = np.linspace(*xlim, n), np.linspace(*ylim, n)
@@ -211,7 +245,8 @@ class LossPlane(LossSurface):
 class LandscapePanel(SurfacePanel):
     """The loss landscape: contours of the training loss over a plane through all the parameters (see `LossPlane`),
     the path projected onto it (moving). The path leaves the plane wherever it is not flat: the contours are the loss on
-    the plane, not along the path (the loss panel has that)."""
+    the plane, not along the path, so a caption gives both, the plane's loss under the point and the run's own. Both
+    directions are drawn to one scale (`equal`); random directions are framed at +-1, as Li et al. (2018) plot them."""
     name, needs = 'landscape', ('history', 'two params', 'every param recorded', 'data')
 
     def __init__(self, learn, recs, labels=None,
@@ -220,9 +255,12 @@ class LandscapePanel(SurfacePanel):
         seed:int=42, # seed of the random directions
         show_end:bool=False, # mark each run's final state (static pictures)
         max_n:int|None=MAX_POINTS, # the loss on a seeded sample of this many training points when there are more; None: all
+        equal:bool=True, # one scale for both directions (a unit of PC2 as long as one of PC1); False: each fills its axis
     ):
-        self.directions, self.seed = directions, seed
+        self.directions, self.seed, self.equal_spans = directions, seed, equal
         super().__init__(learn, recs, labels, n=n, show_end=show_end, max_n=max_n)
+        # the plane's loss under each frame's projected point, beside the run's own loss there
+        self.on_plane = [self.surf.at(np.nan_to_num(cur)) for cur in self.cur]
 
     def _surface(self, params, max_n):
         hs = [_history(lrn) for lrn in self.learns]
@@ -231,14 +269,31 @@ class LandscapePanel(SurfacePanel):
         paths = [h.flat[_finite_records(h)] for h in hs]
         return LossPlane(self.learn, paths, self.directions, self.seed, max_n)
 
+    def _limits(self) -> tuple:
+        if self.directions != 'random': return super()._limits()
+        # Li et al.'s frame: -1..1 along each filter-normalised direction (the path, a few hundredths long, near 0)
+        xy = np.concatenate([xy for _, xy in self.paths] + [np.zeros((1, 2))])
+        xy = xy[np.isfinite(xy).all(1)]
+        half = max(1., 1.05 * float(np.abs(xy).max()))
+        return (-half, half), (-half, half)
+
     def setup(self, ax) -> list:
         artists = super().setup(ax)
-        how = f"{self.surf.of_path} principal" if self.directions == 'pca' else 'random'
+        how = f"{self.surf.of_path} two principal" if self.directions == 'pca' else 'two random'
         whose = f"{self.labels[0]}'s" if self.multi and self.labels[0] else 'the'
-        ax.set_title(f"loss on a plane of {how} directions through {whose} final parameters\n(the plane holds "
-                     f"{self.surf.captured:.0%} of {self.surf.of_path} squared distance from there)", fontsize=9)
+        ax.set_title(f"the loss on a plane through {whose} final parameters,\nalong {how} directions (it holds "
+                     f"{self.surf.captured:.0%}\nof {self.surf.of_path} squared distance from there)", fontsize=9)
         ax.set_xlabel(self.surf.names[0], fontsize=9); ax.set_ylabel(self.surf.names[1], fontsize=9)
-        return artists
+        where = free_corner(ax, axes_points(ax, curves=[xy for _, xy in self.paths]), size=(.5, .22))
+        self.text = ax.text(s='', transform=ax.transAxes, fontsize=9, family='monospace', zorder=9, bbox=_NOTE, **where)
+        return [*artists, self.text]
+
+    def update(self, k:int):
+        "Move the path and points to frame `k`; the caption gives the plane's loss there and the run's."
+        super().update(k)
+        rows = [f"{(str(lab) + ': ') if self.multi else ''}the plane's {_short(float(p[k])):<8} the run's {_short(self.loss(k, i))}"
+                for i, (p, lab) in enumerate(zip(self.on_plane, self.labels))]
+        self.text.set_text('loss at the point:\n' + '\n'.join(rows))
 
 
 PANELS.update(units=UnitsPanel, landscape=LandscapePanel)

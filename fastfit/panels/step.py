@@ -53,7 +53,13 @@ class StepPanel(Panel):
     (`grad_avg`, `sqr_avg`); and the loss before and after. Needs the gradients in the history (`ParamHistory(grads=True)`)."""
     name, needs = 'step', ('grads',)
     max_params = 6  # scalar parameters shown; the others are counted
-    fontsize = 12.  # at most: smaller when the lines would not fit the axes
+    fontsize = 18.  # at most (times the style's text scale): smaller when the lines would not fit the axes
+    fps = 1  # an animation showing it defaults to a step a second: the time to read one (`plots.pace`)
+
+    @classmethod
+    def cell_width(cls) -> float:
+        "Its axes are this many standard cells wide (`Frames`): lines of arithmetic, at a size that grows with the style."
+        return 1.6 * style_scale('font')
 
     def __init__(self, learn, recs, labels=None):
         super().__init__(learn, recs, labels)
@@ -97,18 +103,30 @@ class StepPanel(Panel):
             t.set_text('\n'.join(f + [''] * (n - len(f))))
 
 
+_OPS = ('+', '-', '=')
+
+
 def _align(frames:list) -> list:
-    """`frames` (lists of lines: a string, or (key, cells) aligned with every row of that key in every frame) as lists
-    of strings: the first cell left-aligned, the others right-aligned, each column as wide as its widest."""
-    widths = {}
+    """`frames` (lists of lines: a string, or (key, cells) aligned with the frame's other rows of that key) as lists of
+    strings: the first cell left-aligned, the others right-aligned. The first two columns (the name, what is updated)
+    are as wide as their widest among the frame's rows of that key; the numbers after them among the rows of the same
+    formula (the same operators): a sum lines up with sums, an update with updates, and a number far wider in another
+    frame pads none of this one's."""
+    def form(key, cells): return key, len(cells), tuple(c for c in cells[2:] if c in _OPS)
+    out = []
     for f in frames:
+        widths = {}
         for row in f:
             if isinstance(row, str): continue
             key, cells = row
-            for j, c in enumerate(cells): widths[key, j] = max(widths.get((key, j), 0), len(c))
-    return [[row if isinstance(row, str) else
-             ' '.join(c.ljust(widths[row[0], j]) if j == 0 else c.rjust(widths[row[0], j]) for j, c in enumerate(row[1]))
-             for row in f] for f in frames]
+            for j, c in enumerate(cells):
+                k = (key, j) if j < 2 else (form(key, cells), j)
+                widths[k] = max(widths.get(k, 0), len(c))
+        def cell(key, cells, j, c):
+            w = widths[(key, j) if j < 2 else (form(key, cells), j)]
+            return c.ljust(w) if j == 0 else c.rjust(w)
+        out.append([row if isinstance(row, str) else ' '.join(cell(*row, j, c) for j, c in enumerate(row[1])) for row in f])
+    return out
 
 
 def _one(v, fmt='{:g}', what='per group') -> str:

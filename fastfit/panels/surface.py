@@ -11,6 +11,7 @@ from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
 from .base import _NOTE, COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _short, _width, private_model, sample_sets
+from .layout import EdgeMark, label, place_legend
 
 __all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
 
@@ -105,19 +106,35 @@ class LossSurface:
         return P1, P2, self.losses(thetas).reshape(n, n).double().numpy()
 
 
-def _limits(core:np.ndarray, extra:np.ndarray, pad=.15) -> tuple:
-    "Axis limits around the `core` points (start, optimum, truth) and the `extra` (path) points not too far from them."
-    lo, hi = core.min(0), core.max(0)
-    span = hi - lo
-    big = span.max() if span.max() > 0 else max(1., np.abs(core).max())
-    span = np.maximum(span, .25 * big)
-    mid = (lo + hi) / 2
-    lo, hi = mid - span / 2, mid + span / 2
-    if len(extra):
-        near = extra[np.all((extra > lo - span) & (extra < hi + span), 1)]
-        if len(near): lo, hi = np.minimum(lo, near.min(0)), np.maximum(hi, near.max(0))
-    span = hi - lo
-    return (lo[0] - pad * span[0], hi[0] + pad * span[0]), (lo[1] - pad * span[1], hi[1] + pad * span[1])
+def _frame(centre, starts:np.ndarray, path:np.ndarray, far:float=3., pad:float=.12) -> tuple:
+    """Axis limits centred on `centre` (the minimum: the bowl is shown whole around it) wide enough for the `starts`
+    and for the `path` points up to `far` times as far as the furthest start (a diverging run's first growing swings;
+    beyond, its point is marked at the edge). Each axis spans at least a quarter of the other."""
+    c = np.asarray(centre, dtype=np.float64)
+    half = np.abs(np.asarray(starts, dtype=np.float64).reshape(-1, 2) - c).max(0)
+    if half.max() <= 0: half = np.full(2, max(1., np.abs(c).max()) * .25)
+    half = np.maximum(half, .25 * half.max())
+    path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    path = path[np.isfinite(path).all(1)]
+    near = path[(np.abs(path - c) <= far * half).all(1)]
+    if len(near): half = np.maximum(half, np.abs(near - c).max(0))
+    half = half * (1 + pad)
+    return (c[0] - half[0], c[0] + half[0]), (c[1] - half[1], c[1] + half[1])
+
+
+def _ticks(lo:float, hi:float, log:bool) -> list:
+    "Round tick values between `lo` and `hi`: 1-2-5 steps of each decade on a log scale, else at most six even steps."
+    from matplotlib.ticker import LogLocator, MaxNLocator
+    if not log: return [t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
+    for subs in ((1.,), (1., 2., 5.), (1., 2., 3., 5., 7.)):
+        ts = [t for t in LogLocator(subs=subs).tick_values(lo, hi) if lo <= t <= hi]
+        if len(ts) >= 3: return ts[::max(1, len(ts) // 7 + 1)] if len(ts) > 7 else ts
+    return [lo, hi]
+
+
+def _inside(p, xlim, ylim, slack:float=1.) -> bool:
+    "Whether point `p` lies within the limits widened by `slack` times their half-spans about their centre."
+    return all(abs(v - (lo + hi) / 2) <= slack * (hi - lo) / 2 for v, (lo, hi) in zip(p, (xlim, ylim)))
 
 
 def _spans_decades(v, decades=2.) -> bool:
@@ -136,6 +153,8 @@ class SurfacePanel(Panel):
     "Loss contours over two parameters, the true values and the optimum (static); each run's path so far and point (moving)."
     name, needs = 'surface', ('two params', 'data')
     equal_spans = False  # both axes span as much, so the loss's shape is not stretched (compare_scaling)
+    dots = False  # a dot on the path at each recorded step: a zig-zag that goes back over itself can be counted
+    short_paths = False  # frame paths that hardly moved (the minimum at the edge) rather than centre the minimum
 
     def __init__(self, learn, recs, labels=None,
         params=None, # the two parameters (flat names); default: the first two, the others held at their final values
@@ -154,10 +173,13 @@ class SurfacePanel(Panel):
         self.truth = surf.point(getattr(self.learn.dls, 'truth', None) or {})
         opt = self.optimum()
         self.opt = None if opt is None else surf.point(opt)
-        core = [xy[:1] for _, xy in self.paths] + [np.array([p]) for p in (self.truth, self.opt) if p is not None]
-        if self.opt is None and self.truth is None: core += [xy[-1:] for _, xy in self.paths]
-        core = np.concatenate([c for c in core if len(c)])
-        self.xlim, self.ylim = _limits(core, np.concatenate([xy for _, xy in self.paths]))
+        self.xlim, self.ylim = self._limits()
+        # a truth near the frame widens it; one far from the bowl would squeeze it into a corner: it is marked at the edge
+        self.truth_far = self.truth is not None and not _inside(self.truth, self.xlim, self.ylim, 1.6)
+        if self.truth is not None and not self.truth_far and not _inside(self.truth, self.xlim, self.ylim):
+            c = [(lo + hi) / 2 for lo, hi in (self.xlim, self.ylim)]
+            half = [max((hi - lo) / 2, 1.1 * abs(t - m)) for (lo, hi), t, m in zip((self.xlim, self.ylim), self.truth, c)]
+            self.xlim, self.ylim = ((c[0] - half[0], c[0] + half[0]), (c[1] - half[1], c[1] + half[1]))
         if self.equal_spans: self.xlim, self.ylim = _equal_spans(self.xlim, self.ylim)
         self.P1, self.P2, self.Z = surf.grid(self.xlim, self.ylim, self.n)
 
@@ -179,46 +201,101 @@ class SurfacePanel(Panel):
         self.recs = self.recss[0]
         self._follow()
 
+    def _centre(self) -> tuple:
+        "The bowl's bottom: the optimum, or else the lowest loss any run recorded (the truth, if nothing was recorded)."
+        if self.opt is not None: return self.opt
+        best = min(((float(r.losses[k]), tuple(cur[k])) for r, cur in zip(self.recss, self.cur) for k in range(len(r))
+                    if np.isfinite(r.losses[k]) and np.isfinite(cur[k]).all()), default=None)
+        return best[1] if best is not None else self.truth if self.truth is not None else tuple(self.paths[0][1][-1])
+
+    def _limits(self) -> tuple:
+        """The axes' limits: the bowl centred, every start and the path's first swings in view (see `_frame`); with
+        `short_paths`, paths that went less than a quarter of the way to the minimum are framed themselves (their steps
+        then show), the minimum marked at the edge."""
+        starts = np.array([xy[0] for _, xy in self.paths if len(xy)])
+        path = np.concatenate([xy for _, xy in self.paths])
+        path = path[np.isfinite(path).all(1)]
+        c = np.asarray(self._centre(), dtype=np.float64)
+        if self.short_paths and len(path):
+            near = np.hypot(*(path - c).T).min()  # how close any path came to the minimum
+            if near > .75 * np.hypot(*(starts - c).T).max():
+                lo, hi = path.min(0), path.max(0)
+                return _frame((lo + hi) / 2, np.array([lo, hi]), path, pad=.2)
+        return _frame(c, starts, path)
+
     def setup(self, ax) -> list:
-        from matplotlib.colors import LogNorm
         self.ax = ax
         Z = np.where(np.isfinite(self.Z), self.Z, np.nan)
         if not np.isfinite(Z).any() or np.nanmax(Z) <= np.nanmin(Z): return self._setup_flat(ax)
-        zmin, zmax = np.nanmin(Z), np.nanmax(Z)
-        self.log = _spans_decades([zmin, zmax])
-        if self.log:
-            levels, norm = np.geomspace(zmin, zmax, 22), LogNorm(zmin, zmax)
-        else: levels, norm = zmin + (zmax - zmin) * np.linspace(0, 1, 22) ** 2, None  # a bowl: rings evenly spaced in distance
-        # Grey, low loss light: the coloured paths and markers stay the only colour on it.
-        cf = ax.contourf(self.P1, self.P2, Z, levels=levels, norm=norm, cmap='Greys', alpha=.55)
-        ax.contour(self.P1, self.P2, Z, levels=levels[::3], norm=norm, colors='0.45', linewidths=.6)
-        cb = ax.figure.colorbar(cf, ax=ax, fraction=.05, pad=.02)
-        cb.set_ticks(levels[::3], labels=[f"{v:.3g}" for v in levels[::3]])
-        cb.ax.minorticks_off()
-        note = f"on {self.surf.note}" if self.surf.note else ''
-        cb.set_label('training loss' + (' (log scale)' if self.log else '') + (f'\n{note}' if note else ''))
-        if self.truth is not None:
+        self._contours(ax)
+        if self.truth is not None and not self.truth_far:
             ax.plot(*self.truth, 'P', ms=12, c=COLORS['truth'], mec='white', mew=1, label='true', zorder=6)
-        if self.opt is not None:
-            ax.plot(*self.opt, '*', ms=17, c=COLORS['optimum'], mec='black', mew=.8, zorder=8,
-                    label=optimum_label(self.learn.loss_func))
-        self.lines, self.points = [], []
+        if self.opt is not None:  # or where it is, at the edge, when the frame is on a path that hardly moved
+            what = optimum_label(self.learn.loss_func)
+            m = EdgeMark(ax, COLORS['optimum'], '*', ms=17, fmt=lambda x, y: f"{what}:\n" + self._coords(x, y),
+                         mec='black', mew=.8)
+            ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+            m.set(*self.opt)
+            m.point.set_label(what if _inside(self.opt, self.xlim, self.ylim) else f"{what} (off the axes)")
+        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+        if self.equal_spans:  # one scale: a round bowl looks round
+            from matplotlib.ticker import MaxNLocator
+            ax.set_aspect('equal', adjustable='box')
+            for a in (ax.xaxis, ax.yaxis): a.set_major_locator(MaxNLocator(5))
+        self.lines, self.marks = [], []
         for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
             mk = MARKERS[i % len(MARKERS)]
             ax.plot(*xy[0], mk, ms=9, mfc='white', mec=c, mew=2, zorder=6,
                     label=('start' if not self.multi else None) if i == 0 or not self.multi else None)
-            if self.show_end: ax.plot(*xy[-1], 'X', ms=11, c=c, mec='black', mew=.6, zorder=7, label='end' if i == 0 else None)
-            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
-            self.points.append(ax.plot(*xy[-1], mk, ms=9, c=c, mec='black', mew=.6, zorder=7)[0])
+            if self.show_end and _inside(xy[-1], self.xlim, self.ylim):
+                ax.plot(*xy[-1], 'X', ms=11, c=c, mec='black', mew=.6, zorder=7, label='end' if i == 0 else None)
+            self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path',
+                                      **(dict(marker='o', ms=3.5, mec='white', mew=.5) if self.dots else {}))[0])
+            # the current point, or where it went (at the edge, with its value) when it has left the axes
+            self.marks.append(EdgeMark(ax, c, mk, ms=9, fmt=self._coords, mec='black', mew=.6))
+        self.points = [m.point for m in self.marks]
         if self.multi: ax.plot([], [], 'o', ms=8, mfc='white', mec='0.3', mew=2, label='start')
-        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+        if self.truth_far:  # far away: at the edge, so that it does not squeeze the bowl into a corner
+            row = int(self.opt is not None and not _inside(self.opt, self.xlim, self.ylim))  # below the optimum's note
+            far = EdgeMark(ax, COLORS['truth'], 'P', ms=12, fmt=lambda x, y: 'true:\n' + self._coords(x, y), mec='white', mew=1,
+                           row=row)
+            far.set(*self.truth)
+            far.point.set_label('true (off the axes)')
         note = getattr(self.learn.dls, 'units_note', '')  # normalize=True: the parameters are those on standardised x
         ax.set_xlabel(self.surf.names[0] + note); ax.set_ylabel(self.surf.names[1] + note)
         self._title_held(ax)
         # Below the axes: inside, it would hide the optimum or the path wherever it went.
         self._setup_optimum_note(ax)
-        ax.legend(loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=4, ncol=3, fontsize=8.5, frameon=False)
-        return [*self.lines, *self.points, *self._setup_stop_note(ax)]
+        place_legend(ax, spots=(), ncol=3, fontsize=8.5)
+        return [*self.lines, *[a for m in self.marks for a in m.artists], *self._setup_stop_note(ax)]
+
+    def _coords(self, x, y) -> str:
+        "A point off the axes, as its two coordinates by name."
+        a, b = getattr(self.surf, 'short', self.surf.names)
+        return f"{a}={_short(x)}, {b}={_short(y)}"
+
+    def _contours(self, ax):
+        "The loss as grey contours, low loss light, with a colour bar whose bands sit at their values."
+        from matplotlib.colors import LogNorm
+        Z = np.where(np.isfinite(self.Z), self.Z, np.nan)
+        zmin, zmax = np.nanmin(Z), np.nanmax(Z)
+        self.log = _spans_decades([zmin, zmax])
+        if self.log: levels, norm = np.geomspace(zmin, zmax, 22), LogNorm(zmin, zmax)
+        else: levels, norm = zmin + (zmax - zmin) * np.linspace(0, 1, 22) ** 2, None  # a bowl: rings evenly spaced in distance
+        # Grey, low loss light: the coloured paths and markers stay the only colour on it.
+        cf = ax.contourf(self.P1, self.P2, Z, levels=levels, norm=norm, cmap='Greys', alpha=.55)
+        ax.contour(self.P1, self.P2, Z, levels=levels[::3], norm=norm, colors='0.45', linewidths=.6)
+        # proportional: each band as tall as the loss it spans (the levels are closer near the minimum), round ticks;
+        # in the figure's grid (use_gridspec), so that tight_layout keeps its label clear of the next panel
+        cb = ax.figure.colorbar(cf, ax=ax, fraction=.05, pad=.02, spacing='proportional',
+                                use_gridspec=ax.get_subplotspec() is not None)
+        ticks = _ticks(zmin, zmax, self.log)
+        cb.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+        cb.ax.minorticks_off()
+        note = f"on {self.surf.note}" if self.surf.note else ''
+        how = 'levels at equal ratios' if self.log else 'levels closer near the minimum'
+        cb.set_label(label('training loss', 'log scale' if self.log else '') + f'\n{how}' + (f', {note}' if note else ''))
+        self.colorbar = cb
 
     def _title_held(self, ax):
         held, at = ', '.join(f"{k}={_short(v)}" for k, v in self.surf.held.items()), getattr(self.surf, 'held_at', 'final')
@@ -230,28 +307,29 @@ class SurfacePanel(Panel):
         what = 'not finite anywhere here' if not v.size else f"{_short(float(v[0]))} all over here"
         ax.text(.5, .5, f"no contours: the loss is\n{what}\n(a diverged run: float32\nsees no difference)",
                 transform=ax.transAxes, ha='center', va='center', fontsize=10, color='0.3', bbox=_NOTE)
-        self.lines, self.points = [], []
+        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+        self.lines, self.marks = [], []
         for i, ((_, xy), c, lab) in enumerate(zip(self.paths, self.colors, self.labels)):
             self.lines.append(ax.plot(*xy.T, '-', c=c, lw=2, alpha=.95, zorder=5, label=lab or 'path')[0])
-            self.points.append(ax.plot(*xy[-1], MARKERS[i % len(MARKERS)], ms=9, c=c, mec='black', mew=.6, zorder=7)[0])
-        ax.set_xlim(*self.xlim); ax.set_ylim(*self.ylim)
+            self.marks.append(EdgeMark(ax, c, MARKERS[i % len(MARKERS)], ms=9, fmt=self._coords, mec='black', mew=.6))
+        self.points = [m.point for m in self.marks]
         ax.set_xlabel(self.surf.names[0]); ax.set_ylabel(self.surf.names[1])
         self._title_held(ax)
-        return [*self.lines, *self.points, *self._setup_stop_note(ax)]
+        return [*self.lines, *[a for m in self.marks for a in m.artists], *self._setup_stop_note(ax)]
 
     def update(self, k:int):
-        "Reveal each path up to frame `k`'s step and put each point there."
-        for line, pt, (steps, xy), cur, r in zip(self.lines, self.points, self.paths, self.cur, self.recss):
+        "Reveal each path up to frame `k`'s step and put each point there (at the edge, with its value, once it left)."
+        for line, mark, (steps, xy), cur, r in zip(self.lines, self.marks, self.paths, self.cur, self.recss):
             s = r.steps[k]
             j = len(steps) if s is None else int(np.searchsorted(steps, s, 'right'))
             line.set_data(xy[:j, 0], xy[:j, 1])
-            pt.set_data(cur[k, :1], cur[k, 1:])
+            mark.set(*cur[k])
         self._update_stop_note(k)
 
 
 class EqualSurfacePanel(SurfacePanel):
-    "The 'surface' panel with both axes spanning as much: a round bowl looks round, a narrow valley narrow."
-    equal_spans = True
+    "The 'surface' panel with both axes spanning as much (a round bowl looks round, a narrow valley narrow), a dot a step."
+    equal_spans = dots = short_paths = True
 
 
 PANELS['surface'] = SurfacePanel

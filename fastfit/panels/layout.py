@@ -1,0 +1,168 @@
+"""Where things go on a panel so that nothing hides what it explains: a legend placed where no data, line or caption is
+drawn in any frame (`place_legend`), a point that may leave the axes marked at their edge with its value (`EdgeMark`),
+and axis labels with their notes in one bracket (`label`)."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.collections import Collection
+
+from ..style import style_scale
+
+__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner']
+
+_NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.9)
+
+
+def label(text:str, *notes:str) -> str:
+    "An axis label with its notes in one bracket: label('x', 'other features at their mean', '') -> 'x (other features at their mean)'."
+    notes = [n for n in notes if n]
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def _renderer(fig):
+    return fig._get_renderer()  # the Agg renderer a draw would use (no drawing happens)
+
+
+def _to_axes(ax, xy, trans=None) -> np.ndarray:
+    "Points (n, 2) in data coordinates of `trans` (default: `ax`'s) as fractions of `ax` (0..1 inside it)."
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    xy = xy[np.isfinite(xy).all(1)]
+    if not len(xy): return np.zeros((0, 2))
+    with np.errstate(all='ignore'):
+        out = (trans or ax.transData).transform(xy)
+    out = ax.transAxes.inverted().transform(out[np.isfinite(out).all(1)])
+    return out
+
+
+def _dense(uv:np.ndarray, step:float=.01) -> np.ndarray:
+    "A polyline (n, 2) in axes fractions resampled every `step` along its length, so each stretch counts as it is long."
+    if len(uv) < 2: return uv
+    seg = np.diff(uv, axis=0)
+    n = np.ceil(np.hypot(*seg.T).clip(max=4) / step).astype(int).clip(1)  # a segment far outside counts little
+    t = np.concatenate([np.arange(k) / k for k in n])
+    i = np.repeat(np.arange(len(seg)), n)
+    return np.concatenate([uv[:-1][i] + seg[i] * t[:, None], uv[-1:]])
+
+
+def axes_points(ax, lines=(), points=(), curves=()) -> np.ndarray:
+    """Everything drawn on `ax` a legend must not cover, as points in axes fractions: `lines` (Line2D, each resampled
+    along its length), `points` (n, 2) in data coordinates (scatter, markers), `curves` ((n, 2) polylines in data
+    coordinates, e.g. the fitted line of every frame)."""
+    out = [np.zeros((0, 2))]
+    for ln in lines:
+        xy = np.column_stack([np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)])
+        uv = _to_axes(ln.axes, xy)
+        out.append(_dense(uv) if ln.get_linestyle() not in ('None', '', ' ') else uv)
+    for p in points: out.append(_to_axes(ax, p))
+    for c in curves: out.append(_dense(_to_axes(ax, c)))
+    return np.concatenate(out)
+
+
+def _drawn(ax) -> np.ndarray:
+    "What `ax` holds now (its lines, resampled, and its scatter points), in axes fractions."
+    lines = [ln for ln in ax.lines if ln.get_visible()]
+    pts = [c.get_offsets() for c in ax.collections if isinstance(c, Collection) and c.get_visible()
+           and len(c.get_offsets()) and c.get_offset_transform() == ax.transData]
+    return axes_points(ax, lines, pts)
+
+
+_SPOTS = ('upper right', 'upper left', 'lower right', 'lower left', 'center right', 'center left', 'upper center',
+          'lower center')
+
+
+def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPOTS, most:int=0, outside:str='below',
+                 **kw):
+    """The legend of `ax` where it covers the fewest of the `avoid` points (axes fractions, see `axes_points`; default:
+    what the axes holds now) and no text of `texts` (a caption box, in every frame): the first of `spots` that covers
+    the fewest, if at most `most` (a line counts a point every 1% of the axes it crosses) or `outside` is None; else
+    below the axes (`outside='below'`) or to their right ('right'). The legend's text is sized for the current style."""
+    fs = kw.pop('fontsize', 9) * style_scale('font')
+    if handles is None: handles, labels = ax.get_legend_handles_labels()
+    if not handles: return None
+    uv = _drawn(ax) if avoid is None else np.asarray(avoid).reshape(-1, 2)
+    r = _renderer(ax.figure)
+    boxes = [t.get_window_extent(r).transformed(ax.transAxes.inverted()) for t in texts if t.get_text()]  # shown in some frame
+    best = None
+    for spot in spots:
+        leg = ax.legend(handles, labels, loc=spot, fontsize=fs, **kw)
+        bb = leg.get_window_extent(r).transformed(ax.transAxes.inverted())
+        if any(bb.overlaps(b) for b in boxes): continue
+        x0, y0, x1, y1 = bb.x0 - .01, bb.y0 - .01, bb.x1 + .01, bb.y1 + .01
+        n = int(((uv[:, 0] > x0) & (uv[:, 0] < x1) & (uv[:, 1] > y0) & (uv[:, 1] < y1)).sum())
+        if best is None or n < best[0]: best = (n, spot)
+        if n == 0: break
+    if best is not None and (best[0] <= most or outside is None):
+        leg = ax.legend(handles, labels, loc=best[1], fontsize=fs, **kw)
+    elif outside == 'right':
+        leg = ax.legend(handles, labels, loc='upper left', bbox_to_anchor=(1.02, 1), borderaxespad=0, fontsize=fs,
+                        **{k: v for k, v in kw.items() if k != 'ncol'})
+    else:
+        # clear of the tick labels and the x label below the axes: they and the pad grow with the style's font alike
+        leg = ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(.5, 0), borderaxespad=3.8, fontsize=fs,
+                        frameon=False, **{'ncol': 3, **{k: v for k, v in kw.items() if k != 'framealpha'}})
+    for t in leg.get_texts() + [leg.get_title()]: t._fastfit_styled = True
+    return leg
+
+
+def free_corner(ax, avoid, size=(.45, .2)) -> dict:
+    """Where a caption of about `size` (axes fractions) covers the fewest of the `avoid` points (axes fractions): the
+    keyword arguments of `ax.text` for the upper-left, upper-right, lower-left or lower-right corner."""
+    uv, (w, h) = np.asarray(avoid).reshape(-1, 2), size
+    best = None
+    for x, y, ha, va in ((.02, .97, 'left', 'top'), (.98, .97, 'right', 'top'), (.02, .03, 'left', 'bottom'),
+                         (.98, .03, 'right', 'bottom')):
+        x0, y0 = (x if ha == 'left' else x - w), (y - h if va == 'top' else y)
+        n = int(((uv[:, 0] > x0) & (uv[:, 0] < x0 + w) & (uv[:, 1] > y0) & (uv[:, 1] < y0 + h)).sum())
+        if best is None or n < best[0]: best = (n, dict(x=x, y=y, ha=ha, va=va))
+    return best[1]
+
+
+class EdgeMark:
+    """A point that may leave the axes (a diverging run's current state, a far-away truth): drawn where it is while
+    inside, else at the edge it left by, as a triangle pointing the way it went, with its value written beside it."""
+    def __init__(self, ax, color, marker:str='o', ms:float=9, fmt=None, zorder:float=8,
+                 aim:bool=True, # at the edge where the line from the axes' centre to the point leaves them; else the nearest
+                 row:int=0, # its text this many lines further in from the edge (marks that leave by the same side)
+                 **kw):
+        self.ax, self.marker, self.fmt, self.aim = ax, marker, fmt or (lambda x, y: f"({x:.3g}, {y:.3g})"), aim
+        self.row = row
+        self.point = ax.plot([], [], marker, ms=ms, c=color, zorder=zorder, clip_on=False, **kw)[0]
+        self.text = ax.text(0, 0, '', transform=ax.transAxes, color=color, fontsize=9, zorder=zorder + .1, visible=False,
+                            bbox=_NOTE)
+        for a in self.artists: a.set_in_layout(False)  # wherever it goes, it never shrinks the axes (tight_layout)
+
+    @property
+    def artists(self) -> list: return [self.point, self.text]
+
+    def set(self, x, y, what:str|None=None):
+        "Put the mark at data point (x, y); outside the axes, at their edge with `what` (default: its coordinates)."
+        ax = self.ax
+        if not (np.isfinite(x) and np.isfinite(y)):
+            self.point.set_data([], []); self.text.set_visible(False); return
+        with np.errstate(all='ignore'):
+            u, v = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))
+        if not (np.isfinite(u) and np.isfinite(v)):
+            self.point.set_data([], []); self.text.set_visible(False); return
+        if 0 <= u <= 1 and 0 <= v <= 1:
+            self.point.set_data([x], [y]); self.point.set_marker(self.marker); self.text.set_visible(False)
+            return
+        if self.aim:  # where the way from the centre to the point crosses the edge
+            t = .5 / max(abs(u - .5), abs(v - .5))
+            cu, cv = .5 + t * (u - .5), .5 + t * (v - .5)
+        else: cu, cv = min(max(u, 0.), 1.), min(max(v, 0.), 1.)
+        # the way it went: the side it is furthest past
+        past = {'>': u - 1, '<': -u, '^': v - 1, 'v': -v}
+        way = max(past, key=past.get)
+        self.point.set_marker(way)
+        self.point.set_data(*ax.transData.inverted().transform(ax.transAxes.transform((cu, cv)))[:, None])
+        ha = {'>': 'right', '<': 'left'}.get(way, 'left' if cu < .3 else 'right' if cu > .7 else 'center')
+        va = {'^': 'top', 'v': 'bottom'}.get(way, 'bottom' if cv < .3 else 'top' if cv > .7 else 'center')
+        tu = {'>': .96, '<': .04}.get(way, min(max(cu, .03), .97))
+        tv = {'^': .95, 'v': .05}.get(way, min(max(cv, .05), .95))
+        if self.row:  # each row a two-line note further in (in points: layout changes keep it)
+            from matplotlib.transforms import offset_copy
+            dy = self.row * 3.3 * self.text.get_fontsize() * (-1 if tv > .5 else 1)
+            self.text.set_transform(offset_copy(ax.transAxes, ax.figure, y=dy, units='points'))
+        self.text.set_position((tu, tv)); self.text.set_ha(ha); self.text.set_va(va)
+        self.text.set_text(what if what is not None else self.fmt(x, y))
+        self.text.set_visible(True)
