@@ -12,6 +12,7 @@ from ..history import opt_cb_names
 from ..learner import has_data
 from ..records import _finite_records, require_history
 from .base import COLORS, PANELS, Panel
+from .layout import axes_points, place_legend
 
 __all__ = ['fate', 'FATES', 'StabilityPanel']
 
@@ -121,15 +122,23 @@ class StabilityPanel(Panel):
         ax.set_ylabel('training loss at the step shown (log scale)')
         ax.grid(alpha=.25, which='major')
         self._setup_optimum_note(ax)
-        # Upper left: above the slowest runs' losses, away from the diverged runs on the top edge at the right.
-        leg = ax.legend(loc='upper left', fontsize=9, framealpha=.85, title=' ', title_fontsize=10)
-        self.caption = leg.get_title()  # the step shown, as the legend's title
+        # Where no run is in any frame (the diverged ones sit on the top edge); its title says the step shown.
+        ys = [self._shown(k) for k in np.unique(np.linspace(0, len(self.L) - 1, 25).round().astype(int))]
+        avoid = axes_points(ax, lines=[ln for ln in ax.lines if ln is not self.curve],
+                            curves=[np.c_[self.lrs, y] for y in ys])
+        leg = place_legend(ax, avoid=avoid, framealpha=.85, title=' ', title_fontsize=10)
+        self.caption = leg.get_title()
         return [self.curve, *self.dots.values(), self.caption]
+
+    def _shown(self, k:int) -> np.ndarray:
+        "Where each run is drawn at frame `k`: its loss there, or the top edge once it has diverged (or climbed past the map)."
+        y = self.L[k].copy()
+        y[~np.isfinite(y) | (y > self.top) | self.gone[k]] = self.top
+        return y
 
     def update(self, k:int):
         "Every run at frame `k`'s step: its loss there, or the top edge once it has diverged (or climbed past the map)."
-        y = self.L[k].copy()
-        y[~np.isfinite(y) | (y > self.top) | self.gone[k]] = self.top
+        y = self._shown(k)
         self.curve.set_data(self.lrs, y)
         for f, idx in self.members.items(): self.dots[f].set_offsets(np.c_[self.lrs[idx], y[idx]])
         s = int(self.recs.clock[k])  # the runs' shared clock (a diverged run's own step stays where it stopped)
