@@ -48,12 +48,7 @@ def _fate(learn, h, stop, opt_loss) -> str:
     l0, lf = losses[0], losses[-1]
     if lf > l0: return 'diverged'
     # Oscillating: a parameter's step changes sign at most steps (overshooting the valley), or the loss keeps rising.
-    d = np.diff(flat, axis=0)
-    flips = 0.
-    for col in d.T:
-        big = col[np.abs(col) > 1e-3 * np.abs(col).max()] if np.abs(col).max() > 0 else col[:0]
-        s = np.sign(big)
-        if len(s) > 3: flips = max(flips, float(np.mean(s[1:] != s[:-1])))
+    flips = _flips(np.diff(flat, axis=0))
     rises = float(np.mean(np.diff(losses) > 1e-6 * abs(l0)))
     if flips > .6 or rises > .2: return 'oscillating'
     opt = optimum_loss(learn) if opt_loss is _UNSET else opt_loss
@@ -61,6 +56,23 @@ def _fate(learn, h, stop, opt_loss) -> str:
     # Without an optimum: slow when the last tenth of the steps still took a real share of the loss off.
     recent = losses[int(.9 * (len(losses) - 1))] - lf
     return 'slow' if recent > .02 * (l0 - lf) else 'converging'
+
+
+def _flips(d:np.ndarray) -> float:
+    """The largest share, over the parameters (columns of `d`, each step's change), of sign changes between one of a
+    parameter's real steps (over 1e-3 of its largest) and its previous real step; 0 for one with 3 real steps or fewer."""
+    T, P = d.shape
+    if T == 0: return 0.
+    top = np.abs(d).max(0)
+    big = (np.abs(d) > 1e-3 * top) & (top > 0)
+    last = np.maximum.accumulate(np.where(big, np.arange(T)[:, None], -1), axis=0)
+    prev = np.vstack([np.full((1, P), -1), last[:-1]])  # each step's previous real step, -1 if none
+    pair = big & (prev >= 0)
+    s = np.sign(d)
+    changed = pair & (s != s[np.clip(prev, 0, None), np.arange(P)])
+    n = big.sum(0)
+    share = np.where(n > 3, changed.sum(0) / np.maximum(pair.sum(0), 1), 0.)
+    return float(share.max())
 
 
 def top_eigenvalue(learn, params:dict) -> float | None:
