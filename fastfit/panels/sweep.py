@@ -12,7 +12,7 @@ from ..history import opt_cb_names
 from ..learner import has_data
 from ..records import _finite_records, require_history
 from .base import COLORS, PANELS, Panel
-from .layout import axes_points, place_legend
+from .layout import axes_points, free_corner, place_legend
 
 __all__ = ['fate', 'FATES', 'StabilityPanel']
 
@@ -134,12 +134,14 @@ class StabilityPanel(Panel):
         ax.set_ylabel('training loss at the step shown (log scale)')
         ax.grid(alpha=.25, which='major')
         self._setup_optimum_note(ax)
-        # Where no run is in any frame (the diverged ones sit on the top edge); its title says the step shown.
+        # The step shown, and the legend, where no run is in any frame (the diverged ones sit on the top edge).
         ys = [self._shown(k) for k in np.unique(np.linspace(0, len(self.L) - 1, 25).round().astype(int))]
         avoid = axes_points(ax, lines=[ln for ln in ax.lines if ln is not self.curve],
                             curves=[np.c_[self.lrs, y] for y in ys])
-        leg = place_legend(ax, avoid=avoid, framealpha=.85, title=' ', title_fontsize=10)
-        self.caption = leg.get_title()
+        self.caption = ax.text(s=f"step {int(self.recs.clock[-1]):,}; {int(self.gone[-1].sum())} stopped at NaN/inf (top edge)",
+                               fontsize=10, bbox=dict(boxstyle='round', fc='white', ec='0.7', alpha=.85), zorder=7,
+                               transform=ax.transAxes, **free_corner(ax, avoid, size=(.55, .08)))
+        place_legend(ax, avoid=avoid, texts=(self.caption,), framealpha=.85)
         return [self.curve, *self.dots.values(), self.caption]
 
     def _shown(self, k:int) -> np.ndarray:
