@@ -1,15 +1,20 @@
 """Animation export: fastfit's renderer, GIF encoder, player and inline display vs matplotlib's own path, in one run.
 
-The same `learn.animate()` figure (100 frames, dpi 80), for the `fit` panel, `fit`+`surface`+`loss`, `fit`+`step`, and
-for a classifier's `boundary`+`surface`+`loss`:
+The same `animate()` figure (100 frames, the default dpi 100) for every built-in panel set: `fit`, `fit`+`surface`+`loss`,
+`fit`+`step`, a classifier's `boundary`+`surface`+`loss`, an MLP's `units`+`landscape`, three optimizers on
+`fit`+`surface`+`loss` (compare_optimizers) and a 200-lr sweep's stability map (`sweep`). Target: >= 40x for GIF and HTML.
 - GIF: `learn.save_animation('.gif')` vs `FuncAnimation.save(PillowWriter)`;
 - HTML: `learn.save_animation('.html')` vs `to_jshtml()` written to a file;
 - inline display: `FitAnimation.outputs()` (what Jupyter shows: the GIF and the player's script) vs `to_jshtml()`
   (matplotlib's inline HTML); bytes are what the notebook stores.
-Times are medians of interleaved repeats (the machine is shared). 'differing' is the worst frame's share of pixels more
+Times are CPU time of this process (`time.process_time`; both sides are single-threaded), medians of interleaved
+repeats: on a shared machine wall time counts the other jobs too (`--wall` times by the wall clock).
+'differing' is the worst frame's share of pixels more
 than 40/255 off matplotlib's own full redraw of that frame. Also: render-only and encode-only time per frame, the share
 of render time spent drawing moving text, fastfit's hand-written GIF container vs Pillow's `save_all` writer on the same
 frames, and 100 vs 1,000 frames (linear growth). Run: `python bench/animation.py [repeats]` (in `make bench`)."""
+import contextlib
+import functools
 import gc
 import io
 import os
@@ -25,25 +30,37 @@ import matplotlib
 matplotlib.use('Agg')
 import fastprogress.fastprogress as fp  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 from PIL import Image  # noqa: E402
 
 fp.NO_BAR = True
-from fastfit.all import classification_learner, regression_learner, synth_blobs, synth_linear  # noqa: E402
+from fastfit.all import (  # noqa: E402
+    SGD,
+    Adam,
+    MLPModel,
+    classification_learner,
+    compare_optimizers,
+    lr_sweep,
+    regression_learner,
+    synth_blobs,
+    synth_func,
+    synth_linear,
+)
 from fastfit.gif import GifStream, Palette, artist_colours  # noqa: E402
 from fastfit.plots import learner_frames  # noqa: E402
 from fastfit.render import Renderer, frames_differ, mpl_frames  # noqa: E402
 from fastfit.writers import exported_frames  # noqa: E402
 
-FRAMES, FPS, DPI = 100, 20, 80
-PANELS = (('fit',), ('fit', 'surface', 'loss'), ('fit', 'step'))  # 'step': the text panel of issue 17
+FRAMES, FPS, DPI = 100, 20, 100
+clock = time.perf_counter if '--wall' in sys.argv else time.process_time
 
 
 def timed(fn):
     gc.collect()  # the previous run's garbage (a whole matplotlib animation) is not collected on the next one's time
-    t = time.perf_counter()
+    t = clock()
     fn()
-    return time.perf_counter() - t
+    return clock() - t
 
 
 def med(xs): return statistics.median(xs)
@@ -74,15 +91,21 @@ def pillow_gif(frames, pal, fps) -> bytes:
     return buf.getvalue()
 
 
+def frames_of(subject, panels):
+    "The `Frames` that `subject` (a learner, or a comparison's runs) animates."
+    if hasattr(subject, 'learners'): return subject.frames(FRAMES, panels, DPI)
+    return learner_frames(subject, FRAMES, panels, DPI, 'bench')
+
+
 def stages(learn, panels, reps):
     "Render-only and encode-only seconds per frame, the text share of rendering, and the GIF container comparison."
     rend, enc, text, hand, pil, sizes = [], [], [], [], [], None
     for _ in range(reps):
-        fr = learner_frames(learn, FRAMES, panels, DPI, 'bench')
+        fr = frames_of(learn, panels)
         with Renderer(fr) as r:
-            t = time.perf_counter()
+            t = clock()
             frames = [r.frame(k).copy() for k in range(len(fr))]
-            rend.append((time.perf_counter() - t) / len(fr))
+            rend.append((clock() - t) / len(fr))
             text.append(r.t_text / r.t_draw)
         def encode():
             st = GifStream(Palette([frames[k] for k in (0, 33, 66, 99)], artist_colours(fr.artists)), FPS)
@@ -90,8 +113,8 @@ def stages(learn, panels, reps):
             return st.getvalue()
         enc.append(timed(encode) / len(fr))
         pal = Palette([frames[k] for k in (0, 33, 66, 99)], artist_colours(fr.artists))
-        t = time.perf_counter(); a = encode(); hand.append(time.perf_counter() - t)
-        t = time.perf_counter(); b = pillow_gif(frames, pal, FPS); pil.append(time.perf_counter() - t)
+        t = clock(); a = encode(); hand.append(clock() - t)
+        t = clock(); b = pillow_gif(frames, pal, FPS); pil.append(clock() - t)
         sizes = len(a), len(b)
     return med(rend), med(enc), med(text), med(hand), med(pil), sizes
 
@@ -121,37 +144,61 @@ def bench(learn, panels, reps, d):
 def pct(v): return '-' if v != v else f'{v:.3%}'
 
 
+def quiet_fit(learn, epochs):
+    with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
+    return learn
+
+
+def cases() -> list:
+    "(what, panels) for every built-in panel set, each on the fit it is made for."
+    s = synth_linear(n=100, seed=42)
+    learn = quiet_fit(regression_learner(s.dataloaders(bs=None)), 100)  # the default figure: 100 steps, 100 frames
+    # a classifier: the boundary panel's background and borders move every frame (logistic regression, 100 steps)
+    cls = quiet_fit(classification_learner(synth_blobs(spread=1.2).dataloaders(bs=None), lr=1.), 100)
+    sine = synth_func(torch.sin, n=200, seed=0)
+    mlp = quiet_fit(regression_learner(sine.dataloaders(bs=None), MLPModel(hidden=(8,)), lr=.1), 100)
+    dls = s.dataloaders(bs=None, valid_pct=0)
+    with contextlib.redirect_stdout(io.StringIO()):  # the sweep's line about its diverged runs
+        opts = compare_optimizers(dls, {'SGD': SGD, 'momentum': functools.partial(SGD, mom=.9), 'Adam': Adam}, epochs=100)
+        sweep = lr_sweep(dls, lrs=np.logspace(-3, .5, 200), epochs=100)
+    return [(learn, ('fit',)), (learn, ('fit', 'surface', 'loss')), (learn, ('fit', 'step')),
+            (cls, ('boundary', 'surface', 'loss')), (mlp, ('units', 'landscape')), (opts, ('fit', 'surface', 'loss')),
+            (sweep, ('sweep',))]
+
+
+def name(subject, panels) -> str:
+    "The table's name of a case: its panels, and what runs it draws when it draws several."
+    runs = len(getattr(subject, 'learners', ()))
+    return (f"{runs} runs: " if runs else '') + '+'.join(panels)
+
+
 def main(reps=5):
     s = synth_linear(n=100, seed=42)
-    learn, long = regression_learner(s.dataloaders(bs=None)), regression_learner(s.dataloaders(bs=None))
-    with learn.no_bar(), learn.no_logging(): learn.fit(100)  # the default figure: 100 steps, 100 frames
-    with long.no_bar(), long.no_logging(): long.fit(1000)  # 1,001 records: enough for the 1,000-frame row
-    # a classifier: the boundary panel's background and borders move every frame (logistic regression, 100 steps)
-    cls = classification_learner(synth_blobs(spread=1.2).dataloaders(bs=None), lr=1.)
-    with cls.no_bar(), cls.no_logging(): cls.fit(100)
-    cases = [(learn, p) for p in PANELS] + [(cls, ('boundary', 'surface', 'loss'))]
-    print(f"{FRAMES} frames, {DPI} dpi, median of {reps} interleaved repeats\n")
+    long = quiet_fit(regression_learner(s.dataloaders(bs=None)), 1000)  # 1,001 records: enough for the 1,000-frame row
+    todo = cases()
+    print(f"{FRAMES} frames, {DPI} dpi, {'wall' if clock is time.perf_counter else 'CPU'} time, "
+          f"median of {reps} interleaved repeats\n")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         print('| panels | render ms/frame | encode ms/frame | text share of render | GIF container: fastfit s | '
               'Pillow save_all s | fastfit bytes | Pillow bytes |')
         print('|---|---:|---:|---:|---:|---:|---:|---:|')
-        for lrn, panels in cases:
+        for lrn, panels in todo:
             r, e, t, h, p, (sh, sp) = stages(lrn, panels, reps)
-            print(f"| {'+'.join(panels)} | {1e3 * r:.2f} | {1e3 * e:.2f} | {t:.0%} | {h:.3f} | {p:.3f} ({p / h:.1f}x) "
+            print(f"| {name(lrn, panels)} | {1e3 * r:.2f} | {1e3 * e:.2f} | {t:.0%} | {h:.3f} | {p:.3f} ({p / h:.1f}x) "
                   f"| {sh:,} | {sp:,} |", flush=True)
         print('\n| panels | output | matplotlib s | fastfit s | speed-up | matplotlib bytes | fastfit bytes '
               '| differing px, matplotlib file | differing px, fastfit file |')
         print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
         with tempfile.TemporaryDirectory() as d:
-            for lrn, panels in cases:
+            for lrn, panels in todo:
                 res = bench(lrn, panels, reps, Path(d))
                 for fmt, (tm, tf, sm, sf, dm, df) in res.items():
                     sizes = ('-', '-') if sm is None else (f'{sm:,}', f'{sf:,}')
-                    print(f"| {'+'.join(panels)} | {fmt} | {tm:.2f} | {tf:.3f} | {tm / tf:.1f}x | {sizes[0]} | {sizes[1]} "
+                    print(f"| {name(lrn, panels)} | {fmt} | {tm:.2f} | {tf:.3f} | {tm / tf:.1f}x | {sizes[0]} | {sizes[1]} "
                           f"| {pct(dm)} | {pct(df)} |", flush=True)
                 gif, page = os.path.getsize(Path(d) / 'ff.gif'), os.path.getsize(Path(d) / 'ff.html')
-                print(f"| {'+'.join(panels)} | html / gif size | | | | | {page / gif:.2f}x | | |", flush=True)
+                print(f"| {name(lrn, panels)} | html / gif size | | | | | {page / gif:.2f}x | | |", flush=True)
             t100 = med([timed(lambda: long.save_animation(Path(d) / 'a.gif', frames=100, fps=FPS, dpi=DPI))
                         for _ in range(reps)])
             t1000 = med([timed(lambda: long.save_animation(Path(d) / 'b.gif', frames=1000, fps=FPS, dpi=DPI))
@@ -161,4 +208,4 @@ def main(reps=5):
               f"{t1000 / t100:.1f}x the time for 10x the frames")
 
 
-if __name__ == '__main__': main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+if __name__ == '__main__': main(int(next((a for a in sys.argv[1:] if a.isdigit()), 5)))

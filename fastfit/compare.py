@@ -1,28 +1,28 @@
-"""Several fits of one problem drawn together: `compare_optimizers` and `compare_batch_sizes` (one colour each),
-`lr_sweep` and `compare_scaling` (small multiples); and `curvature`, the Hessian's eigenvalues behind the largest stable lr."""
+"""Several fits of one problem drawn together: `compare_optimizers` and `compare_batch_sizes` (one colour each), `lr_sweep`
+(small multiples, or a stability map of many lrs) and `compare_scaling` (small multiples). Runs of one model on one data
+set are fitted together as one batch (`fastfit.batched`), each with its own seeded batch order: the same call gives the
+same runs, and two runs of one optimizer are one run twice."""
 from __future__ import annotations
 
 import copy
 import functools
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
-from fastai.learner import Learner
 from fastai.optimizer import SGD
-from fastcore.basics import patch
 from matplotlib.figure import Figure
-from torch.func import functional_call
 
+from .batched import fit_together
 from .classify import classification_learner
-from .data import ClsDataLoaders, RegDataLoaders, SynthData, check_dls, check_positive, rebatch
+from .curvature import Curvature
+from .data import ClsDataLoaders, RegDataLoaders, SynthData, TensorDL, check_dls, check_positive, rebatch
 from .learner import regression_learner
 from .models import LinearModel, LogisticModel, SoftmaxModel
 from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel
 from .panels.loss import samples_per_step
+from .panels.sweep import FATES, fate, optimum_loss
 from .player import FitAnimation, animation_of
 from .plots import check_frames
 from .records import Records, _finite_records, require_history
@@ -30,36 +30,6 @@ from .writers import check_export, check_fps
 
 __all__ = ['fate', 'Runs', 'Comparison', 'LRSweep', 'BatchSizes', 'Scaling', 'Curvature', 'compare_optimizers', 'lr_sweep',
            'compare_batch_sizes', 'compare_scaling']
-
-
-def _opt_loss(learn) -> float | None:
-    "The training loss at the optimum (`learn.optimum()`), when the model has a finite one."
-    try: return learn.train_loss(learn.optimum())
-    except (TypeError, ValueError): return None
-
-
-def fate(learn, stop=None) -> str:
-    "'diverged', 'oscillating', 'slow' or 'converging': what the recorded history of `learn`'s fit did."
-    h = require_history(learn, 'fate')
-    keep = _finite_records(h)
-    if stop is not None or len(keep) < 2: return 'diverged'
-    losses, flat = h.losses.numpy()[keep].astype(np.float64), h.flat[keep].numpy().astype(np.float64)
-    l0, lf = losses[0], losses[-1]
-    if lf > l0: return 'diverged'
-    # Oscillating: a parameter's step changes sign at most steps (overshooting the valley), or the loss keeps rising.
-    d = np.diff(flat, axis=0)
-    flips = 0.
-    for col in d.T:
-        big = col[np.abs(col) > 1e-3 * np.abs(col).max()] if np.abs(col).max() > 0 else col[:0]
-        s = np.sign(big)
-        if len(s) > 3: flips = max(flips, float(np.mean(s[1:] != s[:-1])))
-    rises = float(np.mean(np.diff(losses) > 1e-6 * abs(l0)))
-    if flips > .6 or rises > .2: return 'oscillating'
-    opt = _opt_loss(learn)
-    if opt is not None: return 'converging' if lf - opt <= max(.1 * abs(opt), 1e-3 * (l0 - opt)) else 'slow'
-    # Without an optimum: slow when the last tenth of the steps still took a real share of the loss off.
-    recent = losses[int(.9 * (len(losses) - 1))] - lf
-    return 'slow' if recent > .02 * (l0 - lf) else 'converging'
 
 
 def _fit_quietly(learn, epochs):
@@ -95,7 +65,7 @@ class Runs:
         frames, dpi = check_frames(frames, dpi, panels or self.panels, len(self.learners), self.split)
         learns = list(self.learners.values())
         hists = [require_history(lrn, type(self).__name__) for lrn in learns]
-        titles, per = self.titles(), len(_listify_panels(panels or self.panels))
+        titles, per = self.titles() if self.split else None, len(_listify_panels(panels or self.panels))
         # one title per run, on the first of its axes (small multiples have one axes per run and panel)
         if titles and self.split: titles = [t if j == 0 else None for t in titles for j in range(per)]
         return Frames(learns, self.records(hists, frames), panels=panels or self.panels, dpi=dpi, fig=fig,
@@ -143,21 +113,42 @@ class Comparison(Runs):
 
 
 class LRSweep(Runs):
-    "One fit per learning rate from the same start: small multiples, each titled with its lr and its fate."
-    panels, split = ('fit',), True
+    """One fit per learning rate from the same start. A few lrs: small multiples, each titled with its lr and its fate;
+    more than `max_multiples`: the stability map ('sweep': the loss against the lr, each coloured by its fate)."""
+    max_multiples = 9
 
     def __init__(self, learners:dict, stops=None):
         super().__init__(learners, stops)
-        self.fates = {lr: fate(lrn, self.stops.get(lr)) for lr, lrn in self.learners.items()}
+        opt = optimum_loss(next(iter(self.learners.values())))  # one problem: one optimum for every run
+        self.fates = {lr: fate(lrn, self.stops.get(lr), opt) for lr, lrn in self.learners.items()}
+        many = len(self.learners) > self.max_multiples
+        self.panels, self.split = (('sweep',), False) if many else (('fit',), True)
 
     @property
     def labels(self) -> list: return [f"lr={lr:g}" for lr in self.learners]
     def titles(self) -> list: return [f"lr={lr:g}: {self.fates[lr]}" for lr in self.learners]
 
+    def frames(self, frames:int=100, panels=None, dpi:int=100, fig=None) -> Frames:
+        "The `Frames` of every run on one clock; the stability map ('sweep') draws them all on one axes."
+        if 'sweep' in _listify_panels(panels or self.panels):
+            split, self.split = self.split, False
+            try: return super().frames(frames, panels, dpi, fig)
+            finally: self.split = split
+        return super().frames(frames, panels, dpi, fig)
+
+    def counts(self) -> dict:
+        "fate -> how many runs met it."
+        fates = list(self.fates.values())
+        return {f: fates.count(f) for f in FATES if f in fates}
+
     def __repr__(self):
-        losses = self.final_losses().values()
-        rows = [f"  lr={lr:<10g} {self.fates[lr]:<12} final loss {v:.4g}" for lr, v in zip(self.learners, losses)]
-        return f"LRSweep of {len(self)} learning rates:\n" + '\n'.join(rows)
+        losses = list(self.final_losses().values())
+        lrs = list(self.learners)
+        show = range(len(lrs)) if len(lrs) <= 20 else np.unique(np.linspace(0, len(lrs) - 1, 12).round().astype(int))
+        rows = [f"  lr={lrs[i]:<10g} {self.fates[lrs[i]]:<12} final loss {losses[i]:.4g}" for i in show]
+        counts = ', '.join(f"{n} {f}" for f, n in self.counts().items())
+        more = '' if len(show) == len(lrs) else f"  ({len(show)} of {len(lrs)} shown)\n"
+        return f"LRSweep of {len(self)} learning rates: {counts}\n" + more + '\n'.join(rows)
 
 
 def _opt_name(f) -> str:
@@ -182,13 +173,35 @@ def _start_model(dls, model):
     return LinearModel(n_in=dls.n_in)
 
 
-def _fit_from(dls, model0, epochs, **kwargs):
-    "Fit a copy of `model0` (so every run starts from the same parameters); (learner, (step, reason) if it diverged)."
-    make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
-    learn = make(dls, model=copy.deepcopy(model0), **kwargs)
-    _fit_quietly(learn, epochs)
-    # A FitLearner stops a fit whose loss becomes NaN/inf; its history then ends at the last finite step.
-    return learn, None if learn.diverged is None else (learn.diverged, 'diverged: loss NaN/inf')
+def _own_order(dls):
+    "A copy of `dls` whose loaders shuffle afresh from their seed: every run sees the batches a fit of its own would, call after call."
+    d = copy.copy(dls)
+    d.loaders = [dl.new() if isinstance(dl, TensorDL) else dl for dl in dls.loaders]
+    return d
+
+
+def _fit_runs(dls, model0, runs:dict, epochs:int, loss_func, what:str) -> tuple:
+    """Fit one copy of `model0` per run (label -> the learner's arguments: lr, opt_func, and `dls` when the runs' data
+    differ) from the same parameters, each on its own copy of its data (the same batches in the same order): together as
+    one batch when they can be (`fit_together`), else one after another. (learners, stops); the runs that diverged are
+    reported in one line."""
+    learners = {}
+    for k, kw in runs.items():
+        d = kw.pop('dls', dls)
+        make = classification_learner if isinstance(d, ClsDataLoaders) else regression_learner
+        learners[k] = make(_own_order(d), model=copy.deepcopy(model0), loss_func=loss_func, **kw)
+    if not fit_together(list(learners.values()), epochs):
+        for lrn in learners.values():
+            lrn.report_divergence = False  # said once for all below
+            _fit_quietly(lrn, epochs)
+            del lrn.report_divergence
+    # A run whose loss became NaN/inf stopped there; its history ends at the last finite step.
+    stops = {k: (lrn.diverged, 'diverged: loss NaN/inf') for k, lrn in learners.items() if lrn.diverged is not None}
+    if stops:
+        names = [f"{k:g}" if isinstance(k, float) else str(k) for k in stops]
+        listed = ', '.join(names[:8]) + (f", ... ({len(names) - 8} more)" if len(names) > 8 else '')
+        print(f"fastfit: {what}: {len(stops)} of {len(learners)} runs diverged (loss NaN/inf) and stopped there: {listed}")
+    return learners, stops
 
 
 def compare_optimizers(
@@ -211,11 +224,8 @@ def compare_optimizers(
     epochs = check_positive('epochs', epochs, int)
     dls = _as_dls(dls)
     model0 = _start_model(dls, model)
-    learners, stops = {}, {}
-    for k, f in opts.items():
-        learners[k], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, opt_func=f, lr=lrs[k])
-        if stop: stops[k] = stop
-    return Comparison(learners, stops)
+    runs = {k: dict(opt_func=f, lr=lrs[k]) for k, f in opts.items()}
+    return Comparison(*_fit_runs(dls, model0, runs, epochs, loss_func, 'compare_optimizers'))
 
 
 def lr_sweep(
@@ -226,7 +236,8 @@ def lr_sweep(
     loss_func=None, # default MSE (classifiers: cross-entropy)
     opt_func=SGD, # the optimizer of every run
 ) -> LRSweep:
-    "Fit one copy of `model` per learning rate, from the same start; an `LRSweep` of small multiples titled with each fate."
+    """Fit one copy of `model` per learning rate, from the same start (all at once: a run of 200 lrs costs a few fits);
+    an `LRSweep`: small multiples titled with each fate, or for many lrs a stability map (loss against lr, by fate)."""
     lrs = [lrs] if isinstance(lrs, (int, float)) else list(lrs)
     if not lrs: raise ValueError("lrs must hold at least one learning rate, e.g. (1e-3, 1e-2, .1, 1.)")
     lrs = [check_positive('lrs', v) for v in lrs]
@@ -234,11 +245,8 @@ def lr_sweep(
     epochs = check_positive('epochs', epochs, int)
     dls = _as_dls(dls)
     model0 = _start_model(dls, model)
-    learners, stops = {}, {}
-    for v in lrs:
-        learners[v], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, opt_func=opt_func, lr=v)
-        if stop: stops[v] = stop
-    return LRSweep(learners, stops)
+    runs = {v: dict(opt_func=opt_func, lr=v) for v in lrs}
+    return LRSweep(*_fit_runs(dls, model0, runs, epochs, loss_func, 'lr_sweep'))
 
 
 class BatchSizes(Runs):
@@ -301,49 +309,9 @@ def compare_batch_sizes(
         raise ValueError(f"bss={full} are each full batch for the {next(iter(dlss.values())).train.n} training samples: keep one "
                          f"(a bs of at least the training set is one batch of all of it, as bs=None)")
     model0 = _start_model(next(iter(dlss.values())), model)
-    learners, stops = {}, {}
-    for bs, dls in dlss.items():
-        learners[bs], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, opt_func=opt_func, lr=lr)
-        if stop: stops[bs] = stop
-    return BatchSizes(learners, stops)
-
-
-class Curvature(NamedTuple):
-    "The eigenvalues of the loss's Hessian (ascending), its condition number and the largest stable lr of plain GD."
-    eigenvalues:np.ndarray
-    condition:float # largest / smallest eigenvalue (inf when the smallest is <= 0: a flat or saddle direction)
-    max_lr:float # 2 / largest eigenvalue: above it, plain gradient descent diverges along the steepest direction
-
-    def __repr__(self):
-        return f"Curvature(condition number {self.condition:.3g}, largest stable lr 2/λmax = {self.max_lr:.3g}, " \
-               f"eigenvalues {np.array2string(self.eigenvalues, precision=3)})"
-
-
-@patch
-def curvature(self:Learner,
-    params:dict|None=None, # where (name -> tensor; default: the model's current parameters)
-    max_params:int=2000, # refuse larger models (the Hessian has max_params**2 entries)
-) -> Curvature:
-    """The Hessian of the training loss (all the training data) at `params`, in float64: its eigenvalues, condition
-    number and the largest stable lr of plain gradient descent, 2/λmax (exact for MSE of models linear in their parameters)."""
-    import copy
-    model = copy.deepcopy(self.model).cpu().double()
-    named = [(k, p.detach()) for k, p in model.named_parameters()]
-    if params is not None: named = [(k, torch.as_tensor(params[k]).detach().double().reshape(p.shape)) for k, p in named]
-    n = sum(p.numel() for _, p in named)
-    if n > max_params:
-        raise ValueError(f"curvature() builds the {n}x{n} Hessian of this model's {n:,} parameters: more than "
-                         f"max_params={max_params}; pass a larger max_params if you mean it")
-    dl = self.dls.train
-    x, y, shapes = dl.x.cpu().double(), dl.y.cpu().double(), [(k, p.shape, p.numel()) for k, p in named]
-    def loss(theta):
-        ps, i = {}, 0
-        for k, shape, m in shapes: ps[k] = theta[i:i + m].reshape(shape); i += m
-        return self.loss_func(functional_call(model, ps, (x,)), y)
-    H = torch.func.hessian(loss)(torch.cat([p.reshape(-1) for _, p in named]))
-    eig = torch.linalg.eigvalsh((H + H.T) / 2).numpy()
-    top, low = float(eig[-1]), float(eig[0])
-    return Curvature(eig, top / low if low > 0 else math.inf, 2 / top if top > 0 else math.inf)
+    # Each batch size has its own batches and steps: the runs cannot share a step, so they are fitted one after another.
+    runs = {bs: dict(dls=d, opt_func=opt_func, lr=lr) for bs, d in dlss.items()}
+    return BatchSizes(*_fit_runs(None, model0, runs, epochs, loss_func, 'compare_batch_sizes'))
 
 
 class Scaling(Runs):
@@ -394,13 +362,12 @@ def compare_scaling(
     if not isinstance(dls, SynthData): check_dls(dls)
     dlss = {'raw x': rebatch(dls, None, normalize=False), 'standardised x': rebatch(dls, None, normalize=True)}
     model0 = _start_model(dlss['raw x'], model)
-    learners, curvs, lrs, stops = {}, {}, {}, {}
+    curvs, lrs = {}, {}
     for k, dls in dlss.items():
         probe = regression_learner(dls, model=copy.deepcopy(model0), loss_func=loss_func, history=False)
         curvs[k] = c = probe.curvature()
         if not math.isfinite(c.max_lr):
             raise ValueError(f"the loss has no positive curvature on {k} (eigenvalues {c.eigenvalues}): no largest stable lr")
         lrs[k] = lr_share * c.max_lr
-        learners[k], stop = _fit_from(dls, model0, epochs, loss_func=loss_func, lr=lrs[k])
-        if stop: stops[k] = stop
+    learners, stops = _fit_runs(None, model0, {k: dict(dls=d, lr=lrs[k]) for k, d in dlss.items()}, epochs, loss_func, 'compare_scaling')
     return Scaling(learners, curvs, lrs, stops)

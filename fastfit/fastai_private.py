@@ -37,6 +37,8 @@ from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
 from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.basics import getcallable, noop
 from fastprogress.fastprogress import format_time
+from torch._C import _set_grad_enabled
+from torch.nn import Module
 
 from .data import RegDataLoaders, TensorDL
 
@@ -66,6 +68,7 @@ RELIES_ON = [
     ('fastai.learner', 'Recorder._valid_mets', None),
     ('fastai.learner', 'Recorder.smooth_loss', None),  # set in __init__: read through an instance (see the test)
     ('fastai.callback.core', '_inner_loop', None),
+    ('torch._C', '_set_grad_enabled', None),  # what torch.no_grad() calls, without the context manager's cost
     # Distributed training (the section at the end; `fastfit.distributed` holds the trainer that subclasses fastai's).
     # fastai.distributed needs accelerate to import: these are checked where the `distributed` extra is installed.
     ('fastai.distributed', 'Learner.distrib_ctx', None),  # its signature also lists accelerate's Accelerator arguments
@@ -81,6 +84,8 @@ _cancels = (CancelBatchException, CancelBackwardException, CancelEpochException,
             CancelStepException, CancelTrainException, CancelValidException)
 # fastai.callback.core._inner_loop: the events that honour a callback's `run_train`/`run_valid`.
 _inner = frozenset(_inner_loop)
+# The events `_with_events` runs around a piece of work, by its type: (before, after, after_cancel).
+_event_names = {t: (f'before_{t}', f'after_{t}', f'after_cancel_{t}') for t in ('epoch', 'train', 'validate', 'batch', 'backward', 'step')}
 
 
 def _modify(e, msg):
@@ -91,7 +96,8 @@ def _modify(e, msg):
 class LeanLoop:
     "Overrides of `Learner` internals, mixed in before `Learner`: fastai's semantics, a fraction of its per-step cost."
     records_loss_value = True  # `loss_value`: the training loss as a float, set every training step (ParamHistory reads it)
-    _check_div, _step_count, loss_value, _plain_sgd, _plain_batches = True, 0, None, False, False
+    _check_div, _step_count, loss_value, _plain_sgd, _plain_batches, _device_of = True, 0, None, False, False, (None, None)
+    _loss_v = None  # the float of `learn.loss` when it is the training step's own (None: set otherwise, a tensor)
 
     def __init__(self, *args, **kwargs):
         self._handlers = {}  # event name -> ((callback, bound handler or None, inner-loop event), ...) in order
@@ -138,8 +144,26 @@ class LeanLoop:
         # after_fit also resets every callback's `run`: fastai's own dispatch does that (once per fit, so no cost).
         if event_name == 'after_fit': return super()._call_one(event_name)
         if event_name == 'before_fit': self._handlers = {}  # catches edits of `learn.cbs` that bypass add_cb
+        self._fire(event_name)
+
+    def _fire(self, event_name):
+        "Run the handlers of `event_name` (neither before_fit nor after_fit): an event nobody handles costs a dict look-up."
         hs = self._handlers.get(event_name)
         if hs is None: hs = self._event_handlers(event_name)
+        if hs: self._run_handlers(event_name, hs)
+
+    # Keeps: fastai's `_with_events` (before, the work, after_cancel on its exception, after, final). Gains: the event
+    # names are made once, not by three f-strings a call, and go straight to the handlers (7 calls a training step).
+    def _with_events(self, f, event_type, ex, final=noop):
+        names = _event_names.get(event_type)
+        if names is None: return super()._with_events(f, event_type, ex, final)  # 'fit': before/after_fit's own rules
+        before, after, cancel = names
+        try: self._fire(before); f()
+        except ex: self._fire(cancel)
+        self._fire(after)
+        if final is not noop: final()
+
+    def _run_handlers(self, event_name, hs):
         for cb, f, inner in hs:
             if f is None: cb(event_name); continue
             if not cb.run or (inner and not (cb.run_train if self.training else cb.run_valid)): continue
@@ -168,7 +192,7 @@ class LeanLoop:
     def _do_fit(self):
         # Divergence is checked on training batches, except in lr_find, which explores lrs until the loss blows up.
         self._check_div = not any(isinstance(cb, LRFinder) for cb in self.cbs)
-        self._step_count = 0
+        self._step_count, self._device_of = 0, (None, None)
         o = self.opt
         # fastai's SGD without momentum is `p -= lr*grad` (its weight decay a no-op at wd=0): one foreach op per group
         # does it, instead of a Python loop of dict merges per parameter. Any other optimizer runs as it is.
@@ -196,14 +220,23 @@ class LeanLoop:
 
     # -- the step -----------------------------------------------------------------------------------------------------
     # Keeps: fastai's `_do_grad_opt` (backward and step with their events, then zero_grad). Gains: plain SGD steps and
-    # zeroes all gradients with one foreach op each.
+    # zeroes all gradients with one foreach op each; the events are fired here, as `_with_events` would.
     def _do_grad_opt(self):
-        self._with_events(self._backward, 'backward', CancelBackwardException)
-        self._with_events(self._step, 'step', CancelStepException)
+        fire = self._fire
+        try: fire('before_backward'); self._backward()
+        except CancelBackwardException: fire('after_cancel_backward')
+        fire('after_backward')
+        try: fire('before_step'); self._step()
+        except CancelStepException: fire('after_cancel_step')
+        fire('after_step')
+        self._zero_grad()
+
+    def _zero_grad(self):
         if not self._plain_sgd: return self.opt.zero_grad()
         grads = [p.grad for pg, _ in self._groups for p in pg if p.grad is not None]
         if grads:
-            for g in grads: g.detach_()
+            for g in grads:
+                if g.requires_grad: g.detach_()  # fastai detaches every grad; only one made with create_graph needs it
             torch._foreach_zero_(grads)
 
     # Keeps: fastai's `_backward`. Gains: a loss with no gradient (a constant, or a value made with .item()/.detach())
@@ -221,54 +254,70 @@ class LeanLoop:
     # Keeps: fastai's `_step`. Gains: plain SGD as one foreach op per parameter group; and every lr that reaches the
     # optimizer, whatever set it (a schedule, `lr_max`, a slice), is checked: a negative lr climbs the loss silently.
     def _step(self):
-        o = self.opt
+        o, wd = self.opt, False
         for h in (self._hypers if self._plain_sgd else o.hypers):  # plain SGD: fastai's hyper dicts, listed once per fit
             lr = h['lr']
             if not lr >= 0:  # 0 is allowed here: cosine schedules touch it at their ends
                 raise ValueError(f"lr must be > 0, but the optimizer was about to step with lr={lr!r} (step "
                                  f"{self._step_count}, set by a schedule or an lr argument): use a positive lr")
-        if not self._plain_sgd: return o.step()
-        for _, h in self._groups:
-            if h['wd'] != 0: return o.step()
-        with torch.no_grad():
+            if h.get('wd', 0) != 0: wd = True
+        if wd or not self._plain_sgd: return o.step()
+        # torch.no_grad() without its context manager, which costs as much as the update itself on a small model.
+        prev = torch.is_grad_enabled()
+        _set_grad_enabled(False)
+        try:
             for pg, h in self._groups:
                 ps = [p for p in pg if p.grad is not None]
                 if ps: torch._foreach_add_(ps, [p.grad for p in ps], alpha=-h['lr'])
+        finally: _set_grad_enabled(prev)
 
     # -- the batch loop -----------------------------------------------------------------------------------------------
     # Keeps: fastai's `all_batches`/`one_batch` (n_iter, iter, xb/yb split, the batch events). Gains: fastfit's loaders
     # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them.
     def all_batches(self):
         dl = self.dl
-        self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
-                               and dl.device == self._model_device())
+        plain = self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
+                                       and dl.device == self._model_device())
+        if plain and dl.full_batch:  # the one batch TensorDL yields (the whole set), without a generator per epoch
+            self.n_iter = n = len(dl)
+            if n: self.one_batch(0, dl._tensors)
+            return
         super().all_batches()
 
     def one_batch(self, i, b):
         self.iter = i
         if self._plain_batches: self.xb, self.yb = b[:1], b[1:]
         else: self._split(self._set_device(b))
-        self._with_events(self._do_one_batch, 'batch', CancelBatchException)
+        try: self._fire('before_batch'); self._do_one_batch()
+        except CancelBatchException: self._fire('after_cancel_batch')
+        self._fire('after_batch')
 
     def _model_device(self):
-        p = next(self.model.parameters(), None)
+        # The first parameter is found once per fit (a generator over the modules: as long as the step's Python work);
+        # its `.device` follows the model when it moves.
+        m, p = self._device_of
+        if m is not self.model:
+            m = self.model
+            p = next(m.parameters(), None)
+            self._device_of = m, p
         return None if p is None else p.device
 
     # Keeps: fastai's `_do_one_batch`. Gains: one `.item()` per training step serves both a divergence check (a NaN/inf
     # training loss stops the fit at once, see `FitLearner.fit`) and the history's loss record.
     def _do_one_batch(self):
         self.pred = self.model(*self.xb)
-        self('after_pred')
+        self._fire('after_pred')
         if len(self.yb):
-            self.loss_grad = self.loss_func(self.pred, *self.yb)
-            self.loss = self.loss_grad.clone()
+            self.loss_grad = lg = self.loss_func(self.pred, *self.yb)
             if self.training and self._check_div:
-                self.loss_value = v = self.loss.item()
-                self._value_of = self.loss  # the tensor `loss_value` belongs to (a cancelled batch leaves both stale)
+                # `learn.loss` is this value, made a tensor when something reads it (see `loss` below)
+                self.loss_value = self._loss_v = v = lg.item()
+                self._loss, self._loss_of = None, lg
                 if not math.isfinite(v):
                     self.diverged = self._step_count
                     raise CancelFitException()
-        self('after_loss')
+            else: self.loss = lg.clone()
+        self._fire('after_loss')
         if not self.training or not len(self.yb): return
         self._do_grad_opt()
         self._step_count += 1
@@ -278,6 +327,21 @@ class LeanLoop:
     def _do_epoch_validate(self, ds_idx=1, dl=None):
         if dl is None and len(self.dls[ds_idx]) == 0: return
         super()._do_epoch_validate(ds_idx, dl)
+
+    # Keeps: `learn.loss`, the step's loss as a tensor taken before after_loss (a callback may scale `loss_grad` in place,
+    # as GradientAccumulation does). Gains: in training it is made from the float the divergence check reads, when
+    # something reads it, instead of a clone every step; unlike fastai's clone it carries no graph (nothing needs one).
+    @property
+    def loss(self):
+        "The loss of the last batch, a tensor as in fastai."
+        t = self.__dict__.get('_loss')
+        if t is None and self._loss_v is not None:
+            lg = self._loss_of
+            self._loss = t = torch.tensor(self._loss_v, dtype=lg.dtype, device=lg.device)
+        return t
+
+    @loss.setter
+    def loss(self, v): self._loss, self._loss_v = v, None
 
     # Keeps: `learn.smooth_loss`, a tensor as in fastai. Gains: `RegRecorder` keeps it as a float until asked.
     @property
@@ -330,6 +394,7 @@ class RegCastToTensor(CastToTensor):
 class RegTrainEval(TrainEvalCallback):
     "fastai's `TrainEvalCallback`, reading the learner's attributes directly (no `GetAttr` look-ups per step)."
     __setattr__ = object.__setattr__
+    _model, _mods = None, ()
     @property
     def name(self): return 'train_eval'
 
@@ -338,11 +403,22 @@ class RegTrainEval(TrainEvalCallback):
         l.pct_train += 1. / (l.n_iter * l.n_epoch)
         l.train_iter += 1
 
+    def before_fit(self):
+        super().before_fit()
+        # `model.train()` walks every module through nn.Module's __setattr__: as long as the rest of a small model's
+        # step. A model whose modules all train already, none with a `train` of its own, is left as fastai would leave it.
+        m = self.learn.model
+        mods = list(m.modules())
+        self._model, self._mods = (m, mods) if all(type(x).train is Module.train for x in mods) else (None, ())
+
     def before_train(self):
         l = self.learn
         l.pct_train = l.epoch / l.n_epoch
-        l.model.train()
         l.training = True
+        m = l.model
+        if m is not self._model: return m.train()
+        for x in self._mods:
+            if not x.training: return m.train()
 
 
 class TensorList(list):
@@ -366,7 +442,10 @@ class RegRecorder(Recorder):
     def before_fit(self):
         super().before_fit()
         self.losses = TensorList()
-        self._count, self._val, self._smooth = 0, 0., float('nan')
+        self._count, self._val, self._smooth, self._beta, self._opt = 0, 0., float('nan'), self.beta, None
+        # Without train metrics, before_train has nothing to do: hidden from the dispatch, which looks it up once a fit.
+        if self.train_metrics: self.__dict__.pop('before_train', None)
+        else: self.before_train = noop
 
     def after_batch(self):
         l = self.learn
@@ -374,15 +453,17 @@ class RegRecorder(Recorder):
         if not len(l.yb): return
         if self.train_metrics:
             for met in self.metrics: met.accumulate(l)
-        # FitLearner's `loss_value` is this step's loss already as a float (its divergence check). fastai records
+        # FitLearner's `learn.loss` is this step's loss already as a float (its divergence check). fastai records
         # `learn.loss` whatever it holds (a batch cancelled before its loss leaves the last one): so do we.
-        loss = l.loss
-        v = l.loss_value if l.__dict__.get('_value_of') is loss else float(loss.detach().mean())
+        v = l.__dict__.get('_loss_v')
+        if v is None: v = float(l.loss.detach().mean())
         self._count += 1
-        b = self.beta
+        b = self._beta
         self._val = b * self._val + (1 - b) * v  # fastai: torch.lerp(loss, val, beta)
         self._smooth = s = self._val / (1 - b ** self._count)
-        self.lrs.append(l.opt.hypers[-1]['lr'])
+        o = l.opt
+        if o is not self._opt: self._opt, self._lr_of = o, o.hypers[-1]  # fastai's schedules update this dict in place
+        self.lrs.append(self._lr_of['lr'])
         self.losses.append(s)  # read back as a tensor, as fastai records (with beta=0, full batch: this step's loss)
         l.smooth_loss = s
 
@@ -399,8 +480,7 @@ class RegRecorder(Recorder):
         self.log = [self.learn.epoch]
 
     def before_train(self):
-        if self.train_metrics:
-            for met in self.metrics: met.reset()
+        for met in self.metrics: met.reset()
 
     def after_train(self):
         if self.cancel_train: return

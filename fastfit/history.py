@@ -259,7 +259,9 @@ class ParamHistory(Callback):
         self.n, self._tail, self._slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
 
     def after_loss(self):
-        self._loss[self._slot] = self.learn.loss_value if self._loss_value else self.learn.loss.item()
+        l = self.learn
+        v = l.__dict__.get('_loss_v') if self._loss_value else None  # RegLearner's loss of this step, already a float
+        self._loss[self._slot] = l.loss.item() if v is None else v
 
     def after_step(self):
         self.step += 1
@@ -293,6 +295,23 @@ class ParamHistory(Callback):
         x, y = getattr(dl, 'x', None), getattr(dl, 'y', None)
         if x is not None and y is not None:
             with torch.no_grad(): self._loss[self._slot] = float(mean_over_rows(lambda x, y: learn.loss_func(learn.model(x), y), x, y))
+
+    def _take(self, flat, loss, steps, n:int, step:int, stride:int, tail:bool, g:dict|None=None, loss_before=None):
+        """Records made elsewhere, as this fit's own (`fastfit.batched` fits several runs at once and hands each its
+        columns): `flat` (m, P) parameters, `loss` (m,), `steps` (m,), with `grads` the buffers `g` (name -> (m, P)) and
+        `loss_before` (m,); `n`, `step`, `stride`, `tail` as `after_step` leaves them. Called after `before_train`."""
+        m = n + bool(tail)
+        self._flat[:m] = flat
+        self._loss[:m], self._steps[:m] = loss, steps
+        for k, b in (g or {}).items(): self._g[k][:m] = b
+        if self.grads_on and m > 1:  # record 0 (the start) has no step: its step data stay NaN
+            for a, grp, h, k in self._hyp_pairs: a[1:m, grp] = h[k]
+            self._hyp['config'][1:m] = self._config
+            self._hyp['loss_before'][1:m] = loss_before[1:m]
+            if self._state_keys and self._opt_state.get(self._ps[0], {}).get('step') is not None:
+                self._hyp['opt_step'][1:m] = steps[1:m]  # a fresh optimizer's step count is the step's own
+        self.n, self.step, self.stride, self._tail = n, step, stride, bool(tail)
+        self._slot = n if tail else n - 1
 
     def _unflat(self, row):
         "A flat record row as one tensor per tracked parameter."

@@ -72,12 +72,13 @@ class FitLearner(LeanLoop, Learner):
         except BaseException as e:
             self.fit_error = e
             raise
-        if self.diverged is not None:
+        if self.diverged is not None and self.report_divergence:
             lr = self.opt.hypers[-1]['lr']
             print(f"fastfit: the training loss diverged (NaN/inf) at step {self.diverged}, so the fit stopped there: "
                   f"try a smaller lr, e.g. lr={lr / 10:.3g} (a tenth of the {lr:.3g} used), or learn.lr_find()")
 
     data_check = None  # (dls, model, loss_func) -> None or an error: how the learner's function checked its data
+    report_divergence = True  # say when a fit diverged (comparisons say it once for all their runs)
 
     def _check_new_data(self):
         "Data given after creation (`learn.dls = ...`) is checked as the learner's own was: shapes, a classifier's classes."

@@ -41,6 +41,12 @@ class FitProgress(Callback):
         self.mbar = master_bar(range(n)) if self._bars else _NoBar()
         # A bar over the batches only when an epoch has several: 10,000 one-batch epochs draw one bar, not 10,000.
         self._batch_bar = self._bars and len(self.learn.dls.train) > 1
+        # Handlers with nothing to draw in this fit are hidden (instance attributes), so the dispatch, which looks them
+        # up once a fit, skips them: a full-batch fit runs four per step otherwise.
+        for k in _BAR_EVENTS: self.__dict__.pop(k, None)
+        skip = fastcore.basics.noop  # what the dispatch leaves out
+        if not self._bars: self.before_epoch = skip
+        if not self._batch_bar: self.before_train = self.after_batch = self.after_train = skip
         logger = self.learn.logger
         # Our own writer still in place means a fit that never reached after_fit: wrapping it again would recurse.
         if getattr(logger, '__self__', None) is self: logger = getattr(self, '_outer_logger', print)
@@ -86,6 +92,9 @@ class FitProgress(Callback):
             if self._widths is None: self._widths = [max(len(v), 8) for v in line]
             line = '  '.join(v.ljust(w) for v, w in zip(line, self._widths)).rstrip()
         self.old_logger(line)
+
+
+_BAR_EVENTS = ('before_epoch', 'before_train', 'after_batch', 'after_train')
 
 
 class _NoBar:

@@ -1,0 +1,317 @@
+"""`fit_together`: several runs of one model shape on one data set (an lr sweep, a comparison of optimizers) fitted as
+one batch. Every run's parameters are stacked along a new first axis, so one forward and one backward serve them all;
+each run keeps its own optimizer (plain SGD: one update for all, each with its own lr). Every learner is left as its
+own `fit` would leave it, to float round-off: its parameters, its `param_history` (the same records, thinned alike),
+and `diverged` with the history cut at its last finite step."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
+from torch.func import functional_call, vmap
+
+from .classify import BCEWithLogits, CrossEntropy, SeparationNote
+from .data import TensorDL, mean_over_rows
+from .fastai_private import RegCastToTensor, RegRecorder, RegTrainEval
+from .history import ParamHistory
+from .learner import FitLearner
+from .models import LinearModel, MLPModel, PolyModel, RegModel, SoftmaxModel
+from .progress import FitProgress
+
+__all__ = ['fit_together', 'MAX_BYTES']
+
+# The records of the runs fitted at once stay under this many bytes: more runs are fitted in several batches.
+MAX_BYTES = 500_000_000
+_LEAN = (RegTrainEval, RegRecorder, RegCastToTensor, FitProgress, ParamHistory, SeparationNote)
+
+
+# -- the outputs and losses of G parameter sets at once ---------------------------------------------------------------
+def forward_many(model, x:torch.Tensor, ps:dict) -> torch.Tensor:
+    "The outputs of `model` for `x` at G parameter sets `ps` (name -> (G, *shape)): (G, n, n_out)."
+    t = type(model)
+    if t is MLPModel: return model.forward_many(x, ps)
+    if t in (LinearModel, SoftmaxModel) or (isinstance(model, LinearModel) and t.forward is LinearModel.forward):
+        model._check_features(x, model.n_in)
+        w = ps['w'][:, :, None] if isinstance(model, LinearModel) else ps['w'].transpose(1, 2)  # (G, n_in, n_out)
+        y = torch.matmul(x, w)
+        return y + (ps['b'][:, None, None] if isinstance(model, LinearModel) else ps['b'][:, None, :]) if model.bias else y
+    if t is PolyModel:
+        model._check_features(x, 1)
+        y = torch.zeros(len(next(iter(ps.values()))), *x.shape, dtype=x.dtype, device=x.device)
+        for k in model.pnames: y = y * x + ps[k][:, None, None]  # Horner, as PolyModel.forward
+        return y
+    return vmap(lambda p: functional_call(model, p, (x,)))(ps)
+
+
+def losses_many(loss_func, pred:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
+    "The loss of each of G predictions `pred` (G, n, n_out) against the targets `y` (n, ...): (G,)."
+    if loss_func is F.mse_loss: return ((pred - y) ** 2).mean(tuple(range(1, pred.ndim)))
+    if type(loss_func) is BCEWithLogits and loss_func.reduction == 'mean':
+        t = y.to(pred.dtype).expand_as(pred)
+        return F.binary_cross_entropy_with_logits(pred, t, reduction='none').mean(tuple(range(1, pred.ndim)))
+    if type(loss_func) is CrossEntropy and loss_func.reduction == 'mean':
+        G, n, k = pred.shape
+        t = y.reshape(-1).long().repeat(G)
+        return F.cross_entropy(pred.reshape(G * n, k), t, reduction='none').view(G, n).mean(1)
+    return vmap(loss_func, in_dims=(0, None))(pred, y)
+
+
+class Quadratic:
+    """Every run's MSE and gradient for a model linear in its parameters (pred = X θ, X = `model.design(x)`), from the
+    batch's X'X, X'y and y'y in float64: the cost of a step no longer grows with the samples times the runs."""
+    def __init__(self, model):
+        self.model, self._of = model, None
+
+    @staticmethod
+    def fits(model, loss_func, x) -> bool:
+        "Whether `model` with `loss_func` is such a problem (MSE, a design matrix with one column per scalar parameter)."
+        if loss_func is not F.mse_loss or not isinstance(model, RegModel): return False
+        X = model.design(x[:2])
+        return X is not None and X.shape[1] == sum(p.numel() for p in model.parameters())
+
+    def _stats(self, x, y) -> tuple:
+        if self._of is None or self._of[0] is not x or self._of[1] is not y:  # full batch: the same tensors every step
+            X, y64 = self.model.design(x.double()), y.double().reshape(len(y), -1)
+            n = len(X)
+            self._of = (x, y, X.T @ X / n, (X.T @ y64).reshape(-1) / n, float((y64 * y64).sum() / n))
+        return self._of[2:]
+
+    def __call__(self, x, y, theta:torch.Tensor) -> tuple:
+        "(loss (G,), gradient (G, P)) at the flat parameters `theta` (G, P) on the batch (x, y), float64."
+        A, c, d = self._stats(x, y)
+        th = theta.double()
+        At = th @ A
+        return (At * th).sum(1) - 2 * th @ c + d, 2 * (At - c)
+
+
+# -- what can be fitted together ----------------------------------------------------------------------------------------
+def _same_loss(a, b) -> bool:
+    if a is b: return True
+    return type(a) is type(b) and hasattr(a, '__dict__') and vars(a) == vars(b)
+
+
+def _plain_sgd(opt) -> bool:
+    "fastai's SGD without momentum or weight decay: `p -= lr * grad`, which one update does for every run."
+    return (type(opt) is Optimizer and list(opt.cbs) in ([weight_decay, sgd_step], [l2_reg, sgd_step])
+            and all(h.get('wd', 0) == 0 for h in opt.hypers))
+
+
+def _history(learn):
+    hs = [cb for cb in learn.cbs if isinstance(cb, ParamHistory)]
+    return hs[0] if len(hs) == 1 else None
+
+
+def _config(h) -> tuple: return (type(h), h.max_records, h.names, h.grads_on, h.max_bytes)
+
+
+def batchable(learners:list) -> bool:
+    "Whether `learners` (fresh, unfitted) can be fitted together: one model shape and loss, one data set and batch order."
+    if len(learners) < 2: return False
+    l0 = learners[0]
+    dl0, m0 = l0.dls.train, l0.model
+    shapes = [(k, p.shape, p.dtype, p.device) for k, p in m0.named_parameters()]
+    h0 = _history(l0)
+    if h0 is None or not shapes: return False
+    for lrn in learners:
+        dl, h = lrn.dls.train, _history(lrn)
+        if not isinstance(lrn, FitLearner) or type(lrn.model) is not type(m0) or h is None or _config(h) != _config(h0): return False
+        if [(k, p.shape, p.dtype, p.device) for k, p in lrn.model.named_parameters()] != shapes: return False
+        if any(not p.requires_grad for p in lrn.model.parameters()) or list(lrn.model.buffers()): return False
+        if not _same_loss(lrn.loss_func, l0.loss_func) or not all(isinstance(cb, _LEAN) for cb in lrn.cbs): return False
+        if type(dl) is not TensorDL or dl.x is not dl0.x or dl.y is not dl0.y or dl.device != shapes[0][3]: return False
+        if (dl.bs, dl.full_batch, dl.shuffle, dl.drop_last, dl.seed) != (dl0.bs, dl0.full_batch, dl0.shuffle, dl0.drop_last, dl0.seed):
+            return False
+        if not torch.equal(dl._gen.get_state(), dl0._gen.get_state()): return False
+    # The batched forward and loss must take this model and loss: tried on two rows (a model vmap cannot run is fitted alone).
+    try:
+        with torch.no_grad():
+            ps = {k: torch.stack([dict(lrn.model.named_parameters())[k].detach() for lrn in learners[:2]]) for k, *_ in shapes}
+            out = losses_many(l0.loss_func, forward_many(m0, dl0.x[:2], ps), dl0.y[:2])
+        return tuple(out.shape) == (2,)
+    except Exception:  # noqa: BLE001 (whatever a user's model or loss raises under vmap: fit the runs one by one)
+        return False
+
+
+# -- the fit --------------------------------------------------------------------------------------------------------------
+def fit_together(learners:list, epochs:int) -> bool:
+    """Fit `learners` (fresh ones of one model shape and loss on one data set, with histories: as the comparisons make
+    them) for `epochs` together, leaving each as its own quiet `fit(epochs)` would; False, with nothing done, when they
+    cannot be (then fit them one by one)."""
+    if not batchable(learners): return False
+    h0 = _history(learners[0])
+    per_run = sum(p.numel() for p in learners[0].model.parameters()) * 4 * (5 if h0.grads_on else 1) * h0.max_records
+    size = max(1, int(MAX_BYTES // max(per_run, 1)))
+    for i in range(0, len(learners), size): _Together(learners[i:i + size]).fit(epochs)
+    return True
+
+
+class _Together:
+    "G runs fitted at once: stacked parameters, one batched record of them all (thinned as `ParamHistory` thins)."
+    def __init__(self, learners:list):
+        self.learns, G = learners, len(learners)
+        self.G, self.names = G, [k for k, _ in learners[0].model.named_parameters()]
+        for lrn in learners:
+            lrn.diverged = lrn.fit_error = None
+            lrn.create_opt()  # as fit does: the optimizer with the learner's lr (and wd, if it has one)
+            lrn.opt.set_hypers(lr=lrn.lr)
+            if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
+        # Each run's parameters become views of one stacked tensor per name: the runs' optimizers update them in place.
+        self.W = {k: torch.stack([dict(lrn.model.named_parameters())[k].detach() for lrn in learners]).requires_grad_()
+                  for k in self.names}
+        self.params = [list(lrn.model.parameters()) for lrn in learners]
+        for g, ps in enumerate(self.params):
+            for k, p in zip(self.names, ps): p.data = self.W[k].data[g]
+        self.plain = all(_plain_sgd(lrn.opt) for lrn in learners)
+        self.hists = [_history(lrn) for lrn in learners]
+        for lrn, h in zip(learners, self.hists):
+            h.before_fit()
+            h.before_train()  # its buffers, layout and optimizer's hypers, as a fit's first training phase makes them
+        self.active = np.ones(G, dtype=bool)
+
+    # -- the records of every run: rows of (G, P), thinned as ParamHistory thins its own ------------------------------------
+    def _setup_records(self):
+        h, G, W = self.hists[0], self.G, self.W
+        P, dev = sum(w[0].numel() for w in W.values()), next(iter(W.values())).device
+        self.rows = rows = h.rows
+        self.F = torch.empty(rows, G, P, device=dev)
+        self.L, self.S = np.full((rows, G), np.nan, dtype=np.float32), np.zeros(rows, dtype=np.int64)
+        # The optimizers' running averages (momentum's grad_avg, Adam's sqr_avg...): each run records its own optimizer's.
+        self.state_keys = list(dict.fromkeys(k for h in self.hists for k in h._state_keys)) if h.grads_on else []
+        keys = (['grad', 'before'] + self.state_keys + [f'{k}_before' for k in self.state_keys]) if h.grads_on else []
+        self.Gb = {k: torch.full((rows, G, P), float('nan'), device=dev) for k in keys}
+        for k in self.state_keys: self.Gb[k][0] = 0.  # a fresh optimizer's running averages
+        self.LB = np.full((rows, G), np.nan)
+        self.n, self.step, self.stride, self.tail, self.slot = 0, 0, 1, False, 0
+        self._write()
+        self._commit()
+
+    def _flat(self, ts) -> torch.Tensor: return torch.cat([t.reshape(self.G, -1) for t in ts], 1)
+
+    def _write(self):
+        with torch.no_grad(): self.F[self.n] = self._flat(self.W.values())
+        self.S[self.n], self.slot = self.step, self.n
+
+    def _write_grads(self):
+        n, prev, Gb = self.n, self.slot, self.Gb
+        Gb['before'][n] = self.F[prev]
+        Gb['grad'][n] = self._flat([w.grad for w in self.W.values()])
+        for k in self.state_keys:
+            Gb[k + '_before'][n] = Gb[k][prev]
+            for g, (lrn, h) in enumerate(zip(self.learns, self.hists)):
+                if not self.active[g] or k not in h._g: continue
+                st = lrn.opt.state
+                Gb[k][n, g] = torch.cat([st[p][k].detach().reshape(-1) for p in self.params[g]])
+        self.LB[n] = self.L[prev]
+
+    def _commit(self):
+        self.n += 1
+        self.tail = False
+        if self.n == self.rows: self._thin()
+
+    def _thin(self):
+        "ParamHistory._thin, on every run at once."
+        n, keep = self.n, np.arange(0, self.n, 2)
+        last_odd = (n - 1) % 2 == 1
+        if last_odd: keep = np.append(keep, n - 1)
+        k, idx = len(keep), torch.as_tensor(keep, device=self.F.device)
+        self.F[:k] = self.F[idx].clone()
+        for b in self.Gb.values(): b[:k] = b[idx].clone()
+        self.L[:k], self.S[:k], self.LB[:k] = self.L[keep], self.S[keep], self.LB[keep]
+        self.stride *= 2
+        self.n, self.tail, self.slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
+
+    def _hand_over(self, g):
+        "Give run `g`'s learner its records as they stand, and its own parameters again (no longer views of the batch)."
+        h, ps = self.hists[g], self.params[g]
+        m = self.n + self.tail
+        G = {k: b[:m, g] for k, b in self.Gb.items() if k in h._g}
+        h._take(self.F[:m, g], self.L[:m, g], self.S[:m], self.n, self.step, self.stride, self.tail, G, self.LB[:m, g])
+        with torch.no_grad():
+            for p in ps:
+                p.data = p.data.clone()
+                if p.grad is not None: p.grad = p.grad.detach().clone()
+        self.active[g] = False
+
+    # -- one step of every run --------------------------------------------------------------------------------------------
+    def fit(self, epochs:int):
+        self._setup_records()
+        learn0, W = self.learns[0], self.W
+        dl, model, loss_func = learn0.dls.train, learn0.model, learn0.loss_func
+        lrs = torch.tensor([lrn.opt.hypers[-1]['lr'] for lrn in self.learns], dtype=torch.float32, device=self.F.device)
+        quad = Quadratic(model) if Quadratic.fits(model, loss_func, dl.x) else None
+        for _ in range(epochs):
+            for xb, yb in dl:
+                if quad is None: L = losses_many(loss_func, forward_many(model, xb, W), yb)
+                else: L, grad = quad(xb, yb, self._flat([w.detach() for w in W.values()]))
+                v = L.detach().cpu().numpy()
+                if quad is not None: v = self._float32_losses(v, model, loss_func, xb, yb)
+                for g in np.nonzero(self.active & ~np.isfinite(v))[0]: self._diverged(g)
+                if not self.active.any(): return self._end(dl, quad)
+                self.L[self.slot] = v
+                if quad is None: L.sum().backward()
+                else: self._set_grads(grad)
+                if self.plain:
+                    with torch.no_grad():
+                        for w in W.values(): w.sub_(lrs.view(-1, *[1] * (w.ndim - 1)) * w.grad)
+                else: self._opt_steps()
+                self.step += 1
+                if self.Gb: self._write_grads()
+                self._write()
+                if self.step % self.stride == 0: self._commit()
+                else: self.tail = True
+                if quad is None:
+                    for w in W.values(): w.grad.zero_()
+        self._end(dl, quad)
+
+    def _float32_losses(self, v, model, loss_func, xb, yb):
+        "The float64 losses as float32; those near float32's limit computed as a run of its own does, to find where it overflows."
+        near = np.nonzero(self.active & ~(np.abs(v) < 1e30))[0]  # a fit of its own stops where float32 overflows
+        with np.errstate(over='ignore'): v = v.astype(np.float32)
+        if len(near):
+            with torch.no_grad():
+                ps = {k: w.detach()[near] for k, w in self.W.items()}
+                v[near] = losses_many(loss_func, forward_many(model, xb, ps), yb).cpu().numpy()
+        return v
+
+    def _set_grads(self, grad):
+        "Each stacked parameter's gradient from the flat (G, P) one, in the parameters' own dtype."
+        i = 0
+        for w in self.W.values():
+            m = w[0].numel()
+            w.grad = grad[:, i:i + m].reshape(w.shape).to(w.dtype)
+            i += m
+
+    def _opt_steps(self):
+        "Each run's own fastai optimizer steps its own parameters (views of the batch), gradients included."
+        for g, (lrn, ps) in enumerate(zip(self.learns, self.params)):
+            if not self.active[g]: continue
+            for k, p in zip(self.names, ps):
+                gr = self.W[k].grad[g]
+                if p.grad is None or p.grad.data_ptr() != gr.data_ptr(): p.grad = gr
+            lrn.opt.step()
+
+    def _diverged(self, g):
+        "Run `g`'s loss is NaN/inf at this step: its fit would stop here, its history cut at its last finite record."
+        self._hand_over(g)
+        lrn, h = self.learns[g], self.hists[g]
+        lrn.diverged = self.step
+        h.run_train = True
+        h.after_fit()  # drops the record whose loss is not finite and puts the model back at the last finite one
+
+    def _end(self, dl, quad=None):
+        "The last record's loss on all the training data (as ParamHistory.after_fit computes it), then the hand-over."
+        act = np.nonzero(self.active)[0]
+        if len(act):
+            learn0 = self.learns[0]
+            with torch.no_grad():
+                ps = {k: w.detach()[act] for k, w in self.W.items()}
+                if quad is not None: L = quad(dl.x, dl.y, torch.cat([p.reshape(len(act), -1) for p in ps.values()], 1))[0]
+                else:
+                    f = lambda x, y: losses_many(learn0.loss_func, forward_many(learn0.model, x, ps), y)  # noqa: E731
+                    L = mean_over_rows(f, dl.x, dl.y)
+                self.L[self.slot, act] = L.cpu().numpy()
+        for g in act: self._hand_over(g)
+        # Each learner's loader shuffles on from where a fit of its own would leave it.
+        for lrn in self.learns[1:]: lrn.dls.train._gen.set_state(dl._gen.get_state())
+        for lrn in self.learns: lrn.opt.zero_grad()

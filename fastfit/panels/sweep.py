@@ -1,0 +1,163 @@
+"""The 'sweep' panel: an lr sweep's stability map (each run's loss against its lr, coloured by its fate, the Hessian's
+thresholds marked), and `fate`, what a run's recorded history did."""
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+
+from ..curvature import Curvature  # noqa: F401 (`learn.curvature()` is patched onto Learner there)
+from ..history import opt_cb_names
+from ..learner import has_data
+from ..records import _finite_records, require_history
+from .base import COLORS, PANELS, Panel
+from .layout import axes_points, free_corner, place_legend
+
+__all__ = ['fate', 'FATES', 'StabilityPanel']
+
+# A run's fate, in the order the map's legend lists them, with a colour (Okabe-Ito) and a marker each.
+FATES = {'converging': ('#009E73', 'o'), 'slow': ('#56B4E9', 's'), 'oscillating': ('#E69F00', '^'), 'diverged': ('#D55E00', 'X')}
+
+_UNSET = object()
+_FATE_CACHE = weakref.WeakKeyDictionary()  # learner -> ((stop, steps, records), fate): a sweep and its map ask once
+
+
+def optimum_loss(learn) -> float | None:
+    "The training loss at the optimum (`learn.optimum()`), when the model has a finite one (else None)."
+    try: return learn.train_loss(learn.optimum())
+    except (TypeError, ValueError): return None
+
+
+def fate(learn, stop=None, opt_loss=_UNSET) -> str:
+    """'diverged', 'oscillating', 'slow' or 'converging': what the recorded history of `learn`'s fit did (`stop`: the run
+    was stopped early; `opt_loss`: the loss at the optimum, when the caller has it for many runs of one problem)."""
+    h = require_history(learn, 'fate')
+    key = (stop, h.step, len(h))
+    hit = _FATE_CACHE.get(learn)
+    if hit is not None and hit[0] == key: return hit[1]
+    out = _fate(learn, h, stop, opt_loss)
+    _FATE_CACHE[learn] = (key, out)
+    return out
+
+
+def _fate(learn, h, stop, opt_loss) -> str:
+    keep = _finite_records(h)
+    if stop is not None or len(keep) < 2: return 'diverged'
+    losses, flat = h.losses.numpy()[keep].astype(np.float64), h.flat[keep].numpy().astype(np.float64)
+    l0, lf = losses[0], losses[-1]
+    if lf > l0: return 'diverged'
+    # Oscillating: a parameter's step changes sign at most steps (overshooting the valley), or the loss keeps rising.
+    flips = _flips(np.diff(flat, axis=0))
+    rises = float(np.mean(np.diff(losses) > 1e-6 * abs(l0)))
+    if flips > .6 or rises > .2: return 'oscillating'
+    opt = optimum_loss(learn) if opt_loss is _UNSET else opt_loss
+    if opt is not None: return 'converging' if lf - opt <= max(.1 * abs(opt), 1e-3 * (l0 - opt)) else 'slow'
+    # Without an optimum: slow when the last tenth of the steps still took a real share of the loss off.
+    recent = losses[int(.9 * (len(losses) - 1))] - lf
+    return 'slow' if recent > .02 * (l0 - lf) else 'converging'
+
+
+def _flips(d:np.ndarray) -> float:
+    """The largest share, over the parameters (columns of `d`, each step's change), of sign changes between one of a
+    parameter's real steps (over 1e-3 of its largest) and its previous real step; 0 for one with 3 real steps or fewer."""
+    T, P = d.shape
+    if T == 0: return 0.
+    top = np.abs(d).max(0)
+    big = (np.abs(d) > 1e-3 * top) & (top > 0)
+    last = np.maximum.accumulate(np.where(big, np.arange(T)[:, None], -1), axis=0)
+    prev = np.vstack([np.full((1, P), -1), last[:-1]])  # each step's previous real step, -1 if none
+    pair = big & (prev >= 0)
+    s = np.sign(d)
+    changed = pair & (s != s[np.clip(prev, 0, None), np.arange(P)])
+    n = big.sum(0)
+    share = np.where(n > 3, changed.sum(0) / np.maximum(pair.sum(0), 1), 0.)
+    return float(share.max())
+
+
+def top_eigenvalue(learn, params:dict) -> float | None:
+    "The largest eigenvalue of the training loss's Hessian at `params` (None for a model too big for a Hessian, or no data)."
+    if not has_data(learn): return None
+    try: lam = float(learn.curvature(params)[0][-1])
+    except (ValueError, RuntimeError, TypeError): return None
+    return lam if lam > 0 and math.isfinite(lam) else None
+
+
+class StabilityPanel(Panel):
+    """An lr sweep's stability map: each run's training loss at the frame's step against its lr (log-log), coloured and
+    marked by its fate; the lrs 1/λ (the fastest without oscillation) and 2/λ (beyond it plain gradient descent diverges on
+    a quadratic) of the Hessian's largest eigenvalue λ at the start marked, for plain SGD; the optimum's loss dotted."""
+    name = 'sweep'
+    needs = ('history',)
+
+    def __init__(self, learn, recs, labels=None):
+        super().__init__(learn, recs, labels)
+        lrs = np.array([float(lrn.opt.hypers[-1]['lr']) if lrn.opt is not None else float(lrn.lr) for lrn in self.learns])
+        self.order = np.argsort(lrs, kind='stable')
+        self.lrs = lrs[self.order]
+        opt = self.optimum()
+        self.opt = None if opt is None else self.learn.train_loss(opt)
+        stops = [r.stop for r in self.recss]
+        self.fates = [fate(lrn, stop, self.opt) for lrn, stop in zip(self.learns, stops)]
+        plain = all(lrn.opt is not None and opt_cb_names(lrn.opt) in (('weight_decay', 'sgd_step'), ('l2_reg', 'sgd_step'))
+                    for lrn in self.learns)
+        self.lam = top_eigenvalue(self.learn, self.params(0)) if plain else None
+        # (frames, runs) losses, in lr order: what each frame shows
+        self.L = np.array([[float(r.losses[k]) for r in self.recss] for k in range(len(self.recs))])[:, self.order]
+        self.gone = np.array([[r.stopped(k) for r in self.recss] for k in range(len(self.recs))])[:, self.order]
+
+    def setup(self, ax) -> list:
+        self.ax = ax
+        ax.set_xscale('log'); ax.set_yscale('log')
+        fin = self.L[np.isfinite(self.L) & (self.L > 0)]
+        l0 = float(np.nanmax(self.L[0])) if np.isfinite(self.L[0]).any() else 1.
+        lo = min([fin.min() if len(fin) else l0] + ([self.opt] if self.opt is not None and self.opt > 0 else []))
+        # Diverged losses reach 1e30: the map shows up to 1000x the starting loss; a run above it sits on the top edge.
+        self.top = min(float(fin.max()) if len(fin) else l0, 1e3 * l0) * 1.6
+        ax.set_ylim(lo / 1.6, self.top * 1.25)
+        ax.set_xlim(self.lrs[0] / 1.3, self.lrs[-1] * 1.3)
+        if self.opt is not None and self.opt > 0:
+            ax.axhline(self.opt, ls=':', c=COLORS['optimum'], lw=2.2, label='optimum')
+        if self.lam is not None:
+            for v, ls, what in ((1 / self.lam, '--', '1/λ: fastest, no oscillation'), (2 / self.lam, '-.', '2/λ: plain GD diverges')):
+                ax.axvline(v, ls=ls, c='black', lw=1.4, label=what)
+        self.curve, = ax.plot([], [], '-', c=COLORS['grey'], lw=1, zorder=2)
+        fates = np.array(self.fates)[self.order]
+        self.members, self.dots = {}, {}
+        for f, (c, m) in FATES.items():
+            idx = np.nonzero(fates == f)[0]
+            if not len(idx): continue
+            self.members[f] = idx
+            self.dots[f] = ax.scatter(self.lrs[idx], np.full(len(idx), lo), s=30 if len(self.lrs) > 60 else 50, c=c, marker=m,
+                                      edgecolors='black', linewidths=.4, zorder=4, label=f"{f} ({len(idx)})")
+        ax.set_xlabel('learning rate (log scale)')
+        ax.set_ylabel('training loss at the step shown (log scale)')
+        ax.grid(alpha=.25, which='major')
+        self._setup_optimum_note(ax)
+        # The step shown, and the legend, where no run is in any frame (the diverged ones sit on the top edge).
+        ys = [self._shown(k) for k in np.unique(np.linspace(0, len(self.L) - 1, 25).round().astype(int))]
+        avoid = axes_points(ax, lines=[ln for ln in ax.lines if ln is not self.curve],
+                            curves=[np.c_[self.lrs, y] for y in ys])
+        self.caption = ax.text(s=f"step {int(self.recs.clock[-1]):,}; {int(self.gone[-1].sum())} stopped at NaN/inf (top edge)",
+                               fontsize=10, bbox=dict(boxstyle='round', fc='white', ec='0.7', alpha=.85), zorder=7,
+                               transform=ax.transAxes, **free_corner(ax, avoid, size=(.55, .08)))
+        place_legend(ax, avoid=avoid, texts=(self.caption,), framealpha=.85)
+        return [self.curve, *self.dots.values(), self.caption]
+
+    def _shown(self, k:int) -> np.ndarray:
+        "Where each run is drawn at frame `k`: its loss there, or the top edge once it has diverged (or climbed past the map)."
+        y = self.L[k].copy()
+        y[~np.isfinite(y) | (y > self.top) | self.gone[k]] = self.top
+        return y
+
+    def update(self, k:int):
+        "Every run at frame `k`'s step: its loss there, or the top edge once it has diverged (or climbed past the map)."
+        y = self._shown(k)
+        self.curve.set_data(self.lrs, y)
+        for f, idx in self.members.items(): self.dots[f].set_offsets(np.c_[self.lrs[idx], y[idx]])
+        s = int(self.recs.clock[k])  # the runs' shared clock (a diverged run's own step stays where it stopped)
+        n_gone = int(self.gone[k].sum())
+        self.caption.set_text(f"step {s:,}" + (f"; {n_gone} stopped at NaN/inf (top edge)" if n_gone else ''))
+
+
+PANELS['sweep'] = StabilityPanel

@@ -1,0 +1,121 @@
+"Runs fitted together (`fastfit.batched.fit_together`) end as separate fits end: parameters, histories, divergence."
+import copy
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from fastai.optimizer import SGD, Adam
+
+from fastfit.all import (
+    LinearModel,
+    LogisticModel,
+    MLPModel,
+    PolyModel,
+    SoftmaxModel,
+    classification_learner,
+    regression_learner,
+    synth_blobs,
+    synth_func,
+    synth_linear,
+)
+from fastfit.batched import batchable, fit_together
+
+
+def _learners(dls, model0, runs, cls=False):
+    "Fresh learners of `model0` (copies), one per (lr, opt_func), each on its own copy of the loaders (same batch order)."
+    make = classification_learner if cls else regression_learner
+    out = []
+    for lr, opt in runs:
+        d = copy.copy(dls)
+        d.loaders = [dl.new() for dl in dls.loaders]
+        out.append(make(d, model=copy.deepcopy(model0), lr=lr, opt_func=opt))
+    return out
+
+
+def _separately(learners, epochs):
+    for lrn in learners:
+        lrn.report_divergence = False
+        with lrn.no_bar(), lrn.no_logging(): lrn.fit(epochs)
+    return learners
+
+
+def _same(a, b, rtol=1e-4):
+    "Two learners fitted alike: the same steps recorded, parameters, losses and step data to float tolerance."
+    ha, hb = a.param_history, b.param_history
+    assert (a.diverged, ha.step, len(ha), ha.stride) == (b.diverged, hb.step, len(hb), hb.stride)
+    np.testing.assert_array_equal(ha.steps, hb.steps)
+    scale = ha.flat.abs().max().item() + 1
+    np.testing.assert_allclose(hb.flat.numpy(), ha.flat.numpy(), rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(hb.losses.numpy(), ha.losses.numpy(), rtol=rtol, atol=1e-6)
+    sa, sb = ha.step_data, hb.step_data
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        va, vb = np.asarray(sa[k], dtype=np.float64), np.asarray(sb[k], dtype=np.float64)
+        np.testing.assert_array_equal(np.isnan(va), np.isnan(vb), err_msg=k)
+        ok = ~np.isnan(va)
+        np.testing.assert_allclose(vb[ok], va[ok], rtol=rtol, atol=rtol * (np.abs(va[ok]).max(initial=0) + 1), err_msg=k)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize('bs', [None, 16])
+def test_an_lr_sweep_fitted_together_equals_separate_fits(bs):
+    "Plain SGD at five lrs, two of them diverging: the same records, the same step of divergence, the same final state."
+    dls = synth_linear(seed=0).dataloaders(bs=bs, valid_pct=0)
+    runs = [(lr, SGD) for lr in (.01, .1, .5, 1.2, 3.)]
+    sep = _separately(_learners(dls, LinearModel(), runs), 60)
+    tog = _learners(dls, LinearModel(), runs)
+    assert fit_together(tog, 60)
+    assert sep[-1].diverged is not None  # lr=3 blows up, as a fit of its own does
+    for a, b in zip(sep, tog): _same(a, b)
+
+
+def test_optimizers_with_state_fitted_together_equal_separate_fits():
+    "SGD, momentum and Adam in one batch: each steps with its own fastai optimizer; running averages recorded as alone."
+    dls = synth_linear(seed=0).dataloaders(bs=16, valid_pct=0)
+    runs = [(.1, SGD), (.1, partial(SGD, mom=.9)), (.05, Adam)]
+    sep = _separately(_learners(dls, LinearModel(), runs), 20)
+    tog = _learners(dls, LinearModel(), runs)
+    assert fit_together(tog, 20)
+    for a, b in zip(sep, tog): _same(a, b)
+    assert tog[2].param_history.step_data['sqr_avg'].abs().sum() > 0
+
+
+@pytest.mark.parametrize('case', ['logistic', 'softmax', 'mlp', 'poly', 'thinned'])
+def test_other_models_fitted_together_equal_separate_fits(case):
+    "Classifiers (cross-entropy through autograd), an MLP, a polynomial, and a fit long enough to thin its history."
+    steps, cls = 60, False
+    if case == 'logistic': dls, model, cls = synth_blobs(seed=0).dataloaders(bs=None, valid_pct=0), LogisticModel(2), True
+    elif case == 'softmax':
+        dls, model, cls = synth_blobs(centers=3, seed=0).dataloaders(bs=32, valid_pct=0), SoftmaxModel(2, 3), True
+    elif case == 'mlp': dls, model = synth_func(torch.sin, seed=0).dataloaders(bs=None, valid_pct=0), MLPModel(hidden=(8,))
+    elif case == 'poly': dls, model = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), PolyModel(2)
+    else: dls, model, steps = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), LinearModel(), 2500
+    runs = [(lr, SGD) for lr in (.01, .1)]
+    sep = _separately(_learners(dls, model, runs, cls), steps)
+    tog = _learners(dls, model, runs, cls)
+    assert fit_together(tog, steps)
+    for a, b in zip(sep, tog): _same(a, b)
+    if case == 'thinned': assert tog[0].param_history.stride > 1
+
+
+def test_fitted_together_learners_fit_on_alone():
+    "After a batched fit each learner owns its parameters: fitting one further leaves the others as they were."
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    a, b = _learners(dls, LinearModel(), [(.1, SGD), (.2, SGD)])
+    assert fit_together([a, b], 10)
+    before = [p.detach().clone() for p in b.model.parameters()]
+    with a.no_bar(), a.no_logging(): a.fit(5)
+    assert a.param_history.step == 15
+    for p, q in zip(b.model.parameters(), before): assert torch.equal(p.detach(), q)
+
+
+def test_what_cannot_be_batched_is_left_alone():
+    "Different data, or a single run: fit_together says False and fits nothing."
+    s = synth_linear(seed=0)
+    a = _learners(s.dataloaders(bs=None, valid_pct=0), LinearModel(), [(.1, SGD)])[0]
+    b = _learners(s.dataloaders(bs=16, valid_pct=0), LinearModel(), [(.1, SGD)])[0]
+    assert not batchable([a]) and not batchable([a, b])
+    assert not fit_together([a, b], 5)
+    assert a.param_history.step == 0 and b.param_history.step == 0

@@ -1,0 +1,93 @@
+"Comparisons fit their runs together: identical runs are identical, a sweep of many lrs is a stability map."
+import copy
+
+import matplotlib
+
+matplotlib.use('Agg')
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from fastai.optimizer import SGD, Adam  # noqa: E402
+
+import fastfit.compare as compare  # noqa: E402
+from fastfit.all import FuncModel, compare_optimizers, lr_sweep, regression_learner, synth_linear  # noqa: E402
+from fastfit.panels.sweep import FATES, StabilityPanel  # noqa: E402
+
+
+def _paths(cmp) -> dict:
+    return {k: lrn.param_history.flat.clone() for k, lrn in cmp.learners.items()}
+
+
+@pytest.mark.parametrize('together', [True, False])
+def test_identical_runs_are_identical(monkeypatch, together):
+    "Two runs of one optimizer on minibatches take one path, and the same call draws the same picture, batched or not."
+    if not together: monkeypatch.setattr(compare, 'fit_together', lambda learners, epochs: False)
+    dls_bs16 = synth_linear(seed=0).dataloaders(bs=16, valid_pct=0)
+    first = _paths(compare_optimizers(dls_bs16, {'a': SGD, 'b': SGD}, epochs=5))
+    assert torch.equal(first['a'], first['b'])
+    again = _paths(compare_optimizers(dls_bs16, {'a': SGD, 'b': SGD}, epochs=5))
+    assert torch.equal(first['a'], again['a'])
+    # ...and each run sees the batches a fit of its own on fresh loaders would (to float round-off when batched)
+    fresh = copy.copy(dls_bs16)
+    fresh.loaders = [dl.new() for dl in dls_bs16.loaders]
+    learn = regression_learner(fresh, lr=.1)
+    with learn.no_bar(), learn.no_logging(): learn.fit(5)
+    np.testing.assert_allclose(first['a'].numpy(), learn.param_history.flat.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_that_cannot_be_batched_is_fitted_run_by_run(capsys):
+    "A FuncModel whose function vmap cannot run (a Python branch on a value) falls back to fits of their own, alike."
+    def f(x, p):
+        if float(p['a'].detach()) > 100: return x[:, 0] * 0  # data-dependent control flow: no batching
+        return x[:, 0] * p['a'] + p['b']
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    cmp = compare_optimizers(dls, {'SGD': SGD, 'Adam': Adam}, model=FuncModel(f, {'a': 0., 'b': 0.}), epochs=20)
+    assert all(lrn.param_history.step == 20 for lrn in cmp.learners.values())
+
+
+def test_a_sweep_reports_its_diverged_runs_in_one_line(capsys):
+    "40 lrs, a dozen diverging: one summary line, not one message per run."
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    sweep = lr_sweep(dls, lrs=np.logspace(-2, .7, 40), epochs=100)
+    out = capsys.readouterr().out.strip().splitlines()
+    diverged = [lr for lr, stop in sweep.stops.items()]
+    assert len(diverged) >= 5
+    assert len(out) == 1 and f"{len(diverged)} of 40 runs diverged" in out[0], out
+    assert 'diverged' in repr(sweep) and len(repr(sweep).splitlines()) < 20  # a summary, not 40 rows
+
+
+def test_a_sweep_of_many_lrs_draws_a_stability_map(tmp_path):
+    "200 lrs: the map of loss against lr, every run coloured by its fate, 1/λ and 2/λ where the Hessian puts them."
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    sweep = lr_sweep(dls, lrs=np.logspace(-3, .5, 200), epochs=40)
+    assert sweep.panels == ('sweep',) and not sweep.split
+    fr = sweep.frames(12)
+    (p,) = fr.panels
+    assert isinstance(p, StabilityPanel)
+    assert sum(len(d.get_offsets()) for d in p.dots.values()) == 200
+    counts = sweep.counts()
+    assert set(counts) <= set(FATES) and sum(counts.values()) == 200
+    assert counts.get('diverged', 0) > 0 and counts.get('converging', 0) > 0
+    # the thresholds: the top eigenvalue of the MSE Hessian of a line is that of 2 X'X / n
+    x = dls.train.x.double()
+    X = torch.cat([x, torch.ones_like(x)], 1)
+    lam = float(torch.linalg.eigvalsh(2 * X.T @ X / len(X))[-1])
+    xs = sorted(line.get_xdata()[0] for line in p.ax.lines if line.get_linestyle() in ('--', '-.'))
+    np.testing.assert_allclose(xs, [1 / lam, 2 / lam], rtol=1e-6)
+    # plain GD: every lr beyond 2/λ diverges, every lr below 1/λ does not oscillate
+    for lr, f in sweep.fates.items():
+        if lr > 2.05 / lam: assert f == 'diverged', (lr, f)
+        if lr < .95 / lam: assert f in ('converging', 'slow'), (lr, f)
+    fr.draw(len(fr) - 1)
+    ys = np.concatenate([d.get_offsets()[:, 1] for d in p.dots.values()])
+    assert np.isfinite(ys).all()
+    out = sweep.save_animation(tmp_path / 'sweep.gif', frames=6)
+    assert out.stat().st_size > 1000
+
+
+def test_a_sweep_of_few_lrs_stays_small_multiples():
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    sweep = lr_sweep(dls, lrs=(.01, .1, .5), epochs=10)
+    assert sweep.panels == ('fit',) and sweep.split
+    fr = sweep.frames(3, panels=('sweep',))  # the map on request: one axes for all
+    assert len(fr.axs) == 1
