@@ -32,17 +32,20 @@ from fastai.callback.core import (
     event,
 )
 from fastai.callback.schedule import LRFinder
-from fastai.learner import CastToTensor, Learner, Recorder, _maybe_item
+from fastai.learner import AvgLoss, AvgMetric, CastToTensor, Learner, Metric, Recorder, _maybe_item
+from fastai.metrics import accuracy, error_rate
 from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
 from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.basics import getcallable, noop
+from fastcore.foundation import L
 from fastprogress.fastprogress import format_time
 from torch._C import _set_grad_enabled
 from torch.nn import Module
 
 from .data import RegDataLoaders, TensorDL
 
-__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'TensorList', 'use_lean_callbacks',
+__all__ = ['CHECKED', 'RELIES_ON', 'LeanLoop', 'RegCastToTensor', 'RegTrainEval', 'RegRecorder', 'RegAvgMetric', 'RegAvgLoss',
+           'TensorList', 'use_lean_callbacks',
            'backend_for', 'setup_distrib', 'collective_device', 'BroadcastOnBackend', 'accelerator_kwargs']
 
 # The releases these overrides were read against and tested with (the oldest declared in pyproject.toml, and the newest).
@@ -66,6 +69,11 @@ RELIES_ON = [
     ('fastai.learner', 'Learner.all_batches', ['self']),
     ('fastai.learner', '_maybe_item', None),
     ('fastai.learner', 'Recorder._valid_mets', None),
+    ('fastai.learner', 'mk_metric', ['m']),  # what `learn.metrics = ...` makes of a function: RegAvgMetric does that
+    ('fastai.learner', 'AvgMetric.accumulate', ['self', 'learn']),
+    ('fastai.learner', 'AvgLoss.accumulate', ['self', 'learn']),
+    ('fastai.metrics', 'accuracy', ['inp', 'targ', 'axis']),  # computed in plain torch by RegAvgMetric (same value)
+    ('fastai.metrics', 'error_rate', ['inp', 'targ', 'axis']),
     ('fastai.learner', 'Recorder.smooth_loss', None),  # set in __init__: read through an instance (see the test)
     ('fastai.callback.core', '_inner_loop', None),
     ('torch._C', '_set_grad_enabled', None),  # what torch.no_grad() calls, without the context manager's cost
@@ -97,6 +105,7 @@ class LeanLoop:
     "Overrides of `Learner` internals, mixed in before `Learner`: fastai's semantics, a fraction of its per-step cost."
     records_loss_value = True  # `loss_value`: the training loss as a float, set every training step (ParamHistory reads it)
     _check_div, _step_count, loss_value, _plain_sgd, _plain_batches, _device_of = True, 0, None, False, False, (None, None)
+    _gathers = _lean_metrics = False  # RegAvgMetric's fast path: fastfit's batches, one process
     _loss_v = None  # the float of `learn.loss` when it is the training step's own (None: set otherwise, a tensor)
 
     def __init__(self, *args, **kwargs):
@@ -122,6 +131,14 @@ class LeanLoop:
     def remove_cb(self, cb):
         self._handlers = {}
         return super().remove_cb(cb)
+
+    # Keeps: fastai's `metrics` setter (`mk_metric`: a class is instantiated, a `Metric` kept, a function averaged over
+    # batches). Gains: functions are averaged by `RegAvgMetric`, an `AvgMetric` without fastai's generic per-batch work.
+    @property
+    def metrics(self): return self._metrics
+
+    @metrics.setter
+    def metrics(self, v): self._metrics = L(v).map(_mk_metric)
 
     def _event_handlers(self, event_name):
         if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
@@ -193,6 +210,7 @@ class LeanLoop:
         # Divergence is checked on training batches, except in lr_find, which explores lrs until the loss blows up.
         self._check_div = not any(isinstance(cb, LRFinder) for cb in self.cbs)
         self._step_count, self._device_of = 0, (None, None)
+        self._gathers = num_distrib() > 1  # fastai's `to_detach` gathers metrics across processes: RegAvgMetric lets it
         o = self.opt
         # fastai's SGD without momentum is `p -= lr*grad` (its weight decay a no-op at wd=0): one foreach op per group
         # does it, instead of a Python loop of dict merges per parameter. Any other optimizer runs as it is.
@@ -278,6 +296,7 @@ class LeanLoop:
         dl = self.dl
         plain = self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
                                        and dl.device == self._model_device())
+        self._lean_metrics = plain and not self._gathers
         if plain and dl.full_batch:  # the one batch TensorDL yields (the whole set), without a generator per epoch
             self.n_iter = n = len(dl)
             if n: self.one_batch(0, dl._tensors)
@@ -322,11 +341,18 @@ class LeanLoop:
         self._do_grad_opt()
         self._step_count += 1
 
-    # Keeps: fastai's `_do_epoch_validate`. Gains: no validation phase (and no valid_loss) when there is no
-    # validation set, instead of a phase over an empty loader that logs None.
+    # Keeps: fastai's `_do_epoch_validate` (`learn.dl`, the validate events around the batches, without gradients).
+    # Gains: no validation phase (and no valid_loss) when there is no validation set, instead of a phase over an empty
+    # loader that logs None; gradients off without torch.no_grad()'s context manager (as long as a small model's forward).
     def _do_epoch_validate(self, ds_idx=1, dl=None):
-        if dl is None and len(self.dls[ds_idx]) == 0: return
-        super()._do_epoch_validate(ds_idx, dl)
+        if dl is None:
+            dl = self.dls[ds_idx]
+            if len(dl) == 0: return
+        self.dl = dl
+        prev = torch.is_grad_enabled()
+        _set_grad_enabled(False)
+        try: self._with_events(self.all_batches, 'validate', CancelValidException)
+        finally: _set_grad_enabled(prev)
 
     # Keeps: `learn.loss`, the step's loss as a tensor taken before after_loss (a callback may scale `loss_grad` in place,
     # as GradientAccumulation does). Gains: in training it is made from the float the divergence check reads, when
@@ -379,6 +405,52 @@ class LeanLoop:
             if cleanup and dist.is_initialized(): dist.destroy_process_group()
 
 
+# -- metrics: fastai's averages, without its generic per-batch work on fastfit's batches ---------------------------------
+def _plain_accuracy(inp, targ, axis=-1):
+    "fastai's `accuracy` in plain torch: `flatten_check` makes a TensorBase, each of whose later ops costs ~10x."
+    pred = inp.argmax(dim=axis)
+    if pred.numel() != targ.numel(): return accuracy(inp, targ, axis)  # fastai's error
+    return (pred.reshape(-1) == targ.reshape(-1)).float().mean()
+
+
+def _plain_error_rate(inp, targ, axis=-1):
+    "fastai's `error_rate` in plain torch."
+    return 1 - _plain_accuracy(inp, targ, axis)
+
+
+_PLAIN_METRICS = {accuracy: _plain_accuracy, error_rate: _plain_error_rate}
+
+
+def _mk_metric(m):
+    "fastai's `mk_metric`, making a `RegAvgMetric` of a function."
+    if isinstance(m, type): m = m()
+    return m if isinstance(m, Metric) else RegAvgMetric(m)
+
+
+class RegAvgMetric(AvgMetric):
+    """fastai's `AvgMetric` of `func` (the same name, `func`, running sums and value). On fastfit's own batches (plain
+    tensors, one process) the batch size is read off the target and the value detached directly, where fastai searches
+    the batch and maps `to_detach` over it; fastai's `accuracy` and `error_rate` run in plain torch (the same values)."""
+    def accumulate(self, learn):
+        if not getattr(learn, '_lean_metrics', False): return super().accumulate(learn)
+        y = learn.yb[0]
+        v = _PLAIN_METRICS.get(self.func, self.func)(learn.pred, y)
+        v = v.detach().cpu() if isinstance(v, torch.Tensor) else learn.to_detach(v)
+        bs = y.shape[0]
+        self.total += v * bs
+        self.count += bs
+
+
+class RegAvgLoss(AvgLoss):
+    "fastai's `AvgLoss` (the validation loss), lean on fastfit's batches as `RegAvgMetric`."
+    def accumulate(self, learn):
+        if not getattr(learn, '_lean_metrics', False): return super().accumulate(learn)
+        bs, v = learn.yb[0].shape[0], learn.loss
+        if v.ndim: v = v.mean()  # (the mean of one number is itself)
+        self.total += v.detach().cpu() * bs
+        self.count += bs
+
+
 # -- lean replacements of fastai's default callbacks: they take the defaults' places in `learn.cbs` --------------------
 class RegCastToTensor(CastToTensor):
     "fastai's `CastToTensor`, skipping batches that are plain tensors already (fastfit's always are)."
@@ -415,10 +487,17 @@ class RegTrainEval(TrainEvalCallback):
         l = self.learn
         l.pct_train = l.epoch / l.n_epoch
         l.training = True
-        m = l.model
-        if m is not self._model: return m.train()
-        for x in self._mods:
-            if not x.training: return m.train()
+        self._set_mode(l.model, True)
+
+    def before_validate(self):
+        self._set_mode(self.learn.model, False)
+        self.learn.training = False
+
+    def _set_mode(self, m, mode:bool):
+        "`m.train(mode)`: on a model whose modules all train as nn.Module does, the flag set on each directly."
+        if m is not self._model: return m.train(mode)
+        # nn.Module.train sets `training` through nn.Module.__setattr__ on every module (each as long as a step's tensor op)
+        for x in self._mods: object.__setattr__(x, 'training', mode)
 
 
 class TensorList(list):
@@ -436,12 +515,18 @@ class TensorList(list):
 class RegRecorder(Recorder):
     "fastai's `Recorder` with the smoothing done on Python floats: the same `losses` (tensors), `lrs`, `values`, `iters`, log."
     __setattr__ = object.__setattr__
+    _vm = None  # this validation's `_valid_mets`, listed once (fastai builds the list three times a validation)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss = RegAvgLoss()
+
     @property
     def name(self): return 'recorder'
 
     def before_fit(self):
         super().before_fit()
-        self.losses = TensorList()
+        self.losses, self._vm = TensorList(), None
         self._count, self._val, self._smooth, self._beta, self._opt = 0, 0., float('nan'), self.beta, None
         # Without train metrics, before_train has nothing to do: hidden from the dispatch, which looks it up once a fit.
         if self.train_metrics: self.__dict__.pop('before_train', None)
@@ -449,8 +534,10 @@ class RegRecorder(Recorder):
 
     def after_batch(self):
         l = self.learn
-        if not l.training: return super().after_batch()
         if not len(l.yb): return
+        if not l.training:
+            for met in (self._valid_mets if self._vm is None else self._vm): met.accumulate(l)
+            return
         if self.train_metrics:
             for met in self.metrics: met.accumulate(l)
         # FitLearner's `learn.loss` is this step's loss already as a float (its divergence check). fastai records
@@ -480,7 +567,12 @@ class RegRecorder(Recorder):
         self.log = [self.learn.epoch]
 
     def before_train(self):
-        for met in self.metrics: met.reset()
+        for met in self.learn.metrics: met.reset()
+
+    def before_validate(self):
+        # fastai's `_valid_mets` (none after a cancelled validation; the loss and the metrics with `valid_metrics`)
+        self._vm = vm = [] if getattr(self, 'cancel_valid', False) or not self.valid_metrics else [self.loss, *self.learn.metrics]
+        for met in vm: met.reset()
 
     def after_train(self):
         if self.cancel_train: return
@@ -488,7 +580,7 @@ class RegRecorder(Recorder):
         if self.train_metrics: self.log += [_maybe_item(m) for m in self.metrics]
 
     def after_validate(self):
-        if not self.cancel_valid: self.log += [_maybe_item(m) for m in self._valid_mets]
+        if not self.cancel_valid: self.log += [_maybe_item(m) for m in (self._valid_mets if self._vm is None else self._vm)]
 
     def after_epoch(self):
         self.learn.final_record = rec = self.log[1:]
