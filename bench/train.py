@@ -60,8 +60,9 @@ def compare(*fs, repeats=REPEATS):
 
 
 # -- the three ways ---------------------------------------------------------------------------------------------
-def hand_loop(x, y, bs, epochs, model=None, loss_func=F.mse_loss):
-    "What the seeds do by hand, with the same model, loss and SGD (and a strict baseline: one gather per epoch)."
+def hand_loop(x, y, bs, epochs, model=None, loss_func=F.mse_loss, valid=None, metric=None):
+    """What the seeds do by hand, with the same model, loss and SGD (and a strict baseline: one gather per epoch); with
+    `valid` (x, y), fastbook's `validate_epoch`: the validation loss and `metric` after each epoch, read as numbers."""
     model = model or LinearModel()
     ps = list(model.parameters())
     n, g = len(x), torch.Generator().manual_seed(0)
@@ -79,12 +80,16 @@ def hand_loop(x, y, bs, epochs, model=None, loss_func=F.mse_loss):
                     for p in ps:
                         p -= LR * p.grad
                         p.grad.zero_()
+            if valid is not None:
+                with torch.no_grad():
+                    pv = model(valid[0])
+                    loss_func(pv, valid[1]).item(), metric(pv, valid[1]).item()
     return run
 
 
-def fastfit(s, bs, epochs, history=True, grads=None, opt_func=None, model=None, learner=regression_learner):
+def fastfit(s, bs, epochs, history=True, grads=None, opt_func=None, model=None, learner=regression_learner, valid_pct=0):
     "A fit of `epochs` with the default history, none (`history=False`), or a `ParamHistory(grads=grads)`; `model()` or the default."
-    dls = s.dataloaders(bs=bs, valid_pct=0)
+    dls = s.dataloaders(bs=bs, valid_pct=valid_pct)
     kw = {} if opt_func is None else dict(opt_func=opt_func)
     def run():
         if model is not None: kw['model'] = model()
@@ -179,6 +184,19 @@ def bench_speed():
     h, f, o = compare(hand_loop(sine.x, sine.y, None, steps, mlp), fastfit(sine, None, steps, model=lambda: MLPModel(hidden=(32,))),
                       fastfit(sine, None, steps, history=False, model=lambda: MLPModel(hidden=(32,))))
     row('(f) MLP 1-32-1 1k, 2000 st', steps, h, f, o, None, '')
+
+    # (g) logistic regression on 1k points, full batch, with a validation set (20%) and the accuracy metric: each epoch
+    # a step, then the validation loss and accuracy (fastai's table; the hand loop reads both as numbers, as fastbook's).
+    # Target (issue 25): fastfit <= 2x this hand loop.
+    small = synth_blobs(n=1000, seed=0)
+    d = small.dataloaders(bs=None, valid_pct=.2)
+    yv = d.valid.y
+    acc = lambda p, t: ((p.sigmoid() > .5) == t.bool()).float().mean()  # noqa: E731 (fastbook's batch_accuracy)
+    steps = 1000
+    h, f, o = compare(hand_loop(d.train.x, d.train.y, None, steps, LogisticModel(2), bce, valid=(d.valid.x, yv), metric=acc),
+                      fastfit(small, None, steps, learner=classification_learner, valid_pct=.2),
+                      fastfit(small, None, steps, history=False, learner=classification_learner, valid_pct=.2))
+    row('(g) 1k logistic, valid + acc', steps, h, f, o, None, '')
 
 
 def bench_grads():
