@@ -98,8 +98,9 @@ def binary_accuracy(inp, targ, thresh:float=.5, sigmoid:bool=True):
     "Accuracy of one logit per sample against labels 0/1: fastai's `accuracy_multi` (a threshold where `accuracy` argmaxes)."
     # Plain torch: fastai's `flatten_check` makes both a TensorBase, whose every later op (here, and the metric's running
     # sums in the Recorder) costs ~10x a plain tensor's. The same check (as many elements) and the same value.
-    if inp.numel() != targ.numel(): inp, targ = flatten_check(inp, targ)  # fastai's error
-    inp, targ = inp.reshape(-1), targ.reshape(-1)
+    if inp.shape != targ.shape:  # (the same shape: the same elements compared, no need to flatten)
+        if inp.numel() != targ.numel(): flatten_check(inp, targ)  # fastai's error
+        inp, targ = inp.reshape(-1), targ.reshape(-1)
     if sigmoid: inp = inp.sigmoid()
     return ((inp > thresh) == targ.bool()).float().mean()
 
