@@ -3,6 +3,7 @@ same lean `FitLearner` as regression), its losses (`BCEWithLogits`, `CrossEntrop
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -23,14 +24,31 @@ __all__ = ['ClsLearner', 'classification_learner', 'BCEWithLogits', 'CrossEntrop
            'binary_error_rate', 'SeparationNote', 'is_classifier', 'probabilities']
 
 
+# BCEWithLogits -> {id(targ): (targ, its version, dtype, targ as dtype)}: the labels as floats, made once (two entries a
+# loss: the training and the validation labels). Outside the loss, which compares and pickles as its settings alone.
+_CASTS = weakref.WeakKeyDictionary()
+
+
 class BCEWithLogits:
     "Binary cross-entropy of one logit per sample (pred (n, 1)) against labels 0/1 (targ (n, 1)): fastai's `BCEWithLogitsLossFlat`, lean."
     optimum_kind = 'bce'  # `learn.optimum()` knows its minimiser
     y_int = True  # the targets are class labels: fastai's MixUp mixes the two labels' losses, not the labels
     def __init__(self, reduction:str='mean'): self.reduction = reduction  # fastai's `loss_not_reduced` sets it to 'none'
     def __call__(self, pred, targ):
-        loss = F.binary_cross_entropy_with_logits(pred, targ.to(pred.dtype), reduction=self.reduction)
+        loss = F.binary_cross_entropy_with_logits(pred, self._as(targ, pred.dtype), reduction=self.reduction)
         return loss.view(-1) if self.reduction == 'none' else loss
+    def _as(self, targ, dtype):
+        "`targ.to(dtype)`, kept for the next call on the same labels (full batch: every step's, every validation's)."
+        if targ.dtype == dtype: return targ
+        try: cs = _CASTS.get(self)
+        except TypeError: return targ.to(dtype)  # a subclass that is not hashable
+        if cs is None: cs = _CASTS[self] = {}
+        c = cs.get(id(targ))
+        if c is not None and c[0] is targ and c[1] == targ._version and c[2] == dtype: return c[3]
+        t = targ.to(dtype)
+        if len(cs) >= 2: del cs[next(iter(cs))]
+        cs[id(targ)] = (targ, targ._version, dtype, t)
+        return t
     def activation(self, x):
         "The probability of class 1 from the logit: what `get_preds` returns."
         return torch.sigmoid(x)

@@ -101,3 +101,19 @@ def test_validate_outside_a_fit_and_a_custom_metric():
     np.testing.assert_allclose(ours.validate(), theirs.validate(), rtol=1e-6)
     quiet_fit(ours, 3); quiet_fit(theirs, 3)
     np.testing.assert_allclose(ours.validate(), theirs.validate(), rtol=1e-6)
+
+
+def test_bce_keeps_the_labels_as_floats_yet_sees_every_change():
+    "BCEWithLogits casts the int labels once for the next calls (full batch: the same tensors every epoch)."
+    import pickle
+
+    import torch.nn.functional as F
+    f, g = BCEWithLogits(), torch.Generator().manual_seed(0)
+    p, t, v = torch.randn(30, 1, generator=g), torch.randint(0, 2, (30, 1), generator=g), torch.randint(0, 2, (9, 1), generator=g)
+    for _ in range(3):  # training and validation labels in turn
+        assert float(f(p, t)) == float(F.binary_cross_entropy_with_logits(p, t.float()))
+        assert float(f(p[:9], v)) == float(F.binary_cross_entropy_with_logits(p[:9], v.float()))
+    t[:5] = 1 - t[:5]  # labels changed in place: the new ones count
+    assert float(f(p, t)) == float(F.binary_cross_entropy_with_logits(p, t.float()))
+    assert float(f(p.double(), t)) == float(F.binary_cross_entropy_with_logits(p.double(), t.double()))
+    assert pickle.loads(pickle.dumps(f)).__dict__ == {'reduction': 'mean'}  # learn.export keeps no copies of the data
