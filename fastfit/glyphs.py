@@ -7,13 +7,16 @@ Measured on the `fit` caption (2 lines, ~36 glyphs, 100 frames, dpi 80): 4.4 ms 
 and measuring cost ~20 us a glyph, rasterising ~40 us, pasting ~10 us. Whole text runs cannot be cached (the string
 changes every frame), nor can changed characters alone be re-rendered (the fitted line moves under the caption's
 translucent box). So here a glyph is rasterised once per subpixel phase (its bitmap only shifts by whole pixels
-otherwise) and pasted with the same `draw_text_image` call; a line is laid out from the advances of each pair of
+otherwise) and pasted as Agg's `draw_text_image` pastes it; a line is laid out from the advances of each pair of
 adjacent characters, each probed once by matplotlib's own shaping and measuring. Only text that such pairs lay out
 exactly takes this path: one font (no fallback), no ligature or substitution, Latin and common symbols (one script, so
 no script-run breaks), no math, no rotation, no font features. Anything else, and matplotlib versions without these
 internals, is drawn by matplotlib itself. A self-check at first use compares both ways on probe text, pixel for pixel.
-A line's glyphs are combined into one coverage image and pasted once when no two of them ink the same pixel (the same
-blend per pixel), else glyph by glyph. Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
+A line's glyphs are combined into one coverage image and blended once (where two glyphs ink one pixel, that pixel is
+blended glyph by glyph, in order, as matplotlib does). The blend is a table of Agg's own (`_Blend`): matplotlib 3.11's
+`draw_text_image` samples the coverage through an image filter and divides per channel, ~30 ns a pixel of the text's
+box; the table is read once per colour from Agg itself and used only where it is exact (opaque pixels, inside the clip box).
+Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
 where a blitted line costs ~0.25 ms; whole-run caching was rejected (every frame's string is new) and so was rendering
 only the changed characters (the line moves under the translucent box, so every pixel of it can change).
 """
@@ -171,7 +174,7 @@ class GlyphText:
         return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        "`RendererAgg.draw_text`, pasting cached glyph bitmaps with Agg's own `draw_text_image`."
+        "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
         special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
                                          or getattr(mtext, 'get_language', lambda: None)() is not None)
         face = None if ismath or angle != 0 or special or not s else self._face(prop)
@@ -181,23 +184,86 @@ class GlyphText:
         h, paste = self.r.height, self.r._renderer.draw_text_image
         ty = round(0x40 * (h - y))  # as matplotlib: its glyphs sit on one baseline
         bitmap = face.bitmap
-        gs = [bitmap(glyph, mode, round(0x40 * (x + dx)), ty) for glyph, dx in zip(ln[0], ln[1])]
-        # One paste for the line: its glyphs' coverages combined, which is exact where no two glyphs ink one pixel
-        # (each pixel is then blended once, as by matplotlib's paste per glyph). Where they might, paste per glyph.
+        gs = [g for g in (bitmap(glyph, mode, round(0x40 * (x + dx)), ty) for glyph, dx in zip(ln[0], ln[1]))
+              if g[4] >= g[3]]  # inked glyphs only: a space pastes nothing (and its bitmap has no place)
+        if not gs: return
+        # The line's glyphs' coverages combined in one image. Where two glyphs ink one pixel, matplotlib blends them
+        # one after the other: those pixels are marked (`over`) and blended glyph by glyph, in the line's order.
         lefts, tops = [g[1] for g in gs], [g[2] for g in gs]
         x0, x1 = min(lefts), max([left + g[0].shape[1] for left, g in zip(lefts, gs)])
         y0, y1 = int(h) - max(tops), max([int(h) - top + g[0].shape[0] for top, g in zip(tops, gs)])
-        img, right = np.zeros((y1 - y0, x1 - x0), np.uint8), -1 << 30
+        img, over, right, at = np.zeros((y1 - y0, x1 - x0), np.uint8), None, -1 << 30, []
         for buf, left, top, ink0, ink1 in gs:
-            if ink1 < ink0: continue  # a space
             r, c = int(h) - top - y0, left - x0
-            tile = img[r:r + buf.shape[0], c:c + buf.shape[1]]
-            if left + ink0 <= right and np.minimum(tile, buf).any():
-                for buf, left, top, _, _ in gs: paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
-                return
+            at.append(np.s_[r:r + buf.shape[0], c:c + buf.shape[1]])
+            tile = img[at[-1]]
+            if left + ink0 <= right and (both := (tile != 0) & (buf != 0)).any():
+                if over is None: over = np.zeros(img.shape, bool)
+                over[at[-1]] |= both
             np.bitwise_or(tile, buf, out=tile)
             right = max(right, left + ink1)
-        paste(img, x0, y1, 0, gc)
+        table, dst = self._table(gc, x0, y0, img)
+        if table is None:  # Agg pastes: the line at once, or glyph by glyph where glyphs share pixels
+            if over is None: paste(img, x0, y1, 0, gc)
+            else:
+                for buf, left, top, _, _ in gs: paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
+            return
+        if over is None: return table.paste(img, dst)
+        table.paste(np.where(over, 0, img), dst)
+        for (buf, *_), sl in zip(gs, at):
+            if (o := over[sl]).any(): table.paste(np.where(o, buf, 0), dst[sl])
+
+    def _table(self, gc, x0, y0, img) -> tuple:
+        """(`_Blend` of `gc`'s colour, the canvas pixels under `img` placed at (x0, y0)) where pasting through the table
+        gives Agg's pixels: inside the canvas and its clip box, every pixel under the ink opaque. Else (None, None)."""
+        h, w = img.shape
+        H, W = int(self.r.height), int(self.r.width)
+        if x0 < 0 or y0 < 0 or x0 + w > W or y0 + h > H: return None, None
+        if (clip := gc.get_clip_rectangle()) is not None:  # Agg clips to the box rounded to pixels: inside it by a pixel
+            (cx0, cy0), (cx1, cy1) = clip.get_points()
+            if not (cx0 + 1 <= x0 and x0 + w <= cx1 - 1 and cy0 + 1 <= H - y0 - h and H - y0 <= cy1 - 1): return None, None
+        key = (tuple(gc.get_rgb()), gc.get_alpha(), gc.get_forced_alpha(), gc.get_antialiased())
+        table = _BLENDS.get(key, _MISSING)
+        if table is _MISSING:
+            if len(_BLENDS) > 64: _BLENDS.clear()
+            table = _BLENDS[key] = _Blend.of(gc)
+        dst = np.asarray(self.r._renderer)[y0:y0 + h, x0:x0 + w]
+        if table is None or (dst[..., 3][img != 0] != 255).any(): return None, None
+        return table, dst
+
+
+_BLENDS = {}  # (colour, alpha, forced alpha, antialiased) -> _Blend, or None where Agg's blend is not a per-channel table
+
+
+class _Blend:
+    """Agg's blend of a text colour into opaque pixels, per channel, as a table of (coverage, channel value) -> value,
+    read from Agg itself: `draw_text_image` of every coverage 0..255 onto every grey 0..255. Pasting coverage through
+    it gives Agg's pixels at a fraction of its cost (Agg samples the coverage through a spline36 image filter per
+    pixel, an identity at whole-pixel offsets, then blends unpremultiplied with a division per channel)."""
+    def __init__(self, table):
+        self.table = table  # (3 * 65536,) uint8: channel c, coverage v, value d at c * 65536 + v * 256 + d
+
+    @classmethod
+    def of(cls, gc):
+        r = RendererAgg(256, 256, 72)
+        g = r.new_gc()
+        g.copy_properties(gc)
+        g.set_clip_rectangle(None); g.set_clip_path(None)
+        buf = np.asarray(r._renderer)
+        grey = np.arange(256, dtype=np.uint8)
+        buf[..., :3], buf[..., 3] = grey[:, None, None], 255  # row d: grey d; column v: coverage v
+        r._renderer.draw_text_image(np.repeat(grey[None], 256, 0), 0, 256, 0, g)
+        if not (buf[..., 3] == 255).all() or not (buf[:, 0, :3] == grey[:, None]).all(): return None
+        return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(-1))
+
+    def paste(self, img, dst):
+        "Blend coverage `img` into `dst` (an (h, w, 4) view of opaque canvas pixels) as `draw_text_image` would."
+        ys, xs = np.nonzero(img)
+        idx = (img[ys, xs].astype(np.intp) << 8)[:, None] + dst[ys, xs, :3] + _CHANNELS
+        dst[ys, xs, :3] = self.table[idx]
+
+
+_CHANNELS = np.array([0, 65536, 131072])
 
 
 def _probe(fast:bool) -> np.ndarray:
