@@ -22,6 +22,7 @@ only the changed characters (the line moves under the translucent box, so every 
 """
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 import matplotlib as mpl
@@ -57,7 +58,7 @@ class _Face:
         self.font, self.size, self.dpi, self.flags = font, size, dpi, flags
         self.chars = {}  # char -> (glyph index, FreeType advance (1/64 px), ink ymin, ymax (1/64 px)), or None
         self.pairs = {}  # 'ab' -> (HarfBuzz x of b (px), FreeType pen of b (1/64 px)), or None (a ligature, say)
-        self.bitmaps = {}  # (glyph, mode, x phase, y phase) -> (coverage, left, top) relative to the pen's whole pixel
+        self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
 
     def _char(self, c):
         info = None
@@ -102,23 +103,31 @@ class _Face:
             prev = info
         return glyphs, xs, pen + prev[1], lo, hi
 
-    def bitmap(self, glyph, mode, tx, ty):
-        """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px), its left and top in whole pixels, and the
-        first and last column of its ink (relative to its left)."""
-        key = (glyph, mode is RenderMode.NORMAL, tx & 63, ty & 63)
-        b = self.bitmaps.get(key)
-        if b is None:
-            if len(self.bitmaps) > 20000: self.bitmaps.clear()
-            f = self.font
-            f.set_size(self.size, self.dpi)
-            f._set_transform(_IDENTITY, [tx, ty])
-            bm = f._render_glyph(glyph, self.flags, mode)
-            buf = np.array(bm.buffer, dtype=np.uint8)
-            if mode != RenderMode.NORMAL: buf *= 0xff
-            ink = np.flatnonzero(buf.any(0))
-            b = self.bitmaps[key] = (buf, bm.left - (tx >> 6), bm.top - (ty >> 6),
-                                     int(ink[0]) if len(ink) else 0, int(ink[-1]) if len(ink) else -1)
-        return b[0], b[1] + (tx >> 6), b[2] + (ty >> 6), b[3], b[4]
+    def _bitmap(self, glyph, mode, tx, ty) -> tuple:
+        """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px): the bitmap, its left and top in whole pixels
+        relative to the pen's whole pixel, the first and last column of its ink (relative to its left), its inked pixels
+        (rows, columns from its top left, coverages), and a dict for those pixels' offsets in canvases of each width."""
+        f = self.font
+        f.set_size(self.size, self.dpi)
+        f._set_transform(_IDENTITY, [tx, ty])
+        bm = f._render_glyph(glyph, self.flags, mode)
+        buf = np.array(bm.buffer, dtype=np.uint8)
+        if mode != RenderMode.NORMAL: buf *= 0xff
+        ink = np.flatnonzero(buf.any(0))
+        ys, xs = np.nonzero(buf)
+        return (buf, bm.left - (tx >> 6), bm.top - (ty >> 6), int(ink[0]) if len(ink) else 0,
+                int(ink[-1]) if len(ink) else -1, ys.astype(np.intp), xs.astype(np.intp), buf[ys, xs], {})
+
+    def bitmaps(self, glyphs, mode, tx, ty) -> list:
+        "`_bitmap` of each of `glyphs` with its pen at `tx` (an int array, 1/64 px) and `ty`, cached per subpixel phase."
+        if len(self.bitmaps_) > 20000: self.bitmaps_.clear()
+        sub = self.bitmaps_.setdefault((mode is RenderMode.NORMAL, ty & 63), {})
+        out = []
+        for g, k, t in zip(glyphs, (np.asarray(glyphs) * 64 + (tx & 63)).tolist(), tx.tolist()):
+            b = sub.get(k)
+            if b is None: b = sub[k] = self._bitmap(g, mode, t, ty)
+            out.append(b)
+        return out
 
 
 class GlyphText:
@@ -183,53 +192,45 @@ class GlyphText:
         mode = RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
         h, paste = self.r.height, self.r._renderer.draw_text_image
         ty = round(0x40 * (h - y))  # as matplotlib: its glyphs sit on one baseline
-        bitmap = face.bitmap
-        gs = [g for g in (bitmap(glyph, mode, round(0x40 * (x + dx)), ty) for glyph, dx in zip(ln[0], ln[1]))
-              if g[4] >= g[3]]  # inked glyphs only: a space pastes nothing (and its bitmap has no place)
-        if not gs: return
-        # The line's glyphs' coverages combined in one image. Where two glyphs ink one pixel, matplotlib blends them
-        # one after the other: those pixels are marked (`over`) and blended glyph by glyph, in the line's order.
-        lefts, tops = [g[1] for g in gs], [g[2] for g in gs]
-        x0, x1 = min(lefts), max([left + g[0].shape[1] for left, g in zip(lefts, gs)])
-        y0, y1 = int(h) - max(tops), max([int(h) - top + g[0].shape[0] for top, g in zip(tops, gs)])
-        img, over, right, at = np.zeros((y1 - y0, x1 - x0), np.uint8), None, -1 << 30, []
-        for buf, left, top, ink0, ink1 in gs:
-            r, c = int(h) - top - y0, left - x0
-            at.append(np.s_[r:r + buf.shape[0], c:c + buf.shape[1]])
-            tile = img[at[-1]]
-            if left + ink0 <= right and (both := (tile != 0) & (buf != 0)).any():
-                if over is None: over = np.zeros(img.shape, bool)
-                over[at[-1]] |= both
-            np.bitwise_or(tile, buf, out=tile)
-            right = max(right, left + ink1)
-        table, dst = self._table(gc, x0, y0, img)
-        if table is None:  # Agg pastes: the line at once, or glyph by glyph where glyphs share pixels
-            if over is None: paste(img, x0, y1, 0, gc)
-            else:
-                for buf, left, top, _, _ in gs: paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
-            return
-        if over is None: return table.paste(img, dst)
-        table.paste(np.where(over, 0, img), dst)
-        for (buf, *_), sl in zip(gs, at):
-            if (o := over[sl]).any(): table.paste(np.where(o, buf, 0), dst[sl])
+        H, W = int(h), int(self.r.width)
+        tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
+        every = face.bitmaps(ln[0], mode, tx, ty)
+        inked = np.array([g[4] >= g[3] for g in every])  # a space pastes nothing
+        if not inked.any(): return
+        gs = [g for g, k in zip(every, inked) if k]
+        left, top = np.array([g[1] for g in gs]) + (tx[inked] >> 6), np.array([g[2] for g in gs]) + (ty >> 6)
+        row = H - top
+        # Every inked pixel of the line as (canvas pixel, coverage), glyph after glyph, blended at once through Agg's
+        # blend; where two glyphs might ink one pixel (one's ink starts left of where an earlier one's ends), in their
+        # order, as matplotlib does.
+        ends = left + [g[4] for g in gs]
+        overlap = len(gs) > 1 and bool((np.maximum.accumulate(ends)[:-1] >= left[1:] + [g[3] for g in gs[1:]]).any())
+        box = (left.min(), row.min(), (left + [g[0].shape[1] for g in gs]).max(), (row + [g[0].shape[0] for g in gs]).max())
+        table = self._table(gc, box, H, W)
+        if table is not None:
+            rel = [g[8].get(W) for g in gs]
+            for i, g in enumerate(gs):
+                if rel[i] is None: rel[i] = g[8][W] = g[5] * W + g[6]
+            lin = np.concatenate(rel) + np.repeat(row * W + left, [len(g[7]) for g in gs])
+            if table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, np.concatenate([g[7] for g in gs]),
+                           overlap): return
+        for g, x0, y0 in zip(gs, left.tolist(), row.tolist()):  # as matplotlib: Agg pastes each glyph
+            paste(g[0], x0, y0 + g[0].shape[0], 0, gc)
 
-    def _table(self, gc, x0, y0, img) -> tuple:
-        """(`_Blend` of `gc`'s colour, the canvas pixels under `img` placed at (x0, y0)) where pasting through the table
-        gives Agg's pixels: inside the canvas and its clip box, every pixel under the ink opaque. Else (None, None)."""
-        h, w = img.shape
-        H, W = int(self.r.height), int(self.r.width)
-        if x0 < 0 or y0 < 0 or x0 + w > W or y0 + h > H: return None, None
-        if (clip := gc.get_clip_rectangle()) is not None:  # Agg clips to the box rounded to pixels: inside it by a pixel
+    def _table(self, gc, box, H, W):
+        """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
+        top left): inside the canvas and inside its clip box by a pixel (Agg clips to the box rounded to pixels)."""
+        x0, y0, x1, y1 = box
+        if x0 < 0 or y0 < 0 or x1 > W or y1 > H: return None
+        if (clip := gc.get_clip_rectangle()) is not None:
             (cx0, cy0), (cx1, cy1) = clip.get_points()
-            if not (cx0 + 1 <= x0 and x0 + w <= cx1 - 1 and cy0 + 1 <= H - y0 - h and H - y0 <= cy1 - 1): return None, None
+            if not (cx0 + 1 <= x0 and x1 <= cx1 - 1 and cy0 + 1 <= H - y1 and H - y0 <= cy1 - 1): return None
         key = (tuple(gc.get_rgb()), gc.get_alpha(), gc.get_forced_alpha(), gc.get_antialiased())
         table = _BLENDS.get(key, _MISSING)
         if table is _MISSING:
             if len(_BLENDS) > 64: _BLENDS.clear()
             table = _BLENDS[key] = _Blend.of(gc)
-        dst = np.asarray(self.r._renderer)[y0:y0 + h, x0:x0 + w]
-        if table is None or (dst[..., 3][img != 0] != 255).any(): return None, None
-        return table, dst
+        return table
 
 
 _BLENDS = {}  # (colour, alpha, forced alpha, antialiased) -> _Blend, or None where Agg's blend is not a per-channel table
@@ -237,14 +238,18 @@ _BLENDS = {}  # (colour, alpha, forced alpha, antialiased) -> _Blend, or None wh
 
 class _Blend:
     """Agg's blend of a text colour into opaque pixels, per channel, as a table of (coverage, channel value) -> value,
-    read from Agg itself: `draw_text_image` of every coverage 0..255 onto every grey 0..255. Pasting coverage through
+    read from Agg itself: `draw_text_image` of every coverage 0..255 onto every grey 0..255. Blending coverage through
     it gives Agg's pixels at a fraction of its cost (Agg samples the coverage through a spline36 image filter per
     pixel, an identity at whole-pixel offsets, then blends unpremultiplied with a division per channel)."""
-    def __init__(self, table):
-        self.table = table  # (3 * 65536,) uint8: channel c, coverage v, value d at c * 65536 + v * 256 + d
+    def __init__(self, rgb):
+        # per channel, coverage v and value d at v * 256 + d: the blended value, in its place in a little-endian
+        # RGBA uint32 (alpha stays 255: opaque pixels stay opaque)
+        self.r, self.g, self.b = (rgb[c].astype(np.uint32) << 8 * c for c in range(3))
+        self.b |= np.uint32(0xFF000000)
 
     @classmethod
     def of(cls, gc):
+        if sys.byteorder != 'little': return None
         r = RendererAgg(256, 256, 72)
         g = r.new_gc()
         g.copy_properties(gc)
@@ -254,16 +259,27 @@ class _Blend:
         buf[..., :3], buf[..., 3] = grey[:, None, None], 255  # row d: grey d; column v: coverage v
         r._renderer.draw_text_image(np.repeat(grey[None], 256, 0), 0, 256, 0, g)
         if not (buf[..., 3] == 255).all() or not (buf[:, 0, :3] == grey[:, None]).all(): return None
-        return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(-1))
+        return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(3, -1))
 
-    def paste(self, img, dst):
-        "Blend coverage `img` into `dst` (an (h, w, 4) view of opaque canvas pixels) as `draw_text_image` would."
-        ys, xs = np.nonzero(img)
-        idx = (img[ys, xs].astype(np.intp) << 8)[:, None] + dst[ys, xs, :3] + _CHANNELS
-        dst[ys, xs, :3] = self.table[idx]
-
-
-_CHANNELS = np.array([0, 65536, 131072])
+    def blend(self, px, lin, v, overlap:bool=True) -> bool:
+        """Blend coverages `v` (uint8) into pixels `lin` (indices) of `px`, a canvas's RGBA pixels as uint32, as
+        `draw_text_image` would, one after the other where a pixel repeats (when `overlap`). False, having drawn
+        nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
+        old = px[lin]
+        if (old < 0xFF000000).any(): return False
+        rounds = [None]
+        if overlap:  # the k-th coverage of each pixel in round k (a stable sort keeps the glyphs' order)
+            o = np.argsort(lin, kind='stable')
+            new = np.r_[True, lin[o[1:]] != lin[o[:-1]]]
+            if not new.all():
+                i = np.arange(len(o))
+                rank = i - np.maximum.accumulate(np.where(new, i, 0))
+                rounds = [o[rank == k] for k in range(rank.max() + 1)]
+        for m in rounds:
+            at, d = (lin, old) if m is None else (lin[m], px[lin[m]])
+            vv = v.astype(np.uint32) << 8 if m is None else v[m].astype(np.uint32) << 8
+            px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
+        return True
 
 
 def _probe(fast:bool) -> np.ndarray:
