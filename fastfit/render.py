@@ -116,6 +116,11 @@ class _Layer:
         px = rgba[self.box]
         # A legend fills its box: composite the box. Markers and text far apart do not: composite their pixels only.
         self.at = None if len(ys) > px.shape[0] * px.shape[1] // 2 else np.flatnonzero(rgba[..., 3])
+        if self.at is not None:  # its opaque pixels replace what is under them ("over" with a = 255 gives the source)
+            flat = rgba.reshape(-1, 4)
+            opaque = flat[self.at, 3] == 255
+            self.solid, self.at = self.at[opaque], self.at[~opaque]
+            self.solid_rgb = np.ascontiguousarray(flat[self.solid]).view(np.uint32)[:, 0] & 0xFFFFFF
         px = (px if self.at is None else rgba.reshape(-1, 4)[self.at]).astype(np.uint16)
         # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
         self.keep, self.premult = 255 - px[..., 3:], px[..., :3] * px[..., 3:] + 127
@@ -136,6 +141,8 @@ class _Layer:
         else:
             flat = buf.reshape(-1, 4)  # a view of the whole (contiguous) frame
             flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
+            px = buf.reshape(-1).view(np.uint32)
+            px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
 
 
 class _Mesh:
