@@ -7,18 +7,22 @@ Measured on the `fit` caption (2 lines, ~36 glyphs, 100 frames, dpi 80): 4.4 ms 
 and measuring cost ~20 us a glyph, rasterising ~40 us, pasting ~10 us. Whole text runs cannot be cached (the string
 changes every frame), nor can changed characters alone be re-rendered (the fitted line moves under the caption's
 translucent box). So here a glyph is rasterised once per subpixel phase (its bitmap only shifts by whole pixels
-otherwise) and pasted with the same `draw_text_image` call; a line is laid out from the advances of each pair of
+otherwise) and pasted as Agg's `draw_text_image` pastes it; a line is laid out from the advances of each pair of
 adjacent characters, each probed once by matplotlib's own shaping and measuring. Only text that such pairs lay out
 exactly takes this path: one font (no fallback), no ligature or substitution, Latin and common symbols (one script, so
 no script-run breaks), no math, no rotation, no font features. Anything else, and matplotlib versions without these
 internals, is drawn by matplotlib itself. A self-check at first use compares both ways on probe text, pixel for pixel.
-A line's glyphs are combined into one coverage image and pasted once when no two of them ink the same pixel (the same
-blend per pixel), else glyph by glyph. Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
+A line's glyphs are combined into one coverage image and blended once (where two glyphs ink one pixel, that pixel is
+blended glyph by glyph, in order, as matplotlib does). The blend is a table of Agg's own (`_Blend`): matplotlib 3.11's
+`draw_text_image` samples the coverage through an image filter and divides per channel, ~30 ns a pixel of the text's
+box; the table is read once per colour from Agg itself and used only where it is exact (opaque pixels, inside the clip box).
+Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
 where a blitted line costs ~0.25 ms; whole-run caching was rejected (every frame's string is new) and so was rendering
 only the changed characters (the line moves under the translucent box, so every pixel of it can change).
 """
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 import matplotlib as mpl
@@ -54,7 +58,7 @@ class _Face:
         self.font, self.size, self.dpi, self.flags = font, size, dpi, flags
         self.chars = {}  # char -> (glyph index, FreeType advance (1/64 px), ink ymin, ymax (1/64 px)), or None
         self.pairs = {}  # 'ab' -> (HarfBuzz x of b (px), FreeType pen of b (1/64 px)), or None (a ligature, say)
-        self.bitmaps = {}  # (glyph, mode, x phase, y phase) -> (coverage, left, top) relative to the pen's whole pixel
+        self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
 
     def _char(self, c):
         info = None
@@ -99,23 +103,31 @@ class _Face:
             prev = info
         return glyphs, xs, pen + prev[1], lo, hi
 
-    def bitmap(self, glyph, mode, tx, ty):
-        """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px), its left and top in whole pixels, and the
-        first and last column of its ink (relative to its left)."""
-        key = (glyph, mode is RenderMode.NORMAL, tx & 63, ty & 63)
-        b = self.bitmaps.get(key)
-        if b is None:
-            if len(self.bitmaps) > 20000: self.bitmaps.clear()
-            f = self.font
-            f.set_size(self.size, self.dpi)
-            f._set_transform(_IDENTITY, [tx, ty])
-            bm = f._render_glyph(glyph, self.flags, mode)
-            buf = np.array(bm.buffer, dtype=np.uint8)
-            if mode != RenderMode.NORMAL: buf *= 0xff
-            ink = np.flatnonzero(buf.any(0))
-            b = self.bitmaps[key] = (buf, bm.left - (tx >> 6), bm.top - (ty >> 6),
-                                     int(ink[0]) if len(ink) else 0, int(ink[-1]) if len(ink) else -1)
-        return b[0], b[1] + (tx >> 6), b[2] + (ty >> 6), b[3], b[4]
+    def _bitmap(self, glyph, mode, tx, ty) -> tuple:
+        """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px): the bitmap, its left and top in whole pixels
+        relative to the pen's whole pixel, the first and last column of its ink (relative to its left), its inked pixels
+        (rows, columns from its top left, coverages), and a dict for those pixels' offsets in canvases of each width."""
+        f = self.font
+        f.set_size(self.size, self.dpi)
+        f._set_transform(_IDENTITY, [tx, ty])
+        bm = f._render_glyph(glyph, self.flags, mode)
+        buf = np.array(bm.buffer, dtype=np.uint8)
+        if mode != RenderMode.NORMAL: buf *= 0xff
+        ink = np.flatnonzero(buf.any(0))
+        ys, xs = np.nonzero(buf)
+        return (buf, bm.left - (tx >> 6), bm.top - (ty >> 6), int(ink[0]) if len(ink) else 0,
+                int(ink[-1]) if len(ink) else -1, ys.astype(np.intp), xs.astype(np.intp), buf[ys, xs], {})
+
+    def bitmaps(self, glyphs, mode, tx, ty) -> list:
+        "`_bitmap` of each of `glyphs` with its pen at `tx` (an int array, 1/64 px) and `ty`, cached per subpixel phase."
+        if len(self.bitmaps_) > 20000: self.bitmaps_.clear()
+        sub = self.bitmaps_.setdefault((mode is RenderMode.NORMAL, ty & 63), {})
+        out = []
+        for g, k, t in zip(glyphs, (np.asarray(glyphs) * 64 + (tx & 63)).tolist(), tx.tolist()):
+            b = sub.get(k)
+            if b is None: b = sub[k] = self._bitmap(g, mode, t, ty)
+            out.append(b)
+        return out
 
 
 class GlyphText:
@@ -123,6 +135,9 @@ class GlyphText:
     and metrics of matplotlib's own, for the text it handles (see the module's docstring); the rest goes to matplotlib."""
     def __init__(self, renderer:RendererAgg):
         self.r = renderer
+        # (face, line, x, y, antialiased, canvas size) -> `_place`: a line drawn again where it was (in this render only:
+        # a benchmark repeating an export must not find last time's lines)
+        self.placed = {}
 
     def install(self):
         if not _check(): return
@@ -171,33 +186,109 @@ class GlyphText:
         return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        "`RendererAgg.draw_text`, pasting cached glyph bitmaps with Agg's own `draw_text_image`."
+        "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
         special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
                                          or getattr(mtext, 'get_language', lambda: None)() is not None)
         face = None if ismath or angle != 0 or special or not s else self._face(prop)
-        ln = None if face is None else face.line(s)
-        if ln is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
-        mode = RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
-        h, paste = self.r.height, self.r._renderer.draw_text_image
-        ty = round(0x40 * (h - y))  # as matplotlib: its glyphs sit on one baseline
-        bitmap = face.bitmap
-        gs = [bitmap(glyph, mode, round(0x40 * (x + dx)), ty) for glyph, dx in zip(ln[0], ln[1])]
-        # One paste for the line: its glyphs' coverages combined, which is exact where no two glyphs ink one pixel
-        # (each pixel is then blended once, as by matplotlib's paste per glyph). Where they might, paste per glyph.
-        lefts, tops = [g[1] for g in gs], [g[2] for g in gs]
-        x0, x1 = min(lefts), max([left + g[0].shape[1] for left, g in zip(lefts, gs)])
-        y0, y1 = int(h) - max(tops), max([int(h) - top + g[0].shape[0] for top, g in zip(tops, gs)])
-        img, right = np.zeros((y1 - y0, x1 - x0), np.uint8), -1 << 30
-        for buf, left, top, ink0, ink1 in gs:
-            if ink1 < ink0: continue  # a space
-            r, c = int(h) - top - y0, left - x0
-            tile = img[r:r + buf.shape[0], c:c + buf.shape[1]]
-            if left + ink0 <= right and np.minimum(tile, buf).any():
-                for buf, left, top, _, _ in gs: paste(buf, left, int(h) - top + buf.shape[0], 0, gc)
-                return
-            np.bitwise_or(tile, buf, out=tile)
-            right = max(right, left + ink1)
-        paste(img, x0, y1, 0, gc)
+        if face is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+        H, W, mode = int(self.r.height), int(self.r.width), RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
+        key = (face, s, x, y, mode is RenderMode.NORMAL, H, W, self.r.height)
+        if (placed := self.placed.get(key)) is None:
+            if (ln := face.line(s)) is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+            if len(self.placed) > 256: self.placed.clear()
+            placed = self.placed[key] = self._place(face, ln, x, y, mode, H, W)
+        if not placed: return  # spaces
+        gs, left, row, box, lin, v, overlap = placed
+        table = self._table(gc, box, H, W)
+        if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
+            return
+        paste = self.r._renderer.draw_text_image
+        for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+
+    def _place(self, face, ln, x, y, mode, H, W) -> tuple:
+        """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
+        and tops in canvas pixels from the top left, the box they cover, every inked pixel (index in the canvas) and its
+        coverage, glyph after glyph, and whether two glyphs might ink one pixel (one's ink starts left of where an
+        earlier one's ends). Empty for a line of spaces."""
+        ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
+        tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
+        every = face.bitmaps(ln[0], mode, tx, ty)
+        inked = np.array([g[4] >= g[3] for g in every])  # a space pastes nothing
+        if not inked.any(): return ()
+        gs = [g for g, k in zip(every, inked) if k]
+        left, row = np.array([g[1] for g in gs]) + (tx[inked] >> 6), H - (np.array([g[2] for g in gs]) + (ty >> 6))
+        ends = left + [g[4] for g in gs]
+        overlap = len(gs) > 1 and bool((np.maximum.accumulate(ends)[:-1] >= left[1:] + [g[3] for g in gs[1:]]).any())
+        box = (left.min(), row.min(), (left + [g[0].shape[1] for g in gs]).max(), (row + [g[0].shape[0] for g in gs]).max())
+        rel = [g[8].get(W) for g in gs]
+        for i, g in enumerate(gs):
+            if rel[i] is None: rel[i] = g[8][W] = g[5] * W + g[6]
+        lin = np.concatenate(rel) + np.repeat(row * W + left, [len(g[7]) for g in gs])
+        return gs, left.tolist(), row.tolist(), box, lin, np.concatenate([g[7] for g in gs]), overlap
+
+    def _table(self, gc, box, H, W):
+        """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
+        top left): inside the canvas and inside its clip box by a pixel (Agg clips to the box rounded to pixels)."""
+        x0, y0, x1, y1 = box
+        if x0 < 0 or y0 < 0 or x1 > W or y1 > H: return None
+        if (clip := gc.get_clip_rectangle()) is not None:
+            (cx0, cy0), (cx1, cy1) = clip.get_points()
+            if not (cx0 + 1 <= x0 and x1 <= cx1 - 1 and cy0 + 1 <= H - y1 and H - y0 <= cy1 - 1): return None
+        key = (tuple(gc.get_rgb()), gc.get_alpha(), gc.get_forced_alpha(), gc.get_antialiased())
+        table = _BLENDS.get(key, _MISSING)
+        if table is _MISSING:
+            if len(_BLENDS) > 64: _BLENDS.clear()
+            table = _BLENDS[key] = _Blend.of(gc)
+        return table
+
+
+_BLENDS = {}  # (colour, alpha, forced alpha, antialiased) -> _Blend, or None where Agg's blend is not a per-channel table
+
+
+class _Blend:
+    """Agg's blend of a text colour into opaque pixels, per channel, as a table of (coverage, channel value) -> value,
+    read from Agg itself: `draw_text_image` of every coverage 0..255 onto every grey 0..255. Blending coverage through
+    it gives Agg's pixels at a fraction of its cost (Agg samples the coverage through a spline36 image filter per
+    pixel, an identity at whole-pixel offsets, then blends unpremultiplied with a division per channel)."""
+    def __init__(self, rgb):
+        # per channel, coverage v and value d at v * 256 + d: the blended value, in its place in a little-endian
+        # RGBA uint32 (alpha stays 255: opaque pixels stay opaque)
+        self.r, self.g, self.b = (rgb[c].astype(np.uint32) << 8 * c for c in range(3))
+        self.b |= np.uint32(0xFF000000)
+
+    @classmethod
+    def of(cls, gc):
+        if sys.byteorder != 'little': return None
+        r = RendererAgg(256, 256, 72)
+        g = r.new_gc()
+        g.copy_properties(gc)
+        g.set_clip_rectangle(None); g.set_clip_path(None)
+        buf = np.asarray(r._renderer)
+        grey = np.arange(256, dtype=np.uint8)
+        buf[..., :3], buf[..., 3] = grey[:, None, None], 255  # row d: grey d; column v: coverage v
+        r._renderer.draw_text_image(np.repeat(grey[None], 256, 0), 0, 256, 0, g)
+        if not (buf[..., 3] == 255).all() or not (buf[:, 0, :3] == grey[:, None]).all(): return None
+        return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(3, -1))
+
+    def blend(self, px, lin, v, overlap:bool=True) -> bool:
+        """Blend coverages `v` (uint8) into pixels `lin` (indices) of `px`, a canvas's RGBA pixels as uint32, as
+        `draw_text_image` would, one after the other where a pixel repeats (when `overlap`). False, having drawn
+        nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
+        old = px[lin]
+        if (old < 0xFF000000).any(): return False
+        rounds = [None]
+        if overlap:  # the k-th coverage of each pixel in round k (a stable sort keeps the glyphs' order)
+            o = np.argsort(lin, kind='stable')
+            new = np.r_[True, lin[o[1:]] != lin[o[:-1]]]
+            if not new.all():
+                i = np.arange(len(o))
+                rank = i - np.maximum.accumulate(np.where(new, i, 0))
+                rounds = [o[rank == k] for k in range(rank.max() + 1)]
+        for m in rounds:
+            at, d = (lin, old) if m is None else (lin[m], px[lin[m]])
+            vv = v.astype(np.uint32) << 8 if m is None else v[m].astype(np.uint32) << 8
+            px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
+        return True
 
 
 def _probe(fast:bool) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.animation import AbstractMovieWriter, FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import QuadMesh
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 from PIL import Image
@@ -115,6 +116,11 @@ class _Layer:
         px = rgba[self.box]
         # A legend fills its box: composite the box. Markers and text far apart do not: composite their pixels only.
         self.at = None if len(ys) > px.shape[0] * px.shape[1] // 2 else np.flatnonzero(rgba[..., 3])
+        if self.at is not None:  # its opaque pixels replace what is under them ("over" with a = 255 gives the source)
+            flat = rgba.reshape(-1, 4)
+            opaque = flat[self.at, 3] == 255
+            self.solid, self.at = self.at[opaque], self.at[~opaque]
+            self.solid_rgb = np.ascontiguousarray(flat[self.solid]).view(np.uint32)[:, 0] & 0xFFFFFF
         px = (px if self.at is None else rgba.reshape(-1, 4)[self.at]).astype(np.uint16)
         # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
         self.keep, self.premult = 255 - px[..., 3:], px[..., :3] * px[..., 3:] + 127
@@ -135,6 +141,45 @@ class _Layer:
         else:
             flat = buf.reshape(-1, 4)  # a view of the whole (contiguous) frame
             flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
+            px = buf.reshape(-1).view(np.uint32)
+            px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
+
+
+class _Mesh:
+    """A moving QuadMesh of opaque cells drawn without antialiasing (a classifier's probability background): every pixel
+    it paints shows one cell's colour, so a frame is a lookup, cell colour per pixel, instead of rasterising thousands of
+    quads. Which cell each pixel shows is found once, by Agg itself: the mesh drawn with each cell in a colour of its own."""
+    def __init__(self, canvas, mesh):
+        self.mesh = mesh
+        fc = mesh.get_facecolor()
+        n = self.n = (mesh._coordinates.shape[0] - 1) * (mesh._coordinates.shape[1] - 1)
+        ids = np.arange(1, n + 1)
+        code = np.stack([ids & 255, ids >> 8 & 255, ids >> 16 & 255, np.full(n, 255)], 1) / 255
+        r = canvas.get_renderer()
+        r.clear()
+        try:
+            mesh.set_facecolor(code)
+            mesh.draw(r)
+        finally: mesh.set_facecolor(fc)
+        px = np.asarray(canvas.buffer_rgba()).view(np.uint32).reshape(-1)
+        self.at = np.flatnonzero(px >> 24)  # the pixels it paints (the cleared canvas is transparent)
+        self.cell = (px[self.at] & 0xFFFFFF).astype(np.int64) - 1
+
+    @staticmethod
+    def fits(a) -> bool:
+        "Whether `a` is such a mesh: non-antialiased flat quads, no edges or hatch, colours set directly (no colormap)."
+        return (type(a) is QuadMesh and not a._antialiased and a.get_array() is None and a.get_hatch() is None
+                and a.get_clip_path() is None and not a.get_path_effects()
+                and not a._shading == 'gouraud' and a.get_alpha() is None
+                and (len(a.get_edgecolor()) == 0 or not np.asarray(a.get_edgecolor())[:, 3].any()))
+
+    def paint(self, buf, fig) -> None:
+        "Paint the mesh's current colours into `buf` (the canvas), as Agg would (rgba8 rounds half up); else draw it."
+        fc = self.mesh.get_facecolor()
+        if len(fc) not in (1, self.n) or not (fc[:, 3] == 1).all() or not self.mesh.get_visible():
+            return fig.draw_artist(self.mesh)  # translucent or partial: matplotlib draws it
+        c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
+        buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
 
 
 def frames_differ(a, b, tol:int=40) -> float:
@@ -194,6 +239,7 @@ class Renderer:
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
         self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
+        self.meshes = {id(x): _Mesh(self.canvas, x) for x in seq if _Mesh.fits(x)}  # painted by lookup, not drawn
         return sure
 
     def _check(self):
@@ -244,6 +290,7 @@ class Renderer:
         buf = np.asarray(canvas.buffer_rgba())
         for s in self.steps:
             if isinstance(s, _Layer): s.composite(buf)
+            elif (m := self.meshes.get(id(s))) is not None: m.paint(buf, self.fig)
             elif isinstance(s, Text):
                 t = time.perf_counter()
                 self.fig.draw_artist(s)

@@ -21,7 +21,7 @@ def _strings(n, seed=0):
 
 
 def _draw(texts, fast, **kw) -> np.ndarray:
-    fig = Figure(figsize=(4, 6), dpi=kw.pop('dpi', 80))
+    fig = Figure(figsize=(4, 6), dpi=kw.pop('dpi', 80), facecolor=kw.pop('facecolor', 'white'))
     for i, s in enumerate(texts): fig.text(.02, 1 - (i + 1) / (len(texts) + 1), s, **kw)
     canvas = FigureCanvasAgg(fig)
     g = GlyphText(canvas.get_renderer())
@@ -36,7 +36,9 @@ def test_self_check_passes_here():
 
 @pytest.mark.parametrize('kw', [dict(family='monospace', fontsize=10), dict(family='sans-serif', fontsize=9, dpi=100),
                                 dict(family='serif', fontsize=13, dpi=72), dict(fontsize=11, color='#D55E00', alpha=.6),
-                                dict(fontsize=10, bbox=dict(boxstyle='round', fc='white', alpha=.85), linespacing=1.5)])
+                                dict(fontsize=10, bbox=dict(boxstyle='round', fc='white', alpha=.85), linespacing=1.5),
+                                dict(fontsize=12, facecolor='none'), dict(fontsize=12, facecolor=(.2, .5, .8, .5)),
+                                dict(fontsize=30, family='monospace', dpi=100)])
 def test_same_pixels_as_matplotlib(kw):
     texts = _strings(30)
     for chunk in (texts[:19], texts[19:]):
@@ -85,3 +87,34 @@ def test_each_glyph_is_rasterised_once_not_every_frame():
         slow, fast = count(False), count(True)
     finally: FT2Font._render_glyph = orig
     assert slow > 600 and fast < 60, (fast, slow)
+
+
+@pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
+def test_text_is_blended_as_agg_blends_it(color):
+    "Coverage pasted through the blend table read from Agg gives `draw_text_image`'s pixels, whatever lies under it."
+    rng = np.random.default_rng(0)
+    canvases = []
+    for fast in (True, False):
+        fig = Figure(figsize=(2, 1), dpi=100)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        r = canvas.get_renderer()
+        buf = np.asarray(r._renderer)
+        buf[..., :3] = np.random.default_rng(1).integers(0, 256, buf[..., :3].shape)
+        gc = r.new_gc()
+        gc.set_foreground(color, isRGBA=True)
+        g, rng = GlyphText(r), np.random.default_rng(0)
+        for _ in range(20):
+            img = rng.integers(0, 256, (rng.integers(1, 40), rng.integers(1, 60)), dtype=np.uint8)
+            img[rng.random(img.shape) < .5] = 0
+            again = np.where(rng.random(img.shape) < .3, img, 0)  # some pixels inked twice (two glyphs overlapping)
+            x, y = int(rng.integers(0, 200 - img.shape[1])), int(rng.integers(img.shape[0], 100))
+            if fast:
+                (ys, xs), (ys2, xs2) = np.nonzero(img), np.nonzero(again)
+                lin = np.r_[ys, ys2] * r.width + np.r_[xs, xs2] + (y - img.shape[0]) * r.width + x
+                table = g._table(gc, (x, y - img.shape[0], x + img.shape[1], y), r.height, r.width)
+                assert table.blend(buf.reshape(-1).view(np.uint32), lin, np.r_[img[ys, xs], again[ys2, xs2]])
+            else:
+                for im in (img, again): r._renderer.draw_text_image(im, x, y, 0, gc)
+        canvases.append(buf.copy())
+    assert np.array_equal(*canvases)

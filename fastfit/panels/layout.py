@@ -82,17 +82,17 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
     uv = _drawn(ax) if avoid is None else np.asarray(avoid).reshape(-1, 2)
     r = _renderer(ax.figure)
     boxes = [t.get_window_extent(r).transformed(ax.transAxes.inverted()) for t in texts if t.get_text()]  # shown in some frame
-    best = None
-    for spot in spots:
-        leg = ax.legend(handles, labels, loc=spot, fontsize=fs, **kw)
+    best, leg = None, None
+    for spot in spots:  # one legend moved from spot to spot (building one costs ~10x moving it: handles are copied)
+        if leg is None: leg = ax.legend(handles, labels, loc=spot, fontsize=fs, **kw)
+        else: leg.set_loc(spot)
         bb = leg.get_window_extent(r).transformed(ax.transAxes.inverted())
         if any(bb.overlaps(b) for b in boxes): continue
         x0, y0, x1, y1 = bb.x0 - .01, bb.y0 - .01, bb.x1 + .01, bb.y1 + .01
         n = int(((uv[:, 0] > x0) & (uv[:, 0] < x1) & (uv[:, 1] > y0) & (uv[:, 1] < y1)).sum())
         if best is None or n < best[0]: best = (n, spot)
         if n == 0: break
-    if best is not None and (best[0] <= most or outside is None):
-        leg = ax.legend(handles, labels, loc=best[1], fontsize=fs, **kw)
+    if best is not None and (best[0] <= most or outside is None): leg.set_loc(best[1])
     elif outside == 'right':
         leg = ax.legend(handles, labels, loc='upper left', bbox_to_anchor=(1.02, 1), borderaxespad=0, fontsize=fs,
                         **{k: v for k, v in kw.items() if k != 'ncol'})

@@ -1,0 +1,66 @@
+"The renderer's shortcuts draw matplotlib's own pixels: a moving probability mesh painted by lookup."
+import matplotlib
+
+matplotlib.use('Agg')
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from fastfit.render import Renderer, _Mesh  # noqa: E402
+
+
+class _MeshFrames:
+    "A figure whose moving artist is a pcolormesh recoloured every frame (as the boundary panel's background), points above."
+    def __init__(self, alpha=1., n=30, frames=6):
+        rng = np.random.default_rng(0)
+        self.fig = Figure(figsize=(4, 3), dpi=100)
+        ax = self.fig.add_subplot()
+        self.mesh = ax.pcolormesh(np.linspace(-1.3, 2.1, n + 1), np.linspace(0, 1, n + 1) ** 1.5, np.zeros((n, n)), zorder=.5)
+        self.mesh.set_array(None)
+        ax.scatter(rng.random(40) * 3 - 1, rng.random(40), zorder=3)  # static, above the mesh
+        self.colours = rng.random((frames, n * n, 4))
+        self.colours[..., 3] = alpha
+        self.artists, self.n = [self.mesh], frames
+
+    def __len__(self): return self.n
+
+    def draw(self, k):
+        self.mesh.set_facecolor(self.colours[k])
+        return self.artists
+
+
+@pytest.mark.parametrize('alpha', [1., .6])
+def test_a_moving_mesh_is_painted_with_matplotlibs_pixels(alpha):
+    "Opaque cells are painted from a map of which cell each pixel shows; translucent ones drawn by matplotlib: both exact."
+    fr = _MeshFrames(alpha)
+    ax = fr.fig.axes[0]
+    ax.set_axis_off()  # nothing static above the mesh: the whole frame is the mesh's own pixels
+    ax.collections[1].remove()
+    with Renderer(fr) as r:
+        assert r.meshes  # the lookup is in use (it falls back per frame when translucent)
+        blitted = [r.frame(k).copy() for k in range(len(fr))]
+    for k in range(len(fr)):
+        fr.draw(k)
+        fr.fig.canvas.draw()
+        assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
+
+
+def test_a_mesh_under_static_artists_looks_as_when_matplotlib_draws_it(monkeypatch):
+    """With points and spines above it (composited from a layer, as before the lookup), the frames are the ones the
+    renderer makes when matplotlib draws the mesh."""
+    fr = _MeshFrames()
+    with Renderer(fr) as r:
+        assert r.meshes
+        painted = [r.frame(k).copy() for k in range(len(fr))]
+    monkeypatch.setattr(_Mesh, 'fits', staticmethod(lambda a: False))
+    with Renderer(fr) as r:
+        assert not r.meshes
+        drawn = [r.frame(k).copy() for k in range(len(fr))]
+    for k in range(len(fr)): assert np.array_equal(painted[k], drawn[k]), k
+
+
+def test_an_antialiased_mesh_is_drawn_by_matplotlib():
+    "Antialiased cells blend at their seams: no lookup then."
+    fr = _MeshFrames()
+    fr.mesh._antialiased = True
+    with Renderer(fr) as r: assert not r.meshes
