@@ -85,6 +85,25 @@ def test_a_sweep_of_many_lrs_draws_a_stability_map(tmp_path):
     assert out.stat().st_size > 1000
 
 
+def test_the_map_of_the_last_step_is_scaled_by_the_start():
+    """A still of the end (`show()`: one frame, the last) scales the map as the animation does: up to ~1000x the starting
+    loss, diverged runs on the top edge and counted in the caption (their 1e30 losses once squashed the rest to a line)."""
+    import matplotlib.pyplot as plt
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    sweep = lr_sweep(dls, lrs=np.logspace(-3, .5, 30), epochs=50)
+    l0 = float(next(iter(sweep.learners.values())).param_history.losses[0])
+    tops = []
+    for frames in (1, 10):
+        fr = sweep.frames(frames)
+        fr.draw(len(fr) - 1)
+        (p,) = fr.panels
+        tops.append(p.ax.get_ylim()[1])
+        off = int(p.gone[-1].sum())
+        assert off and f"{off} of them NaN/inf" in p.caption.get_text()
+        plt.close(fr.fig)
+    assert tops[0] == pytest.approx(tops[1]) and tops[0] <= 2.001e3 * l0, (tops, l0)  # 1000x, and the margins above it
+
+
 def test_a_sweep_of_few_lrs_stays_small_multiples():
     dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
     sweep = lr_sweep(dls, lrs=(.01, .1, .5), epochs=10)

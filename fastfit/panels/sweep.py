@@ -110,7 +110,10 @@ class StabilityPanel(Panel):
         self.ax = ax
         ax.set_xscale('log'); ax.set_yscale('log')
         fin = self.L[np.isfinite(self.L) & (self.L > 0)]
-        l0 = float(np.nanmax(self.L[0])) if np.isfinite(self.L[0]).any() else 1.
+        # The runs' starting loss: their histories' first record (a still of the last frame holds no frame of the start)
+        starts = np.array([float(lrn.param_history.losses[0]) for lrn in self.learns if len(lrn.param_history)])
+        starts = starts[np.isfinite(starts) & (starts > 0)]
+        l0 = float(starts.max()) if len(starts) else float(np.nanmax(self.L[0])) if np.isfinite(self.L[0]).any() else 1.
         lo = min([fin.min() if len(fin) else l0] + ([self.opt] if self.opt is not None and self.opt > 0 else []))
         # Diverged losses reach 1e30: the map shows up to 1000x the starting loss; a run above it sits on the top edge.
         self.top = min(float(fin.max()) if len(fin) else l0, 1e3 * l0) * 1.6
@@ -138,7 +141,7 @@ class StabilityPanel(Panel):
         ys = [self._shown(k) for k in np.unique(np.linspace(0, len(self.L) - 1, 25).round().astype(int))]
         avoid = axes_points(ax, lines=[ln for ln in ax.lines if ln is not self.curve],
                             curves=[np.c_[self.lrs, y] for y in ys])
-        self.caption = ax.text(s=f"step {int(self.recs.clock[-1]):,}; {int(self.gone[-1].sum())} stopped at NaN/inf (top edge)",
+        self.caption = ax.text(s=self._caption(len(self.L) - 1),
                                fontsize=10, bbox=dict(boxstyle='round', fc='white', ec='0.7', alpha=.85), zorder=7,
                                transform=ax.transAxes, **free_corner(ax, avoid, size=(.55, .08)))
         place_legend(ax, avoid=avoid, texts=(self.caption,), framealpha=.85)
@@ -155,9 +158,15 @@ class StabilityPanel(Panel):
         y = self._shown(k)
         self.curve.set_data(self.lrs, y)
         for f, idx in self.members.items(): self.dots[f].set_offsets(np.c_[self.lrs[idx], y[idx]])
+        self.caption.set_text(self._caption(k))
+
+    def _caption(self, k:int) -> str:
+        "The step of frame `k` and the runs off the map at it: above 1000x the start, or stopped at NaN/inf."
         s = int(self.recs.clock[k])  # the runs' shared clock (a diverged run's own step stays where it stopped)
-        n_gone = int(self.gone[k].sum())
-        self.caption.set_text(f"step {s:,}" + (f"; {n_gone} stopped at NaN/inf (top edge)" if n_gone else ''))
+        L = self.L[k]
+        off, nan = int((~np.isfinite(L) | (L > self.top) | self.gone[k]).sum()), int(self.gone[k].sum())
+        if not off: return f"step {s:,}"
+        return f"step {s:,}; {off} off the map (top edge)" + (f", {nan} of them NaN/inf" if nan else '')
 
 
 PANELS['sweep'] = StabilityPanel
