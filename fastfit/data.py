@@ -487,6 +487,7 @@ def _carry_names(old, new):
 
 class SynthData:
     "Synthetic data with its true parameters (regression targets, or class labels for `synth_blobs`)."
+    dls_attrs = ()  # the names of attributes its `dataloaders()` carry too (a `RealData`'s classes, features, image shape)
     def __init__(self,
         x:torch.Tensor, # (n, n_features) float32
         y:torch.Tensor, # (n, 1) float32 targets, or int64 class labels
@@ -507,10 +508,12 @@ class SynthData:
         device=None, # None: fastai's default device
         normalize:bool=False, # standardise each feature with the training set's mean and std (plots stay in raw units)
     ) -> RegDataLoaders:
-        "`RegDataLoaders` of this data (`ClsDataLoaders` for class labels), carrying the truth for plots."
-        dls = RegDataLoaders if self.y.is_floating_point() else ClsDataLoaders
-        return dls.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device, truth=self.truth,
-                               normalize=normalize)
+        "`RegDataLoaders` of this data (`ClsDataLoaders` for class labels), carrying the truth for plots (and `dls_attrs`)."
+        cls = RegDataLoaders if self.y.is_floating_point() else ClsDataLoaders
+        dls = cls.from_arrays(self.x, self.y, valid_pct=valid_pct, bs=bs, seed=seed, device=device, truth=self.truth,
+                              normalize=normalize)
+        for k in self.dls_attrs: setattr(dls, k, getattr(self, k))
+        return dls
 
 
 def _gen(seed): return torch.Generator().manual_seed(int(seed))

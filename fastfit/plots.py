@@ -3,7 +3,6 @@
 `axs=`) or a new figure, and returns None, as fastai's do: the last line of a cell shows one picture, no stray repr."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -31,7 +30,7 @@ from .panels import (
 from .panels.base import MARKERS, _optimum
 from .panels.boundary import class_colors
 from .panels.fit import _plot_feature
-from .panels.frames import _grid_cols, figure_size, panel_cells, panel_makers, panel_widths
+from .panels.frames import NotebookFigure, _grid_cols, figure_size, panel_cells, panel_makers, panel_widths
 from .panels.layout import place_legend
 from .player import FitAnimation, animation_of
 from .records import Records, _finite_records, _history, frame_idxs, require_history
@@ -131,14 +130,6 @@ class AnimateFit(Callback):
         # `saved`, not `path`: a callback attribute named like a Learner's one makes fastai warn about shadowing
         self.saved = self.learn.save_animation(self.fname, frames=self.n_frames, fps=self.fps, panels=self.panels, dpi=self.dpi)
 
-class StoryFigure(Figure):
-    "A `Figure` that shows itself (as a PNG) in a notebook where pyplot's inline backend is not set up yet."
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        self.savefig(buf, format='png')
-        return buf.getvalue()
-
-
 @patch
 def storyboard(self:Learner,
     n:int=6, # frames: the start, the end and n-2 records evenly between (fewer if the history holds fewer)
@@ -163,7 +154,7 @@ def storyboard(self:Learner,
     widths = [(6.4 if isinstance(m, type) and issubclass(m, StepPanel) else 3.9) * grow for m in make] * fpr
     size = (sum(widths), 3.2 * grow * rows)
     check_dpi(check_number('dpi', dpi), size)
-    fig = StoryFigure(figsize=size, dpi=dpi)
+    fig = NotebookFigure(figsize=size, dpi=dpi)
     grid = fig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(width_ratios=widths))
     legend = {}  # one legend for the figure: every entry of the first frame's panels
     for j in range(k):

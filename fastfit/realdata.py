@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import RegDataLoaders, SynthData
+from .data import SynthData
 
 __all__ = ['RealData', 'digits', 'iris', 'diabetes']
 
@@ -28,6 +28,7 @@ class RealData(SynthData):
     """A real data set: `x` (n, n_features) float32, `y` int64 class labels (n, 1) or float32 targets (n, 1), the names
     of its features (`feature_names`), classes (`vocab`: class i is `vocab[i]`) and target, its pixels' shape for images
     (`img_shape`), where it comes from and under which licence (`source`). No true parameters: `params`, `truth` empty."""
+    dls_attrs = ('vocab', 'img_shape', 'feature_names')  # its loaders carry the names and the image shape
     def __init__(self,
         x:torch.Tensor, # (n, n_features) float32
         y:torch.Tensor, # (n, 1) int64 class labels 0..k-1, or float32 targets
@@ -46,18 +47,6 @@ class RealData(SynthData):
         what = f"{len(self.vocab)} classes {self.vocab}" if self.vocab is not None else f"target {self.target_name!r}"
         shape = f"{self.img_shape[0]}x{self.img_shape[1]} images" if self.img_shape else f"n_features={self.x.shape[1]}"
         return f"RealData({self.name}: n={len(self.x)}, {shape}, {what})"
-
-    def dataloaders(self,
-        bs:int|None=64, # batch size (fastai's default); None, or at least the training samples: full batch
-        valid_pct:float=.2, # share held out for validation (0: none)
-        seed:int=42, # seed of the split and the shuffling
-        device=None, # None: fastai's default device
-        normalize:bool=False, # standardise each feature with the training set's mean and std (plots stay in raw units)
-    ) -> RegDataLoaders:
-        "`ClsDataLoaders` of class labels (`RegDataLoaders` of a continuous target) carrying the names and image shape."
-        dls = super().dataloaders(bs=bs, valid_pct=valid_pct, seed=seed, device=device, normalize=normalize)
-        dls.vocab, dls.img_shape, dls.feature_names = self.vocab, self.img_shape, self.feature_names
-        return dls
 
 
 DIGITS_SOURCE = ("E. Alpaydin and C. Kaynak (1998), 'Optical Recognition of Handwritten Digits', UCI Machine Learning "

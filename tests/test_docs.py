@@ -221,17 +221,22 @@ def test_code_is_highlighted(site, browser):
         finally: o.close()
 
 
+def _search(o, word) -> list:
+    "The links the site's search box lists for `word`, typed into the page `o` has open."
+    o.page.click('input.md-search__input')
+    # material says "Initializing search" until its worker (an iframe here: no workers on file://) has the index
+    o.page.wait_for_function("document.querySelector('.md-search-result__meta').textContent.trim() === 'Type to start searching'",
+                             timeout=20000)
+    o.page.keyboard.type(word)
+    o.page.wait_for_selector('.md-search-result__item', timeout=10000)
+    return o.page.locator('.md-search-result__item a').evaluate_all('els => els.map(e => e.href)')
+
+
 def test_search_works_from_the_file_system(site, browser):
     out, _ = site
     o = Opened(browser, out / 'index.html')
     try:
-        o.page.click('input.md-search__input')
-        # material says "Initializing search" until its worker (an iframe here: no workers on file://) has the index
-        o.page.wait_for_function("document.querySelector('.md-search-result__meta').textContent.trim() === 'Type to start searching'",
-                                 timeout=20000)
-        o.page.keyboard.type('regression_learner')
-        o.page.wait_for_selector('.md-search-result__item', timeout=10000)
-        hits = o.page.locator('.md-search-result__item a').evaluate_all('els => els.map(e => e.href)')
+        hits = _search(o, 'regression_learner')
         assert any('api/learner.html' in h for h in hits), hits
         assert o.errors == [] and o.blocked == []
     finally: o.close()
@@ -242,12 +247,7 @@ def test_search_finds_code_words_by_their_parts(site, browser):
     out, _ = site
     o = Opened(browser, out / 'index.html')
     try:
-        o.page.click('input.md-search__input')
-        o.page.wait_for_function("document.querySelector('.md-search-result__meta').textContent.trim() === 'Type to start searching'",
-                                 timeout=20000)
-        o.page.keyboard.type('embed_limit')
-        o.page.wait_for_selector('.md-search-result__item', timeout=10000)
-        hits = o.page.locator('.md-search-result__item a').evaluate_all('els => els.map(e => e.href)')
+        hits = _search(o, 'embed_limit')
         assert any('docs/pages/jupyter.html' in h for h in hits), hits
     finally: o.close()
 
