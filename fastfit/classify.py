@@ -164,6 +164,7 @@ def _check_outputs(model, pred, k, n_in):
 class SeparationNote(Callback):
     "After a fit, if the model classifies every training sample correctly, say (once) that the weights grow without bound."
     order, run_valid = 70, False
+    __setattr__ = object.__setattr__  # plain sets: fastai's `Callback.__setattr__` looks the name up on the learner, every epoch
     def __init__(self): self.said, self.trained = False, False
 
     # fastai runs before_fit/after_fit around get_preds and predict too: only a fit that trained is judged

@@ -16,6 +16,7 @@ import math
 import time
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from fastai.callback.core import (
@@ -348,6 +349,9 @@ class LeanLoop:
                 if not math.isfinite(v):
                     self.diverged = self._step_count
                     raise CancelFitException()
+            elif not self.training and lg.device.type == 'cpu' and lg.numel() == 1:
+                # validation on the CPU: the float now (the averages add floats), the tensor only if something reads it
+                self._loss_v, self._loss, self._loss_of = lg.item(), None, lg
             else: self.loss = lg.clone()
         self._fire('after_loss')
         if not self.training or not len(self.yb): return
@@ -440,7 +444,44 @@ def _mk_metric(m):
     return m if isinstance(m, Metric) else RegAvgMetric(m)
 
 
-class RegAvgMetric(AvgMetric):
+class _FloatSums:
+    """fastai's running `total` and `count`, with `value` a tensor as fastai's. On the CPU each batch's value is added
+    as a Python float (one `.item()`), where fastai multiplies and adds 0-d tensors (each op costs as much as a small
+    model's forward): `value` makes the tensor (of the batch values' dtype) only when read."""
+    _dtype = None  # the dtype of the values summed as floats (None: fastai's tensor sums)
+
+    def reset(self):
+        super().reset()
+        self._dtype = None
+
+    @property
+    def value(self):
+        if self._dtype is None or not self.count or type(self.total) is not float: return super().value
+        return torch.tensor(self.total / self.count, dtype=self._dtype)
+
+    def item(self):
+        "`_maybe_item(self)`, what the recorder logs: the value as a float (on the float path without making the tensor)."
+        if self._dtype is None or not self.count or type(self.total) is not float: return _maybe_item(self)
+        v = self.total / self.count
+        if self._dtype == torch.float32: return float(np.float32(v))  # what `.item()` of the float32 value gives
+        return v if self._dtype == torch.float64 else self.value.item()
+
+    def _floats(self, dtype) -> bool:
+        "Whether this batch's value (of `dtype`) adds as a float: the sums so far are floats, or there are none yet."
+        if self._dtype is None and self.count: return False
+        self._dtype = dtype
+        return True
+
+    def _add_value(self, v, bs:int):
+        "Add the batch's value `v` (a tensor, or what `to_detach` made of another value) for `bs` rows."
+        if isinstance(v, torch.Tensor) and v.device.type == 'cpu' and v.numel() == 1 and v.dtype.is_floating_point \
+                and self._floats(v.dtype):
+            return _add(self, v.item() * bs, bs)
+        if self._dtype is not None: self.total, self._dtype = torch.tensor(self.total, dtype=self._dtype), None
+        _add(self, v.detach().cpu() * bs if isinstance(v, torch.Tensor) else v * bs, bs)
+
+
+class RegAvgMetric(_FloatSums, AvgMetric):
     """fastai's `AvgMetric` of `func` (the same name, `func`, running sums and value). On fastfit's own batches (plain
     tensors, one process) the batch size is read off the target and the value detached directly, where fastai searches
     the batch and maps `to_detach` over it; fastai's `accuracy` and `error_rate` run in plain torch (the same values)."""
@@ -448,18 +489,25 @@ class RegAvgMetric(AvgMetric):
         if not getattr(learn, '_lean_metrics', False): return super().accumulate(learn)
         y = learn.yb[0]
         v = _PLAIN_METRICS.get(self.func, self.func)(learn.pred, y)
-        v = v.detach().cpu() if isinstance(v, torch.Tensor) else learn.to_detach(v)
-        bs = y.shape[0]
-        _add(self, v * bs, bs)
+        self._add_value(v if isinstance(v, torch.Tensor) else learn.to_detach(v), y.shape[0])
 
 
-class RegAvgLoss(AvgLoss):
+class RegAvgLoss(_FloatSums, AvgLoss):
     "fastai's `AvgLoss` (the validation loss), lean on fastfit's batches as `RegAvgMetric`."
     def accumulate(self, learn):
         if not getattr(learn, '_lean_metrics', False): return super().accumulate(learn)
-        bs, v = learn.yb[0].shape[0], learn.loss
+        bs, d = learn.yb[0].shape[0], learn.__dict__
+        # the batch's loss as a float already (LeanLoop._do_one_batch)
+        if d.get('_loss') is None and learn._loss_v is not None and self._floats(learn._loss_of.dtype):
+            return _add(self, learn._loss_v * bs, bs)
+        v = learn.loss
         if v.ndim: v = v.mean()  # (the mean of one number is itself)
-        _add(self, v.detach().cpu() * bs, bs)
+        self._add_value(v, bs)
+
+
+def _logged(m):
+    "What the recorder logs of metric `m`: fastai's `_maybe_item`, without making a tensor of a float sum."
+    return m.item() if isinstance(m, _FloatSums) else _maybe_item(m)
 
 
 def _add(m, v, bs:int):
@@ -595,10 +643,11 @@ class RegRecorder(Recorder):
     def after_train(self):
         if self.cancel_train: return
         self.log.append(self._smooth)
-        if self.train_metrics: self.log += [_maybe_item(m) for m in self.metrics]
+        if self.train_metrics: self.log += [_logged(m) for m in self.metrics]
 
     def after_validate(self):
-        if not self.cancel_valid: self.log += [_maybe_item(m) for m in (self._valid_mets if self._vm is None else self._vm)]
+        if self.cancel_valid: return
+        self.log += [_logged(m) for m in (self._valid_mets if self._vm is None else self._vm)]
 
     def after_epoch(self):
         self.learn.final_record = rec = self.log[1:]
