@@ -33,8 +33,10 @@ def forward_many(model, x:torch.Tensor, ps:dict) -> torch.Tensor:
     if t is MLPModel: return model.forward_many(x, ps)
     if t in (LinearModel, SoftmaxModel) or (isinstance(model, LinearModel) and t.forward is LinearModel.forward):
         model._check_features(x, model.n_in)
-        w = ps['w'][:, :, None] if isinstance(model, LinearModel) else ps['w'].transpose(1, 2)  # (G, n_in, n_out)
-        y = torch.matmul(x, w)
+        # One matrix product (n, n_in) @ (n_in, G * n_out) for every run, not G batched ones over a broadcast x.
+        w = ps['w']
+        G, k = len(w), 1 if isinstance(model, LinearModel) else w.shape[1]
+        y = (x @ w.reshape(G * k, -1).T).view(len(x), G, k).transpose(0, 1)  # (G, n, n_out)
         return y + (ps['b'][:, None, None] if isinstance(model, LinearModel) else ps['b'][:, None, :]) if model.bias else y
     if t is PolyModel:
         model._check_features(x, 1)

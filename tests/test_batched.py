@@ -119,3 +119,16 @@ def test_what_cannot_be_batched_is_left_alone():
     assert not batchable([a]) and not batchable([a, b])
     assert not fit_together([a, b], 5)
     assert a.param_history.step == 0 and b.param_history.step == 0
+
+
+@pytest.mark.parametrize('hidden,n_in,n_out', [((16,), 1, 1), ((8, 5), 3, 2), ((4,), 2, 3)])
+def test_the_batched_forward_of_an_mlp_is_each_parameter_sets_own(hidden, n_in, n_out):
+    "MLPModel.forward_many (the runs fitted together, the landscape grid) gives each set's forward, with or without gradients."
+    m = MLPModel(n_in=n_in, hidden=hidden, n_out=n_out)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, n_in, generator=g)
+    ps = {k: torch.randn(7, *p.shape, generator=g) for k, p in m.named_parameters()}
+    each = torch.stack([torch.func.functional_call(m, {k: v[i] for k, v in ps.items()}, (x,)) for i in range(7)])
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad): out = m.forward_many(x, ps)
+        torch.testing.assert_close(out, each, rtol=1e-5, atol=1e-5)
