@@ -52,6 +52,11 @@ class ParamHistory(Callback):
         self.max_records, self.names, self.grads_on, self.max_bytes = max_records, params, bool(grads), max_bytes
         self.reset()
 
+    @property
+    def name(self):
+        "fastai's name for the callback (`learn.param_history`), without its regular expressions for this class."
+        return 'param_history' if type(self) is ParamHistory else super().name
+
     def reset(self):
         "Forget every record; the next fit starts again at step 0."
         self.n, self.step, self.stride, self.layout = 0, 0, 1, None
