@@ -17,9 +17,6 @@ pytest.importorskip('mkdocs', reason="the docs extra is missing: pip install -e 
 pytest.importorskip('mkdocs_jupyter', reason="the docs extra is missing: pip install -e '.[docs]'")
 pytest.importorskip('mkdocstrings', reason="the docs extra is missing: pip install -e '.[docs]'")
 
-# one site build (a module fixture) serves these tests: pytest-xdist keeps them in one worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group('docs')
-
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ('file:', 'data:', 'blob:', 'about:')
 
