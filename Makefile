@@ -19,11 +19,14 @@ DOCSTAMP := $(VENV)/.installed-docs
 # or accelerate (those tests skip, saying why).
 OLD      := .venv-oldest
 OLDSTAMP := $(OLD)/.installed
-# The suite on every core; tests that share a browser or a Jupyter server stay in one worker (xdist_group); the slowest listed.
-PYTEST   := -m pytest -n auto --dist loadgroup --durations=15
+# The suite on every core, a test file to a worker: what a file's tests share (a module fixture: a site build, a Jupyter
+# server or kernel, a torchrun launch) is made once, not once in each worker. (`--dist loadgroup`'s xdist_group marks do
+# not group with pytest 9 and pytest-xdist 3.8: xdist renames `item._nodeid`, which pytest 9 no longer reads.)
+# The slowest tests are listed.
+PYTEST   := -m pytest -n auto --dist loadfile --durations=15
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-oldest bench lint docs nbs clean
+.PHONY: demo test test-oldest env env-oldest bench lint docs nbs clean
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
@@ -53,10 +56,16 @@ $(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
 	touch $(OLDSTAMP)
 
-# The suite again, with the oldest declared dependencies: a lower bound that lies turns this red.
+# The two environments alone, without running anything (.ci/run installs the second while the suite runs in the first).
+env: $(DEVSTAMP)
+env-oldest: $(OLDSTAMP)
+
+# The suite again, with the oldest declared dependencies: a lower bound that lies turns this red. Every test but the
+# notebooks' runs (tests/test_notebooks.py, a third of the suite's time): they call the public functions the other
+# tests call, and `make test` runs them.
 test-oldest: $(OLDSTAMP)
 	$(OLD)/bin/python -m pip list 2>/dev/null | grep -iE '^(fastai|fastcore|fastprogress|torch|numpy|matplotlib|pillow) '
-	$(OLD)/bin/python $(PYTEST)
+	$(OLD)/bin/python $(PYTEST) --ignore=tests/test_notebooks.py
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -8,9 +8,6 @@ from PIL import Image
 
 from fastfit.writers import exported_frames
 
-# one page of the player (module fixtures) serves these tests: pytest-xdist keeps them in one worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group('browser')
-
 N = 40  # more than the player's 16-frame snapshots, so that jumps and backward steps cross them
 
 

@@ -18,8 +18,6 @@ from PIL import Image
 
 nbformat = pytest.importorskip('nbformat')
 
-# one JupyterLab server (a module fixture) serves these tests: pytest-xdist keeps them in one worker (`--dist loadgroup`)
-pytestmark = pytest.mark.xdist_group('jupyter')
 FRAMES, FPS = 8, 10
 CELL = f"learn.animate(frames={FRAMES}, fps={FPS}, panels=('fit', 'surface', 'loss'), dpi=60)"
 
