@@ -199,14 +199,22 @@ class GifStream:
         return b''.join(out)
 
 
-def gif_of(fr, fps:float, keep=None, check=None) -> tuple:
+def gif_of(fr, fps:float, keep=None, check=None, each=None) -> tuple:
     """(GIF bytes, frame counts) of the frames of `fr` (a `Frames`; only the frame indices `keep`, if given), rendered
-    and encoded one at a time. The palette comes from four frames spread over the animation."""
+    and encoded one at a time. The palette comes from four frames spread over the animation. `each(k)`, if given, is
+    called once per kept frame `k` right after it is drawn (its artists set to frame `k`), in no particular order."""
     keep = list(range(len(fr))) if keep is None else list(keep)
     with Renderer(fr, check) as r:
         n = len(keep)
         picks = sorted({keep[0], keep[n // 3], keep[2 * n // 3], keep[-1]})
-        samples = {k: r.frame(k).copy() for k in picks}
+        samples = {}
+        for k in picks:
+            samples[k] = r.frame(k).copy()
+            if each is not None: each(k)
         stream = GifStream(Palette(list(samples.values()), exact=artist_colours(fr.artists)), fps)
-        for k in keep: stream.add(samples[k] if k in samples else r.frame(k))
+        for k in keep:
+            if k in samples: stream.add(samples[k])
+            else:
+                stream.add(r.frame(k))
+                if each is not None: each(k)
     return stream.getvalue(), stream.counts
