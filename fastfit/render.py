@@ -182,6 +182,19 @@ class _Mesh:
         buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
 
 
+def _draw_text_once_laid_out(fig, text:Text):
+    """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
+    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns."""
+    layout = text._get_layout
+    memo = []
+    def once(renderer):
+        if not memo or memo[0] is not renderer: memo[:] = [renderer, layout(renderer)]
+        return memo[1]
+    text._get_layout = once
+    try: fig.draw_artist(text)
+    finally: del text._get_layout
+
+
 def frames_differ(a, b, tol:int=40) -> float:
     "Share of pixels of images `a` and `b` (H, W, >=3) that differ by more than `tol` (of 255) in any channel."
     a, b = np.asarray(a)[..., :3].astype(np.int16), np.asarray(b)[..., :3].astype(np.int16)
@@ -293,7 +306,7 @@ class Renderer:
             elif (m := self.meshes.get(id(s))) is not None: m.paint(buf, self.fig)
             elif isinstance(s, Text):
                 t = time.perf_counter()
-                self.fig.draw_artist(s)
+                _draw_text_once_laid_out(self.fig, s)
                 self.t_text += time.perf_counter() - t
             else: self.fig.draw_artist(s)
         self.t_draw += time.perf_counter() - t0
