@@ -125,10 +125,16 @@ class _Layer:
         px = (px if self.at is None else rgba.reshape(-1, 4)[self.at]).astype(np.uint16)
         # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
         self.keep, self.premult = 255 - px[..., 3:], px[..., :3] * px[..., 3:] + 127
-        if self.at is None:  # most frames leave a legend's box as the background has it: then paste the result
+        # most frames leave what is under the layer as the background has it: then paste the result, made once
+        if self.at is None:
             self.under = background[self.box].copy()
             self.over = self.under.copy()
             self._blend(self.over)
+        else:
+            under = background.reshape(-1, 4)[self.at]
+            self.under = under.view(np.uint32)[:, 0].copy()
+            self._blend(under)
+            self.over = under.view(np.uint32)[:, 0].copy()
 
     def _blend(self, dst):
         dst[..., :3] = (dst[..., :3] * self.keep + self.premult) // 255
@@ -140,9 +146,15 @@ class _Layer:
             if np.array_equal(dst, self.under): dst[...] = self.over
             else: self._blend(dst)
         else:
-            flat = buf.reshape(-1, 4)  # a view of the whole (contiguous) frame
-            flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
-            px = buf.reshape(-1).view(np.uint32)
+            px = buf.reshape(-1).view(np.uint32)  # a view of the whole (contiguous) frame, a pixel as one number
+            same = px[self.at] == self.under
+            n, flat = int(same.sum()), buf.reshape(-1, 4)
+            if n == len(same): px[self.at] = self.over
+            elif n > len(same) // 2:  # a moving artist drew under a few of its pixels: blend those
+                px[self.at[same]] = self.over[same]
+                at, moved = self.at[~same], ~same
+                flat[at, :3] = (flat[at, :3] * self.keep[moved] + self.premult[moved]) // 255
+            else: flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255  # over a moving mesh, say
             px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
 
 
