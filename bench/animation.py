@@ -12,7 +12,8 @@ repeats: on a shared machine wall time counts the other jobs too (`--wall` times
 'differing' is the worst frame's share of pixels more
 than 40/255 off matplotlib's own full redraw of that frame. Also: render-only and encode-only time per frame, the share
 of render time spent drawing moving text, fastfit's hand-written GIF container vs Pillow's `save_all` writer on the same
-frames, and 100 vs 1,000 frames (linear growth). Run: `python bench/animation.py [repeats]` (in `make bench`)."""
+frames, and 100 vs 1,000 frames (linear growth). Run: `python bench/animation.py [repeats]` (in `make bench`);
+`--ratios`: only the GIF and HTML speed-ups (no stages, pixel check, inline row or 1,000 frames: a quicker comparison)."""
 import contextlib
 import functools
 import gc
@@ -119,19 +120,22 @@ def stages(learn, panels, reps):
     return med(rend), med(enc), med(text), med(hand), med(pil), sizes
 
 
-def bench(learn, panels, reps, d):
+def bench(learn, panels, reps, d, ratios=False):
     anim = lambda: learn.animate(frames=FRAMES, fps=FPS, panels=panels, dpi=DPI)
     runs = dict(ff_gif=lambda: learn.save_animation(d / 'ff.gif', frames=FRAMES, fps=FPS, panels=panels, dpi=DPI),
                 mpl_gif=lambda: anim().save(d / 'mpl.gif', writer=PillowWriter(fps=FPS)),
                 ff_html=lambda: learn.save_animation(d / 'ff.html', frames=FRAMES, fps=FPS, panels=panels, dpi=DPI),
                 mpl_html=lambda: (d / 'mpl.html').write_text(anim().to_jshtml()),
                 ff_inline=lambda: anim().outputs())
+    if ratios: del runs['ff_inline']
     times = {k: [] for k in runs}
     for _ in range(reps):  # interleaved, so that load from other processes hits both sides alike
         for k, f in runs.items(): times[k].append(timed(f))
     m = {k: med(v) for k, v in times.items()}
-    ref = [f[..., :3] for f in mpl_frames(anim())]
     size = lambda n: os.path.getsize(d / n)
+    if ratios: return dict(gif=(m['mpl_gif'], m['ff_gif'], size('mpl.gif'), size('ff.gif'), float('nan'), float('nan')),
+                           html=(m['mpl_html'], m['ff_html'], size('mpl.html'), size('ff.html'), float('nan'), float('nan')))
+    ref = [f[..., :3] for f in mpl_frames(anim())]
     # matplotlib's inline HTML is `to_jshtml()`, the same work as its .html: one timing serves both rows
     return dict(gif=(m['mpl_gif'], m['ff_gif'], size('mpl.gif'), size('ff.gif'),
                      worst(exported_frames(d / 'mpl.gif', FPS), ref), worst(exported_frames(d / 'ff.gif', FPS), ref)),
@@ -172,33 +176,28 @@ def name(subject, panels) -> str:
     return (f"{runs} runs: " if runs else '') + '+'.join(panels)
 
 
-def main(reps=5):
+def main(reps=5, ratios=False):
     s = synth_linear(n=100, seed=42)
-    long = quiet_fit(regression_learner(s.dataloaders(bs=None)), 1000)  # 1,001 records: enough for the 1,000-frame row
+    long = None if ratios else quiet_fit(regression_learner(s.dataloaders(bs=None)), 1000)  # 1,001 records: the 1,000-frame row
     todo = cases()
     print(f"{FRAMES} frames, {DPI} dpi, {'wall' if clock is time.perf_counter else 'CPU'} time, "
           f"median of {reps} interleaved repeats\n")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        print('| panels | render ms/frame | encode ms/frame | text share of render | GIF container: fastfit s | '
-              'Pillow save_all s | fastfit bytes | Pillow bytes |')
-        print('|---|---:|---:|---:|---:|---:|---:|---:|')
-        for lrn, panels in todo:
-            r, e, t, h, p, (sh, sp) = stages(lrn, panels, reps)
-            print(f"| {name(lrn, panels)} | {1e3 * r:.2f} | {1e3 * e:.2f} | {t:.0%} | {h:.3f} | {p:.3f} ({p / h:.1f}x) "
-                  f"| {sh:,} | {sp:,} |", flush=True)
+        if not ratios: stage_table(todo, reps)
         print('\n| panels | output | matplotlib s | fastfit s | speed-up | matplotlib bytes | fastfit bytes '
               '| differing px, matplotlib file | differing px, fastfit file |')
         print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
         with tempfile.TemporaryDirectory() as d:
             for lrn, panels in todo:
-                res = bench(lrn, panels, reps, Path(d))
+                res = bench(lrn, panels, reps, Path(d), ratios)
                 for fmt, (tm, tf, sm, sf, dm, df) in res.items():
                     sizes = ('-', '-') if sm is None else (f'{sm:,}', f'{sf:,}')
                     print(f"| {name(lrn, panels)} | {fmt} | {tm:.2f} | {tf:.3f} | {tm / tf:.1f}x | {sizes[0]} | {sizes[1]} "
                           f"| {pct(dm)} | {pct(df)} |", flush=True)
                 gif, page = os.path.getsize(Path(d) / 'ff.gif'), os.path.getsize(Path(d) / 'ff.html')
                 print(f"| {name(lrn, panels)} | html / gif size | | | | | {page / gif:.2f}x | | |", flush=True)
+            if ratios: return
             t100 = med([timed(lambda: long.save_animation(Path(d) / 'a.gif', frames=100, fps=FPS, dpi=DPI))
                         for _ in range(reps)])
             t1000 = med([timed(lambda: long.save_animation(Path(d) / 'b.gif', frames=1000, fps=FPS, dpi=DPI))
@@ -208,4 +207,15 @@ def main(reps=5):
               f"{t1000 / t100:.1f}x the time for 10x the frames")
 
 
-if __name__ == '__main__': main(int(next((a for a in sys.argv[1:] if a.isdigit()), 5)))
+def stage_table(todo, reps):
+    "The stages table: render and encode per frame, text share, fastfit's GIF container vs Pillow's."
+    print('| panels | render ms/frame | encode ms/frame | text share of render | GIF container: fastfit s | '
+          'Pillow save_all s | fastfit bytes | Pillow bytes |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|')
+    for lrn, panels in todo:
+        r, e, t, h, p, (sh, sp) = stages(lrn, panels, reps)
+        print(f"| {name(lrn, panels)} | {1e3 * r:.2f} | {1e3 * e:.2f} | {t:.0%} | {h:.3f} | {p:.3f} ({p / h:.1f}x) "
+              f"| {sh:,} | {sp:,} |", flush=True)
+
+
+if __name__ == '__main__': main(int(next((a for a in sys.argv[1:] if a.isdigit()), 5)), '--ratios' in sys.argv)

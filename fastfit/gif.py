@@ -120,6 +120,15 @@ def check_gif_fps(fps):
                          f"use fps >= {math.ceil(1e4 * 100 / MAX_DELAY) / 1e4:g}")
 
 
+def _changed(a, b) -> np.ndarray:
+    """Indices where flat uint32 arrays `a` and `b` differ: compared two pixels at a time (as uint64) where their length
+    allows, which halves the pass over the whole frame, then pixel by pixel within the pairs that differ."""
+    if len(a) % 2: return np.flatnonzero(a != b)
+    pairs = np.flatnonzero(a.view(np.uint64) != b.view(np.uint64)) * 2
+    both = np.stack([pairs, pairs + 1], 1).reshape(-1)
+    return both[a[both] != b[both]]
+
+
 def _lzw(idx) -> bytes:
     "GIF image data of palette indices `idx` (H, W uint8): code size 8, Pillow's LZW sub-blocks, terminator."
     h, w = idx.shape
@@ -144,37 +153,28 @@ class GifStream:
 
     def _delay(self, k) -> int: return round((k + 1) * 100 / self.fps) - round(k * 100 / self.fps)
 
-    def pack(self, rgba) -> np.ndarray:
-        """The frame as packed colours, into the buffer the previous frame does not hold (no allocation per frame):
-        valid until the frame after next is packed."""
-        view = np.ascontiguousarray(rgba).view(np.uint32)[..., 0]
-        if not hasattr(self, '_bufs'): self._bufs = [np.empty_like(view), np.empty_like(view)]
-        self._bufs.reverse()
-        return np.bitwise_and(view, 0xFFFFFF, out=self._bufs[0])
-
     def add(self, rgba):
         "Append a frame (H, W, 4 uint8)."
-        self.add_packed(self.pack(rgba))
-
-    def add_packed(self, px):
-        "Append a frame given as `pack` returned it."
+        raw = np.ascontiguousarray(rgba).view(np.uint32)[..., 0]  # a pixel as one number: RGBA, alpha in the top byte
         d = self._delay(self.n)
         self.n += 1
         if self.prev is None:
-            self.size = px.shape[::-1]
-            self.idx = self.pal.lookup(px)
-            self.prev = px
+            self.size = raw.shape[::-1]
+            self.prev = raw.copy()  # the last frame added, kept up to date where frames change
+            self.idx = self.pal.lookup(raw & 0xFFFFFF)
             return self._chunk(d, (0, 0), self.idx, False)
-        changed = np.flatnonzero(px != self.prev)  # a few thousand pixels of a frame's hundreds of thousands
-        self.prev = px
+        flat, prev = raw.reshape(-1), self.prev.reshape(-1)
+        changed = _changed(flat, prev)  # a few thousand pixels of a frame's hundreds of thousands
         if len(changed):
-            new = self.pal.lookup(px.ravel()[changed])  # only the pixels that changed are looked up
+            now = flat[changed]
+            prev[changed] = now
+            new = self.pal.lookup(now & 0xFFFFFF)  # only the pixels that changed are looked up
             flat = self.idx.ravel()  # a view: updating it updates the current frame's indices
-            moved = new != flat[changed]  # changed colours can map to the same palette entry
+            moved = new != flat[changed]  # changed colours (or alpha alone) can map to the same palette entry
             if moved.any():
                 changed, new = changed[moved], new[moved]
                 flat[changed] = new
-                ys, xs = np.divmod(changed, px.shape[1])
+                ys, xs = np.divmod(changed, raw.shape[1])
                 y0, x0 = ys.min(), xs.min()
                 sub = np.full((ys.max() - y0 + 1, xs.max() - x0 + 1), TRANSPARENT, np.uint8)
                 sub[ys - y0, xs - x0] = new
@@ -199,14 +199,22 @@ class GifStream:
         return b''.join(out)
 
 
-def gif_of(fr, fps:float, keep=None, check=None) -> tuple:
+def gif_of(fr, fps:float, keep=None, check=None, each=None) -> tuple:
     """(GIF bytes, frame counts) of the frames of `fr` (a `Frames`; only the frame indices `keep`, if given), rendered
-    and encoded one at a time. The palette comes from four frames spread over the animation."""
+    and encoded one at a time. The palette comes from four frames spread over the animation. `each(k)`, if given, is
+    called once per kept frame `k` right after it is drawn (its artists set to frame `k`), in no particular order."""
     keep = list(range(len(fr))) if keep is None else list(keep)
     with Renderer(fr, check) as r:
         n = len(keep)
         picks = sorted({keep[0], keep[n // 3], keep[2 * n // 3], keep[-1]})
-        samples = {k: r.frame(k).copy() for k in picks}
+        samples = {}
+        for k in picks:
+            samples[k] = r.frame(k).copy()
+            if each is not None: each(k)
         stream = GifStream(Palette(list(samples.values()), exact=artist_colours(fr.artists)), fps)
-        for k in keep: stream.add(samples[k] if k in samples else r.frame(k))
+        for k in keep:
+            if k in samples: stream.add(samples[k])
+            else:
+                stream.add(r.frame(k))
+                if each is not None: each(k)
     return stream.getvalue(), stream.counts

@@ -59,6 +59,7 @@ class _Face:
         self.chars = {}  # char -> (glyph index, FreeType advance (1/64 px), ink ymin, ymax (1/64 px)), or None
         self.pairs = {}  # 'ab' -> (HarfBuzz x of b (px), FreeType pen of b (1/64 px)), or None (a ligature, say)
         self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
+        self.lines = {}  # line -> `line(s)`: a frame's text is measured (layout) and then drawn, each asking for its line
 
     def _char(self, c):
         info = None
@@ -86,6 +87,13 @@ class _Face:
 
     def line(self, s) -> tuple | None:
         "(glyph indices, x of each (px), FreeType width, ink ymin, ymax (1/64 px)) of line `s`, or None if not simple."
+        ln = self.lines.get(s, _MISSING)
+        if ln is _MISSING:
+            if len(self.lines) > 256: self.lines.clear()
+            ln = self.lines[s] = self._line(s)
+        return ln
+
+    def _line(self, s) -> tuple | None:
         chars, pairs = self.chars, self.pairs
         prev, glyphs, xs, x, pen, lo, hi = None, [], [], 0., 0, 0, 0
         for i, c in enumerate(s):

@@ -239,10 +239,9 @@ def page_gif(page:str) -> tuple:
 def frames_page(fr, fps:float, name:str='animation') -> str:
     "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
     limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
-    gif, counts = gif_of(fr, fps)
-    every = frame_marks(fr)  # the reading aids of every frame; a thinned page keeps those of its frames
-    def marks(keep): return {'pts': [[t[k] for k in keep] for t in every['pts']], 'params': [every['params'][k] for k in keep]
-                                                                                            if every['params'] else []}
+    every = FrameMarks(fr)  # the reading aids, gathered while the frames are drawn; a thinned page keeps its frames'
+    gif, counts = gif_of(fr, fps, each=every)
+    marks = every.of
     keep = list(range(n))
     def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300, marks=marks(keep)))
     step, note = 1, ''
@@ -259,31 +258,51 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
 MAX_PARAM_TEXT = 24  # a frame's parameters are shown as text up to this many scalars (then the first ones, and a count)
 
 
-def frame_marks(fr, keep=None) -> dict:
-    """The player's reading aids for the frames `keep` of `fr` (a `Frames`): 'pts', per moving marker of a panel that has
-    them (the loss curve's point, the path's point on the loss surface), its place in each frame in image pixels (None
-    where it is not drawn); 'params', each frame's parameters as text ('w=2.95  b=1.98'; one run only)."""
-    keep = list(range(len(fr))) if keep is None else list(keep)
-    H = fr.fig.bbox.height
-    tracks = [(p, pt) for p in fr.panels for pt in getattr(p, 'points', [])[:1]]
-    pts = [[] for _ in tracks]
-    for k in keep:
-        fr.draw(k)
-        for out, (p, pt) in zip(pts, tracks):
+class FrameMarks:
+    """The player's reading aids of `fr` (a `Frames`), gathered frame by frame: call it with `k` while the artists show
+    frame `k` (as `gif_of(each=)` does, right after drawing it), then `of(keep)` gives them (see `frame_marks`)."""
+    def __init__(self, fr):
+        self.fr, self.H = fr, fr.fig.bbox.height
+        self.tracks = [pt for p in fr.panels for pt in getattr(p, 'points', [])[:1]]
+        self.pts, self.texts = {}, {}
+
+    def __call__(self, k:int):
+        "Note where the moving markers are in frame `k` (the artists set to it)."
+        out = []
+        for pt in self.tracks:
             xy = np.asarray(pt.get_xydata(), dtype=float)
             if not len(xy) or not np.isfinite(xy[-1]).all() or not pt.get_visible(): out.append(None); continue
             x, y = pt.axes.transData.transform(xy[-1])
-            out.append([round(float(x), 1), round(float(H - y), 1)] if np.isfinite([x, y]).all() else None)
-    params = []
-    if len(fr.recss) == 1:
+            out.append([round(float(x), 1), round(float(self.H - y), 1)] if np.isfinite([x, y]).all() else None)
+        self.pts[k] = out
+
+    def of(self, keep=None) -> dict:
+        "The reading aids of frames `keep` (every frame if None), drawing any frame not yet noted."
+        fr = self.fr
+        keep = list(range(len(fr))) if keep is None else list(keep)
         for k in keep:
-            ps = fr.recs.params[k]
-            vals = [(n, v) for name, t in ps.items() for n, v in zip(flat_names([(name, tuple(t.shape))]), t.reshape(-1).tolist())]
-            text = '  '.join(f"{n}={v:.7g}" for n, v in vals[:MAX_PARAM_TEXT])
-            if len(vals) > MAX_PARAM_TEXT: text += f"  ... ({len(vals):,} parameters)"
-            step = fr.recs.steps[k]
-            params.append(('' if step is None else f"step {int(step)}: ") + text)
-    return {'pts': pts, 'params': params}
+            if k not in self.pts: fr.draw(k); self(k)
+        pts = [[self.pts[k][i] for k in keep] for i in range(len(self.tracks))]
+        return {'pts': pts, 'params': [self._param_text(k) for k in keep] if len(fr.recss) == 1 else []}
+
+    def _param_text(self, k:int) -> str:
+        "Frame `k`'s parameters as text ('step 3: w=2.95  b=1.98'), made once (a thinned page asks again)."
+        if k in self.texts: return self.texts[k]
+        ps = self.fr.recs.params[k]
+        vals = [(n, v) for name, t in ps.items() for n, v in zip(flat_names([(name, tuple(t.shape))]), t.reshape(-1).tolist())]
+        text = '  '.join(f"{n}={v:.7g}" for n, v in vals[:MAX_PARAM_TEXT])
+        if len(vals) > MAX_PARAM_TEXT: text += f"  ... ({len(vals):,} parameters)"
+        step = self.fr.recs.steps[k]
+        self.texts[k] = ('' if step is None else f"step {int(step)}: ") + text
+        return self.texts[k]
+
+
+def frame_marks(fr, keep=None) -> dict:
+    """The player's reading aids for the frames `keep` of `fr` (a `Frames`): 'pts', per moving marker of a panel that has
+    them (the loss curve's point, the path's point on the loss surface), its place in each frame in image pixels (None
+    where it is not drawn); 'params', each frame's parameters as text ('w=2.95  b=1.98'; one run only). It draws each
+    frame: an export gathers them while rendering instead (`FrameMarks`)."""
+    return FrameMarks(fr).of(keep)
 
 
 # The notebook display: two outputs, chosen by what front ends really render. The first is the GIF sent as image/png
@@ -340,12 +359,13 @@ def notebook_outputs(fr, fps:float, name:str='FitAnimation') -> list:
     """The outputs (mime bundles) a notebook shows for the animation of `fr`: the GIF as image/png, then the script that
     mounts the player on it. A GIF over `animation.embed_limit` (matplotlib's, in MB of base64; 20 by default) is not
     embedded: the last frame is shown as PNG instead, with a one-line note saying how to make it fit."""
-    gif, counts = gif_of(fr, fps)
+    marks = FrameMarks(fr)
+    gif, counts = gif_of(fr, fps, each=marks)
     limit_mb, size = mpl.rcParams['animation.embed_limit'], 4 * math.ceil(len(gif) / 3)
     what = f"{name}: {len(fr)} frames at {fps:g} fps"
     if size <= limit_mb * 2 ** 20:
         return [{'image/png': _b64(gif), 'text/plain': f"<{what}, an animated GIF of {len(gif) / 1e3:,.0f} kB>"},
-                {'application/javascript': mount_script(counts, fps, frame_marks(fr)), 'text/plain': ''}]
+                {'application/javascript': mount_script(counts, fps, marks.of()), 'text/plain': ''}]
     note = (f"Showing the last frame: the animation's GIF ({size / 2 ** 20:.1f} MB in base64) is over matplotlib's "
             f"animation.embed_limit of {limit_mb:g} MB. Ask for fewer frames= or a lower dpi=, raise the limit "
             f"(plt.rcParams['animation.embed_limit'] = {math.ceil(size / 2 ** 20) + 1}), or save_animation('fit.gif').")

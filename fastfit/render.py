@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import QuadMesh
 from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image
 
@@ -124,10 +125,16 @@ class _Layer:
         px = (px if self.at is None else rgba.reshape(-1, 4)[self.at]).astype(np.uint16)
         # "over" in integers: (dst * (255 - a) + src * a) / 255, at most 255 * 255, so uint16 holds it
         self.keep, self.premult = 255 - px[..., 3:], px[..., :3] * px[..., 3:] + 127
-        if self.at is None:  # most frames leave a legend's box as the background has it: then paste the result
+        # most frames leave what is under the layer as the background has it: then paste the result, made once
+        if self.at is None:
             self.under = background[self.box].copy()
             self.over = self.under.copy()
             self._blend(self.over)
+        else:
+            under = background.reshape(-1, 4)[self.at]
+            self.under = under.view(np.uint32)[:, 0].copy()
+            self._blend(under)
+            self.over = under.view(np.uint32)[:, 0].copy()
 
     def _blend(self, dst):
         dst[..., :3] = (dst[..., :3] * self.keep + self.premult) // 255
@@ -139,9 +146,15 @@ class _Layer:
             if np.array_equal(dst, self.under): dst[...] = self.over
             else: self._blend(dst)
         else:
-            flat = buf.reshape(-1, 4)  # a view of the whole (contiguous) frame
-            flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
-            px = buf.reshape(-1).view(np.uint32)
+            px = buf.reshape(-1).view(np.uint32)  # a view of the whole (contiguous) frame, a pixel as one number
+            same = px[self.at] == self.under
+            n, flat = int(same.sum()), buf.reshape(-1, 4)
+            if n == len(same): px[self.at] = self.over
+            elif n > len(same) // 2:  # a moving artist drew under a few of its pixels: blend those
+                px[self.at[same]] = self.over[same]
+                at, moved = self.at[~same], ~same
+                flat[at, :3] = (flat[at, :3] * self.keep[moved] + self.premult[moved]) // 255
+            else: flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255  # over a moving mesh, say
             px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
 
 
@@ -180,6 +193,19 @@ class _Mesh:
             return fig.draw_artist(self.mesh)  # translucent or partial: matplotlib draws it
         c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
         buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
+
+
+def _draw_text_once_laid_out(fig, text:Text):
+    """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
+    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns."""
+    layout = text._get_layout
+    memo = []
+    def once(renderer):
+        if not memo or memo[0] is not renderer: memo[:] = [renderer, layout(renderer)]
+        return memo[1]
+    text._get_layout = once
+    try: fig.draw_artist(text)
+    finally: del text._get_layout
 
 
 def frames_differ(a, b, tol:int=40) -> float:
@@ -291,9 +317,11 @@ class Renderer:
         for s in self.steps:
             if isinstance(s, _Layer): s.composite(buf)
             elif (m := self.meshes.get(id(s))) is not None: m.paint(buf, self.fig)
+            elif isinstance(s, Line2D) and not (np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True))):
+                pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
             elif isinstance(s, Text):
                 t = time.perf_counter()
-                self.fig.draw_artist(s)
+                _draw_text_once_laid_out(self.fig, s)
                 self.t_text += time.perf_counter() - t
             else: self.fig.draw_artist(s)
         self.t_draw += time.perf_counter() - t0

@@ -196,6 +196,28 @@ def test_html_thinned_under_embed_limit(learn, tmp_path):
     assert 2 <= len(exported_frames(path)) < 40
 
 
+def _page_marks(path):
+    import html
+    import json
+    return json.loads(html.unescape(re.search(r'data-marks="([^"]*)"', path.read_text()).group(1)))
+
+
+def test_html_reading_aids_are_those_of_each_frame(learn, tmp_path):
+    "The marks an export gathers while drawing are those of each frame drawn on its own (also on a thinned page)."
+    from fastfit.player import frame_marks
+    panels = ('fit', 'surface', 'loss')
+    path = learn.save_animation(tmp_path / 'a.html', frames=N, fps=FPS, dpi=DPI, panels=panels)
+    marks = _page_marks(path)
+    assert marks == frame_marks(learner_frames(learn, N, panels, DPI, 'test'))
+    assert len(marks['pts']) == 2 and all(len(t) == N and all(p is not None for p in t) for t in marks['pts'])
+    assert len(set(map(tuple, marks['pts'][1]))) > N // 2  # the loss curve's point moves
+    with mpl.rc_context({'animation.embed_limit': .05}), pytest.warns(UserWarning, match=r'Showing \d+ of 40 frames'):
+        path = learn.save_animation(tmp_path / 'b.html', frames=40, fps=FPS, dpi=DPI, panels=panels)
+    step = int(re.search(r'one in (\d+)', path.read_text()).group(1))
+    keep = sorted({*range(0, 40, step), 39})
+    assert _page_marks(path) == frame_marks(learner_frames(learn, 40, panels, DPI, 'test'), keep)
+
+
 def test_mp4_without_extra_names_it(learn, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'imageio_ffmpeg', None)  # as if not installed
     with pytest.raises(ImportError, match=r"fastfit-gd\[mp4\]"): learn.save_animation(tmp_path / 'fit.mp4', frames=N)

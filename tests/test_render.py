@@ -64,3 +64,33 @@ def test_an_antialiased_mesh_is_drawn_by_matplotlib():
     fr = _MeshFrames()
     fr.mesh._antialiased = True
     with Renderer(fr) as r: assert not r.meshes
+
+
+@pytest.mark.parametrize('size', [(6, 4), (7, 5)])  # an even and an odd number of pixels (pairs compared, or one by one)
+def test_gif_stream_decodes_to_each_frames_palette_colours(size):
+    "Frames changing a few pixels each (or only their alpha) decode to the palette colour of every pixel of every frame."
+    import io
+
+    from PIL import Image
+
+    from fastfit.gif import GifStream, Palette
+    rng = np.random.default_rng(1)
+    cols = rng.integers(0, 256, (6, 3), dtype=np.uint8)
+    w, h = size
+    frames = [np.concatenate([cols[rng.integers(0, 6, (h, w))], np.full((h, w, 1), 255, np.uint8)], -1)]
+    for k in range(7):
+        f = frames[-1].copy()
+        if k == 3: f[1, 2, 3] = 200  # alpha alone: nothing to store
+        elif k != 5:  # frame 5 repeats frame 4
+            for _ in range(k % 3 + 1): f[rng.integers(h), rng.integers(w), :3] = cols[rng.integers(6)]
+        frames.append(f)
+    pal = Palette(frames[:1], exact=[tuple(c) for c in cols.tolist()])
+    st = GifStream(pal, 10)
+    for f in frames: st.add(f)
+    got = []
+    with Image.open(io.BytesIO(st.getvalue())) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            got += [np.asarray(im.convert('RGB'))] * st.counts[i]
+    assert len(got) == len(frames) and len(st.counts) < len(frames)  # the repeats were merged
+    for g, f in zip(got, frames): assert np.array_equal(g, f[..., :3])

@@ -146,7 +146,8 @@ class Frames:
             if t: a_.set_title(t + (f"\n{a_.get_title()}" if a_.get_title() else ''), fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
         bottom = self._one_legend([a_ for a_, (_, idx) in zip(self.axs, cells) if len(idx) == 1]) if split and ax is None else 0
-        if ax is None: fig.tight_layout(rect=(0, bottom, 1, 1))
+        # rect=None where it would be the whole figure: matplotlib measures every axes again for any rect (same result)
+        if ax is None: fig.tight_layout(rect=(0, bottom, 1, 1) if bottom else None)
 
     def _one_legend(self, axs) -> float:
         """The small multiples' legends (one each, saying the same) as one legend below the figure; the share of the

@@ -39,8 +39,8 @@ def _dense(uv:np.ndarray, step:float=.01) -> np.ndarray:
     if len(uv) < 2: return uv
     seg = np.diff(uv, axis=0)
     n = np.ceil(np.hypot(*seg.T).clip(max=4) / step).astype(int).clip(1)  # a segment far outside counts little
-    t = np.concatenate([np.arange(k) / k for k in n])
     i = np.repeat(np.arange(len(seg)), n)
+    t = (np.arange(len(i)) - np.repeat(np.cumsum(n) - n, n)) / n[i]  # j / k for j < k on each segment of k points
     return np.concatenate([uv[:-1][i] + seg[i] * t[:, None], uv[-1:]])
 
 
