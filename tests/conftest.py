@@ -32,6 +32,18 @@ CHROMIUM = Path('/usr/bin/chromium')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
 
 
+# `make test` runs the suite with `--dist loadfile`: a file's tests run in one worker, and files are handed to the workers
+# in collection order. The slowest files (seconds a worker spends on each) come first, so that no worker starts a long
+# file while the others have nothing left to do.
+SLOWEST_FILES = ('test_notebooks.py', 'test_display.py', 'test_docs.py', 'test_readable.py', 'test_fastai_contract.py',
+                 'test_live.py', 'test_jupyter.py', 'test_browser.py')
+
+
+def pytest_collection_modifyitems(items):
+    first = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: the other files keep their order
+
+
 @pytest.fixture(scope='session')
 def browser():
     "Debian's headless chromium driven by Playwright, one for the session; the test skips, saying why, where it cannot start."
