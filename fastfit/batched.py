@@ -316,9 +316,4 @@ class _Together:
         for g in act: self._hand_over(g)
         # Each learner's loader shuffles on from where a fit of its own would leave it.
         for lrn in self.learns[1:]: lrn.dls.train._gen.set_state(dl._gen.get_state())
-        # fastai's `opt.zero_grad()` (each run's parameters are its optimizer's: all of the model's, all trainable), without
-        # building its `L` of (param, group, state, hypers) tuples per run
-        with torch.no_grad():
-            for ps in self.params:
-                for p in ps:
-                    if p.grad is not None: p.grad.detach_().zero_()
+        for lrn in self.learns: lrn.opt.zero_grad()
