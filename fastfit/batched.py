@@ -13,7 +13,7 @@ from torch.func import functional_call, vmap
 
 from .classify import BCEWithLogits, CrossEntropy, SeparationNote
 from .data import TensorDL, mean_over_rows
-from .fastai_private import RegCastToTensor, RegRecorder, RegTrainEval
+from .fastai_private import RegCastToTensor, RegRecorder, RegTrainEval, opt_like
 from .history import ParamHistory
 from .learner import FitLearner
 from .models import LinearModel, MLPModel, PolyModel, RegModel, SoftmaxModel
@@ -153,8 +153,9 @@ class _Together:
     def __init__(self, learners:list):
         self.learns, G = learners, len(learners)
         self.G, self.names = G, [k for k, _ in learners[0].model.named_parameters()]
-        for lrn in learners:
+        for i, lrn in enumerate(learners):
             lrn.diverged = lrn.fit_error = None
+            if i and opt_like(lrn, learners[0]): continue  # the first's optimizer copied: the same, for this run's lr
             lrn.create_opt()  # as fit does: the optimizer with the learner's lr (and wd, if it has one)
             lrn.opt.set_hypers(lr=lrn.lr)
             if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
