@@ -132,3 +132,35 @@ def test_the_batched_forward_of_an_mlp_is_each_parameter_sets_own(hidden, n_in, 
     for grad in (True, False):
         with torch.set_grad_enabled(grad): out = m.forward_many(x, ps)
         torch.testing.assert_close(out, each, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('cls', [False, True])
+def test_a_fresh_copy_of_a_learner_fits_as_one_built_anew(cls):
+    "fresh_copy (a sweep's runs after the first): the attributes, callbacks and optimizer of a learner built anew, each its own."
+    from fastfit.fastai_private import fresh_copy, opt_like
+    from fastfit.models import copy_model
+    dls = (synth_blobs(seed=0) if cls else synth_linear(seed=0)).dataloaders(bs=16, valid_pct=0)
+    make = classification_learner if cls else regression_learner
+    first = make(dls, lr=.1)
+    def own(dls):  # each learner its own loaders, shuffled from the same seed (as a sweep gives each run)
+        d = copy.copy(dls)
+        d.loaders = [dl.new() for dl in dls.loaders]
+        return d
+    built = make(own(dls), model=copy.deepcopy(first.model), lr=.05)
+    made = fresh_copy(first, dls=own(dls), model=copy_model(first.model), lr=.05)
+    assert vars(made).keys() == vars(built).keys()
+    assert [type(c) for c in made.cbs] == [type(c) for c in built.cbs]
+    for c, c0 in zip(made.cbs, first.cbs):
+        assert c is not c0 and c.learn is made and getattr(made, c.name) is c
+    assert made.recorder.loss is not first.recorder.loss and made.param_history._configs is not first.param_history._configs
+    first.create_opt(); first.opt.set_hypers(lr=first.lr)
+    assert opt_like(made, first)
+    built.create_opt(); built.opt.set_hypers(lr=built.lr)
+    assert made.opt.hypers == built.opt.hypers and made.opt.cbs == built.opt.cbs
+    assert [[id(p) for p in pg] for pg in made.opt.param_lists] == [[id(p) for p in made.model.parameters()]]
+    assert {k: v for k, v in made.opt.state.items() if not isinstance(k, torch.Tensor)} == \
+        {k: v for k, v in built.opt.state.items() if not isinstance(k, torch.Tensor)}
+    for lrn in (made, built):
+        with lrn.no_bar(), lrn.no_logging(): lrn.fit(3)
+    _same(built, made, rtol=0)
+    assert first.param_history.step == 0 and len(first.param_history) == 0  # the learner copied is untouched
