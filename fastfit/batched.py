@@ -167,9 +167,10 @@ class _Together:
             for k, p in zip(self.names, ps): p.data = self.W[k].data[g]
         self.plain = all(_plain_sgd(lrn.opt) for lrn in learners)
         self.hists = [_history(lrn) for lrn in learners]
-        for lrn, h in zip(learners, self.hists):
+        for i, h in enumerate(self.hists):
             h.before_fit()
-            h.before_train()  # its buffers, layout and optimizer's hypers, as a fit's first training phase makes them
+            # its buffers, layout and optimizer's hypers, as a fit's first training phase makes them (as the first's made them)
+            if not (i and h._setup_like(self.hists[0])): h.before_train()
         self.active = np.ones(G, dtype=bool)
 
     # -- the records of every run: rows of (G, P), thinned as ParamHistory thins its own ------------------------------------
