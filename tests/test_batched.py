@@ -82,6 +82,17 @@ def test_optimizers_with_state_fitted_together_equal_separate_fits():
     assert tog[2].param_history.step_data['sqr_avg'].abs().sum() > 0
 
 
+def test_runs_of_one_stateful_optimizer_fitted_together_equal_separate_fits():
+    "Two Adam runs and two momentum runs: each history after the first set up from the first's, its own running averages."
+    dls = synth_linear(seed=0).dataloaders(bs=16, valid_pct=0)
+    for runs in ([(.1, Adam), (.02, Adam)], [(.1, partial(SGD, mom=.9))] * 2):
+        sep = _separately(_learners(dls, LinearModel(), runs), 12)
+        tog = _learners(dls, LinearModel(), runs)
+        assert fit_together(tog, 12)
+        for a, b in zip(sep, tog): _same(a, b)
+        assert tog[1].param_history._g['grad_avg'] is not tog[0].param_history._g['grad_avg']
+
+
 @pytest.mark.parametrize('case', ['logistic', 'softmax', 'mlp', 'poly', 'thinned'])
 def test_other_models_fitted_together_equal_separate_fits(case):
     "Classifiers (cross-entropy through autograd), an MLP, a polynomial, and a fit long enough to thin its history."
