@@ -93,17 +93,18 @@ def test_runs_of_one_stateful_optimizer_fitted_together_equal_separate_fits():
         assert tog[1].param_history._g['grad_avg'] is not tog[0].param_history._g['grad_avg']
 
 
-@pytest.mark.parametrize('case', ['logistic', 'softmax', 'mlp', 'poly', 'thinned'])
+@pytest.mark.parametrize('case', ['logistic', 'logistic bs 16', 'softmax', 'mlp', 'poly', 'thinned'])
 def test_other_models_fitted_together_equal_separate_fits(case):
-    "Classifiers (cross-entropy through autograd), an MLP, a polynomial, and a fit long enough to thin its history."
+    "Classifiers (logistic: its gradient in closed form; softmax through autograd), an MLP, a polynomial, a thinned history."
     steps, cls = 60, False
     if case == 'logistic': dls, model, cls = synth_blobs(seed=0).dataloaders(bs=None, valid_pct=0), LogisticModel(2), True
+    elif case == 'logistic bs 16': dls, model, cls = synth_blobs(seed=0).dataloaders(bs=16, valid_pct=0), LogisticModel(2), True
     elif case == 'softmax':
         dls, model, cls = synth_blobs(centers=3, seed=0).dataloaders(bs=32, valid_pct=0), SoftmaxModel(2, 3), True
     elif case == 'mlp': dls, model = synth_func(torch.sin, seed=0).dataloaders(bs=None, valid_pct=0), MLPModel(hidden=(8,))
     elif case == 'poly': dls, model = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), PolyModel(2)
     else: dls, model, steps = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), LinearModel(), 2500
-    runs = [(lr, SGD) for lr in (.01, .1)]
+    runs = [(lr, SGD) for lr in ((.01, .1, 3., 30.) if case.startswith('logistic') else (.01, .1))]
     sep = _separately(_learners(dls, model, runs, cls), steps)
     tog = _learners(dls, model, runs, cls)
     assert fit_together(tog, steps)
