@@ -1,8 +1,9 @@
 """`fit_together`: several runs of one model shape on one data set (an lr sweep, a comparison of optimizers) fitted as
 one batch. Every run's parameters are stacked along a new first axis, so one forward and one backward serve them all;
-each run keeps its own optimizer (plain SGD: one update for all, each with its own lr). Every learner is left as its
-own `fit` would leave it, to float round-off: its parameters, its `param_history` (the same records, thinned alike),
-and `diverged` with the history cut at its last finite step."""
+each run keeps its own optimizer (plain SGD: one update for all, each with its own lr). A model linear in its parameters
+with MSE or binary cross-entropy takes every run's loss and gradient in closed form (`Quadratic`, `Logistic`), without
+autograd. Every learner is left as its own `fit` would leave it, to float round-off: its parameters, its
+`param_history` (the same records, thinned alike), and `diverged` with the history cut at its last finite step."""
 from __future__ import annotations
 
 import numpy as np
