@@ -57,8 +57,8 @@ def _copy(v, memo:dict):
     elif isinstance(v, nn.Module) and t.__module__ == __name__:  # fastfit's own modules (a user's subclass: deepcopy)
         out = memo[i] = object.__new__(t)
         out.__dict__.update({k: _copy(x, memo) for k, x in v.__dict__.items()})
-    elif t in (dict, OrderedDict): out = t((k, _copy(x, memo)) for k, x in v.items())
-    elif t in (list, tuple, set): out = t(_copy(x, memo) for x in v)
+    elif t in (dict, OrderedDict): out = t((k, _copy(x, memo)) for k, x in v.items()) if v else t()  # (a module's hooks: empty)
+    elif t in (list, tuple, set): out = t(_copy(x, memo) for x in v) if v else t()
     else: raise _NotPlain
     memo[i] = out
     return out
