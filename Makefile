@@ -10,6 +10,15 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 # --no-compile: no byte-compiling of every installed file (torch has thousands); Python compiles what it imports
 PIP     := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
+# Python's bytecode for what the library and its tests import, compiled once after an install, two processes at a time:
+# pip's --no-compile (above) skips it, and where PYTHONDONTWRITEBYTECODE is set (CI images set it), every process that
+# imports fastfit would compile torch, fastai and scikit-learn from source again: ~11 s of CPU each, and the suite starts
+# about 30 such processes (workers, kernels, servers, scripts). A module that is not installed is skipped.
+PRECOMPILE := -c 'import importlib, importlib.util, sys; sys.dont_write_bytecode = False; \
+	[importlib.import_module(m) for m in sys.argv[1:] if importlib.util.find_spec(m.split(".")[0])]'
+TESTMODS := pytest xdist hypothesis nbdev.test nbclient nbconvert ipykernel.kernelapp matplotlib_inline.backend_inline ipywidgets \
+	sklearn.datasets imageio_ffmpeg playwright.sync_api jupyterlab.labapp notebook.app mkdocs.commands.build \
+	mkdocs_jupyter.plugin mkdocstrings_handlers.python material accelerate fastai.distributed torch.distributed.run
 # One stamp per set of extras installed, so `make demo` after `make test` installs nothing more.
 STAMP    := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
@@ -34,10 +43,12 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) -e .
+	$(BIN)/python $(PRECOMPILE) fastfit.all
 	touch $(STAMP)
 
 $(DEVSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) -e '.[dev]'
+	$(BIN)/python $(PRECOMPILE) fastfit.all & p=$$!; $(BIN)/python $(PRECOMPILE) $(TESTMODS) && wait $$p
 	touch $(DEVSTAMP) $(STAMP) $(DOCSTAMP)
 
 $(DOCSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
@@ -54,6 +65,7 @@ $(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
 	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
+	$(OLD)/bin/python $(PRECOMPILE) fastfit.all & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
 	touch $(OLDSTAMP)
 
 # The two environments alone, without running anything (.ci/run installs the second while the suite runs in the first).
