@@ -10,12 +10,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 # --no-compile: no byte-compiling of every installed file (torch has thousands); Python compiles what it imports
 PIP     := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
-# Python's bytecode for what the library and its tests import, compiled once after an install, two processes at a time:
-# pip's --no-compile (above) skips it, and where PYTHONDONTWRITEBYTECODE is set (CI images set it), every process that
-# imports fastfit would compile torch, fastai and scikit-learn from source again: ~11 s of CPU each, and the suite starts
-# about 30 such processes (workers, kernels, servers, scripts). A module that is not installed is skipped.
-PRECOMPILE := -c 'import importlib, importlib.util, sys; sys.dont_write_bytecode = False; \
-	[importlib.import_module(m) for m in sys.argv[1:] if importlib.util.find_spec(m.split(".")[0])]'
+# Python's bytecode for what the library and its tests import, compiled once after an install, two processes at a time
+# (tools/compile_imports.py says why): the suite starts about 30 processes that import fastfit (workers, kernels, servers,
+# scripts), and each would compile torch, fastai and scikit-learn from source again where PYTHONDONTWRITEBYTECODE is set.
+PRECOMPILE := tools/compile_imports.py
 TESTMODS := pytest xdist hypothesis nbdev.test nbclient nbconvert ipykernel.kernelapp matplotlib_inline.backend_inline ipywidgets \
 	sklearn.datasets imageio_ffmpeg playwright.sync_api jupyterlab.labapp notebook.app mkdocs.commands.build \
 	mkdocs_jupyter.plugin mkdocstrings_handlers.python material accelerate fastai.distributed torch.distributed.run
