@@ -172,11 +172,11 @@ def public_api(module:str='fastfit.all') -> dict:
     mod = importlib.import_module(module)
     pkg = module.split('.')[0]
     home = {}  # constants have no __module__: the module whose __all__ exports them is their home
+    mods = [m for n, m in list(sys.modules.items()) if n.startswith(pkg + '.') and m is not None]  # (not torch's thousands)
     for name in getattr(mod, '__all__', None) or [n for n in vars(mod) if not n.startswith('_')]:
         obj = getattr(mod, name)
         where = obj.__module__ if own(obj, pkg) and hasattr(obj, '__qualname__') else next(
-            (m.__name__ for m in list(sys.modules.values()) if getattr(m, '__name__', '').startswith(pkg + '.')
-             and name in getattr(m, '__all__', ()) and getattr(m, name, None) is obj), None)
+            (m.__name__ for m in mods if name in getattr(m, '__all__', ()) and getattr(m, name, None) is obj), None)
         if where: home[name] = where
     pages = {}
     for name, where in home.items():

@@ -82,7 +82,9 @@ def fitted():
 
 
 # -- a clean checkout stays clean: the suite fails if it left anything new in the source tree ---------------------------
-_IGNORE = ('.venv', '__pycache__', '.egg-info', '.ruff_cache')
+# Not the tests' doing: the environments, Python's and ruff's caches, and pytest's own (.ci/run runs a second suite, with
+# the oldest dependencies, alongside this one: whichever ends first leaves .pytest_cache for the other to find).
+_IGNORE = ('.venv', '__pycache__', '.egg-info', '.ruff_cache', '.pytest_cache')
 # Source a developer may be editing while the suite runs: a change to these is not the suite's doing.
 _EDITED = ('.py', '.md', '.toml', '.ini', '.txt', '.cfg', '.in', 'Makefile', '.ci/run')
 

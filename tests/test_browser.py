@@ -86,7 +86,7 @@ def test_slider_and_play(page):
     page.evaluate("s => { s.value = 2; s.dispatchEvent(new Event('input')); }", page.query_selector('.ff-slider'))
     assert label(page) == f'3/{N}'
     page.click('.ff-play')  # 10 fps: a frame every 100 ms
-    page.wait_for_function(f"document.querySelector('.ff-label').textContent !== '3/{N}'", timeout=5000)
+    page.wait_for_function(f"document.querySelector('.ff-label').textContent !== '3/{N}'", timeout=20_000)
     page.click('.ff-play')  # pause
     k = label(page)
     page.wait_for_timeout(400)
@@ -150,7 +150,7 @@ def test_arrow_keys_step_one_frame_wherever_the_focus_is_in_the_player(page, pag
 def test_space_on_a_focused_button_toggles_play_once(page):
     page.click('.ff-next')  # the button keeps the focus
     page.keyboard.press(' ')
-    page.wait_for_function(f"document.querySelector('.ff-label').textContent !== '2/{N}'", timeout=5000)  # playing
+    page.wait_for_function(f"document.querySelector('.ff-label').textContent !== '2/{N}'", timeout=20_000)  # playing
     page.keyboard.press(' ')  # paused again (not toggled twice: play, then pause)
     k = label(page)
     page.wait_for_timeout(400)
@@ -316,7 +316,7 @@ def test_a_paused_player_says_press_play(browser, aids_page):
         pg.wait_for_function("document.querySelector('.ff-label').textContent === '1/30'")
         assert pg.is_visible('.ff-hint') and 'press play' in pg.text_content('.ff-hint')
         pg.click('.ff-hint')  # it plays
-        pg.wait_for_function("document.querySelector('.ff-label').textContent !== '1/30'", timeout=5000)
+        pg.wait_for_function("document.querySelector('.ff-label').textContent !== '1/30'", timeout=20_000)
         assert pg.is_hidden('.ff-hint')
         pg.click('.ff-play')
     finally: ctx.close()

@@ -160,7 +160,7 @@ def check_animations(pg) -> int:
         assert player.locator('.ff-gif').is_hidden()
         label = player.locator('.ff-label').text_content()
         player.locator('.ff-play').click()
-        player.locator('.ff-label').filter(has_not_text=label).wait_for(timeout=5000)  # it plays: the frame advances
+        player.locator('.ff-label').filter(has_not_text=label).wait_for(timeout=20_000)  # it plays: the frame advances
         player.locator('.ff-play').click()
     return found
 

@@ -209,7 +209,7 @@ def test_the_button_lets_gradient_descent_move_the_sliders(browser, pages):
     try:
         start, loss0 = js_theta(pg), js_loss(pg)
         pg.click('.ff-go')
-        pg.wait_for_function("document.querySelector('.ff-steps').textContent.includes('gradient steps')", timeout=5000)
+        pg.wait_for_function("document.querySelector('.ff-steps').textContent.includes('gradient steps')", timeout=20_000)
         pg.wait_for_timeout(400)
         pg.click('.ff-go')  # stop
         assert pg.text_content('.ff-go') == 'let gradient descent do it'

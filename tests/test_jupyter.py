@@ -161,7 +161,7 @@ def test_trusted_notebook_plays_the_player(browser, lab):
         label = player.locator('.ff-label')
         assert label.text_content() == f'1/{FRAMES}'
         player.locator('.ff-play').click()
-        label.filter(has_not_text=f'1/{FRAMES}').wait_for(timeout=5000)  # the frame advances
+        label.filter(has_not_text=f'1/{FRAMES}').wait_for(timeout=20_000)  # the frame advances
         player.locator('.ff-play').click()
         player.locator('.ff-last').click()
         assert label.text_content() == f'{FRAMES}/{FRAMES}'
@@ -221,7 +221,7 @@ def test_exported_html_plays_the_player(browser, outputs, tmp_path):
         label.wait_for(timeout=10000)
         assert label.text_content() == f'1/{FRAMES}' and o.page.locator('.jp-RenderedImage img').is_hidden()
         o.page.click('.ff-play')
-        label.filter(has_not_text=f'1/{FRAMES}').wait_for(timeout=5000)
+        label.filter(has_not_text=f'1/{FRAMES}').wait_for(timeout=20_000)
         assert not [e for e in o.errors if 'fastfit' in e or 'ff-' in e]
         assert set(o.blocked) <= template, f'the output asks the network for {set(o.blocked) - template}'
     finally: o.close()
