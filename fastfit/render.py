@@ -221,6 +221,7 @@ _NOT_DRAWN = {'_stale', 'stale_callback', '_axes', '_parent_figure', 'figure', '
               '_picker', '_mouseover', '_url', '_gid', '_in_layout', '_in_autoscale', '_sticky_edges', '_animated',
               '_transformSet', 'draw'}
 _PLAIN = (type(None), bool, int, float, str, tuple, Enum)
+_MISSING, _SEEN = object(), object()
 _BOX_STYLES = set(BoxStyle.get_styles().values())  # matplotlib's own (their parameters are their whole state)
 
 
@@ -247,25 +248,30 @@ class _Boxes:
     """A text's box (a translucent rounded patch: a caption's) at blit speed. Agg paints a path pixel by pixel from
     the path, the colours and the pixel under it alone, so a box drawn where it was drawn before, in the same state,
     over the same pixels, gives the same pixels: those are pasted. Otherwise matplotlib draws it (the first time; when
-    a moving artist passes under it), and a first drawing is kept, with the pixels it was drawn over, checked to change
-    nothing outside the box's extent."""
+    a moving artist passes under it), and the drawing of a box seen before is kept, with the pixels it was drawn over,
+    checked to change nothing outside the box's extent."""
     def __init__(self):
-        self.kept = {}  # (canvas size, dpi, patch state) -> (box rows and columns, pixels under, pixels drawn) or None
+        # (canvas size, dpi, patch state) -> (box rows and columns, pixels under, pixels drawn), _SEEN (once), or None
+        self.kept = {}
 
     def draw(self, patch, renderer):
         state = _drawn_state(patch)
         if state is None: return type(patch).draw(patch, renderer)
         key = (renderer.width, renderer.height, renderer.dpi, state)
         px = np.asarray(renderer._renderer)
-        if (kept := self.kept.get(key)) is not None:
+        kept = self.kept.get(key, _MISSING)
+        if type(kept) is tuple:
             box, under, over = kept
             if np.array_equal(px[box], under):
                 px[box] = over
                 return
-        before = px.copy() if key not in self.kept else None
+        if kept is not _SEEN:  # known box over other pixels, not to be kept, or new: kept if it comes again
+            if kept is _MISSING:
+                if len(self.kept) > 64: self.kept.clear()
+                self.kept[key] = _SEEN  # (a box that moves every frame, a mark following a point, is never copied)
+            return type(patch).draw(patch, renderer)
+        before = px.copy()
         type(patch).draw(patch, renderer)
-        if before is None: return  # known box (or not to be kept), other pixels under it
-        if len(self.kept) > 64: self.kept.clear()
         self.kept[key] = self._keep(patch, renderer, before, px)
 
     @staticmethod
