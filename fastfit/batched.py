@@ -1,8 +1,9 @@
 """`fit_together`: several runs of one model shape on one data set (an lr sweep, a comparison of optimizers) fitted as
 one batch. Every run's parameters are stacked along a new first axis, so one forward and one backward serve them all;
-each run keeps its own optimizer (plain SGD: one update for all, each with its own lr). Every learner is left as its
-own `fit` would leave it, to float round-off: its parameters, its `param_history` (the same records, thinned alike),
-and `diverged` with the history cut at its last finite step."""
+each run keeps its own optimizer (plain SGD: one update for all, each with its own lr). A model linear in its parameters
+with MSE or binary cross-entropy takes every run's loss and gradient in closed form (`Quadratic`, `Logistic`), without
+autograd. Every learner is left as its own `fit` would leave it, to float round-off: its parameters, its
+`param_history` (the same records, thinned alike), and `diverged` with the history cut at its last finite step."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ from torch.func import functional_call, vmap
 
 from .classify import BCEWithLogits, CrossEntropy, SeparationNote
 from .data import TensorDL, mean_over_rows
-from .fastai_private import RegCastToTensor, RegRecorder, RegTrainEval
+from .fastai_private import RegCastToTensor, RegRecorder, RegTrainEval, opt_like
 from .history import ParamHistory
 from .learner import FitLearner
 from .models import LinearModel, MLPModel, PolyModel, RegModel, SoftmaxModel
@@ -62,6 +63,8 @@ def losses_many(loss_func, pred:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
 class Quadratic:
     """Every run's MSE and gradient for a model linear in its parameters (pred = X θ, X = `model.design(x)`), from the
     batch's X'X, X'y and y'y in float64: the cost of a step no longer grows with the samples times the runs."""
+    float32 = False  # its float64 losses are checked near float32's limit, where a float32 fit of its own overflows
+
     def __init__(self, model):
         self.model, self._of = model, None
 
@@ -85,6 +88,32 @@ class Quadratic:
         th = theta.double()
         At = th @ A
         return (At * th).sum(1) - 2 * th @ c + d, 2 * (At - c)
+
+
+class Logistic:
+    """Every run's binary cross-entropy and gradient for a logit linear in the parameters (z = X θ, X = `model.design(x)`,
+    the loss `BCEWithLogits`): the gradient X'(σ(z) - y)/n in closed form, in float32 as autograd computes it, without a
+    graph per step (the forward, loss and backward of 200 runs through autograd cost 3x more)."""
+    float32 = True  # its losses are a float32 fit's own (no float64 to check near float32's limit)
+
+    def __init__(self, model):
+        self.model, self._of = model, None
+
+    @staticmethod
+    def fits(model, loss_func, x) -> bool:
+        "Whether `model` with `loss_func` is such a problem (mean BCE of one logit, a design matrix column per scalar parameter)."
+        if type(loss_func) is not BCEWithLogits or loss_func.reduction != 'mean' or not isinstance(model, RegModel): return False
+        X = model.design(x[:2])
+        return X is not None and X.shape[1] == sum(p.numel() for p in model.parameters()) and X.dtype == x.dtype
+
+    def __call__(self, x, y, theta:torch.Tensor) -> tuple:
+        "(loss (G,), gradient (G, P)) at the flat parameters `theta` (G, P) on the batch (x, y)."
+        if self._of is None or self._of[0] is not x or self._of[1] is not y:  # full batch: the same tensors every step
+            self._of = (x, y, self.model.design(x), y.reshape(len(y), 1).to(x.dtype))
+        X, t = self._of[2:]
+        z = X @ theta.T  # (n, G): every run's logits
+        loss = F.binary_cross_entropy_with_logits(z, t.expand_as(z), reduction='none').mean(0)
+        return loss, (torch.sigmoid(z) - t).T @ X / len(X)
 
 
 # -- what can be fitted together ----------------------------------------------------------------------------------------
@@ -153,8 +182,9 @@ class _Together:
     def __init__(self, learners:list):
         self.learns, G = learners, len(learners)
         self.G, self.names = G, [k for k, _ in learners[0].model.named_parameters()]
-        for lrn in learners:
+        for i, lrn in enumerate(learners):
             lrn.diverged = lrn.fit_error = None
+            if i and opt_like(lrn, learners[0]): continue  # the first's optimizer copied: the same, for this run's lr
             lrn.create_opt()  # as fit does: the optimizer with the learner's lr (and wd, if it has one)
             lrn.opt.set_hypers(lr=lrn.lr)
             if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
@@ -166,9 +196,10 @@ class _Together:
             for k, p in zip(self.names, ps): p.data = self.W[k].data[g]
         self.plain = all(_plain_sgd(lrn.opt) for lrn in learners)
         self.hists = [_history(lrn) for lrn in learners]
-        for lrn, h in zip(learners, self.hists):
+        for i, h in enumerate(self.hists):
             h.before_fit()
-            h.before_train()  # its buffers, layout and optimizer's hypers, as a fit's first training phase makes them
+            # its buffers, layout and optimizer's hypers, as a fit's first training phase makes them (as the first's made them)
+            if not (i and h._setup_like(self.hists[0])): h.before_train()
         self.active = np.ones(G, dtype=bool)
 
     # -- the records of every run: rows of (G, P), thinned as ParamHistory thins its own ------------------------------------
@@ -241,13 +272,14 @@ class _Together:
         learn0, W = self.learns[0], self.W
         dl, model, loss_func = learn0.dls.train, learn0.model, learn0.loss_func
         lrs = torch.tensor([lrn.opt.hypers[-1]['lr'] for lrn in self.learns], dtype=torch.float32, device=self.F.device)
-        quad = Quadratic(model) if Quadratic.fits(model, loss_func, dl.x) else None
+        # a closed form of every run's loss and gradient, where the problem has one: no graph through autograd per step
+        quad = next((c(model) for c in (Quadratic, Logistic) if c.fits(model, loss_func, dl.x)), None)
         for _ in range(epochs):
             for xb, yb in dl:
                 if quad is None: L = losses_many(loss_func, forward_many(model, xb, W), yb)
                 else: L, grad = quad(xb, yb, self._flat([w.detach() for w in W.values()]))
                 v = L.detach().cpu().numpy()
-                if quad is not None: v = self._float32_losses(v, model, loss_func, xb, yb)
+                if quad is not None and not quad.float32: v = self._float32_losses(v, model, loss_func, xb, yb)
                 for g in np.nonzero(self.active & ~np.isfinite(v))[0]: self._diverged(g)
                 if not self.active.any(): return self._end(dl, quad)
                 self.L[self.slot] = v

@@ -18,11 +18,12 @@ from .batched import fit_together
 from .classify import classification_learner
 from .curvature import Curvature
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, TensorDL, check_dls, check_positive, rebatch
+from .fastai_private import fresh_copy
 from .learner import regression_learner
-from .models import LinearModel, LogisticModel, SoftmaxModel
+from .models import LinearModel, LogisticModel, SoftmaxModel, copy_model
 from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel
 from .panels.loss import samples_per_step
-from .panels.sweep import FATES, fate, optimum_loss
+from .panels.sweep import FATES, fate, fates, optimum_loss
 from .player import FitAnimation, animation_of
 from .plots import check_frames
 from .records import Records, _finite_records, require_history
@@ -120,7 +121,7 @@ class LRSweep(Runs):
     def __init__(self, learners:dict, stops=None):
         super().__init__(learners, stops)
         opt = optimum_loss(next(iter(self.learners.values())))  # one problem: one optimum for every run
-        self.fates = {lr: fate(lrn, self.stops.get(lr), opt) for lr, lrn in self.learners.items()}
+        self.fates = dict(zip(self.learners, fates(list(self.learners.values()), [self.stops.get(lr) for lr in self.learners], opt)))
         many = len(self.learners) > self.max_multiples
         self.panels, self.split = (('sweep',), False) if many else (('fit',), True)
 
@@ -185,11 +186,18 @@ def _fit_runs(dls, model0, runs:dict, epochs:int, loss_func, what:str) -> tuple:
     differ) from the same parameters, each on its own copy of its data (the same batches in the same order): together as
     one batch when they can be (`fit_together`), else one after another. (learners, stops); the runs that diverged are
     reported in one line."""
-    learners = {}
+    learners, first = {}, None
     for k, kw in runs.items():
         d = kw.pop('dls', dls)
-        make = classification_learner if isinstance(d, ClsDataLoaders) else regression_learner
-        learners[k] = make(_own_order(d), model=copy.deepcopy(model0), loss_func=loss_func, **kw)
+        lrn = None
+        if first is not None and d is dls:  # the first run's problem: a copy of its learner (built and checked once)
+            if 'lr' in kw: kw['lr'] = check_positive('lr', kw['lr'])  # as the learner's function checks it
+            lrn = fresh_copy(first, dls=_own_order(d), model=copy_model(first.model), **kw)
+        if lrn is None:
+            make = classification_learner if isinstance(d, ClsDataLoaders) else regression_learner
+            lrn = make(_own_order(d), model=copy.deepcopy(model0), loss_func=loss_func, **kw)
+            if first is None and d is dls: first = lrn
+        learners[k] = lrn
     if not fit_together(list(learners.values()), epochs):
         for lrn in learners.values():
             lrn.report_divergence = False  # said once for all below

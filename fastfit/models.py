@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['RegModel', 'model_name', 'LinearModel', 'PolyModel', 'FuncModel', 'LogisticModel', 'SoftmaxModel', 'MLPModel', 'flat_names']
+__all__ = ['RegModel', 'model_name', 'LinearModel', 'PolyModel', 'FuncModel', 'LogisticModel', 'SoftmaxModel', 'MLPModel', 'flat_names',
+           'copy_model']
 
 
 def flat_names(named_shapes) -> list:
@@ -30,6 +32,36 @@ def private_model(model:nn.Module, device='cpu') -> nn.Module:
         for t in model.parameters(): memo[id(t)] = nn.Parameter(t.detach().to(device, copy=True), requires_grad=False)
         for t in model.buffers(): memo[id(t)] = t.detach().to(device, copy=True)
     return copy.deepcopy(model, memo)
+
+
+_PLAIN = (int, float, str, bool, type(None), type(len), type(flat_names))  # values a deepcopy shares (numbers, functions)
+
+
+def copy_model(model:nn.Module) -> nn.Module:
+    """`copy.deepcopy(model)`; for fastfit's own models (modules, parameters, plain values and containers of them) ~10x
+    faster: an lr sweep copies one per run. Any other module is deep-copied."""
+    try: return _copy(model, {})
+    except _NotPlain: return copy.deepcopy(model)
+
+
+class _NotPlain(Exception): pass
+
+
+def _copy(v, memo:dict):
+    "`v` as `copy.deepcopy` copies it, for the values a plain module holds (`_NotPlain` for any other)."
+    i = id(v)
+    if i in memo: return memo[i]
+    t = type(v)
+    if t in _PLAIN: return v
+    if t is nn.Parameter or (t is torch.Tensor and v.is_leaf): out = v.__deepcopy__(memo)  # torch's own
+    elif isinstance(v, nn.Module) and t.__module__ == __name__:  # fastfit's own modules (a user's subclass: deepcopy)
+        out = memo[i] = object.__new__(t)
+        out.__dict__.update({k: _copy(x, memo) for k, x in v.__dict__.items()})
+    elif t in (dict, OrderedDict): out = t((k, _copy(x, memo)) for k, x in v.items()) if v else t()  # (a module's hooks: empty)
+    elif t in (list, tuple, set): out = t(_copy(x, memo) for x in v) if v else t()
+    else: raise _NotPlain
+    memo[i] = out
+    return out
 
 
 def _as_init_tensor(v, name):

@@ -82,17 +82,29 @@ def test_optimizers_with_state_fitted_together_equal_separate_fits():
     assert tog[2].param_history.step_data['sqr_avg'].abs().sum() > 0
 
 
-@pytest.mark.parametrize('case', ['logistic', 'softmax', 'mlp', 'poly', 'thinned'])
+def test_runs_of_one_stateful_optimizer_fitted_together_equal_separate_fits():
+    "Two Adam runs and two momentum runs: each history after the first set up from the first's, its own running averages."
+    dls = synth_linear(seed=0).dataloaders(bs=16, valid_pct=0)
+    for runs in ([(.1, Adam), (.02, Adam)], [(.1, partial(SGD, mom=.9))] * 2):
+        sep = _separately(_learners(dls, LinearModel(), runs), 12)
+        tog = _learners(dls, LinearModel(), runs)
+        assert fit_together(tog, 12)
+        for a, b in zip(sep, tog): _same(a, b)
+        assert tog[1].param_history._g['grad_avg'] is not tog[0].param_history._g['grad_avg']
+
+
+@pytest.mark.parametrize('case', ['logistic', 'logistic bs 16', 'softmax', 'mlp', 'poly', 'thinned'])
 def test_other_models_fitted_together_equal_separate_fits(case):
-    "Classifiers (cross-entropy through autograd), an MLP, a polynomial, and a fit long enough to thin its history."
+    "Classifiers (logistic: its gradient in closed form; softmax through autograd), an MLP, a polynomial, a thinned history."
     steps, cls = 60, False
     if case == 'logistic': dls, model, cls = synth_blobs(seed=0).dataloaders(bs=None, valid_pct=0), LogisticModel(2), True
+    elif case == 'logistic bs 16': dls, model, cls = synth_blobs(seed=0).dataloaders(bs=16, valid_pct=0), LogisticModel(2), True
     elif case == 'softmax':
         dls, model, cls = synth_blobs(centers=3, seed=0).dataloaders(bs=32, valid_pct=0), SoftmaxModel(2, 3), True
     elif case == 'mlp': dls, model = synth_func(torch.sin, seed=0).dataloaders(bs=None, valid_pct=0), MLPModel(hidden=(8,))
     elif case == 'poly': dls, model = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), PolyModel(2)
     else: dls, model, steps = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), LinearModel(), 2500
-    runs = [(lr, SGD) for lr in (.01, .1)]
+    runs = [(lr, SGD) for lr in ((.01, .1, 3., 30.) if case.startswith('logistic') else (.01, .1))]
     sep = _separately(_learners(dls, model, runs, cls), steps)
     tog = _learners(dls, model, runs, cls)
     assert fit_together(tog, steps)
@@ -132,3 +144,35 @@ def test_the_batched_forward_of_an_mlp_is_each_parameter_sets_own(hidden, n_in, 
     for grad in (True, False):
         with torch.set_grad_enabled(grad): out = m.forward_many(x, ps)
         torch.testing.assert_close(out, each, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('cls', [False, True])
+def test_a_fresh_copy_of_a_learner_fits_as_one_built_anew(cls):
+    "fresh_copy (a sweep's runs after the first): the attributes, callbacks and optimizer of a learner built anew, each its own."
+    from fastfit.fastai_private import fresh_copy, opt_like
+    from fastfit.models import copy_model
+    dls = (synth_blobs(seed=0) if cls else synth_linear(seed=0)).dataloaders(bs=16, valid_pct=0)
+    make = classification_learner if cls else regression_learner
+    first = make(dls, lr=.1)
+    def own(dls):  # each learner its own loaders, shuffled from the same seed (as a sweep gives each run)
+        d = copy.copy(dls)
+        d.loaders = [dl.new() for dl in dls.loaders]
+        return d
+    built = make(own(dls), model=copy.deepcopy(first.model), lr=.05)
+    made = fresh_copy(first, dls=own(dls), model=copy_model(first.model), lr=.05)
+    assert vars(made).keys() == vars(built).keys()
+    assert [type(c) for c in made.cbs] == [type(c) for c in built.cbs]
+    for c, c0 in zip(made.cbs, first.cbs):
+        assert c is not c0 and c.learn is made and getattr(made, c.name) is c
+    assert made.recorder.loss is not first.recorder.loss and made.param_history._configs is not first.param_history._configs
+    first.create_opt(); first.opt.set_hypers(lr=first.lr)
+    assert opt_like(made, first)
+    built.create_opt(); built.opt.set_hypers(lr=built.lr)
+    assert made.opt.hypers == built.opt.hypers and made.opt.cbs == built.opt.cbs
+    assert [[id(p) for p in pg] for pg in made.opt.param_lists] == [[id(p) for p in made.model.parameters()]]
+    assert {k: v for k, v in made.opt.state.items() if not isinstance(k, torch.Tensor)} == \
+        {k: v for k, v in built.opt.state.items() if not isinstance(k, torch.Tensor)}
+    for lrn in (made, built):
+        with lrn.no_bar(), lrn.no_logging(): lrn.fit(3)
+    _same(built, made, rtol=0)
+    assert first.param_history.step == 0 and len(first.param_history) == 0  # the learner copied is untouched

@@ -110,3 +110,16 @@ def test_a_sweep_of_few_lrs_stays_small_multiples():
     assert sweep.panels == ('fit',) and sweep.split
     fr = sweep.frames(3, panels=('sweep',))  # the map on request: one axes for all
     assert len(fr.axs) == 1
+
+
+def test_the_fates_of_a_sweep_are_each_runs_own():
+    "A sweep judges its runs' fates array by array: the same as `fate` of each run alone, with all four fates met."
+    from fastfit.panels.sweep import _FATE_CACHE, fate, optimum_loss
+    dls = synth_linear(seed=0).dataloaders(bs=None, valid_pct=0)
+    sweep = lr_sweep(dls, lrs=np.logspace(-3, .7, 60), epochs=100)
+    learns = list(sweep.learners.values())
+    opt = optimum_loss(learns[0])
+    for lrn in learns: _FATE_CACHE.pop(lrn, None)
+    alone = [fate(lrn, sweep.stops.get(lr), opt) for lr, lrn in sweep.learners.items()]
+    assert alone == list(sweep.fates.values())
+    assert set(alone) == set(FATES)

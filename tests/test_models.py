@@ -60,3 +60,24 @@ def test_func_model_fastbook_style():
     m2 = FuncModel(lambda x, p: p['a'] * x.flatten(), {'a': 2.})  # 1-d outputs become (n, 1)
     assert m2(t).shape == (3, 1)
     assert m.design(t) is None
+
+
+def test_copy_model_is_a_deep_copy():
+    "copy_model (an lr sweep's one copy per run): what deepcopy makes, its own parameters; a user's subclass is deep-copied."
+    import copy
+
+    from fastfit.all import LogisticModel, MLPModel, SoftmaxModel
+    from fastfit.models import copy_model
+    class Mine(LinearModel): pass
+    x = torch.randn(5, 2)
+    for m in [LinearModel(2), LogisticModel(2), SoftmaxModel(2, 3), PolyModel(2), MLPModel(n_in=2, hidden=(8, 4)), Mine(2)]:
+        c, d = copy_model(m), copy.deepcopy(m)
+        assert type(c) is type(m) and vars(c).keys() == vars(d).keys() and repr(c) == repr(m)
+        for (k, p), (k0, p0) in zip(c.named_parameters(), m.named_parameters()):
+            assert k == k0 and p is not p0 and type(p) is type(p0) and torch.equal(p, p0) and p.requires_grad
+        x_in = x[:, :1] if isinstance(m, PolyModel) else x
+        torch.testing.assert_close(c(x_in), m(x_in), rtol=0, atol=0)
+        with torch.no_grad(): next(c.parameters()).add_(1.)
+        assert not torch.equal(next(c.parameters()), next(m.parameters()))
+    mlp = copy_model(MLPModel(hidden=(3,)))
+    assert mlp.layers[0] is mlp.l1  # shared references stay shared, as deepcopy keeps them

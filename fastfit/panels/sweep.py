@@ -6,6 +6,7 @@ import math
 import weakref
 
 import numpy as np
+import torch
 
 from ..curvature import Curvature  # noqa: F401 (`learn.curvature()` is patched onto Learner there)
 from ..history import opt_cb_names
@@ -14,7 +15,7 @@ from ..records import _finite_records, require_history
 from .base import COLORS, PANELS, Panel
 from .layout import axes_points, free_corner, place_legend
 
-__all__ = ['fate', 'FATES', 'StabilityPanel']
+__all__ = ['fate', 'fates', 'FATES', 'StabilityPanel']
 
 # A run's fate, in the order the map's legend lists them, with a colour (Okabe-Ito) and a marker each.
 FATES = {'converging': ('#009E73', 'o'), 'slow': ('#56B4E9', 's'), 'oscillating': ('#E69F00', '^'), 'diverged': ('#D55E00', 'X')}
@@ -58,11 +59,56 @@ def _fate(learn, h, stop, opt_loss) -> str:
     return 'slow' if recent > .02 * (l0 - lf) else 'converging'
 
 
+def fates(learns:list, stops:list, opt_loss) -> list:
+    """`fate` of each of many runs of one problem (`opt_loss`: its optimum's loss, or None), as one: the runs that kept
+    the same records (an lr sweep fitted together) are judged at once, array by array, not one after another."""
+    out, groups = [None] * len(learns), {}
+    for i, (lrn, stop) in enumerate(zip(learns, stops)):
+        h = require_history(lrn, 'fate')
+        hit = _FATE_CACHE.get(lrn)
+        if hit is not None and hit[0] == (stop, h.step, len(h)): out[i] = hit[1]
+        elif stop is not None: out[i] = 'diverged'
+        else: groups.setdefault((len(h), h.flat.shape[1], h.steps.tobytes()), []).append(i)
+    for idx in groups.values():
+        hs = [learns[i].param_history for i in idx]
+        L = torch.stack([h.losses for h in hs]).numpy().astype(np.float64)  # (R, T)
+        F = torch.stack([h.flat for h in hs]).numpy().astype(np.float64)  # (R, T, P)
+        finite = np.isfinite(L) & np.isfinite(F).all(2)
+        whole = finite.all(1)
+        for j in np.nonzero(~whole)[0]: out[idx[j]] = _fate(learns[idx[j]], hs[j], None, opt_loss)  # records to drop: alone
+        idx, L, F = [i for i, w in zip(idx, whole) if w], L[whole], F[whole]
+        if not idx: continue
+        if L.shape[1] < 2:
+            for i in idx: out[i] = 'diverged'
+            continue
+        R, T, P = F.shape
+        l0, lf = L[:, 0], L[:, -1]
+        flips = _flip_shares(np.diff(F, axis=1).transpose(1, 0, 2).reshape(T - 1, R * P)).reshape(R, P).max(1)
+        rises = np.mean(np.diff(L, axis=1) > 1e-6 * np.abs(l0)[:, None], axis=1)
+        if opt_loss is not None:
+            calm = np.where(lf - opt_loss <= np.maximum(.1 * abs(opt_loss), 1e-3 * (l0 - opt_loss)), 'converging', 'slow')
+        else:
+            recent = L[:, int(.9 * (T - 1))] - lf
+            calm = np.where(recent > .02 * (l0 - lf), 'slow', 'converging')
+        f = np.where(lf > l0, 'diverged', np.where((flips > .6) | (rises > .2), 'oscillating', calm))
+        for i, v in zip(idx, f): out[i] = str(v)
+    for lrn, stop, v in zip(learns, stops, out):
+        h = lrn.param_history
+        _FATE_CACHE[lrn] = ((stop, h.step, len(h)), v)
+    return out
+
+
 def _flips(d:np.ndarray) -> float:
     """The largest share, over the parameters (columns of `d`, each step's change), of sign changes between one of a
     parameter's real steps (over 1e-3 of its largest) and its previous real step; 0 for one with 3 real steps or fewer."""
+    if d.shape[0] == 0: return 0.
+    return float(_flip_shares(d).max())
+
+
+def _flip_shares(d:np.ndarray) -> np.ndarray:
+    "`_flips` of each column of `d` (T, P): (P,)."
     T, P = d.shape
-    if T == 0: return 0.
+    if T == 0: return np.zeros(P)
     top = np.abs(d).max(0)
     big = (np.abs(d) > 1e-3 * top) & (top > 0)
     last = np.maximum.accumulate(np.where(big, np.arange(T)[:, None], -1), axis=0)
@@ -71,8 +117,7 @@ def _flips(d:np.ndarray) -> float:
     s = np.sign(d)
     changed = pair & (s != s[np.clip(prev, 0, None), np.arange(P)])
     n = big.sum(0)
-    share = np.where(n > 3, changed.sum(0) / np.maximum(pair.sum(0), 1), 0.)
-    return float(share.max())
+    return np.where(n > 3, changed.sum(0) / np.maximum(pair.sum(0), 1), 0.)
 
 
 def top_eigenvalue(learn, params:dict) -> float | None:
