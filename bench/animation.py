@@ -13,7 +13,8 @@ repeats: on a shared machine wall time counts the other jobs too (`--wall` times
 than 40/255 off matplotlib's own full redraw of that frame. Also: render-only and encode-only time per frame, the share
 of render time spent drawing moving text, fastfit's hand-written GIF container vs Pillow's `save_all` writer on the same
 frames, and 100 vs 1,000 frames (linear growth). Run: `python bench/animation.py [repeats]` (in `make bench`);
-`--ratios`: only the GIF and HTML speed-ups (no stages, pixel check, inline row or 1,000 frames: a quicker comparison)."""
+`--ratios`: only the GIF and HTML speed-ups (no stages, pixel check, inline row or 1,000 frames: a quicker comparison);
+`--only=fit,fit+step`: only those panel sets (named as in the table)."""
 import contextlib
 import functools
 import gc
@@ -180,6 +181,8 @@ def main(reps=5, ratios=False):
     s = synth_linear(n=100, seed=42)
     long = None if ratios else quiet_fit(regression_learner(s.dataloaders(bs=None)), 1000)  # 1,001 records: the 1,000-frame row
     todo = cases()
+    if only := next((a.split('=', 1)[1] for a in sys.argv[1:] if a.startswith('--only=')), None):  # e.g. fit,fit+step
+        todo = [c for c in todo if name(*c) in only.split(',')]
     print(f"{FRAMES} frames, {DPI} dpi, {'wall' if clock is time.perf_counter else 'CPU'} time, "
           f"median of {reps} interleaved repeats\n")
     with warnings.catch_warnings():

@@ -16,8 +16,9 @@ A line's glyphs are combined into one coverage image and blended once (where two
 blended glyph by glyph, in order, as matplotlib does). The blend is a table of Agg's own (`_Blend`): matplotlib 3.11's
 `draw_text_image` samples the coverage through an image filter and divides per channel, ~30 ns a pixel of the text's
 box; the table is read once per colour from Agg itself and used only where it is exact (opaque pixels, inside the clip box).
-Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included,
-where a blitted line costs ~0.25 ms; whole-run caching was rejected (every frame's string is new) and so was rendering
+Now (bench/animation.py) the caption costs ~0.8 ms a frame, its box included
+(~0.35 ms since the box is pasted where it was drawn before over the same pixels: `render._Boxes`), where a blitted line
+costs ~0.25 ms; whole-run caching was rejected (every frame's string is new) and so was rendering
 only the changed characters (the line moves under the translucent box, so every pixel of it can change).
 """
 from __future__ import annotations
@@ -221,18 +222,22 @@ class GlyphText:
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
         every = face.bitmaps(ln[0], mode, tx, ty)
-        inked = np.array([g[4] >= g[3] for g in every])  # a space pastes nothing
-        if not inked.any(): return ()
-        gs = [g for g, k in zip(every, inked) if k]
-        left, row = np.array([g[1] for g in gs]) + (tx[inked] >> 6), H - (np.array([g[2] for g in gs]) + (ty >> 6))
-        ends = left + [g[4] for g in gs]
-        overlap = len(gs) > 1 and bool((np.maximum.accumulate(ends)[:-1] >= left[1:] + [g[3] for g in gs[1:]]).any())
-        box = (left.min(), row.min(), (left + [g[0].shape[1] for g in gs]).max(), (row + [g[0].shape[0] for g in gs]).max())
-        rel = [g[8].get(W) for g in gs]
-        for i, g in enumerate(gs):
-            if rel[i] is None: rel[i] = g[8][W] = g[5] * W + g[6]
-        lin = np.concatenate(rel) + np.repeat(row * W + left, [len(g[7]) for g in gs])
-        return gs, left.tolist(), row.tolist(), box, lin, np.concatenate([g[7] for g in gs]), overlap
+        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them)
+        gs, left, row, rel, n, overlap, end = [], [], [], [], [], False, None
+        x0 = y0 = x1 = y1 = None
+        for g, t in zip(every, (tx >> 6).tolist()):
+            if g[4] < g[3]: continue  # a space pastes nothing
+            lf, rw = g[1] + t, H - (g[2] + (ty >> 6))
+            if end is not None and end >= lf + g[3]: overlap = True  # ink starting left of where an earlier one's ends
+            end = lf + g[4] if end is None else max(end, lf + g[4])
+            h, w = g[0].shape
+            x0, y0 = lf if x0 is None else min(x0, lf), rw if y0 is None else min(y0, rw)
+            x1, y1 = lf + w if x1 is None else max(x1, lf + w), rw + h if y1 is None else max(y1, rw + h)
+            if (r := g[8].get(W)) is None: r = g[8][W] = g[5] * W + g[6]
+            gs.append(g); left.append(lf); row.append(rw); rel.append(r); n.append(len(g[7]))
+        if not gs: return ()
+        lin = np.concatenate(rel) + np.repeat(np.array(row) * W + left, n)
+        return gs, left, row, (x0, y0, x1, y1), lin, np.concatenate([g[7] for g in gs]), overlap
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the

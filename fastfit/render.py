@@ -6,6 +6,7 @@ import io
 import math
 import time
 import warnings
+from enum import Enum
 from operator import attrgetter
 
 import numpy as np
@@ -15,7 +16,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import QuadMesh
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
+from matplotlib.patches import BoxStyle
 from matplotlib.text import Text
+from matplotlib.transforms import Affine2DBase
 from PIL import Image
 
 from .glyphs import GlyphText
@@ -195,17 +198,95 @@ class _Mesh:
         buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
 
 
-def _draw_text_once_laid_out(fig, text:Text):
+def _draw_text_once_laid_out(fig, text:Text, boxes=None):
     """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
-    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns."""
+    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns.
+    Its box is drawn by `boxes` (a `_Boxes`), if given."""
     layout = text._get_layout
     memo = []
     def once(renderer):
         if not memo or memo[0] is not renderer: memo[:] = [renderer, layout(renderer)]
         return memo[1]
     text._get_layout = once
+    patch = text.get_bbox_patch() if boxes is not None else None
+    if patch is not None: patch.draw = lambda renderer: boxes.draw(patch, renderer)
     try: fig.draw_artist(text)
-    finally: del text._get_layout
+    finally:
+        del text._get_layout
+        if patch is not None: del patch.draw
+
+
+# what a patch's state holds that its pixels do not depend on (bookkeeping, picking, layout, names)
+_NOT_DRAWN = {'_stale', 'stale_callback', '_axes', '_parent_figure', 'figure', '_callbacks', '_remove_method', '_label',
+              '_picker', '_mouseover', '_url', '_gid', '_in_layout', '_in_autoscale', '_sticky_edges', '_animated',
+              '_transformSet', 'draw'}
+_PLAIN = (type(None), bool, int, float, str, tuple, Enum)
+_MISSING, _SEEN = object(), object()
+_BOX_STYLES = set(BoxStyle.get_styles().values())  # matplotlib's own (their parameters are their whole state)
+
+
+def _drawn_state(patch) -> tuple | None:
+    """Everything in `patch`'s state that its pixels may depend on, as a hashable key (transforms by their matrix, the
+    box style by its parameters, the clip box by its bounds), or None if it holds anything else (a clip path, a filter,
+    path effects, a non-affine transform: then it is not cached)."""
+    out = []
+    for k, v in patch.__dict__.items():
+        if k in _NOT_DRAWN: continue
+        if isinstance(v, _PLAIN): out.append((k, v))
+        elif isinstance(v, Affine2DBase): out.append((k, v.get_matrix().tobytes()))
+        elif type(v) in _BOX_STYLES: out.append((k, type(v), tuple(sorted(vars(v).items()))))
+        elif k == 'clipbox': out.append((k, tuple(v.bounds) if patch.get_clip_on() else None))
+        elif k == '_path_effects' and not v: out.append((k, ()))
+        else: return None
+    try:
+        hash(tuple(out))
+    except TypeError: return None
+    return tuple(out)
+
+
+class _Boxes:
+    """A text's box (a translucent rounded patch: a caption's) at blit speed. Agg paints a path pixel by pixel from
+    the path, the colours and the pixel under it alone, so a box drawn where it was drawn before, in the same state,
+    over the same pixels, gives the same pixels: those are pasted. Otherwise matplotlib draws it (the first time; when
+    a moving artist passes under it), and the drawing of a box seen before is kept, with the pixels it was drawn over,
+    checked to change nothing outside the box's extent."""
+    def __init__(self):
+        # (canvas size, dpi, patch state) -> (box rows and columns, pixels under, pixels drawn), _SEEN (once), or None
+        self.kept = {}
+
+    def draw(self, patch, renderer):
+        state = _drawn_state(patch)
+        if state is None: return type(patch).draw(patch, renderer)
+        key = (renderer.width, renderer.height, renderer.dpi, state)
+        px = np.asarray(renderer._renderer)
+        kept = self.kept.get(key, _MISSING)
+        if type(kept) is tuple:
+            box, under, over = kept
+            if np.array_equal(px[box], under):
+                px[box] = over
+                return
+        if kept is not _SEEN:  # known box over other pixels, not to be kept, or new: kept if it comes again
+            if kept is _MISSING:
+                if len(self.kept) > 64: self.kept.clear()
+                self.kept[key] = _SEEN  # (a box that moves every frame, a mark following a point, is never copied)
+            return type(patch).draw(patch, renderer)
+        before = px.copy()
+        type(patch).draw(patch, renderer)
+        self.kept[key] = self._keep(patch, renderer, before, px)
+
+    @staticmethod
+    def _keep(patch, renderer, before, px):
+        "(box, pixels under, pixels drawn) of a first drawing, or None if it changed pixels outside its extent."
+        e = patch.get_window_extent(renderer)
+        pad = math.ceil(patch.get_linewidth() * renderer.dpi / 72) + 2  # the stroke's width, antialiasing
+        H, W = px.shape[:2]
+        y0, y1 = max(0, math.floor(H - e.y1) - pad), min(H, math.ceil(H - e.y0) + pad)
+        x0, x1 = max(0, math.floor(e.x0) - pad), min(W, math.ceil(e.x1) + pad)
+        box = np.s_[y0:y1, x0:x1]
+        moved = before.view(np.uint32) != px.view(np.uint32)
+        moved[box] = False
+        if moved.any() or y0 >= y1 or x0 >= x1: return None
+        return box, before[box].copy(), px[box].copy()
 
 
 def frames_differ(a, b, tol:int=40) -> float:
@@ -232,6 +313,7 @@ class Renderer:
         self.fr, self.fig = fr, fr.fig
         self.canvas = self.fig.canvas if isinstance(self.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(self.fig)
         self.text = GlyphText(self.canvas.get_renderer())
+        self.boxes = _Boxes()
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
         self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
         fr.draw(0)
@@ -321,7 +403,7 @@ class Renderer:
                 pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
             elif isinstance(s, Text):
                 t = time.perf_counter()
-                _draw_text_once_laid_out(self.fig, s)
+                _draw_text_once_laid_out(self.fig, s, self.boxes)
                 self.t_text += time.perf_counter() - t
             else: self.fig.draw_artist(s)
         self.t_draw += time.perf_counter() - t0

@@ -5,6 +5,7 @@ matplotlib.use('Agg')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Circle  # noqa: E402
 
 from fastfit.render import Renderer, _Mesh  # noqa: E402
 
@@ -94,3 +95,48 @@ def test_gif_stream_decodes_to_each_frames_palette_colours(size):
             got += [np.asarray(im.convert('RGB'))] * st.counts[i]
     assert len(got) == len(frames) and len(st.counts) < len(frames)  # the repeats were merged
     for g, f in zip(got, frames): assert np.array_equal(g, f[..., :3])
+
+
+class _CaptionFrames:
+    "A line moving under a caption in a translucent rounded box (the fit panel's), the caption's width changing."
+    def __init__(self, frames=8):
+        self.fig = Figure(figsize=(4, 3), dpi=100)
+        ax = self.fig.add_subplot()
+        ax.set_xlim(0, 1); ax.set_ylim(0, 1)
+        ax.grid(alpha=.25)
+        self.line, = ax.plot([0, 1], [0, 0], lw=2.5, zorder=5)
+        self.text = ax.text(.02, .97, '', transform=ax.transAxes, va='top', family='monospace', zorder=6,
+                            bbox=dict(boxstyle='round', fc='white', ec='0.7', alpha=.85))
+        self.heights = np.r_[np.full(frames // 2, .3), np.linspace(.85, .97, frames - frames // 2)]  # then under the box
+        self.artists, self.n = [self.line, self.text], frames
+
+    def __len__(self): return self.n
+
+    def draw(self, k):
+        self.line.set_ydata([self.heights[k]] * 2)
+        self.text.set_text(f"step {k * 7}  loss {1 / (k + 1):.{k % 3 + 2}f}\nw={k / 3:.3f}")
+        return self.artists
+
+
+def test_a_caption_box_is_pasted_with_matplotlibs_pixels():
+    """A caption's box drawn before in the same place over the same pixels is pasted; over a moving line matplotlib
+    draws it: every frame is matplotlib's full draw of it."""
+    fr = _CaptionFrames()
+    with Renderer(fr) as r:
+        blitted = [r.frame(k).copy() for _ in range(3) for k in range(len(fr))]  # kept the 2nd time, pasted the 3rd
+        assert any(isinstance(v, tuple) for v in r.boxes.kept.values())
+    for k in range(3 * len(fr)):
+        fr.draw(k % len(fr))
+        fr.fig.canvas.draw()
+        assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
+
+
+def test_a_caption_box_with_a_clip_path_is_drawn_by_matplotlib():
+    "State the cache cannot key on (a clip path) leaves the box to matplotlib."
+    fr = _CaptionFrames(4)
+    ax = fr.fig.axes[0]
+    fr.text.set_clip_path(Circle((.3, .7), .6, transform=ax.transAxes))
+    assert fr.text.get_bbox_patch().get_clip_path() is not None
+    with Renderer(fr) as r:
+        for k in range(len(fr)): r.frame(k)
+        assert not any(isinstance(v, tuple) for v in r.boxes.kept.values())

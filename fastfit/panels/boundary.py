@@ -89,14 +89,17 @@ class BoundaryPanel(Panel):
         p = probabilities(outputs(self.model_copy(run), params, self.grid), self.learns[run].loss_func)
         return p.reshape(len(params), self.n_grid, self.n_grid, -1).numpy()
 
-    def _frame_probs(self, k:int, run:int) -> np.ndarray:
-        "The grid's probabilities at frame `k`, computed for 25 frames at a time (one batched call: cheap per frame)."
-        first, P = self._chunk.get(run, (None, None))
+    def _frame_probs(self, k:int, run:int, background:bool=False):
+        """The grid's probabilities at frame `k` (and with `background`, the background's colours), computed for 25
+        frames at a time (one batched call: cheap per frame)."""
+        first, P, bg = self._chunk.get(run, (None, None, None))
         if first is None or not first <= k < first + len(P):
             first = k
             P = self._probs([self.params(j, run) for j in range(k, min(k + 25, len(self.recss[run])))], run)
-            self._chunk[run] = first, P
-        return P[k - first]
+            bg = None
+        if background and bg is None: bg = self._background(P)  # element by element: as each frame's own, in one go
+        self._chunk[run] = first, P, bg
+        return (P[k - first], bg[k - first]) if background else P[k - first]
 
     def _accuracies(self, run:int) -> np.ndarray:
         "The training accuracy at each frame's parameters."
@@ -106,12 +109,18 @@ class BoundaryPanel(Panel):
         return (probabilities(z, lrn.loss_func).argmax(-1) == y).float().mean(-1).numpy()
 
     def _background(self, P:np.ndarray) -> np.ndarray:
-        "RGBA of each grid cell: the likeliest class's tint, as strong as its probability is above chance (1/k)."
-        c = P.argmax(-1)
-        sure = (P.max(-1) - 1 / self.k) / (1 - 1 / self.k)
+        """RGBA of each grid cell (n_grid ** 2, 4): the likeliest class's tint, as strong as its probability is above chance
+        (1/k); for probabilities of several frames (frames, n_grid, n_grid, k), each frame's (frames, n_grid ** 2, 4)."""
+        top = P[..., 0].copy()  # the largest probability, class by class (np.max over a short last axis is slow)
+        for i in range(1, P.shape[-1]): np.maximum(top, P[..., i], out=top)
+        sure = (top - 1 / self.k) / (1 - 1 / self.k)
         sure = np.ceil(sure * self.levels) / self.levels  # bands of probability: they read as contours, and compress
-        rgb = 1 - sure[..., None] * (1 - _tints(self.k)[c])
-        return np.concatenate([rgb, np.ones_like(rgb[..., :1])], -1).reshape(-1, 4)
+        out = np.empty(P.shape[:-1] + (4,))
+        rgb = out[..., :3]
+        np.multiply(sure[..., None], (1 - _tints(self.k))[P.argmax(-1)], out=rgb)
+        np.subtract(1, rgb, out=rgb)
+        out[..., 3] = 1
+        return out.reshape(*P.shape[:-3], -1, 4)
 
     def setup(self, ax) -> list:
         self.ax = ax
@@ -180,9 +189,11 @@ class BoundaryPanel(Panel):
     def update(self, k:int):
         "Move the background, the boundary (or borders) and the caption to frame `k`."
         for run, lc in enumerate(self.lines):
-            P = self._frame_probs(k, run)
+            if run == 0 and not self.multi:
+                P, bg = self._frame_probs(k, run, background=True)
+                self.mesh.set_facecolor(bg)
+            else: P = self._frame_probs(k, run)
             lc.set_segments(borders(P, self.xc, self.yc))
-            if run == 0 and not self.multi: self.mesh.set_facecolor(self._background(P))
         self.text.set_text(self._caption(k))
         self._update_stop_note(k)
 
