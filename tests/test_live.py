@@ -207,7 +207,10 @@ def test_in_a_kernel_one_output_is_updated(kernel):
                            "learn.fit(30, cbs=live)\nprint(live.updates, live.shown_step)")
     images = [o for o in outs if o.output_type == 'display_data' and 'image/png' in o.data]
     assert len(images) == 1  # one output, replaced in place: never a second picture
-    n, step = map(lambda v: int(v), [o for o in outs if o.output_type == 'stream'][-1].text.split()[-2:])
+    # what the cell printed: stdout may come in several stream messages, and stderr (a warning) after it
+    printed = ''.join(o.text for o in outs if o.output_type == 'stream' and o.name == 'stdout').split()
+    assert len(printed) >= 2, [(o.output_type, o.get('name'), o.get('text')) for o in outs]
+    n, step = int(printed[-2]), int(printed[-1])
     assert step == 30 and n >= 30 and updates == n  # every message of that display id (the first, then n - 1 updates)
     assert images[0].data['text/plain'] == '<LiveView: step 30 of 30>'
 
