@@ -158,12 +158,7 @@ class ParamHistory(Callback):
             self._hyp = {k: np.full_like(a, np.nan) for k, a in h0._hyp.items()}
             self._hyp_pairs = [(self._hyp[k], g, hypers[g], k) for _, g, _, k in h0._hyp_pairs]
             self._configs, self._config, self._state_keys = list(h0._configs), h0._config, h0._state_keys
-            self._opt_state = getattr(opt, 'state', {})
-            self._G = {k: b.numpy() for k, b in self._g.items()} if cpu else self._g
-            self._F = self._flat_np if cpu else self._flat
-            self._pairs = [(self._G[k], self._G[k + '_before']) for k in self._state_keys]
-            self._gexp, self._grads_gone = None, False
-            self._state_start = {k: self._opt_state_flat(k) for k in self._state_keys}
+            self._bind_step_buffers(opt, cpu)
             for k, v in self._state_start.items(): self._g[k][0] = v
         self._write(0)
         self._commit()
@@ -202,6 +197,12 @@ class ParamHistory(Callback):
         if not same: self._configs.append(config)
         self._config = same[0] if same else len(self._configs) - 1
         self._state_keys = [k for k, _ in _STATE if k in self._g]
+        self._bind_step_buffers(opt, cpu)
+        if self.n == 0:  # the initial record: no step yet; the running averages as the optimizer holds them (none: 0)
+            for k, v in self._state_start.items(): self._g[k][0] = v
+
+    def _bind_step_buffers(self, opt, cpu):
+        "What a step's record writes through: the buffers' views, the optimizer's state, and that state before this fit."
         self._opt_state = getattr(opt, 'state', {})
         # On the CPU numpy views: a record is one memcpy per tensor. Else torch copies (one cat per buffer when it can).
         self._G = {k: b.numpy() for k, b in self._g.items()} if cpu else self._g
@@ -210,8 +211,6 @@ class ParamHistory(Callback):
         self._gexp, self._grads_gone = None, False
         # The state before this fit's first step is the optimizer's now: a new one's is empty (0), whatever came before.
         self._state_start = {k: self._opt_state_flat(k) for k in self._state_keys}
-        if self.n == 0:  # the initial record: no step yet; the running averages as the optimizer holds them (none: 0)
-            for k, v in self._state_start.items(): self._g[k][0] = v
 
     def _opt_state_flat(self, k) -> torch.Tensor:
         "The optimizer's running average `k` of every tracked parameter as one flat vector (0 where it holds none yet)."
