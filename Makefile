@@ -13,6 +13,7 @@ PIP     := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
 # Python's bytecode for what the library and its tests import, compiled once after an install, two processes at a time
 # (tools/compile_imports.py says why): the suite starts about 30 processes that import fastfit (workers, kernels, servers,
 # scripts), and each would compile torch, fastai and scikit-learn from source again where PYTHONDONTWRITEBYTECODE is set.
+# `--tests tests` collects the suite once too, so that each xdist worker reads pytest's rewritten test modules.
 PRECOMPILE := tools/compile_imports.py
 TESTMODS := pytest xdist hypothesis nbdev.test nbclient nbconvert ipykernel.kernelapp matplotlib_inline.backend_inline ipywidgets \
 	sklearn.datasets imageio_ffmpeg playwright.sync_api jupyterlab.labapp notebook.app mkdocs.commands.build \
@@ -46,7 +47,7 @@ $(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 
 $(DEVSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) -e '.[dev]'
-	$(BIN)/python $(PRECOMPILE) fastfit.all & p=$$!; $(BIN)/python $(PRECOMPILE) $(TESTMODS) && wait $$p
+	$(BIN)/python $(PRECOMPILE) fastfit.all --tests tests & p=$$!; $(BIN)/python $(PRECOMPILE) $(TESTMODS) && wait $$p
 	touch $(DEVSTAMP) $(STAMP) $(DOCSTAMP)
 
 $(DOCSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
@@ -63,7 +64,7 @@ $(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
 	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
-	$(OLD)/bin/python $(PRECOMPILE) fastfit.all & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
+	$(OLD)/bin/python $(PRECOMPILE) fastfit.all --tests tests & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
 	touch $(OLDSTAMP)
 
 # The two environments alone, without running anything (.ci/run installs the second while the suite runs in the first).
