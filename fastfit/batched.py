@@ -6,6 +6,8 @@ autograd. Every learner is left as its own `fit` would leave it, to float round-
 `param_history` (the same records, thinned alike), and `diverged` with the history cut at its last finite step."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,7 @@ from .learner import FitLearner
 from .models import LinearModel, MLPModel, PolyModel, RegModel, SoftmaxModel
 from .progress import FitProgress
 
-__all__ = ['fit_together', 'MAX_BYTES']
+__all__ = ['fit_together', 'fit_stacked', 'StackedRuns', 'MAX_BYTES']
 
 # The records of the runs fitted at once stay under this many bytes: more runs are fitted in several batches.
 MAX_BYTES = 500_000_000
@@ -201,10 +203,14 @@ class _Together:
             # its buffers, layout and optimizer's hypers, as a fit's first training phase makes them (as the first's made them)
             if not (i and h._setup_like(self.hists[0])): h.before_train()
         self.active = np.ones(G, dtype=bool)
+        l0 = learners[0]
+        self.dl, self.model, self.loss_func, self.h0 = l0.dls.train, l0.model, l0.loss_func, self.hists[0]
+
+    def _lrs(self) -> list: return [lrn.opt.hypers[-1]['lr'] for lrn in self.learns]
 
     # -- the records of every run: rows of (G, P), thinned as ParamHistory thins its own ------------------------------------
     def _setup_records(self):
-        h, G, W = self.hists[0], self.G, self.W
+        h, G, W = self.h0, self.G, self.W
         P, dev = sum(w[0].numel() for w in W.values()), next(iter(W.values())).device
         self.rows = rows = h.rows
         self.F = torch.empty(rows, G, P, device=dev)
@@ -269,9 +275,8 @@ class _Together:
     # -- one step of every run --------------------------------------------------------------------------------------------
     def fit(self, epochs:int):
         self._setup_records()
-        learn0, W = self.learns[0], self.W
-        dl, model, loss_func = learn0.dls.train, learn0.model, learn0.loss_func
-        lrs = torch.tensor([lrn.opt.hypers[-1]['lr'] for lrn in self.learns], dtype=torch.float32, device=self.F.device)
+        W, dl, model, loss_func = self.W, self.dl, self.model, self.loss_func
+        lrs = torch.tensor(self._lrs(), dtype=torch.float32, device=self.F.device)
         # a closed form of every run's loss and gradient, where the problem has one: no graph through autograd per step
         quad = next((c(model) for c in (Quadratic, Logistic) if c.fits(model, loss_func, dl.x)), None)
         for _ in range(epochs):
@@ -337,15 +342,134 @@ class _Together:
         "The last record's loss on all the training data (as ParamHistory.after_fit computes it), then the hand-over."
         act = np.nonzero(self.active)[0]
         if len(act):
-            learn0 = self.learns[0]
             with torch.no_grad():
                 ps = {k: w.detach()[act] for k, w in self.W.items()}
                 if quad is not None: L = quad(dl.x, dl.y, torch.cat([p.reshape(len(act), -1) for p in ps.values()], 1))[0]
                 else:
-                    f = lambda x, y: losses_many(learn0.loss_func, forward_many(learn0.model, x, ps), y)  # noqa: E731
+                    f = lambda x, y: losses_many(self.loss_func, forward_many(self.model, x, ps), y)  # noqa: E731
                     L = mean_over_rows(f, dl.x, dl.y)
                 self.L[self.slot, act] = L.cpu().numpy()
+        self._finish(dl, act)
+
+    def _finish(self, dl, act):
+        "Hand every run still going its records and parameters."
         for g in act: self._hand_over(g)
         # Each learner's loader shuffles on from where a fit of its own would leave it.
         for lrn in self.learns[1:]: lrn.dls.train._gen.set_state(dl._gen.get_state())
         for lrn in self.learns: lrn.opt.zero_grad()
+
+
+# -- runs that differ only in their lr: fitted without a learner each, learners made when asked for -------------------
+class _Stacked(_Together):
+    """G runs of plain SGD from one start, differing only in their lr, fitted at once with no learner, optimizer or
+    history of their own: their records stay in the batch's stacked buffers (`StackedRuns` hands a run's learner its
+    own when asked). A sweep of 200 lrs thus builds one learner, not 200 (~1 ms each with their history)."""
+    def __init__(self, tmpl, lrs:list):
+        self.learns, self.hists, self.G = [], [], len(lrs)
+        self.names, self.plain, self._lr_values = [k for k, _ in tmpl.model.named_parameters()], True, list(lrs)
+        self.W = {k: p.detach().expand(self.G, *p.shape).clone().requires_grad_() for k, p in tmpl.model.named_parameters()}
+        self.active = np.ones(self.G, dtype=bool)
+        self.dl, self.model, self.loss_func, self.h0 = tmpl.dls.train, tmpl.model, tmpl.loss_func, _history(tmpl)
+        self.stopped = {}  # run -> its records, parameters and step when it diverged (later thinning must not touch them)
+
+    def _lrs(self) -> list: return self._lr_values
+
+    def _diverged(self, g):
+        m = self.n + self.tail
+        self.stopped[g] = dict(flat=self.F[:m, g].clone(), loss=self.L[:m, g].copy(), steps=self.S[:m].copy(), n=self.n,
+                               step=self.step, stride=self.stride, tail=self.tail, g={k: b[:m, g].clone() for k, b in self.Gb.items()},
+                               loss_before=self.LB[:m, g].copy(), params=[w.detach()[g].clone() for w in self.W.values()])
+        self.active[g] = False
+
+    def _finish(self, dl, act):
+        self.gen_state = dl._gen.get_state()  # where each run's loader shuffles on from
+
+    def diverged(self, g) -> int|None:
+        "The step at which run `g`'s loss became NaN/inf (None: it did not)."
+        st = self.stopped.get(g)
+        return None if st is None else st['step']
+
+    def give(self, g:int, lrn, tmpl):
+        """Make `lrn` (a fresh learner of run `g`: a copy of `tmpl`'s problem with the run's lr) what its own quiet fit
+        would have left, as `fit_together` leaves its learners: optimizer, history, parameters, divergence, loader."""
+        lrn.diverged = lrn.fit_error = None
+        if not opt_like(lrn, tmpl):
+            lrn.create_opt()
+            lrn.opt.set_hypers(lr=lrn.lr)
+            if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
+        h = _history(lrn)
+        h.before_fit()
+        if not h._setup_like(self.h0): h.before_train()
+        st = self.stopped.get(g)
+        if st is None:
+            m = self.n + self.tail
+            h._take(self.F[:m, g], self.L[:m, g], self.S[:m], self.n, self.step, self.stride, self.tail,
+                    {k: b[:m, g] for k, b in self.Gb.items() if k in h._g}, self.LB[:m, g])
+            values = [w.detach()[g] for w in self.W.values()]
+        else:
+            h._take(st['flat'], st['loss'], st['steps'], st['n'], st['step'], st['stride'], st['tail'],
+                    {k: b for k, b in st['g'].items() if k in h._g}, st['loss_before'])
+            values = st['params']
+        with torch.no_grad():
+            for p, v in zip(lrn.model.parameters(), values): p.copy_(v)
+        if st is not None:  # as `_Together._diverged`: the history cut at its last finite record, the model put back there
+            lrn.diverged = st['step']
+            h.run_train = True
+            h.after_fit()
+        lrn.dls.train._gen.set_state(self.gen_state)
+        lrn.opt.zero_grad()
+        return lrn
+
+    def records(self) -> tuple:
+        "(runs, losses (R, T), flat (R, T, P)): the records of the runs that did not diverge, as each one's history holds them."
+        idx = np.nonzero(self.active)[0]
+        m = self.n + self.tail
+        return idx, self.L[:m, idx].T, self.F[:m, torch.as_tensor(idx)].transpose(0, 1)
+
+
+def fit_stacked(tmpl, lrs:list, epochs:int) -> _Stacked | None:
+    """Fit runs of `tmpl`'s problem (a fresh learner of plain SGD, never to be handed out) at each of `lrs`, from its
+    parameters, together without a learner each; None, with nothing fitted, when they cannot be (then build learners)."""
+    if len(lrs) < 2 or not batchable([tmpl, tmpl]): return None
+    h0 = _history(tmpl)
+    per_run = sum(p.numel() for p in tmpl.model.parameters()) * 4 * (5 if h0.grads_on else 1) * h0.max_records
+    if len(lrs) * per_run > MAX_BYTES: return None
+    tmpl.create_opt()  # as fit does; each run's is a copy of it (`opt_like`), with its own lr
+    tmpl.opt.set_hypers(lr=tmpl.lr)
+    if tmpl.wd is not None: tmpl.opt.set_hypers(wd=tmpl.wd)
+    if not _plain_sgd(tmpl.opt): return None
+    h0.before_fit()
+    h0.before_train()  # the layout, buffers and optimizer's hypers every run's history is set up like
+    b = _Stacked(tmpl, lrs)
+    b.fit(epochs)
+    return b
+
+
+class StackedRuns(Mapping):
+    "label -> learner of runs fitted at once (`fit_stacked`): each learner is made, with its records, when first asked for."
+    def __init__(self,
+        labels:list, # one per run, in the order of the lrs
+        make, # label -> a fresh learner of that run (a copy of the template's problem with its lr)
+        batch:_Stacked, # the fitted batch
+        tmpl, # the learner the batch was set up from
+    ):
+        self.labels, self.make, self.batch, self.tmpl = list(labels), make, batch, tmpl
+        self._index, self._made = {k: i for i, k in enumerate(self.labels)}, {}
+
+    def __getitem__(self, k):
+        lrn = self._made.get(k)
+        if lrn is None: lrn = self._made[k] = self.batch.give(self._index[k], self.make(k), self.tmpl)
+        return lrn
+
+    def __iter__(self): return iter(self.labels)
+    def __len__(self): return len(self.labels)
+    def __repr__(self): return f"StackedRuns({len(self)} runs, {len(self._made)} learners made)"
+
+    def diverged(self, k) -> int|None:
+        "The step at which run `k`'s loss became NaN/inf (None: it did not), without making its learner."
+        return self.batch.diverged(self._index[k])
+
+    def records(self) -> tuple:
+        "(labels, losses (R, T), flat (R, T, P)) of the runs that did not diverge, as their histories hold them."
+        idx, L, F = self.batch.records()
+        return [self.labels[i] for i in idx], L, F

@@ -176,3 +176,32 @@ def test_a_fresh_copy_of_a_learner_fits_as_one_built_anew(cls):
         with lrn.no_bar(), lrn.no_logging(): lrn.fit(3)
     _same(built, made, rtol=0)
     assert first.param_history.step == 0 and len(first.param_history) == 0  # the learner copied is untouched
+
+
+@pytest.mark.parametrize('bs', [None, 16])
+def test_an_lr_sweep_makes_each_runs_learner_when_asked_and_it_equals_a_separate_fit(bs):
+    """lr_sweep fits its runs without a learner each (`StackedRuns`): asked for, a run's learner holds what a fit of its
+    own leaves (records, parameters, divergence), its map's fates and final losses are the runs' own, and it fits on."""
+    from fastfit.all import lr_sweep
+    from fastfit.batched import StackedRuns
+    from fastfit.panels.sweep import fate, optimum_loss
+    dls = synth_linear(seed=0).dataloaders(bs=bs, valid_pct=0)
+    lrs = (.01, .1, .5, 1.2, 3.)
+    sweep = lr_sweep(dls, lrs=lrs, epochs=60)
+    assert isinstance(sweep.learners, StackedRuns) and len(sweep.learners._made) <= 1  # run 0's, for the optimum
+    sep = _separately(_learners(dls, LinearModel(), [(lr, SGD) for lr in lrs]), 60)
+    assert {lr: s[0] for lr, s in sweep.stops.items()} == {lr: a.diverged for lr, a in zip(lrs, sep) if a.diverged is not None}
+    assert sweep.stops  # lr=3 diverges
+    opt = optimum_loss(sep[0])
+    assert list(sweep.fates.values()) == [fate(a, sweep.stops.get(lr), opt) for lr, a in zip(lrs, sep)]
+    losses = sweep.final_losses()
+    for lr, a in zip(lrs, sep):
+        b = sweep.learners[lr]
+        assert b is sweep.learners[lr] and b.lr == lr
+        _same(a, b)
+        np.testing.assert_allclose(losses[lr], float(a.param_history.losses[-1]), rtol=1e-4)
+    for a, b in zip(sep[:2], [sweep.learners[lr] for lr in lrs[:2]]):  # each learner its own, shuffling on as a fit of its own
+        for lrn in (a, b):
+            with lrn.no_bar(), lrn.no_logging(): lrn.fit(3)
+        _same(a, b)
+    assert sweep.learners[lrs[2]].param_history.step == 60 * len(dls.train)  # the others untouched
