@@ -66,6 +66,7 @@ class Quadratic:
     """Every run's MSE and gradient for a model linear in its parameters (pred = X θ, X = `model.design(x)`), from the
     batch's X'X, X'y and y'y in float64: the cost of a step no longer grows with the samples times the runs."""
     float32 = False  # its float64 losses are checked near float32's limit, where a float32 fit of its own overflows
+    flat = True  # it takes the parameters flat, (G, P), and gives the gradient so
 
     def __init__(self, model):
         self.model, self._of = model, None
@@ -97,6 +98,7 @@ class Logistic:
     the loss `BCEWithLogits`): the gradient X'(σ(z) - y)/n in closed form, in float32 as autograd computes it, without a
     graph per step (the forward, loss and backward of 200 runs through autograd cost 3x more)."""
     float32 = True  # its losses are a float32 fit's own (no float64 to check near float32's limit)
+    flat = True  # it takes the parameters flat, (G, P), and gives the gradient so
 
     def __init__(self, model):
         self.model, self._of = model, None
@@ -116,6 +118,72 @@ class Logistic:
         z = X @ theta.T  # (n, G): every run's logits
         loss = F.binary_cross_entropy_with_logits(z, t.expand_as(z), reduction='none').mean(0)
         return loss, (torch.sigmoid(z) - t).T @ X / len(X)
+
+
+class ReluMLP:
+    """Every run's MSE and gradient for fastfit's `MLPModel` with ReLU (any depth), backpropagated by hand with batched
+    matrix products in float32, as autograd computes them: no graph per step, the one-column products (the output
+    layer, its gradient) laid out as row-times-matrix, and the ReLU's mask applied in place. 200 runs of a 1-16-1 MLP on
+    200 points: ~3x faster a step than autograd through `forward_many`."""
+    float32, flat = True, False  # its losses are a float32 fit's own; it takes and gives the parameters by name
+
+    def __init__(self, model):
+        self.model, self.n, self._of = model, len(model.layers), None
+
+    @staticmethod
+    def fits(model, loss_func, x) -> bool:
+        "Whether `model` with `loss_func` is such a problem (an MLPModel with ReLU, float32, MSE)."
+        return loss_func is F.mse_loss and type(model) is MLPModel and model.act is F.relu and x.dtype == torch.float32 \
+            and all(p.dtype == torch.float32 for p in model.parameters())
+
+    def _design(self, x) -> torch.Tensor:
+        "(n, n_in + 1): x and a column of ones, the first layer's weights and bias at once (full batch: made once)."
+        if self._of is None or self._of[0] is not x: self._of = (x, torch.cat([x, torch.ones_like(x[:, :1])], 1))
+        return self._of[1]
+
+    def __call__(self, x, y, ps:dict) -> tuple:
+        "(loss (G,), gradients name -> (G, *shape)) at the parameters `ps` (name -> (G, *shape)) on the batch (x, y)."
+        nl, n = self.n, len(x)
+        w1, b1 = ps['l1.w'], ps['l1.b']
+        G, a, c = w1.shape
+        h = torch.addcmul(b1[:, None, :], x[None], w1) if a == 1 else torch.baddbmm(b1[:, None, :], x.expand(G, n, a), w1)
+        hs = [x]
+        for i in range(2, nl + 1):
+            hs.append(h.relu_())  # (G, n, units): the activations, kept for the backward pass
+            w, b = ps[f'l{i}.w'], ps[f'l{i}.b']
+            if w.shape[2] == 1: h = torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2).add_(b[:, None, :])
+            else: h = torch.baddbmm(b[:, None, :], h, w)
+        r = h.sub_(y)  # (G, n, n_out): the residuals
+        loss = (r * r).mean((1, 2))
+        d = r.mul_(2 / r[0].numel())  # dloss/dout
+        X = self._design(x)
+        if nl == 2 and d.shape[2] == 1: return loss, self._one_hidden(X, d, hs[1], ps)
+        grads = {}
+        for i in range(nl, 1, -1):
+            w, hp = ps[f'l{i}.w'], hs[i - 1]
+            grads[f'l{i}.b'] = d.sum(1)
+            if w.shape[2] == 1:
+                grads[f'l{i}.w'] = torch.bmm(d.transpose(1, 2), hp).transpose(1, 2)
+                d = torch.mul(d, w.transpose(1, 2))
+            else:
+                grads[f'l{i}.w'] = torch.bmm(hp.transpose(1, 2), d)
+                d = torch.bmm(d, w.transpose(1, 2))
+            d = torch.ops.aten.threshold_backward.grad_input(d, hp, 0, grad_input=d)  # ReLU's gradient: 0 where it was 0
+        g1 = torch.bmm(X.T.expand(G, a + 1, n), d)
+        grads['l1.w'], grads['l1.b'] = g1[:, :a], g1[:, a]
+        return loss, grads
+
+    @staticmethod
+    def _one_hidden(X, d, h, ps) -> dict:
+        """The gradients of one hidden layer and one output from dloss/dout `d` (G, n, 1) and the activations `h` (G, n, H,
+        overwritten): with the mask E = (h > 0) and S = (X d)'E (G, n_in + 1, H), the first layer's gradient is S times
+        the output weights, and the output weights' is S times the first layer's (h = E (X W1)): two passes over h, not five."""
+        w1, b1, w2 = ps['l1.w'], ps['l1.b'], ps['l2.w']
+        a = w1.shape[1]
+        S = torch.bmm((X * d).transpose(1, 2), h.sign_())  # (G, a + 1, H); sign of a ReLU's output: its mask
+        gw2 = (S[:, :a] * w1).sum(1).add_(S[:, a] * b1)[..., None]
+        g1 = S.mul_(w2.transpose(1, 2))
+        return {'l1.w': g1[:, :a], 'l1.b': g1[:, a], 'l2.w': gw2, 'l2.b': d.sum(1)}
 
 
 # -- what can be fitted together ----------------------------------------------------------------------------------------
@@ -209,10 +277,12 @@ class _Together:
     def _lrs(self) -> list: return [lrn.opt.hypers[-1]['lr'] for lrn in self.learns]
 
     # -- the records of every run: rows of (G, P), thinned as ParamHistory thins its own ------------------------------------
-    def _setup_records(self):
+    def _setup_records(self, steps:int):
         h, G, W = self.h0, self.G, self.W
         P, dev = sum(w[0].numel() for w in W.values()), next(iter(W.values())).device
-        self.rows = rows = h.rows
+        self.rows = h.rows
+        # a fit of fewer steps than the history's rows never thins: the rows it fills, not 2000 x G x P floats per buffer
+        rows = min(h.rows, steps + 1)
         self.F = torch.empty(rows, G, P, device=dev)
         self.L, self.S = np.full((rows, G), np.nan, dtype=np.float32), np.zeros(rows, dtype=np.int64)
         # The optimizers' running averages (momentum's grad_avg, Adam's sqr_avg...): each run records its own optimizer's.
@@ -274,15 +344,15 @@ class _Together:
 
     # -- one step of every run --------------------------------------------------------------------------------------------
     def fit(self, epochs:int):
-        self._setup_records()
+        self._setup_records(epochs * len(self.dl))
         W, dl, model, loss_func = self.W, self.dl, self.model, self.loss_func
         lrs = torch.tensor(self._lrs(), dtype=torch.float32, device=self.F.device)
         # a closed form of every run's loss and gradient, where the problem has one: no graph through autograd per step
-        quad = next((c(model) for c in (Quadratic, Logistic) if c.fits(model, loss_func, dl.x)), None)
+        quad = next((c(model) for c in (Quadratic, Logistic, ReluMLP) if c.fits(model, loss_func, dl.x)), None)
         for _ in range(epochs):
             for xb, yb in dl:
                 if quad is None: L = losses_many(loss_func, forward_many(model, xb, W), yb)
-                else: L, grad = quad(xb, yb, self._flat([w.detach() for w in W.values()]))
+                else: L, grad = quad(xb, yb, self._params(quad))
                 v = L.detach().cpu().numpy()
                 if quad is not None and not quad.float32: v = self._float32_losses(v, model, loss_func, xb, yb)
                 for g in np.nonzero(self.active & ~np.isfinite(v))[0]: self._diverged(g)
@@ -313,8 +383,16 @@ class _Together:
                 v[near] = losses_many(loss_func, forward_many(model, xb, ps), yb).cpu().numpy()
         return v
 
+    def _params(self, quad):
+        "The stacked parameters as `quad` takes them: flat (G, P), or by name."
+        ps = {k: w.detach() for k, w in self.W.items()}
+        return self._flat(ps.values()) if quad.flat else ps
+
     def _set_grads(self, grad):
-        "Each stacked parameter's gradient from the flat (G, P) one, in the parameters' own dtype."
+        "Each stacked parameter's gradient from the flat (G, P) one (or one by name), in the parameters' own dtype."
+        if isinstance(grad, dict):
+            for k, w in self.W.items(): w.grad = grad[k]
+            return
         i = 0
         for w in self.W.values():
             m = w[0].numel()
@@ -344,7 +422,8 @@ class _Together:
         if len(act):
             with torch.no_grad():
                 ps = {k: w.detach()[act] for k, w in self.W.items()}
-                if quad is not None: L = quad(dl.x, dl.y, torch.cat([p.reshape(len(act), -1) for p in ps.values()], 1))[0]
+                if quad is not None:
+                    L = quad(dl.x, dl.y, torch.cat([p.reshape(len(act), -1) for p in ps.values()], 1) if quad.flat else ps)[0]
                 else:
                     f = lambda x, y: losses_many(self.loss_func, forward_many(self.model, x, ps), y)  # noqa: E731
                     L = mean_over_rows(f, dl.x, dl.y)
