@@ -72,7 +72,7 @@ def main(repeats=3):
     case("200 points, logistic (gradient in closed form), full batch, 500 epochs", blobs.dataloaders(bs=None, valid_pct=0), 500,
          make=classification_learner, repeats=repeats, alone=False)
     sine = synth_func(torch.sin, n=200, seed=0)
-    case("200 points, MLP 1-16-1 (autograd), full batch, 500 epochs", sine.dataloaders(bs=None, valid_pct=0), 500,
+    case("200 points, MLP 1-16-1 (ReLU: gradient by hand), full batch, 500 epochs", sine.dataloaders(bs=None, valid_pct=0), 500,
          model=lambda: MLPModel(hidden=(16,)), repeats=repeats, alone=False)
 
 

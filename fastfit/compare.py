@@ -97,14 +97,14 @@ class Runs:
 
     def final_losses(self) -> dict:
         "label -> training loss at the end of the run (the last finite record)."
-        out = {}
+        known = {}
         if isinstance(self.learners, StackedRuns):  # the runs still going at the end, from the batch's records
             labels, L, _ = self.learners.records()
-            out = dict(zip(labels, L[:, -1].astype(float).tolist()))
+            known = {k: v for k, v in zip(labels, L[:, -1].astype(float).tolist()) if math.isfinite(v)}  # else: its last finite
+        out = {}
         for k in self.learners:
-            if k in out: continue
-            lrn = self.learners[k]
-            h = lrn.param_history
+            if k in known: out[k] = known[k]; continue
+            h = self.learners[k].param_history
             keep = _finite_records(h)
             out[k] = float(h.losses[keep[-1]]) if len(keep) else math.nan
         return out

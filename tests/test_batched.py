@@ -195,6 +195,7 @@ def test_an_lr_sweep_makes_each_runs_learner_when_asked_and_it_equals_a_separate
     opt = optimum_loss(sep[0])
     assert list(sweep.fates.values()) == [fate(a, sweep.stops.get(lr), opt) for lr, a in zip(lrs, sep)]
     losses = sweep.final_losses()
+    assert list(losses) == list(lrs)  # in the runs' order, the diverged ones' from their learners
     for lr, a in zip(lrs, sep):
         b = sweep.learners[lr]
         assert b is sweep.learners[lr] and b.lr == lr
@@ -207,31 +208,33 @@ def test_an_lr_sweep_makes_each_runs_learner_when_asked_and_it_equals_a_separate
     assert sweep.learners[lrs[2]].param_history.step == 60 * len(dls.train)  # the others untouched
 
 
-@pytest.mark.parametrize('hidden,n_in,n_out', [((16,), 1, 1), ((8, 5), 3, 2), ((4,), 2, 3)])
-def test_the_hand_backward_of_a_relu_mlp_is_autograds(hidden, n_in, n_out):
-    "ReluMLP (runs of an MLP fitted together): every run's MSE and gradient as autograd gives them through forward_many."
+@pytest.mark.parametrize('hidden,n_in,n_out,act', [((16,), 1, 1, 'relu'), ((8, 5), 3, 2, 'relu'), ((4,), 2, 3, 'relu'),
+                                                   ((16,), 1, 1, 'tanh'), ((6, 5), 2, 1, 'sigmoid')])
+def test_the_hand_backward_of_an_mlp_is_autograds(hidden, n_in, n_out, act):
+    "MLPGrad (runs of an MLP fitted together): every run's MSE and gradient as autograd gives them through forward_many."
     import torch.nn.functional as F
 
-    from fastfit.batched import ReluMLP, losses_many
-    m = MLPModel(n_in=n_in, hidden=hidden, n_out=n_out)
+    from fastfit.batched import MLPGrad, losses_many
+    m = MLPModel(n_in=n_in, hidden=hidden, n_out=n_out, act=act)
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(50, n_in, generator=g), torch.randn(50, n_out, generator=g)
     ps = {k: torch.randn(7, *p.shape, generator=g).requires_grad_() for k, p in m.named_parameters()}
-    assert ReluMLP.fits(m, F.mse_loss, x) and not ReluMLP.fits(MLPModel(act='tanh'), F.mse_loss, x)
+    assert MLPGrad.fits(m, F.mse_loss, x) and not MLPGrad.fits(MLPModel(act='gelu'), F.mse_loss, x)
     L = losses_many(F.mse_loss, m.forward_many(x, ps), y)
     L.sum().backward()
-    loss, grads = ReluMLP(m)(x, y, {k: p.detach() for k, p in ps.items()})
+    loss, grads = MLPGrad(m)(x, y, {k: p.detach().clone() for k, p in ps.items()})
     torch.testing.assert_close(loss, L.detach(), rtol=1e-5, atol=1e-6)
     assert grads.keys() == ps.keys()
     for k, p in ps.items(): torch.testing.assert_close(grads[k], p.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_an_mlp_sweep_with_diverging_runs_equals_separate_fits():
+@pytest.mark.parametrize('hidden,act', [((8, 4), 'relu'), ((16,), 'relu'), ((8,), 'tanh')])
+def test_an_mlp_sweep_with_diverging_runs_equals_separate_fits(hidden, act):
     "An MLP's runs fitted together (gradients by hand), a few lrs blowing up: each run as its own fit leaves it."
     from fastfit.all import lr_sweep
     dls = synth_func(torch.sin, seed=0).dataloaders(bs=None, valid_pct=0)
     lrs = (.03, .3, 3., 30.)
-    sweep = lr_sweep(dls, lrs=lrs, epochs=40, model=MLPModel(hidden=(8, 4)))
-    sep = _separately(_learners(dls, MLPModel(hidden=(8, 4)), [(lr, SGD) for lr in lrs]), 40)
+    sweep = lr_sweep(dls, lrs=lrs, epochs=40, model=MLPModel(hidden=hidden, act=act))
+    sep = _separately(_learners(dls, MLPModel(hidden=hidden, act=act), [(lr, SGD) for lr in lrs]), 40)
     assert any(a.diverged is not None for a in sep)
     for lr, a in zip(lrs, sep): _same(a, sweep.learners[lr])
