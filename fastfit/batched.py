@@ -2,8 +2,10 @@
 one batch. Every run's parameters are stacked along a new first axis, so one forward and one backward serve them all;
 each run keeps its own optimizer (plain SGD: one update for all, each with its own lr). A model linear in its parameters
 with MSE or binary cross-entropy takes every run's loss and gradient in closed form (`Quadratic`, `Logistic`), without
-autograd. Every learner is left as its own `fit` would leave it, to float round-off: its parameters, its
-`param_history` (the same records, thinned alike), and `diverged` with the history cut at its last finite step."""
+autograd, and fastfit's MLP takes them by hand-written backpropagation (`MLPGrad`). Every learner is left as its own
+`fit` would leave it, to float round-off: its parameters, its `param_history` (the same records, thinned alike), and
+`diverged` with the history cut at its last finite step. `fit_stacked` fits runs that differ only in their lr (an lr
+sweep) without building a learner each: `StackedRuns` makes a run's learner, as `fit_together` would leave it, when asked."""
 from __future__ import annotations
 
 from collections.abc import Mapping
