@@ -27,8 +27,6 @@ DOCSTAMP := $(VENV)/.installed-docs
 # or accelerate (those tests skip, saying why).
 OLD      := .venv-oldest
 OLDSTAMP := $(OLD)/.installed
-OLDDEPS  := $(OLD)/.installed-deps
-OLDEXTRAS := test,mp4,widgets
 # The suite on every core, a test file to a worker: what a file's tests share (a module fixture: a site build, a Jupyter
 # server or kernel, a torchrun launch) is made once, not once in each worker. (`--dist loadgroup`'s xdist_group marks do
 # not group with pytest 9 and pytest-xdist 3.8: xdist renames `item._nodeid`, which pytest 9 no longer reads.)
@@ -36,7 +34,7 @@ OLDEXTRAS := test,mp4,widgets
 PYTEST   := -m pytest -n auto --dist loadfile --durations=15
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-oldest env env-oldest env-oldest-deps bench lint docs nbs clean
+.PHONY: demo test test-oldest env env-oldest bench lint docs nbs clean
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
@@ -62,25 +60,16 @@ demo: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/python $(PYTEST)
 
-# Its dependencies first (with their bytecode), then the package (editable, without dependencies): the first step writes
-# nothing in the checkout, so it may run while .venv installs (.ci/run does); the second writes fastfit.egg-info, as
-# .venv's install does.
-$(OLDDEPS): pyproject.toml constraints.txt .ci/lower_bounds.py
+$(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
-	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py --extras $(OLDEXTRAS))
-	$(OLD)/bin/python $(PRECOMPILE) fastai.basics & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
-	touch $(OLDDEPS)
-
-$(OLDSTAMP): $(OLDDEPS)
-	$(OLD)/bin/python -m pip install -q --no-compile --no-deps -c constraints.txt -e '.[$(OLDEXTRAS)]'
-	$(OLD)/bin/python $(PRECOMPILE) fastfit.all --tests tests
+	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
+	$(OLD)/bin/python $(PRECOMPILE) fastfit.all --tests tests & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
 	touch $(OLDSTAMP)
 
-# The environments alone, without running anything (.ci/run installs the second's dependencies while the first installs).
+# The two environments alone, without running anything (.ci/run installs the second while the suite runs in the first).
 env: $(DEVSTAMP)
 env-oldest: $(OLDSTAMP)
-env-oldest-deps: $(OLDDEPS)
 
 # The suite again, with the oldest declared dependencies: a lower bound that lies turns this red. Every test but the
 # notebooks' runs (tests/test_notebooks.py, a third of the suite's time): they call the public functions the other
