@@ -147,6 +147,9 @@ class GlyphText:
         # (face, line, x, y, antialiased, canvas size) -> `_place`: a line drawn again where it was (in this render only:
         # a benchmark repeating an export must not find last time's lines)
         self.placed = {}
+        # while a list: the box of pixels each draw may change, (first row, end row, first column, end column) from the
+        # top left, appended; None for a draw of unknown extent (matplotlib's own): `Renderer.area` is made of them
+        self.drawn = None
 
     def install(self):
         if not _check(): return
@@ -199,20 +202,25 @@ class GlyphText:
         special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
                                          or getattr(mtext, 'get_language', lambda: None)() is not None)
         face = None if ismath or angle != 0 or special or not s else self._face(prop)
-        if face is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+        if face is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
         H, W, mode = int(self.r.height), int(self.r.width), RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
         key = (face, s, x, y, mode is RenderMode.NORMAL, H, W, self.r.height)
         if (placed := self.placed.get(key)) is None:
-            if (ln := face.line(s)) is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+            if (ln := face.line(s)) is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
             if len(self.placed) > 256: self.placed.clear()
             placed = self.placed[key] = self._place(face, ln, x, y, mode, H, W)
         if not placed: return  # spaces
         gs, left, row, box, lin, v, overlap = placed
+        if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
             return
         paste = self.r._renderer.draw_text_image
         for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+
+    def _matplotlib(self, *args):
+        if self.drawn is not None: self.drawn.append(None)
+        return RendererAgg.draw_text(self.r, *args)
 
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
         """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
