@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
+from itertools import accumulate
 
 import matplotlib as mpl
 import numpy as np
@@ -115,7 +116,7 @@ class _Face:
     def _bitmap(self, glyph, mode, tx, ty) -> tuple:
         """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px): the bitmap, its left and top in whole pixels
         relative to the pen's whole pixel, the first and last column of its ink (relative to its left), its inked pixels
-        (rows, columns from its top left, coverages), and a dict for those pixels' offsets in canvases of each width."""
+        (rows, columns from its top left, coverages), and a dict of its places in canvases (`_at`), filled as it is pasted."""
         f = self.font
         f.set_size(self.size, self.dpi)
         f._set_transform(_IDENTITY, [tx, ty])
@@ -137,6 +138,14 @@ class _Face:
             if b is None: b = sub[k] = self._bitmap(g, mode, t, ty)
             out.append(b)
         return out
+
+
+def _at(g, t, base, H, W) -> tuple:
+    """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
+    an H x W canvas: its left, top, first and end column of ink, right, bottom, its pixels' indices and coverages."""
+    lf, rw = g[1] + t, H - (g[2] + base)
+    h, w = g[0].shape
+    return lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
 
 
 class GlyphText:
@@ -230,22 +239,21 @@ class GlyphText:
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
         every = face.bitmaps(ln[0], mode, tx, ty)
-        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them)
-        gs, left, row, rel, n, overlap, end = [], [], [], [], [], False, None
-        x0 = y0 = x1 = y1 = None
+        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them), each glyph's
+        # place kept with its bitmap (lines that differ by a few digits put most glyphs where they were before)
+        gs, at, base = [], [], ty >> 6
         for g, t in zip(every, (tx >> 6).tolist()):
             if g[4] < g[3]: continue  # a space pastes nothing
-            lf, rw = g[1] + t, H - (g[2] + (ty >> 6))
-            if end is not None and end >= lf + g[3]: overlap = True  # ink starting left of where an earlier one's ends
-            end = lf + g[4] if end is None else max(end, lf + g[4])
-            h, w = g[0].shape
-            x0, y0 = lf if x0 is None else min(x0, lf), rw if y0 is None else min(y0, rw)
-            x1, y1 = lf + w if x1 is None else max(x1, lf + w), rw + h if y1 is None else max(y1, rw + h)
-            if (r := g[8].get(W)) is None: r = g[8][W] = g[5] * W + g[6]
-            gs.append(g); left.append(lf); row.append(rw); rel.append(r); n.append(len(g[7]))
+            if (p := g[8].get((t, base, H, W))) is None:
+                if len(g[8]) > 4096: g[8].clear()
+                p = g[8][t, base, H, W] = _at(g, t, base, H, W)
+            gs.append(g); at.append(p)
         if not gs: return ()
-        lin = np.concatenate(rel) + np.repeat(np.array(row) * W + left, n)
-        return gs, left, row, (x0, y0, x1, y1), lin, np.concatenate([g[7] for g in gs]), overlap
+        left, row, start, end, right, bottom, lin, v = zip(*at)
+        # two glyphs might ink one pixel where one's ink starts left of where an earlier one's ends
+        overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
+        return (gs, list(left), list(row), (min(left), min(row), max(right), max(bottom)), np.concatenate(lin),
+                np.concatenate(v), overlap)
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
