@@ -183,6 +183,9 @@ class _Mesh:
         self.cell = (px[self.at] & 0xFFFFFF).astype(np.int64) - 1
         rows, cols = np.divmod(self.at, int(canvas.get_renderer().width))
         self.area = (int(rows[0]), int(rows[-1]) + 1, int(cols.min()), int(cols.max()) + 1) if len(self.at) else (0, 0, 0, 0)
+        r0, r1, c0, c1 = self.area
+        # a mesh filling its axes paints a whole box: written row by row, not pixel by pixel (~2x faster)
+        self.block = self.cell.reshape(r1 - r0, c1 - c0) if len(self.at) == (r1 - r0) * (c1 - c0) else None
 
     @staticmethod
     def fits(a) -> bool:
@@ -199,7 +202,10 @@ class _Mesh:
             fig.draw_artist(self.mesh)  # translucent or partial: matplotlib draws it
             return False
         c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
-        buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
+        if self.block is not None:
+            r0, r1, c0, c1 = self.area
+            buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32[self.block] if len(c32) > 1 else c32[0]
+        else: buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
         return True
 
 

@@ -46,6 +46,30 @@ def test_a_moving_mesh_is_painted_with_matplotlibs_pixels(alpha):
         assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
 
 
+def test_a_mesh_not_filling_a_box_is_painted_pixel_by_pixel():
+    """A sheared mesh paints no rectangle: its pixels are painted one by one (a mesh filling its axes is painted row by
+    row); both are matplotlib's pixels."""
+    fr = _MeshFrames(frames=3)
+    ax = fr.fig.axes[0]
+    ax.set_axis_off()
+    ax.collections[1].remove()
+    X, Y = np.meshgrid(np.linspace(0, 1, 31), np.linspace(0, 1, 31))
+    fr.mesh.set_array(None)
+    fr.mesh.remove()
+    fr.mesh = ax.pcolormesh(X + .4 * Y, Y, np.zeros((30, 30)), zorder=.5)
+    fr.mesh.set_array(None)
+    fr.artists = [fr.mesh]
+    with Renderer(fr) as r:
+        assert [m.block is None for m in r.meshes.values()] == [True]
+        blitted = [r.frame(k).copy() for k in range(len(fr))]
+    for k in range(len(fr)):
+        fr.draw(k)
+        fr.fig.canvas.draw()
+        assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
+    fr = _MeshFrames(frames=2)
+    with Renderer(fr) as r: assert [m.block is not None for m in r.meshes.values()] == [True]
+
+
 def test_a_mesh_under_static_artists_looks_as_when_matplotlib_draws_it(monkeypatch):
     """With points and spines above it (composited from a layer, as before the lookup), the frames are the ones the
     renderer makes when matplotlib draws the mesh."""
