@@ -13,6 +13,7 @@ PIP     := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
 # Python's bytecode for what the library and its tests import, compiled once after an install, two processes at a time
 # (tools/compile_imports.py says why): the suite starts about 30 processes that import fastfit (workers, kernels, servers,
 # scripts), and each would compile torch, fastai and scikit-learn from source again where PYTHONDONTWRITEBYTECODE is set.
+# `--tests tests` collects the suite once too, so that each xdist worker reads pytest's rewritten test modules.
 PRECOMPILE := tools/compile_imports.py
 TESTMODS := pytest xdist hypothesis nbdev.test nbclient nbconvert ipykernel.kernelapp matplotlib_inline.backend_inline ipywidgets \
 	sklearn.datasets imageio_ffmpeg playwright.sync_api jupyterlab.labapp notebook.app mkdocs.commands.build \
@@ -26,6 +27,8 @@ DOCSTAMP := $(VENV)/.installed-docs
 # or accelerate (those tests skip, saying why).
 OLD      := .venv-oldest
 OLDSTAMP := $(OLD)/.installed
+OLDDEPS  := $(OLD)/.installed-deps
+OLDEXTRAS := test,mp4,widgets
 # The suite on every core, a test file to a worker: what a file's tests share (a module fixture: a site build, a Jupyter
 # server or kernel, a torchrun launch) is made once, not once in each worker. (`--dist loadgroup`'s xdist_group marks do
 # not group with pytest 9 and pytest-xdist 3.8: xdist renames `item._nodeid`, which pytest 9 no longer reads.)
@@ -33,7 +36,7 @@ OLDSTAMP := $(OLD)/.installed
 PYTEST   := -m pytest -n auto --dist loadfile --durations=15
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-oldest env env-oldest bench lint docs nbs clean
+.PHONY: demo test test-oldest env env-oldest env-oldest-deps bench lint docs nbs clean
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
@@ -46,7 +49,7 @@ $(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 
 $(DEVSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) -e '.[dev]'
-	$(BIN)/python $(PRECOMPILE) fastfit.all & p=$$!; $(BIN)/python $(PRECOMPILE) $(TESTMODS) && wait $$p
+	$(BIN)/python $(PRECOMPILE) fastfit.all --tests tests & p=$$!; $(BIN)/python $(PRECOMPILE) $(TESTMODS) && wait $$p
 	touch $(DEVSTAMP) $(STAMP) $(DOCSTAMP)
 
 $(DOCSTAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
@@ -59,16 +62,25 @@ demo: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/python $(PYTEST)
 
-$(OLDSTAMP): pyproject.toml constraints.txt .ci/lower_bounds.py
+# Its dependencies first (with their bytecode), then the package (editable, without dependencies): the first step writes
+# nothing in the checkout, so it may run while .venv installs (.ci/run does); the second writes fastfit.egg-info, as
+# .venv's install does.
+$(OLDDEPS): pyproject.toml constraints.txt .ci/lower_bounds.py
 	test -x $(OLD)/bin/python || $(PY) -m venv $(OLD)
 	$(OLD)/bin/python -m pip install -q --upgrade pip
-	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py) -e '.[test,mp4,widgets]'
-	$(OLD)/bin/python $(PRECOMPILE) fastfit.all & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
+	$(OLD)/bin/python -m pip install -q --no-compile -c constraints.txt $$($(PY) .ci/lower_bounds.py --extras $(OLDEXTRAS))
+	$(OLD)/bin/python $(PRECOMPILE) fastai.basics & p=$$!; $(OLD)/bin/python $(PRECOMPILE) $(TESTMODS) && wait $$p
+	touch $(OLDDEPS)
+
+$(OLDSTAMP): $(OLDDEPS)
+	$(OLD)/bin/python -m pip install -q --no-compile --no-deps -c constraints.txt -e '.[$(OLDEXTRAS)]'
+	$(OLD)/bin/python $(PRECOMPILE) fastfit.all --tests tests
 	touch $(OLDSTAMP)
 
-# The two environments alone, without running anything (.ci/run installs the second while the suite runs in the first).
+# The environments alone, without running anything (.ci/run installs the second's dependencies while the first installs).
 env: $(DEVSTAMP)
 env-oldest: $(OLDSTAMP)
+env-oldest-deps: $(OLDDEPS)
 
 # The suite again, with the oldest declared dependencies: a lower bound that lies turns this red. Every test but the
 # notebooks' runs (tests/test_notebooks.py, a third of the suite's time): they call the public functions the other

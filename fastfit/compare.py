@@ -14,7 +14,7 @@ import numpy as np
 from fastai.optimizer import SGD
 from matplotlib.figure import Figure
 
-from .batched import fit_together
+from .batched import StackedRuns, fit_stacked, fit_together
 from .classify import classification_learner
 from .curvature import Curvature
 from .data import ClsDataLoaders, RegDataLoaders, SynthData, TensorDL, check_dls, check_positive, rebatch
@@ -23,7 +23,7 @@ from .learner import regression_learner
 from .models import LinearModel, LogisticModel, SoftmaxModel, copy_model
 from .panels import EqualSurfacePanel, Frames, LossPanel, SamplesLossPanel, SurfacePanel
 from .panels.loss import samples_per_step
-from .panels.sweep import FATES, fate, fates, optimum_loss
+from .panels.sweep import FATES, fate, fates, optimum_loss, records_fates
 from .player import FitAnimation, animation_of
 from .plots import check_frames
 from .records import Records, _finite_records, require_history
@@ -46,7 +46,9 @@ class Runs:
         learners:dict, # label -> fitted learner (with history)
         stops:dict|None=None, # label -> (step, reason) for runs stopped early
     ):
-        self.learners, self.stops = dict(learners), dict(stops or {})
+        # runs fitted together keep their learners lazily (`StackedRuns`: each made when asked for)
+        self.learners = learners if isinstance(learners, StackedRuns) else dict(learners)
+        self.stops = dict(stops or {})
 
     @property
     def labels(self) -> list:
@@ -95,9 +97,14 @@ class Runs:
 
     def final_losses(self) -> dict:
         "label -> training loss at the end of the run (the last finite record)."
+        known = {}
+        if isinstance(self.learners, StackedRuns):  # the runs still going at the end, from the batch's records
+            labels, L, _ = self.learners.records()
+            known = {k: v for k, v in zip(labels, L[:, -1].astype(float).tolist()) if math.isfinite(v)}  # else: its last finite
         out = {}
-        for k, lrn in self.learners.items():
-            h = lrn.param_history
+        for k in self.learners:
+            if k in known: out[k] = known[k]; continue
+            h = self.learners[k].param_history
             keep = _finite_records(h)
             out[k] = float(h.losses[keep[-1]]) if len(keep) else math.nan
         return out
@@ -121,7 +128,12 @@ class LRSweep(Runs):
     def __init__(self, learners:dict, stops=None):
         super().__init__(learners, stops)
         opt = optimum_loss(next(iter(self.learners.values())))  # one problem: one optimum for every run
-        self.fates = dict(zip(self.learners, fates(list(self.learners.values()), [self.stops.get(lr) for lr in self.learners], opt)))
+        if isinstance(self.learners, StackedRuns):  # judged from the batch's records, without a learner each
+            labels, L, F = self.learners.records()
+            self.fates = {k: 'diverged' for k in self.learners}
+            self.fates.update(zip(labels, records_fates(L, F.numpy(), opt, lambda i: self.learners[labels[i]])))
+        else:
+            self.fates = dict(zip(self.learners, fates(list(self.learners.values()), [self.stops.get(lr) for lr in self.learners], opt)))
         many = len(self.learners) > self.max_multiples
         self.panels, self.split = (('sweep',), False) if many else (('fit',), True)
 
@@ -184,8 +196,41 @@ def _own_order(dls):
 def _fit_runs(dls, model0, runs:dict, epochs:int, loss_func, what:str) -> tuple:
     """Fit one copy of `model0` per run (label -> the learner's arguments: lr, opt_func, and `dls` when the runs' data
     differ) from the same parameters, each on its own copy of its data (the same batches in the same order): together as
-    one batch when they can be (`fit_together`), else one after another. (learners, stops); the runs that diverged are
-    reported in one line."""
+    one batch when they can be (`fit_stacked`, `fit_together`), else one after another. (learners, stops); the runs that
+    diverged are reported in one line."""
+    learners = _fit_stacked(dls, model0, runs, epochs, loss_func)
+    if learners is None: learners = _fit_learners(dls, model0, runs, epochs, loss_func)
+    # A run whose loss became NaN/inf stopped there; its history ends at the last finite step.
+    div = learners.diverged if isinstance(learners, StackedRuns) else (lambda k: learners[k].diverged)
+    stops = {k: (s, 'diverged: loss NaN/inf') for k in learners if (s := div(k)) is not None}
+    if stops:
+        names = [f"{k:g}" if isinstance(k, float) else str(k) for k in stops]
+        listed = ', '.join(names[:8]) + (f", ... ({len(names) - 8} more)" if len(names) > 8 else '')
+        print(f"fastfit: {what}: {len(stops)} of {len(learners)} runs diverged (loss NaN/inf) and stopped there: {listed}")
+    return learners, stops
+
+
+def _fit_stacked(dls, model0, runs:dict, epochs:int, loss_func) -> StackedRuns | None:
+    """Runs on one data set with one optimizer function, differing only in their lr (an lr sweep), fitted together
+    without a learner each (`fit_stacked`): a `StackedRuns` that makes each run's learner when asked for; None when the
+    runs are not such, or cannot be fitted so."""
+    kws = list(runs.values())
+    if dls is None or len(kws) < 2 or any(set(kw) != {'opt_func', 'lr'} or kw['opt_func'] is not kws[0]['opt_func'] for kw in kws):
+        return None
+    lrs = [check_positive('lr', kw['lr']) for kw in kws]  # as the learner's function checks it
+    make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
+    first = make(_own_order(dls), model=copy.deepcopy(model0), loss_func=loss_func, **kws[0])  # built and checked once
+    def run(lr): return fresh_copy(first, dls=_own_order(dls), model=copy_model(first.model), lr=lr)
+    tmpl = run(lrs[0])
+    if tmpl is None: return None
+    batch = fit_stacked(tmpl, lrs, epochs)
+    if batch is None: return None
+    by_label = dict(zip(runs, lrs))
+    return StackedRuns(list(runs), lambda k: run(by_label[k]), batch, tmpl)
+
+
+def _fit_learners(dls, model0, runs:dict, epochs:int, loss_func) -> dict:
+    "label -> a learner of each run, fitted together as one batch (`fit_together`) when they can be, else one by one."
     learners, first = {}, None
     for k, kw in runs.items():
         d = kw.pop('dls', dls)
@@ -203,13 +248,7 @@ def _fit_runs(dls, model0, runs:dict, epochs:int, loss_func, what:str) -> tuple:
             lrn.report_divergence = False  # said once for all below
             _fit_quietly(lrn, epochs)
             del lrn.report_divergence
-    # A run whose loss became NaN/inf stopped there; its history ends at the last finite step.
-    stops = {k: (lrn.diverged, 'diverged: loss NaN/inf') for k, lrn in learners.items() if lrn.diverged is not None}
-    if stops:
-        names = [f"{k:g}" if isinstance(k, float) else str(k) for k in stops]
-        listed = ', '.join(names[:8]) + (f", ... ({len(names) - 8} more)" if len(names) > 8 else '')
-        print(f"fastfit: {what}: {len(stops)} of {len(learners)} runs diverged (loss NaN/inf) and stopped there: {listed}")
-    return learners, stops
+    return learners
 
 
 def compare_optimizers(

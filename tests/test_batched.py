@@ -176,3 +176,65 @@ def test_a_fresh_copy_of_a_learner_fits_as_one_built_anew(cls):
         with lrn.no_bar(), lrn.no_logging(): lrn.fit(3)
     _same(built, made, rtol=0)
     assert first.param_history.step == 0 and len(first.param_history) == 0  # the learner copied is untouched
+
+
+@pytest.mark.parametrize('bs', [None, 16])
+def test_an_lr_sweep_makes_each_runs_learner_when_asked_and_it_equals_a_separate_fit(bs):
+    """lr_sweep fits its runs without a learner each (`StackedRuns`): asked for, a run's learner holds what a fit of its
+    own leaves (records, parameters, divergence), its map's fates and final losses are the runs' own, and it fits on."""
+    from fastfit.all import lr_sweep
+    from fastfit.batched import StackedRuns
+    from fastfit.panels.sweep import fate, optimum_loss
+    dls = synth_linear(seed=0).dataloaders(bs=bs, valid_pct=0)
+    lrs = (.01, .1, .5, 1.2, 3.)
+    sweep = lr_sweep(dls, lrs=lrs, epochs=60)
+    assert isinstance(sweep.learners, StackedRuns) and len(sweep.learners._made) <= 1  # run 0's, for the optimum
+    sep = _separately(_learners(dls, LinearModel(), [(lr, SGD) for lr in lrs]), 60)
+    assert {lr: s[0] for lr, s in sweep.stops.items()} == {lr: a.diverged for lr, a in zip(lrs, sep) if a.diverged is not None}
+    assert sweep.stops  # lr=3 diverges
+    opt = optimum_loss(sep[0])
+    assert list(sweep.fates.values()) == [fate(a, sweep.stops.get(lr), opt) for lr, a in zip(lrs, sep)]
+    losses = sweep.final_losses()
+    assert list(losses) == list(lrs)  # in the runs' order, the diverged ones' from their learners
+    for lr, a in zip(lrs, sep):
+        b = sweep.learners[lr]
+        assert b is sweep.learners[lr] and b.lr == lr
+        _same(a, b)
+        np.testing.assert_allclose(losses[lr], float(a.param_history.losses[-1]), rtol=1e-4)
+    for a, b in zip(sep[:2], [sweep.learners[lr] for lr in lrs[:2]]):  # each learner its own, shuffling on as a fit of its own
+        for lrn in (a, b):
+            with lrn.no_bar(), lrn.no_logging(): lrn.fit(3)
+        _same(a, b)
+    assert sweep.learners[lrs[2]].param_history.step == 60 * len(dls.train)  # the others untouched
+
+
+@pytest.mark.parametrize('hidden,n_in,n_out,act', [((16,), 1, 1, 'relu'), ((8, 5), 3, 2, 'relu'), ((4,), 2, 3, 'relu'),
+                                                   ((16,), 1, 1, 'tanh'), ((6, 5), 2, 1, 'sigmoid')])
+def test_the_hand_backward_of_an_mlp_is_autograds(hidden, n_in, n_out, act):
+    "MLPGrad (runs of an MLP fitted together): every run's MSE and gradient as autograd gives them through forward_many."
+    import torch.nn.functional as F
+
+    from fastfit.batched import MLPGrad, losses_many
+    m = MLPModel(n_in=n_in, hidden=hidden, n_out=n_out, act=act)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(50, n_in, generator=g), torch.randn(50, n_out, generator=g)
+    ps = {k: torch.randn(7, *p.shape, generator=g).requires_grad_() for k, p in m.named_parameters()}
+    assert MLPGrad.fits(m, F.mse_loss, x) and not MLPGrad.fits(MLPModel(act='gelu'), F.mse_loss, x)
+    L = losses_many(F.mse_loss, m.forward_many(x, ps), y)
+    L.sum().backward()
+    loss, grads = MLPGrad(m)(x, y, {k: p.detach().clone() for k, p in ps.items()})
+    torch.testing.assert_close(loss, L.detach(), rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ps.keys()
+    for k, p in ps.items(): torch.testing.assert_close(grads[k], p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('hidden,act', [((8, 4), 'relu'), ((16,), 'relu'), ((8,), 'tanh')])
+def test_an_mlp_sweep_with_diverging_runs_equals_separate_fits(hidden, act):
+    "An MLP's runs fitted together (gradients by hand), a few lrs blowing up: each run as its own fit leaves it."
+    from fastfit.all import lr_sweep
+    dls = synth_func(torch.sin, seed=0).dataloaders(bs=None, valid_pct=0)
+    lrs = (.03, .3, 3., 30.)
+    sweep = lr_sweep(dls, lrs=lrs, epochs=40, model=MLPModel(hidden=hidden, act=act))
+    sep = _separately(_learners(dls, MLPModel(hidden=hidden, act=act), [(lr, SGD) for lr in lrs]), 40)
+    assert any(a.diverged is not None for a in sep)
+    for lr, a in zip(lrs, sep): _same(a, sweep.learners[lr])

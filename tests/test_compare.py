@@ -21,7 +21,9 @@ def _paths(cmp) -> dict:
 @pytest.mark.parametrize('together', [True, False])
 def test_identical_runs_are_identical(monkeypatch, together):
     "Two runs of one optimizer on minibatches take one path, and the same call draws the same picture, batched or not."
-    if not together: monkeypatch.setattr(compare, 'fit_together', lambda learners, epochs: False)
+    if not together:
+        monkeypatch.setattr(compare, 'fit_together', lambda learners, epochs: False)
+        monkeypatch.setattr(compare, '_fit_stacked', lambda *args: None)
     dls_bs16 = synth_linear(seed=0).dataloaders(bs=16, valid_pct=0)
     first = _paths(compare_optimizers(dls_bs16, {'a': SGD, 'b': SGD}, epochs=5))
     assert torch.equal(first['a'], first['b'])

@@ -212,9 +212,9 @@ def test_a_drawing_method_last_in_a_cell_shows_one_picture(shell, cls, name):
             assert errors[0]['ename'] in ('TypeError', 'ValueError'), (call, errors[0])
             continue
         assert one_picture(outs), f"{call} as a cell's last line shows {[(o['output_type'], list(o.get('data', {}))) for o in outs]}"
+        if not drawn:  # and once a method with the habitual semicolon (what it hides is the cell's value, the same for all)
+            assert one_picture(shell.run(call + ';')), call + ';'
         drawn.append(call)
-        semi = shell.run(call + ';')  # and the same with the habitual semicolon
-        assert one_picture(semi), call
     assert drawn, f"{calls} all raised: add an object this method draws to CANDIDATES"
 
 

@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-nbformat = pytest.importorskip('nbformat')
-
 FRAMES, FPS = 8, 10
 CELL = f"learn.animate(frames={FRAMES}, fps={FPS}, panels=('fit', 'surface', 'loss'), dpi=60)"
 
@@ -29,7 +27,8 @@ def outputs():
     learn = regression_learner(synth_linear(n=50, seed=0).dataloaders(bs=None, valid_pct=0))
     with learn.no_bar(), learn.no_logging(): learn.fit(30)
     anim = eval(CELL, {'learn': learn})
-    return [nbformat.v4.new_output('display_data', data=d) for d in anim.outputs()]
+    from nbformat.v4 import new_output  # here, not at the top: importing nbformat costs seconds in every xdist worker
+    return [new_output('display_data', data=d) for d in anim.outputs()]
 
 
 def animation_notebook(outputs, note=None):
@@ -115,6 +114,7 @@ class Lab:
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory, outputs, browser):
     "The server, with `trusted.ipynb` (signed) and `untrusted.ipynb` (a copy from elsewhere) in its root folder."
+    import nbformat
     root, home = tmp_path_factory.mktemp('lab_root'), tmp_path_factory.mktemp('lab_home')
     server = Lab(root, home)
     try:

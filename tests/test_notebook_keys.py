@@ -2,9 +2,7 @@
 with a token, stopped at the end, in Debian's headless chromium): where the player has the focus, the arrow keys step
 it and the notebook does nothing with them (no cell selected or collapsed); with the slider focused, one step a key."""
 import pytest
-
-nbformat = pytest.importorskip('nbformat')
-from test_jupyter import Lab, Opened  # noqa: E402 (the same server and page helpers)
+from test_jupyter import Lab, Opened  # the same server and page helpers
 
 FRAMES = 12
 CELL = f"learn.animate(frames={FRAMES}, fps=10, panels=('fit',), dpi=50)"
@@ -14,6 +12,7 @@ CELL = f"learn.animate(frames={FRAMES}, fps=10, panels=('fit',), dpi=50)"
 def server(tmp_path_factory, browser):
     "A Jupyter server (JupyterLab and Notebook 7) with `keys.ipynb`: headings around a trusted animation."
     pytest.importorskip('notebook', reason="Notebook 7 is missing: pip install -e '.[dev]'")
+    import nbformat  # here, not at the top: importing nbformat costs seconds in every xdist worker
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
     from fastfit.all import regression_learner, synth_linear

@@ -15,7 +15,7 @@ from ..records import _finite_records, require_history
 from .base import COLORS, PANELS, Panel
 from .layout import axes_points, free_corner, place_legend
 
-__all__ = ['fate', 'fates', 'FATES', 'StabilityPanel']
+__all__ = ['fate', 'fates', 'records_fates', 'FATES', 'StabilityPanel']
 
 # A run's fate, in the order the map's legend lists them, with a colour (Okabe-Ito) and a marker each.
 FATES = {'converging': ('#009E73', 'o'), 'slow': ('#56B4E9', 's'), 'oscillating': ('#E69F00', '^'), 'diverged': ('#D55E00', 'X')}
@@ -71,30 +71,42 @@ def fates(learns:list, stops:list, opt_loss) -> list:
         else: groups.setdefault((len(h), h.flat.shape[1], h.steps.tobytes()), []).append(i)
     for idx in groups.values():
         hs = [learns[i].param_history for i in idx]
-        L = torch.stack([h.losses for h in hs]).numpy().astype(np.float64)  # (R, T)
-        F = torch.stack([h.flat for h in hs]).numpy().astype(np.float64)  # (R, T, P)
-        finite = np.isfinite(L) & np.isfinite(F).all(2)
-        whole = finite.all(1)
-        for j in np.nonzero(~whole)[0]: out[idx[j]] = _fate(learns[idx[j]], hs[j], None, opt_loss)  # records to drop: alone
-        idx, L, F = [i for i, w in zip(idx, whole) if w], L[whole], F[whole]
-        if not idx: continue
-        if L.shape[1] < 2:
-            for i in idx: out[i] = 'diverged'
-            continue
-        R, T, P = F.shape
-        l0, lf = L[:, 0], L[:, -1]
-        flips = _flip_shares(np.diff(F, axis=1).transpose(1, 0, 2).reshape(T - 1, R * P)).reshape(R, P).max(1)
-        rises = np.mean(np.diff(L, axis=1) > 1e-6 * np.abs(l0)[:, None], axis=1)
-        if opt_loss is not None:
-            calm = np.where(lf - opt_loss <= np.maximum(.1 * abs(opt_loss), 1e-3 * (l0 - opt_loss)), 'converging', 'slow')
-        else:
-            recent = L[:, int(.9 * (T - 1))] - lf
-            calm = np.where(recent > .02 * (l0 - lf), 'slow', 'converging')
-        f = np.where(lf > l0, 'diverged', np.where((flips > .6) | (rises > .2), 'oscillating', calm))
-        for i, v in zip(idx, f): out[i] = str(v)
+        L = torch.stack([h.losses for h in hs]).numpy()  # (R, T)
+        F = torch.stack([h.flat for h in hs]).numpy()  # (R, T, P)
+        for i, v in zip(idx, records_fates(L, F, opt_loss, lambda j, idx=idx: learns[idx[j]])): out[i] = v
     for lrn, stop, v in zip(learns, stops, out):
         h = lrn.param_history
         _FATE_CACHE[lrn] = ((stop, h.step, len(h)), v)
+    return out
+
+
+def records_fates(L:np.ndarray, F:np.ndarray, opt_loss, learner) -> list:
+    """The fates of runs of one problem that kept the same records, from their losses `L` (R, T) and parameters `F`
+    (R, T, P) as their histories hold them; `learner(i)` gives run i's learner, judged alone when records must be dropped."""
+    L, F = L.astype(np.float64), F.astype(np.float64)
+    out = [None] * len(L)
+    finite = np.isfinite(L) & np.isfinite(F).all(2)
+    whole = finite.all(1)
+    for j in np.nonzero(~whole)[0]:  # records to drop: alone
+        lrn = learner(j)
+        out[j] = _fate(lrn, lrn.param_history, None, opt_loss)
+    idx = np.nonzero(whole)[0]
+    L, F = L[whole], F[whole]
+    if not len(idx): return out
+    if L.shape[1] < 2:
+        for i in idx: out[i] = 'diverged'
+        return out
+    R, T, P = F.shape
+    l0, lf = L[:, 0], L[:, -1]
+    flips = _flip_shares(np.diff(F, axis=1).transpose(1, 0, 2).reshape(T - 1, R * P)).reshape(R, P).max(1)
+    rises = np.mean(np.diff(L, axis=1) > 1e-6 * np.abs(l0)[:, None], axis=1)
+    if opt_loss is not None:
+        calm = np.where(lf - opt_loss <= np.maximum(.1 * abs(opt_loss), 1e-3 * (l0 - opt_loss)), 'converging', 'slow')
+    else:
+        recent = L[:, int(.9 * (T - 1))] - lf
+        calm = np.where(recent > .02 * (l0 - lf), 'slow', 'converging')
+    f = np.where(lf > l0, 'diverged', np.where((flips > .6) | (rises > .2), 'oscillating', calm))
+    for i, v in zip(idx, f): out[i] = str(v)
     return out
 
 
