@@ -42,7 +42,7 @@ __all__ = ['GlyphText']
 
 _MISSING = object()
 _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
-_FACES = {}  # (font properties, dpi, flags, ...) -> _Face; kept across renders (a re-export reuses its glyphs)
+_FACES = {}  # (font properties, dpi, hinting settings) -> _Face; kept across renders (a re-export reuses its glyphs)
 _HEIGHTS = {}  # (font properties, dpi) -> ascent, descent, line gap
 _ACTIVE = None  # None: not checked yet; then whether the self-check passed
 
@@ -173,13 +173,15 @@ class GlyphText:
         for k in ('draw_text', 'get_text_width_height_descent', '_get_font_height_metrics'): self.r.__dict__.pop(k, None)
 
     def _face(self, prop) -> _Face:
-        flags = get_hinting_flag()
-        key = (hash(prop), self.r.dpi, flags, mpl.rcParams['text.hinting_factor'], mpl.rcParams['text.kerning_factor'])
+        # keyed by the settings the hinting flag and the font's scaling are read from (the flag itself is made only
+        # on a miss: matplotlib builds its mapping on every call), read with `_get` (past checks that concern 'backend')
+        rc = mpl.rcParams._get
+        key = (hash(prop), self.r.dpi, rc('text.hinting'), rc('text.hinting_factor'), rc('text.kerning_factor'))
         face = _FACES.get(key)
         if face is None:
             if len(_FACES) > 64: _FACES.clear()
             face = _FACES[key] = _Face(get_font(fontManager._find_fonts_by_props(prop)), prop.get_size_in_points(),
-                                       self.r.dpi, flags)
+                                       self.r.dpi, get_hinting_flag())
         return face
 
     def height_metrics(self, prop) -> tuple:

@@ -114,13 +114,14 @@ class _Layer:
         r.clear()
         for a in artists: a.draw(r)
         rgba = np.asarray(canvas.buffer_rgba())
-        ys, xs = np.nonzero(rgba[..., 3])
-        self.box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else None
-        self.area = None if self.box is None else (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        painted = np.flatnonzero(rgba[..., 3])  # one scan of the frame: rows and columns come from the indices
+        ys, xs = np.divmod(painted, rgba.shape[1])
+        self.box = np.s_[ys[0]:ys[-1] + 1, xs.min():xs.max() + 1] if len(ys) else None
+        self.area = None if self.box is None else (int(ys[0]), int(ys[-1]) + 1, int(xs.min()), int(xs.max()) + 1)
         if self.box is None: return
         px = rgba[self.box]
         # A legend fills its box: composite the box. Markers and text far apart do not: composite their pixels only.
-        self.at = None if len(ys) > px.shape[0] * px.shape[1] // 2 else np.flatnonzero(rgba[..., 3])
+        self.at = None if len(ys) > px.shape[0] * px.shape[1] // 2 else painted
         if self.at is not None:  # its opaque pixels replace what is under them ("over" with a = 255 gives the source)
             flat = rgba.reshape(-1, 4)
             opaque = flat[self.at, 3] == 255

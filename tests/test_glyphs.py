@@ -52,6 +52,19 @@ def test_multiline_rotated_and_math_text_the_same():
     assert np.array_equal(_draw(texts, True), _draw(texts, False))
 
 
+def test_a_hinting_setting_changed_between_draws_is_followed():
+    "Fonts are cached by the hinting settings they were made under: changing one draws as matplotlib draws under it."
+    import matplotlib as mpl
+    texts = _strings(6, seed=3)
+    for hinting in ('no_hinting', 'force_autohint', 'default'):
+        with mpl.rc_context({'text.hinting': hinting}):
+            assert np.array_equal(_draw(texts, True, fontsize=11), _draw(texts, False, fontsize=11)), hinting
+    differ = []
+    for hinting in ('no_hinting', 'force_autohint'):
+        with mpl.rc_context({'text.hinting': hinting}): differ.append(_draw(texts, True, fontsize=11))
+    assert not np.array_equal(*differ)  # the setting does change the pixels: the check above could fail
+
+
 def test_same_metrics_as_matplotlib():
     from matplotlib.font_manager import FontProperties
     fig = Figure(dpi=80)
