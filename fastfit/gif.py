@@ -129,6 +129,19 @@ def _changed(a, b) -> np.ndarray:
     return both[a[both] != b[both]]
 
 
+def _changed_in(a, b, lo, hi) -> np.ndarray:
+    """`_changed` of flat frames `a` and `b` that can differ only at indices lo:hi (whole rows): only those are compared
+    (a contiguous run, as fast per pixel as the whole frame), and the indices returned are the whole frame's."""
+    return _changed(a[lo:hi], b[lo:hi]) + lo
+
+
+def _rows(a, b) -> tuple | None:
+    """The rows (first, end) holding the areas `a` and `b` of two frames (`Renderer.area`: where each differs from its
+    background), where the two frames may differ; None if either is unknown or their backgrounds are not the same."""
+    if a is None or b is None or a[0] != b[0]: return None
+    return min(a[1], b[1]), max(a[2], b[2])
+
+
 def _lzw(idx) -> bytes:
     "GIF image data of palette indices `idx` (H, W uint8): code size 8, Pillow's LZW sub-blocks, terminator."
     h, w = idx.shape
@@ -148,23 +161,27 @@ class GifStream:
     `counts[i]`: how many frames the i-th GIF frame stands for."""
     def __init__(self, pal:Palette, fps:float):
         self.pal, self.fps = pal, fps
-        self.prev = self.idx = None
+        self.prev = self.idx = self.area = None
         self.n, self.chunks, self.counts, self.size = 0, [], [], None
 
     def _delay(self, k) -> int: return round((k + 1) * 100 / self.fps) - round(k * 100 / self.fps)
 
-    def add(self, rgba):
-        "Append a frame (H, W, 4 uint8)."
+    def add(self, rgba, area=None):
+        """Append a frame (H, W, 4 uint8); `area`, if known, is the `Renderer.area` it was drawn with: the frame is compared
+        with the previous one only inside their areas."""
         raw = np.ascontiguousarray(rgba).view(np.uint32)[..., 0]  # a pixel as one number: RGBA, alpha in the top byte
         d = self._delay(self.n)
         self.n += 1
+        rows, self.area = _rows(self.area, area), area
         if self.prev is None:
             self.size = raw.shape[::-1]
             self.prev = raw.copy()  # the last frame added, kept up to date where frames change
             self.idx = self.pal.lookup(raw & 0xFFFFFF)
             return self._chunk(d, (0, 0), self.idx, False)
         flat, prev = raw.reshape(-1), self.prev.reshape(-1)
-        changed = _changed(flat, prev)  # a few thousand pixels of a frame's hundreds of thousands
+        # a few thousand pixels of a frame's hundreds of thousands
+        W = raw.shape[1]
+        changed = _changed(flat, prev) if rows is None else _changed_in(flat, prev, rows[0] * W, rows[1] * W)
         if len(changed):
             now = flat[changed]
             prev[changed] = now
@@ -209,12 +226,12 @@ def gif_of(fr, fps:float, keep=None, check=None, each=None) -> tuple:
         picks = sorted({keep[0], keep[n // 3], keep[2 * n // 3], keep[-1]})
         samples = {}
         for k in picks:
-            samples[k] = r.frame(k).copy()
+            samples[k] = r.frame(k).copy(), r.area
             if each is not None: each(k)
-        stream = GifStream(Palette(list(samples.values()), exact=artist_colours(fr.artists)), fps)
+        stream = GifStream(Palette([f for f, _ in samples.values()], exact=artist_colours(fr.artists)), fps)
         for k in keep:
-            if k in samples: stream.add(samples[k])
+            if k in samples: stream.add(*samples[k])
             else:
-                stream.add(r.frame(k))
+                stream.add(r.frame(k), r.area)
                 if each is not None: each(k)
     return stream.getvalue(), stream.counts

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
+from itertools import accumulate
 
 import matplotlib as mpl
 import numpy as np
@@ -115,7 +116,7 @@ class _Face:
     def _bitmap(self, glyph, mode, tx, ty) -> tuple:
         """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px): the bitmap, its left and top in whole pixels
         relative to the pen's whole pixel, the first and last column of its ink (relative to its left), its inked pixels
-        (rows, columns from its top left, coverages), and a dict for those pixels' offsets in canvases of each width."""
+        (rows, columns from its top left, coverages), and a dict of its places in canvases (`_at`), filled as it is pasted."""
         f = self.font
         f.set_size(self.size, self.dpi)
         f._set_transform(_IDENTITY, [tx, ty])
@@ -139,6 +140,14 @@ class _Face:
         return out
 
 
+def _at(g, t, base, H, W) -> tuple:
+    """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
+    an H x W canvas: its left, top, first and end column of ink, right, bottom, its pixels' indices and coverages."""
+    lf, rw = g[1] + t, H - (g[2] + base)
+    h, w = g[0].shape
+    return lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
+
+
 class GlyphText:
     """Installs cached-glyph text drawing and measuring on an Agg renderer (`install`/`uninstall`): exactly the pixels
     and metrics of matplotlib's own, for the text it handles (see the module's docstring); the rest goes to matplotlib."""
@@ -147,6 +156,9 @@ class GlyphText:
         # (face, line, x, y, antialiased, canvas size) -> `_place`: a line drawn again where it was (in this render only:
         # a benchmark repeating an export must not find last time's lines)
         self.placed = {}
+        # while a list: the box of pixels each draw may change, (first row, end row, first column, end column) from the
+        # top left, appended; None for a draw of unknown extent (matplotlib's own): `Renderer.area` is made of them
+        self.drawn = None
 
     def install(self):
         if not _check(): return
@@ -199,20 +211,25 @@ class GlyphText:
         special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
                                          or getattr(mtext, 'get_language', lambda: None)() is not None)
         face = None if ismath or angle != 0 or special or not s else self._face(prop)
-        if face is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+        if face is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
         H, W, mode = int(self.r.height), int(self.r.width), RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
         key = (face, s, x, y, mode is RenderMode.NORMAL, H, W, self.r.height)
         if (placed := self.placed.get(key)) is None:
-            if (ln := face.line(s)) is None: return RendererAgg.draw_text(self.r, gc, x, y, s, prop, angle, ismath, mtext)
+            if (ln := face.line(s)) is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
             if len(self.placed) > 256: self.placed.clear()
             placed = self.placed[key] = self._place(face, ln, x, y, mode, H, W)
         if not placed: return  # spaces
         gs, left, row, box, lin, v, overlap = placed
+        if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
             return
         paste = self.r._renderer.draw_text_image
         for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+
+    def _matplotlib(self, *args):
+        if self.drawn is not None: self.drawn.append(None)
+        return RendererAgg.draw_text(self.r, *args)
 
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
         """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
@@ -222,22 +239,21 @@ class GlyphText:
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
         every = face.bitmaps(ln[0], mode, tx, ty)
-        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them)
-        gs, left, row, rel, n, overlap, end = [], [], [], [], [], False, None
-        x0 = y0 = x1 = y1 = None
+        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them), each glyph's
+        # place kept with its bitmap (lines that differ by a few digits put most glyphs where they were before)
+        gs, at, base = [], [], ty >> 6
         for g, t in zip(every, (tx >> 6).tolist()):
             if g[4] < g[3]: continue  # a space pastes nothing
-            lf, rw = g[1] + t, H - (g[2] + (ty >> 6))
-            if end is not None and end >= lf + g[3]: overlap = True  # ink starting left of where an earlier one's ends
-            end = lf + g[4] if end is None else max(end, lf + g[4])
-            h, w = g[0].shape
-            x0, y0 = lf if x0 is None else min(x0, lf), rw if y0 is None else min(y0, rw)
-            x1, y1 = lf + w if x1 is None else max(x1, lf + w), rw + h if y1 is None else max(y1, rw + h)
-            if (r := g[8].get(W)) is None: r = g[8][W] = g[5] * W + g[6]
-            gs.append(g); left.append(lf); row.append(rw); rel.append(r); n.append(len(g[7]))
+            if (p := g[8].get((t, base, H, W))) is None:
+                if len(g[8]) > 4096: g[8].clear()
+                p = g[8][t, base, H, W] = _at(g, t, base, H, W)
+            gs.append(g); at.append(p)
         if not gs: return ()
-        lin = np.concatenate(rel) + np.repeat(np.array(row) * W + left, n)
-        return gs, left, row, (x0, y0, x1, y1), lin, np.concatenate([g[7] for g in gs]), overlap
+        left, row, start, end, right, bottom, lin, v = zip(*at)
+        # two glyphs might ink one pixel where one's ink starts left of where an earlier one's ends
+        overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
+        return (gs, list(left), list(row), (min(left), min(row), max(right), max(bottom)), np.concatenate(lin),
+                np.concatenate(v), overlap)
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the

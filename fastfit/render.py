@@ -13,11 +13,11 @@ import numpy as np
 from matplotlib.animation import AbstractMovieWriter, FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import QuadMesh
+from matplotlib.collections import Collection, QuadMesh
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
-from matplotlib.patches import BoxStyle
-from matplotlib.text import Text
+from matplotlib.patches import BoxStyle, Patch
+from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Affine2DBase
 from PIL import Image
 
@@ -116,6 +116,7 @@ class _Layer:
         rgba = np.asarray(canvas.buffer_rgba())
         ys, xs = np.nonzero(rgba[..., 3])
         self.box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else None
+        self.area = None if self.box is None else (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         if self.box is None: return
         px = rgba[self.box]
         # A legend fills its box: composite the box. Markers and text far apart do not: composite their pixels only.
@@ -180,6 +181,11 @@ class _Mesh:
         px = np.asarray(canvas.buffer_rgba()).view(np.uint32).reshape(-1)
         self.at = np.flatnonzero(px >> 24)  # the pixels it paints (the cleared canvas is transparent)
         self.cell = (px[self.at] & 0xFFFFFF).astype(np.int64) - 1
+        rows, cols = np.divmod(self.at, int(canvas.get_renderer().width))
+        self.area = (int(rows[0]), int(rows[-1]) + 1, int(cols.min()), int(cols.max()) + 1) if len(self.at) else (0, 0, 0, 0)
+        r0, r1, c0, c1 = self.area
+        # a mesh filling its axes paints a whole box: written row by row, not pixel by pixel (~2x faster)
+        self.block = self.cell.reshape(r1 - r0, c1 - c0) if len(self.at) == (r1 - r0) * (c1 - c0) else None
 
     @staticmethod
     def fits(a) -> bool:
@@ -189,19 +195,28 @@ class _Mesh:
                 and not a._shading == 'gouraud' and a.get_alpha() is None
                 and (len(a.get_edgecolor()) == 0 or not np.asarray(a.get_edgecolor())[:, 3].any()))
 
-    def paint(self, buf, fig) -> None:
-        "Paint the mesh's current colours into `buf` (the canvas), as Agg would (rgba8 rounds half up); else draw it."
+    def paint(self, buf, fig) -> bool:
+        "Paint the mesh's current colours into `buf` (the canvas), as Agg would (rgba8 rounds half up), and say so; else draw it."
         fc = self.mesh.get_facecolor()
         if len(fc) not in (1, self.n) or not (fc[:, 3] == 1).all() or not self.mesh.get_visible():
-            return fig.draw_artist(self.mesh)  # translucent or partial: matplotlib draws it
+            fig.draw_artist(self.mesh)  # translucent or partial: matplotlib draws it
+            return False
         c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
-        buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
+        if self.block is not None:
+            r0, r1, c0, c1 = self.area
+            buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32[self.block] if len(c32) > 1 else c32[0]
+        else: buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
+        return True
 
 
-def _draw_text_once_laid_out(fig, text:Text, boxes=None):
+def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None):
     """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
     twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns.
-    Its box is drawn by `boxes` (a `_Boxes`), if given."""
+    Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may paint
+    beyond what its lines and its box report (an arrow, path effects, TeX)."""
+    if drawn is not None and (text.get_path_effects() or text.get_usetex()
+                              or isinstance(text, Annotation) and text.arrow_patch is not None):
+        drawn.append(None)
     layout = text._get_layout
     memo = []
     def once(renderer):
@@ -253,10 +268,13 @@ class _Boxes:
     def __init__(self):
         # (canvas size, dpi, patch state) -> (box rows and columns, pixels under, pixels drawn), _SEEN (once), or None
         self.kept = {}
+        self.drawn = None  # while a list: the area each draw may change (see `GlyphText.drawn`), appended
 
     def draw(self, patch, renderer):
         state = _drawn_state(patch)
-        if state is None: return type(patch).draw(patch, renderer)
+        if state is None:  # a clip path, path effects...: matplotlib draws it, painting where it may
+            if self.drawn is not None: self.drawn.append(None)
+            return type(patch).draw(patch, renderer)
         key = (renderer.width, renderer.height, renderer.dpi, state)
         px = np.asarray(renderer._renderer)
         kept = self.kept.get(key, _MISSING)
@@ -264,7 +282,9 @@ class _Boxes:
             box, under, over = kept
             if np.array_equal(px[box], under):
                 px[box] = over
+                if self.drawn is not None: self.drawn.append(_area(*box))
                 return
+        if self.drawn is not None: self.drawn.append(_patch_area(patch, renderer, px.shape))
         if kept is not _SEEN:  # known box over other pixels, not to be kept, or new: kept if it comes again
             if kept is _MISSING:
                 if len(self.kept) > 64: self.kept.clear()
@@ -289,6 +309,55 @@ class _Boxes:
         return box, before[box].copy(), px[box].copy()
 
 
+def _area(rows:slice, cols:slice) -> tuple:
+    return rows.start, rows.stop, cols.start, cols.stop
+
+
+def _patch_area(patch, renderer, shape) -> tuple:
+    """(first row, end row, first column, end column) of the pixels a box patch may paint: its path's extent, widened by
+    two line widths (a miter joint reaches that far at Agg's miter limit of 4) and two pixels (antialiasing)."""
+    e = patch.get_window_extent(renderer)
+    pad = math.ceil(2 * patch.get_linewidth() * renderer.dpi / 72) + 2
+    H, W = shape[:2]
+    return (max(0, math.floor(H - e.y1) - pad), min(H, math.ceil(H - e.y0) + pad),
+            max(0, math.floor(e.x0) - pad), min(W, math.ceil(e.x1) + pad))
+
+
+def _line_area(line, shape) -> tuple | None:
+    """The pixels a line not clipped to its axes (a point marked at the edge of them) may paint: its points' extent,
+    widened by the marker's radius, four widths of its edge and of the line (mitered joints) and three pixels; None
+    where its points are not finite or it has path effects."""
+    if line.get_path_effects(): return None
+    xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+    if not len(xy) or not np.isfinite(xy).all(): return None
+    marker = line.get_marker() not in (None, 'None', 'none', '', ' ')
+    pt = (line.get_markersize() / 2 + 4 * line.get_markeredgewidth() if marker else 0) + 4 * line.get_linewidth()
+    pad = pt * line.get_figure(root=True).dpi / 72 + 3
+    (x0, y0), (x1, y1) = xy.min(0) - pad, xy.max(0) + pad
+    H, W = shape[:2]
+    return (max(0, math.floor(H - y1)), min(H, math.ceil(H - y0)), max(0, math.floor(x0)), min(W, math.ceil(x1)))
+
+
+def _clip_area(a, shape) -> tuple | None:
+    """(first row, end row, first column, end column) of the pixels that a line, a collection or a patch `a` can paint:
+    its clip box as Agg rounds it (to whole pixels), a pixel wider; None for anything else, or not clipped to a box."""
+    if not isinstance(a, (Line2D, Collection, Patch)): return None
+    if not a.get_clip_on() or (cb := a.get_clip_box()) is None:
+        return _line_area(a, shape) if type(a) is Line2D else None
+    x0, y0, x1, y1 = cb.extents
+    if not math.isfinite(x0 + y0 + x1 + y1): return None
+    H, W = shape[:2]
+    return (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1), min(W, math.ceil(x1) + 1))
+
+
+def _union(areas) -> tuple | None:
+    "The smallest box holding every area of `areas` (None if one is None: unknown; an empty box if there are none)."
+    if any(a is None for a in areas): return None
+    if not areas: return (0, 0, 0, 0)
+    r0, r1, c0, c1 = zip(*areas)
+    return min(r0), max(r1), min(c0), max(c1)
+
+
 def frames_differ(a, b, tol:int=40) -> float:
     "Share of pixels of images `a` and `b` (H, W, >=3) that differ by more than `tol` (of 255) in any channel."
     a, b = np.asarray(a)[..., :3].astype(np.int16), np.asarray(b)[..., :3].astype(np.int16)
@@ -308,13 +377,17 @@ class Renderer:
     (autoscaling to a moving artist, say), and 3D axes, are redrawn whole each frame from then on. If the draw order
     is not sure to be matplotlib's (`check` None), or when `check`, the last frame is compared with matplotlib's full
     draw of it first; if they differ it warns and draws every frame in full: slower, never a wrong picture.
-    Use it as a context manager (it sets the moving artists animated while it works)."""
+    Use it as a context manager (it sets the moving artists animated while it works).
+    After `frame(k)`, `area` is (background, first row, end row, first column, end column): outside that box the frame
+    is the still background numbered `background` (a frame differs from another of the same background only inside
+    their two boxes), or None where that is not known (frames drawn in full, an axes redrawn whole, a legend moving)."""
     def __init__(self, fr, check:bool|None=None):
         self.fr, self.fig = fr, fr.fig
         self.canvas = self.fig.canvas if isinstance(self.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(self.fig)
         self.text = GlyphText(self.canvas.get_renderer())
         self.boxes = _Boxes()
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
+        self.area, self.backgrounds = None, 0
         self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
         fr.draw(0)
         self.limits = {ax: _limits(ax) for ax in self.fig.axes}
@@ -345,6 +418,7 @@ class Renderer:
         self.text.install()
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.backgrounds += 1
         bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
         self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
         self.meshes = {id(x): _Mesh(self.canvas, x) for x in seq if _Mesh.fits(x)}  # painted by lookup, not drawn
@@ -385,6 +459,7 @@ class Renderer:
         t0 = time.perf_counter()
         fr, canvas = self.fr, self.canvas
         fr.draw(k)
+        self.area = None
         if self.full:
             canvas.draw()
             self.t_draw += time.perf_counter() - t0
@@ -396,16 +471,25 @@ class Renderer:
             fr.draw(k)
         canvas.restore_region(self.background)
         buf = np.asarray(canvas.buffer_rgba())
-        for s in self.steps:
-            if isinstance(s, _Layer): s.composite(buf)
-            elif (m := self.meshes.get(id(s))) is not None: m.paint(buf, self.fig)
-            elif isinstance(s, Line2D) and not (np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True))):
-                pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
-            elif isinstance(s, Text):
-                t = time.perf_counter()
-                _draw_text_once_laid_out(self.fig, s, self.boxes)
-                self.t_text += time.perf_counter() - t
-            else: self.fig.draw_artist(s)
+        drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
+        try:
+            for s in self.steps:
+                if isinstance(s, _Layer):
+                    s.composite(buf)
+                    if s.area is not None: drawn.append(s.area)
+                elif (m := self.meshes.get(id(s))) is not None:
+                    drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
+                elif isinstance(s, Line2D) and not (np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True))):
+                    pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
+                elif isinstance(s, Text):
+                    t = time.perf_counter()
+                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn)
+                    self.t_text += time.perf_counter() - t
+                else:
+                    self.fig.draw_artist(s)
+                    drawn.append(None if isinstance(s, Axes) else _clip_area(s, buf.shape))
+        finally: self.text.drawn = self.boxes.drawn = None
+        if (box := _union(drawn)) is not None: self.area = (self.backgrounds, *box)
         self.t_draw += time.perf_counter() - t0
         return buf
 

@@ -312,6 +312,21 @@ def test_boundary_animation_is_blitted_with_matplotlibs_pixels(learner, request,
         assert not r.full and not r.whole and not any(s is fr.axs[0] for s in r.steps)
 
 
+@pytest.mark.parametrize('learner', ['two', 'three'])
+def test_background_colours_from_the_table_are_those_cell_by_cell(learner, request):
+    """The background's colours, each of its (levels + 1) x k made once, are bit for bit those of the arithmetic cell by
+    cell: on the panel's own probabilities (float32), ties between classes, and NaN (a diverged fit) alike."""
+    learn = request.getfixturevalue(learner)
+    b = learner_frames(learn, 6, ('boundary',), 50, 'test').panels[0]
+    P = b._probs([b.params(j) for j in range(6)])
+    P[1, :4] = 1 / b.k  # every class alike: chance, the first class's tint at strength 0
+    P[2, :4, :, :2] = P[2, :4, :, :2].max(-1, keepdims=True)  # the first two tied
+    for q in (P, P.astype(np.float64), P[0, 0]):
+        assert np.array_equal(b._background(q), b._background_of(q))
+    P[3, 5, 5, 0] = np.nan
+    assert np.array_equal(b._background(P), b._background_of(P), equal_nan=True)
+
+
 def test_boundary_is_where_the_model_says_p_half(two):
     fr = learner_frames(two, 3, ('boundary',), 60, 'test')
     fr.draw(2)

@@ -89,6 +89,33 @@ def test_each_glyph_is_rasterised_once_not_every_frame():
     assert slow > 600 and fast < 60, (fast, slow)
 
 
+def test_a_glyph_is_placed_once_where_lines_put_it_again():
+    """Lines of numbers that change every frame (the step panel's) place each glyph where an earlier line put it from its
+    kept place, and every frame is matplotlib's own drawing of it."""
+    fig = Figure(figsize=(4, 1.5), dpi=80)
+    t = fig.text(.02, .9, '', family='monospace', fontsize=10, va='top')
+    canvas = FigureCanvasAgg(fig)
+    g = GlyphText(canvas.get_renderer())
+    placed, orig = [], glyphs._at
+    glyphs._FACES.clear()
+    glyphs._at = lambda *a: placed.append(1) or orig(*a)
+    try:
+        frames, pasted = [], 0
+        for k in range(30):
+            t.set_text(f"w = {1 - k / 29:.7f} - 0.1×({k * 0.37:.5g})\nloss {1 / (k + 1):.6g} → {1 / (k + 2):.6g}")
+            g.install()
+            canvas.draw()
+            g.uninstall()
+            frames.append(np.asarray(canvas.buffer_rgba()).copy())
+            pasted += sum(c != ' ' for c in t.get_text() if c != '\n')
+    finally: glyphs._at = orig
+    assert len(placed) < pasted / 3, (len(placed), pasted)  # most glyphs were where an earlier line put them
+    for k, f in enumerate(frames):
+        t.set_text(f"w = {1 - k / 29:.7f} - 0.1×({k * 0.37:.5g})\nloss {1 / (k + 1):.6g} → {1 / (k + 2):.6g}")
+        canvas.draw()
+        assert np.array_equal(f, np.asarray(canvas.buffer_rgba())), k
+
+
 @pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
 def test_text_is_blended_as_agg_blends_it(color):
     "Coverage pasted through the blend table read from Agg gives `draw_text_image`'s pixels, whatever lies under it."

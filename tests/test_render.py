@@ -46,6 +46,30 @@ def test_a_moving_mesh_is_painted_with_matplotlibs_pixels(alpha):
         assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
 
 
+def test_a_mesh_not_filling_a_box_is_painted_pixel_by_pixel():
+    """A sheared mesh paints no rectangle: its pixels are painted one by one (a mesh filling its axes is painted row by
+    row); both are matplotlib's pixels."""
+    fr = _MeshFrames(frames=3)
+    ax = fr.fig.axes[0]
+    ax.set_axis_off()
+    ax.collections[1].remove()
+    X, Y = np.meshgrid(np.linspace(0, 1, 31), np.linspace(0, 1, 31))
+    fr.mesh.set_array(None)
+    fr.mesh.remove()
+    fr.mesh = ax.pcolormesh(X + .4 * Y, Y, np.zeros((30, 30)), zorder=.5)
+    fr.mesh.set_array(None)
+    fr.artists = [fr.mesh]
+    with Renderer(fr) as r:
+        assert [m.block is None for m in r.meshes.values()] == [True]
+        blitted = [r.frame(k).copy() for k in range(len(fr))]
+    for k in range(len(fr)):
+        fr.draw(k)
+        fr.fig.canvas.draw()
+        assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
+    fr = _MeshFrames(frames=2)
+    with Renderer(fr) as r: assert [m.block is not None for m in r.meshes.values()] == [True]
+
+
 def test_a_mesh_under_static_artists_looks_as_when_matplotlib_draws_it(monkeypatch):
     """With points and spines above it (composited from a layer, as before the lookup), the frames are the ones the
     renderer makes when matplotlib draws the mesh."""
@@ -140,3 +164,54 @@ def test_a_caption_box_with_a_clip_path_is_drawn_by_matplotlib():
     with Renderer(fr) as r:
         for k in range(len(fr)): r.frame(k)
         assert not any(isinstance(v, tuple) for v in r.boxes.kept.values())
+
+
+class _EdgeMarkFrames(_CaptionFrames):
+    "The caption's figure, with a point marked at the edge of the axes (not clipped to them) moving along it."
+    def __init__(self, frames=8):
+        super().__init__(frames)
+        ax = self.fig.axes[0]
+        self.mark, = ax.plot([0], [1], 'v', ms=9, clip_on=False, zorder=7)
+        self.artists.append(self.mark)
+
+    def draw(self, k):
+        self.mark.set_data([k / (self.n - 1)], [1])
+        return super().draw(k)
+
+
+@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, lambda: _MeshFrames(frames=4)])
+def test_a_frame_differs_from_its_background_only_inside_its_area(make):
+    """`Renderer.area` holds every pixel a frame changes on the still background (a line clipped to its axes, a caption
+    and its box, a mark at the edge of the axes, a recoloured mesh, a layer above it), and a GIF made with the areas
+    (frames compared only within them) has the same bytes as one comparing whole frames."""
+    from fastfit.gif import GifStream, Palette
+    fr = make()
+    with Renderer(fr) as r:
+        bg = np.asarray(r.background).copy()
+        frames, areas = [], []
+        for _ in range(2):  # the caption's box is drawn by matplotlib, then kept, then pasted
+            for k in range(len(fr)):
+                frames.append(r.frame(k).copy())
+                areas.append(r.area)
+    assert all(a is not None for a in areas)
+    for f, (_, r0, r1, c0, c1) in zip(frames, areas):
+        outside = (f != bg).any(-1)
+        outside[r0:r1, c0:c1] = False
+        assert not outside.any()
+        assert (f[r0:r1, c0:c1] != bg[r0:r1, c0:c1]).any()  # and it is not empty: something moves
+    pal = Palette(frames[:1])
+    gifs = [GifStream(pal, 10), GifStream(pal, 10)]
+    for f, a in zip(frames, areas):
+        gifs[0].add(f, a)
+        gifs[1].add(f)
+    assert gifs[0].getvalue() == gifs[1].getvalue()
+
+
+def test_an_unknown_area_is_none():
+    "A text with path effects may paint beyond its lines and box: its frame's area is not known."
+    from matplotlib import patheffects
+    fr = _CaptionFrames(2)
+    fr.text.set_path_effects([patheffects.withStroke(linewidth=3, foreground='w')])
+    with Renderer(fr) as r:
+        r.frame(1)
+        assert r.area is None
