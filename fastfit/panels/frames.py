@@ -180,8 +180,9 @@ class Frames:
         figure's height it takes."""
         entries = {}
         for a in axs:
-            leg = a.get_legend()
-            if leg is None: continue
+            if (kept := getattr(a, '_fastfit_legend_entries', None)) is not None:  # what `place_legend` kept for it
+                for h, t in zip(*kept): entries.setdefault(t, h)
+            if (leg := a.get_legend()) is None: continue
             for h, t in zip(leg.legend_handles, leg.get_texts()): entries.setdefault(t.get_text(), h)
             leg.remove()
         if not entries: return 0

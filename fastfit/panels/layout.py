@@ -72,7 +72,7 @@ def merge_legend(ax) -> None:
 
 
 def legend_merged(ax) -> bool:
-    "Whether `ax`'s legend is merged into the figure's (`merge_legend`): where it would go on `ax` does not matter."
+    "Whether `ax`'s legend is merged into the figure's (`merge_legend`): `place_legend` keeps its entries for it."
     return getattr(ax, '_fastfit_merged_legend', False)
 
 
@@ -89,10 +89,9 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
     fs = kw.pop('fontsize', 9) * style_scale('font')
     if handles is None: handles, labels = ax.get_legend_handles_labels()
     if not handles: return None
-    if legend_merged(ax):  # its entries go to the figure's legend: no place to search (~75 ms a panel)
-        leg = ax.legend(handles, labels, loc=spots[0] if spots else 'upper right', fontsize=fs, **kw)
-        for t in leg.get_texts() + [leg.get_title()]: t._fastfit_styled = True
-        return leg
+    if legend_merged(ax):  # its entries go to the figure's legend (`Frames`): kept for it, no legend built or placed
+        ax._fastfit_legend_entries = (list(handles), list(labels))
+        return None
     uv = _drawn(ax) if avoid is None else np.asarray(avoid).reshape(-1, 2)
     r = _renderer(ax.figure)
     boxes = [t.get_window_extent(r).transformed(ax.transAxes.inverted()) for t in texts if t.get_text()]  # shown in some frame
