@@ -2,7 +2,8 @@
 
 The same `animate()` figure (100 frames, the default dpi 100) for every built-in panel set: `fit`, `fit`+`surface`+`loss`,
 `fit`+`step`, a classifier's `boundary`+`surface`+`loss`, an MLP's `units`+`landscape`, three optimizers on
-`fit`+`surface`+`loss` (compare_optimizers) and a 200-lr sweep's stability map (`sweep`). Target: >= 40x for GIF and HTML.
+`fit`+`surface`+`loss` (compare_optimizers), a 200-lr sweep's stability map (`sweep`), and small multiples (a 4-lr
+sweep's `fit` grid, compare_scaling's `surface`+`loss`: `small_multiples()`). Target: >= 40x for GIF and HTML.
 - GIF: `learn.save_animation('.gif')` vs `FuncAnimation.save(PillowWriter)`;
 - HTML: `learn.save_animation('.html')` vs `to_jshtml()` written to a file;
 - inline display: `FitAnimation.outputs()` (what Jupyter shows: the GIF and the player's script) vs `to_jshtml()`
@@ -41,13 +42,16 @@ from fastfit.all import (  # noqa: E402
     SGD,
     Adam,
     MLPModel,
+    PolyModel,
     classification_learner,
     compare_optimizers,
+    compare_scaling,
     lr_sweep,
     regression_learner,
     synth_blobs,
     synth_func,
     synth_linear,
+    synth_rollercoaster,
 )
 from fastfit.gif import GifStream, Palette, artist_colours  # noqa: E402
 from fastfit.plots import learner_frames  # noqa: E402
@@ -171,6 +175,16 @@ def cases() -> list:
             (sweep, ('sweep',))]
 
 
+def small_multiples() -> list:
+    """(what, panels) for the comparisons drawn as small multiples: a 4-lr sweep's grid of 'fit' panels (nbs/12) and
+    compare_scaling's two surfaces beside their shared loss (nbs/13): a figure of several panels set up at once."""
+    s = synth_linear(n=100, seed=42)
+    with contextlib.redirect_stdout(io.StringIO()):  # the sweep's line about its diverged run
+        sweep = lr_sweep(s.dataloaders(bs=None), (.01, .1, .9, 1.5), epochs=100)
+    scaling = compare_scaling(synth_rollercoaster(seed=0), PolyModel(2, init=dict(c2=-2., c1=0., c0=0.)), epochs=100)
+    return [(sweep, ('fit',)), (scaling, ('surface', 'loss'))]
+
+
 def name(subject, panels) -> str:
     "The table's name of a case: its panels, and what runs it draws when it draws several."
     runs = len(getattr(subject, 'learners', ()))
@@ -180,7 +194,7 @@ def name(subject, panels) -> str:
 def main(reps=5, ratios=False):
     s = synth_linear(n=100, seed=42)
     long = None if ratios else quiet_fit(regression_learner(s.dataloaders(bs=None)), 1000)  # 1,001 records: the 1,000-frame row
-    todo = cases()
+    todo = cases() + small_multiples()
     if only := next((a.split('=', 1)[1] for a in sys.argv[1:] if a.startswith('--only=')), None):  # e.g. fit,fit+step
         todo = [c for c in todo if name(*c) in only.split(',')]
     print(f"{FRAMES} frames, {DPI} dpi, {'wall' if clock is time.perf_counter else 'CPU'} time, "

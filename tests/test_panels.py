@@ -81,3 +81,54 @@ def test_panel_gif_keeps_its_colour_exact(fitted, tmp_path):
     with Image.open(gif) as im:
         pal = im.getpalette()
         assert (0xD5, 0x5E, 0x00) in {tuple(pal[i:i + 3]) for i in range(0, len(pal), 3)}  # the segments' colour
+
+
+def _small_multiples():
+    "A 3-lr sweep's grid of 'fit' panels (one legend below the figure) and its Frames' picture of the last frame."
+    import io
+    from contextlib import redirect_stdout
+
+    from fastfit.all import lr_sweep
+    with redirect_stdout(io.StringIO()):
+        return lr_sweep(synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), lrs=(.01, .1, 1.5), epochs=10)
+
+
+def _picture(fr) -> np.ndarray:
+    fr.draw(len(fr) - 1)
+    fr.fig.canvas.draw()
+    return np.asarray(fr.fig.canvas.buffer_rgba()).copy()
+
+
+def test_frames_measure_with_the_renderer_that_draws():
+    "A new Frames figure has its Agg canvas from the start: layout and drawing share one renderer."
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fr = _small_multiples().frames(4)
+    assert isinstance(fr.fig.canvas, FigureCanvasAgg)
+    assert fr.fig._get_renderer() is fr.fig.canvas.get_renderer()
+    assert fr.fig._repr_png_()[:8] == b'\x89PNG\r\n\x1a\n'  # still shows itself in a notebook
+
+
+def test_tight_layout_measuring_each_axes_once_lays_out_as_matplotlib():
+    "`_tight_layout` with a rect gives the subplot positions matplotlib's own two-pass `tight_layout` gives."
+    from fastfit.panels.frames import _tight_layout
+    figs = []
+    for _ in range(2):
+        fig = _small_multiples().frames(4).fig
+        fig.subplots_adjust(left=.2, right=.7, bottom=.3)  # undo the layout: both start from the same positions
+        figs.append(fig)
+    figs[0].tight_layout(rect=(0, .1, 1, 1))
+    _tight_layout(figs[1], rect=(0, .1, 1, 1))
+    for a, b in zip(figs[0].axes, figs[1].axes):
+        assert np.array_equal(a.get_position().get_points(), b.get_position().get_points())
+        assert 'get_tightbbox' not in vars(b)  # the axes are given back as they were
+
+
+def test_merged_legends_are_not_placed_yet_draw_the_same(monkeypatch):
+    "Small multiples' legends, merged below the figure, draw the same picture whether or not each was placed first."
+    import fastfit.panels.frames as frames
+    sweep = _small_multiples()
+    fr = sweep.frames(4)
+    assert all(a.get_legend() is None for a in fr.axs) and len(fr.fig.legends) == 1
+    fast = _picture(fr)
+    monkeypatch.setattr(frames, 'merge_legend', lambda ax: None)  # every panel's legend placed, then merged
+    assert np.array_equal(_picture(sweep.frames(4)), fast)

@@ -10,7 +10,7 @@ from ..models import flat_names
 from ..optimum import optimum_label
 from ..style import style_scale
 from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
-from .layout import EdgeMark, axes_points, label, place_legend
+from .layout import EdgeMark, axes_points, label, legend_merged, place_legend
 
 __all__ = ['FitPanel']
 
@@ -142,6 +142,7 @@ class FitPanel(Panel):
 
     def _legend(self, ax):
         "The legend where neither the data nor the fitted line of any frame nor the caption lies."
+        if legend_merged(ax): return place_legend(ax)  # the figure's legend: nothing to keep clear on this axes
         longest = max(range(len(self.recs)), key=lambda k: len(self._caption(k)))
         self.text.set_text(self._caption(longest))  # the caption's largest box, kept free
         frames = np.unique(np.linspace(0, len(self.recs) - 1, min(len(self.recs), 40)).round().astype(int))

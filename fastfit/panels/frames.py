@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from fastai.learner import Learner
 from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..classify import is_classifier
 from ..records import Records
 from ..style import restyle, style_scale
 from .base import COLORS, PANELS, Panel, _listify, fitting_panels
+from .layout import merge_legend
 
 __all__ = ['Frames']
 
@@ -82,6 +84,23 @@ def figure_size(cells:int, split:bool=False, ncols:int|None=None, widths=None) -
     return (4.6 * nc, 3.7 * nr) if split else (5.2 * wide, 4.8 * nr)
 
 
+def _tight_layout(fig, rect=None) -> None:
+    """`fig.tight_layout(rect=rect)`, each axes measured once: with a `rect` matplotlib lays out twice, measuring every
+    axes (its tick labels, titles) again in the second pass, though nothing has moved in between (same numbers)."""
+    def once(get):
+        kept = {}
+        def measure(renderer=None, *args, **kw):
+            if args or kw != {'for_layout_only': True}: return get(renderer, *args, **kw)  # as tight_layout asks: kept
+            if id(renderer) not in kept: kept[id(renderer)] = get(renderer, **kw)
+            return kept[id(renderer)]
+        return measure
+    axs = [a for a in fig.axes if 'get_tightbbox' not in vars(a)]
+    for a in axs: a.get_tightbbox = once(a.get_tightbbox)
+    try: fig.tight_layout(rect=rect)
+    finally:
+        for a in axs: del a.get_tightbbox
+
+
 class NotebookFigure(Figure):
     "A `Figure` that shows itself as a PNG in a notebook: pyplot's inline backend shows only the figures pyplot made."
     def _repr_png_(self) -> bytes:
@@ -126,7 +145,12 @@ class Frames:
             nr = -(-len(cells) // nc)
             widths = [cell_width(m) for m, _ in cells]
             size = figure_size(len(cells), split, ncols, widths)
-            if fig is None: fig = NotebookFigure(figsize=size, dpi=dpi)  # `fr.fig` last in a cell shows the picture
+            if fig is None:  # `fr.fig` last in a cell shows the picture
+                fig = NotebookFigure(figsize=size, dpi=dpi)
+                # Its Agg canvas from the start: the layout below (legends, tight_layout) measures its text with the
+                # renderer that draws it (matplotlib keeps text metrics per renderer: the draw finds them measured);
+                # a canvas-less figure makes a throwaway renderer, by a printed figure, each time one is asked for.
+                FigureCanvasAgg(fig)
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
             wide = dict(width_ratios=widths) if nr == 1 and len(widths) == nc and set(widths) != {1.} else None
             grid = fig.subplots(nr, nc, squeeze=False, gridspec_kw=wide).ravel()
@@ -141,21 +165,24 @@ class Frames:
         if together:  # a run's small multiples take the colour it has in the shared panels
             for p, (_, idx) in zip(self.panels, cells):
                 if len(idx) == 1 and hasattr(p, 'colors'): p.colors = [COLORS['runs'][idx[0] % len(COLORS['runs'])]]
+        merged = [a_ for a_, (_, idx) in zip(self.axs, cells) if len(idx) == 1] if split and ax is None else []
+        for a_ in merged: merge_legend(a_)  # the small multiples' legends become one below the figure (`_one_legend`)
         self.artists = [a for p, a_ in zip(self.panels, self.axs) for a in _moving(p, p.setup(a_))]
         for a_, t in zip(self.axs, titles or []):  # above the panel's own title (what it holds fixed, say), if any
             if t: a_.set_title(t + (f"\n{a_.get_title()}" if a_.get_title() else ''), fontsize=11)
         restyle(self.axs, None) if ax is not None else restyle(fig.axes, fig)  # set_style('classroom'): larger
-        bottom = self._one_legend([a_ for a_, (_, idx) in zip(self.axs, cells) if len(idx) == 1]) if split and ax is None else 0
+        bottom = self._one_legend(merged) if merged else 0
         # rect=None where it would be the whole figure: matplotlib measures every axes again for any rect (same result)
-        if ax is None: fig.tight_layout(rect=(0, bottom, 1, 1) if bottom else None)
+        if ax is None: _tight_layout(fig, rect=(0, bottom, 1, 1) if bottom else None)
 
     def _one_legend(self, axs) -> float:
         """The small multiples' legends (one each, saying the same) as one legend below the figure; the share of the
         figure's height it takes."""
         entries = {}
         for a in axs:
-            leg = a.get_legend()
-            if leg is None: continue
+            if (kept := getattr(a, '_fastfit_legend_entries', None)) is not None:  # what `place_legend` kept for it
+                for h, t in zip(*kept): entries.setdefault(t, h)
+            if (leg := a.get_legend()) is None: continue
             for h, t in zip(leg.legend_handles, leg.get_texts()): entries.setdefault(t.get_text(), h)
             leg.remove()
         if not entries: return 0

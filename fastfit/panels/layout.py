@@ -8,7 +8,7 @@ from matplotlib.collections import Collection
 
 from ..style import style_scale
 
-__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner']
+__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner', 'merge_legend', 'legend_merged']
 
 _NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.9)
 
@@ -66,6 +66,16 @@ def _drawn(ax) -> np.ndarray:
     return axes_points(ax, lines, pts)
 
 
+def merge_legend(ax) -> None:
+    "Say that `ax`'s legend will be merged into one for the figure (small multiples' legends say the same): not placed."
+    ax._fastfit_merged_legend = True
+
+
+def legend_merged(ax) -> bool:
+    "Whether `ax`'s legend is merged into the figure's (`merge_legend`): `place_legend` keeps its entries for it."
+    return getattr(ax, '_fastfit_merged_legend', False)
+
+
 _SPOTS = ('upper right', 'upper left', 'lower right', 'lower left', 'center right', 'center left', 'upper center',
           'lower center')
 
@@ -79,6 +89,9 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
     fs = kw.pop('fontsize', 9) * style_scale('font')
     if handles is None: handles, labels = ax.get_legend_handles_labels()
     if not handles: return None
+    if legend_merged(ax):  # its entries go to the figure's legend (`Frames`): kept for it, no legend built or placed
+        ax._fastfit_legend_entries = (list(handles), list(labels))
+        return None
     uv = _drawn(ax) if avoid is None else np.asarray(avoid).reshape(-1, 2)
     r = _renderer(ax.figure)
     boxes = [t.get_window_extent(r).transformed(ax.transAxes.inverted()) for t in texts if t.get_text()]  # shown in some frame
