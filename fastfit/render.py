@@ -333,7 +333,7 @@ def _line_area(line, shape) -> tuple | None:
     if not len(xy) or not np.isfinite(xy).all(): return None
     marker = line.get_marker() not in (None, 'None', 'none', '', ' ')
     pt = (line.get_markersize() / 2 + 4 * line.get_markeredgewidth() if marker else 0) + 4 * line.get_linewidth()
-    pad = pt * line.get_figure(root=True).dpi / 72 + 3
+    pad = pt * line.figure.dpi / 72 + 3
     (x0, y0), (x1, y1) = xy.min(0) - pad, xy.max(0) + pad
     H, W = shape[:2]
     return (max(0, math.floor(H - y1)), min(H, math.ceil(H - y0)), max(0, math.floor(x0)), min(W, math.ceil(x1)))
