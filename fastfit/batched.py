@@ -258,6 +258,18 @@ def fit_together(learners:list, epochs:int) -> bool:
     return True
 
 
+def _create_opt(lrn):
+    "The learner's optimizer as fit makes it: with the learner's lr (and wd, if it has one)."
+    lrn.create_opt()
+    lrn.opt.set_hypers(lr=lrn.lr)
+    if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
+
+
+def _give_records(h, rec:dict):
+    "Hand history `h` the records `rec` (`_Together._records`), of the step-data buffers it keeps."
+    h._take(**{**rec, 'g': {k: b for k, b in rec['g'].items() if k in h._g}})
+
+
 class _Together:
     "G runs fitted at once: stacked parameters, one batched record of them all (thinned as `ParamHistory` thins)."
     def __init__(self, learners:list):
@@ -265,10 +277,7 @@ class _Together:
         self.G, self.names = G, [k for k, _ in learners[0].model.named_parameters()]
         for i, lrn in enumerate(learners):
             lrn.diverged = lrn.fit_error = None
-            if i and opt_like(lrn, learners[0]): continue  # the first's optimizer copied: the same, for this run's lr
-            lrn.create_opt()  # as fit does: the optimizer with the learner's lr (and wd, if it has one)
-            lrn.opt.set_hypers(lr=lrn.lr)
-            if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
+            if not (i and opt_like(lrn, learners[0])): _create_opt(lrn)  # else the first's copied, for this run's lr
         # Each run's parameters become views of one stacked tensor per name: the runs' optimizers update them in place.
         self.W = {k: torch.stack([dict(lrn.model.named_parameters())[k].detach() for lrn in learners]).requires_grad_()
                   for k in self.names}
@@ -341,12 +350,16 @@ class _Together:
         self.stride *= 2
         self.n, self.tail, self.slot = (k - 1, True, k - 1) if last_odd else (k, False, k - 1)
 
+    def _records(self, g) -> dict:
+        "Run `g`'s records as they stand (views of the batch's buffers), as `ParamHistory._take` takes them."
+        m = self.n + self.tail
+        return dict(flat=self.F[:m, g], loss=self.L[:m, g], steps=self.S[:m], n=self.n, step=self.step, stride=self.stride,
+                    tail=self.tail, g={k: b[:m, g] for k, b in self.Gb.items()}, loss_before=self.LB[:m, g])
+
     def _hand_over(self, g):
         "Give run `g`'s learner its records as they stand, and its own parameters again (no longer views of the batch)."
-        h, ps = self.hists[g], self.params[g]
-        m = self.n + self.tail
-        G = {k: b[:m, g] for k, b in self.Gb.items() if k in h._g}
-        h._take(self.F[:m, g], self.L[:m, g], self.S[:m], self.n, self.step, self.stride, self.tail, G, self.LB[:m, g])
+        ps = self.params[g]
+        _give_records(self.hists[g], self._records(g))
         with torch.no_grad():
             for p in ps:
                 p.data = p.data.clone()
@@ -460,15 +473,15 @@ class _Stacked(_Together):
         self.W = {k: p.detach().expand(self.G, *p.shape).clone().requires_grad_() for k, p in tmpl.model.named_parameters()}
         self.active = np.ones(self.G, dtype=bool)
         self.dl, self.model, self.loss_func, self.h0 = tmpl.dls.train, tmpl.model, tmpl.loss_func, _history(tmpl)
-        self.stopped = {}  # run -> its records, parameters and step when it diverged (later thinning must not touch them)
+        self.stopped = {}  # run -> (its records, its parameters) at the step it diverged (later thinning must not touch them)
 
     def _lrs(self) -> list: return self._lr_values
 
     def _diverged(self, g):
-        m = self.n + self.tail
-        self.stopped[g] = dict(flat=self.F[:m, g].clone(), loss=self.L[:m, g].copy(), steps=self.S[:m].copy(), n=self.n,
-                               step=self.step, stride=self.stride, tail=self.tail, g={k: b[:m, g].clone() for k, b in self.Gb.items()},
-                               loss_before=self.LB[:m, g].copy(), params=[w.detach()[g].clone() for w in self.W.values()])
+        rec = self._records(g)
+        rec = dict(rec, flat=rec['flat'].clone(), loss=rec['loss'].copy(), steps=rec['steps'].copy(),
+                   g={k: b.clone() for k, b in rec['g'].items()}, loss_before=rec['loss_before'].copy())
+        self.stopped[g] = rec, [w.detach()[g].clone() for w in self.W.values()]  # (records, parameters) as they stood
         self.active[g] = False
 
     def _finish(self, dl, act):
@@ -477,33 +490,23 @@ class _Stacked(_Together):
     def diverged(self, g) -> int|None:
         "The step at which run `g`'s loss became NaN/inf (None: it did not)."
         st = self.stopped.get(g)
-        return None if st is None else st['step']
+        return None if st is None else st[0]['step']
 
     def give(self, g:int, lrn, tmpl):
         """Make `lrn` (a fresh learner of run `g`: a copy of `tmpl`'s problem with the run's lr) what its own quiet fit
         would have left, as `fit_together` leaves its learners: optimizer, history, parameters, divergence, loader."""
         lrn.diverged = lrn.fit_error = None
-        if not opt_like(lrn, tmpl):
-            lrn.create_opt()
-            lrn.opt.set_hypers(lr=lrn.lr)
-            if lrn.wd is not None: lrn.opt.set_hypers(wd=lrn.wd)
+        if not opt_like(lrn, tmpl): _create_opt(lrn)
         h = _history(lrn)
         h.before_fit()
         if not h._setup_like(self.h0): h.before_train()
         st = self.stopped.get(g)
-        if st is None:
-            m = self.n + self.tail
-            h._take(self.F[:m, g], self.L[:m, g], self.S[:m], self.n, self.step, self.stride, self.tail,
-                    {k: b[:m, g] for k, b in self.Gb.items() if k in h._g}, self.LB[:m, g])
-            values = [w.detach()[g] for w in self.W.values()]
-        else:
-            h._take(st['flat'], st['loss'], st['steps'], st['n'], st['step'], st['stride'], st['tail'],
-                    {k: b for k, b in st['g'].items() if k in h._g}, st['loss_before'])
-            values = st['params']
+        rec, values = st or (self._records(g), [w.detach()[g] for w in self.W.values()])
+        _give_records(h, rec)
         with torch.no_grad():
             for p, v in zip(lrn.model.parameters(), values): p.copy_(v)
         if st is not None:  # as `_Together._diverged`: the history cut at its last finite record, the model put back there
-            lrn.diverged = st['step']
+            lrn.diverged = rec['step']
             h.run_train = True
             h.after_fit()
         lrn.dls.train._gen.set_state(self.gen_state)
@@ -524,9 +527,7 @@ def fit_stacked(tmpl, lrs:list, epochs:int) -> _Stacked | None:
     h0 = _history(tmpl)
     per_run = sum(p.numel() for p in tmpl.model.parameters()) * 4 * (5 if h0.grads_on else 1) * h0.max_records
     if len(lrs) * per_run > MAX_BYTES: return None
-    tmpl.create_opt()  # as fit does; each run's is a copy of it (`opt_like`), with its own lr
-    tmpl.opt.set_hypers(lr=tmpl.lr)
-    if tmpl.wd is not None: tmpl.opt.set_hypers(wd=tmpl.wd)
+    _create_opt(tmpl)  # as fit does; each run's is a copy of it (`opt_like`), with its own lr
     if not _plain_sgd(tmpl.opt): return None
     h0.before_fit()
     h0.before_train()  # the layout, buffers and optimizer's hypers every run's history is set up like

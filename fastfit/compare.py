@@ -218,15 +218,25 @@ def _fit_stacked(dls, model0, runs:dict, epochs:int, loss_func) -> StackedRuns |
     if dls is None or len(kws) < 2 or any(set(kw) != {'opt_func', 'lr'} or kw['opt_func'] is not kws[0]['opt_func'] for kw in kws):
         return None
     lrs = [check_positive('lr', kw['lr']) for kw in kws]  # as the learner's function checks it
-    make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
-    first = make(_own_order(dls), model=copy.deepcopy(model0), loss_func=loss_func, **kws[0])  # built and checked once
-    def run(lr): return fresh_copy(first, dls=_own_order(dls), model=copy_model(first.model), lr=lr)
+    first = _new_learner(dls, model0, loss_func, **kws[0])  # built and checked once
+    def run(lr): return _copy_learner(first, dls, lr=lr)
     tmpl = run(lrs[0])
     if tmpl is None: return None
     batch = fit_stacked(tmpl, lrs, epochs)
     if batch is None: return None
     by_label = dict(zip(runs, lrs))
     return StackedRuns(list(runs), lambda k: run(by_label[k]), batch, tmpl)
+
+
+def _new_learner(dls, model0, loss_func, **kw):
+    "A learner of a run: a copy of `model0` on its own copy of `dls` (the same batches in the same order)."
+    make = classification_learner if isinstance(dls, ClsDataLoaders) else regression_learner
+    return make(_own_order(dls), model=copy.deepcopy(model0), loss_func=loss_func, **kw)
+
+
+def _copy_learner(first, dls, **kw):
+    "A learner of a run of `first`'s problem, copied from it (`fresh_copy`: None where it cannot be), with `kw` its own."
+    return fresh_copy(first, dls=_own_order(dls), model=copy_model(first.model), **kw)
 
 
 def _fit_learners(dls, model0, runs:dict, epochs:int, loss_func) -> dict:
@@ -237,10 +247,9 @@ def _fit_learners(dls, model0, runs:dict, epochs:int, loss_func) -> dict:
         lrn = None
         if first is not None and d is dls:  # the first run's problem: a copy of its learner (built and checked once)
             if 'lr' in kw: kw['lr'] = check_positive('lr', kw['lr'])  # as the learner's function checks it
-            lrn = fresh_copy(first, dls=_own_order(d), model=copy_model(first.model), **kw)
+            lrn = _copy_learner(first, d, **kw)
         if lrn is None:
-            make = classification_learner if isinstance(d, ClsDataLoaders) else regression_learner
-            lrn = make(_own_order(d), model=copy.deepcopy(model0), loss_func=loss_func, **kw)
+            lrn = _new_learner(d, model0, loss_func, **kw)
             if first is None and d is dls: first = lrn
         learners[k] = lrn
     if not fit_together(list(learners.values()), epochs):
