@@ -196,3 +196,15 @@ def test_figures_drawn_in_one_thread_share_their_parsed_tick_labels(tmp_path, mo
     t = threading.Thread(target=lambda: done.append(sweep.save_animation(tmp_path / 'c.gif', frames=3).read_bytes()))
     t.start(); t.join()
     assert done == [first] and seen  # its own parser: its fonts are its thread's
+
+
+def test_the_maps_fates_are_each_runs_own():
+    "The map judges its runs together (array by array): the fates `fate` gives each run alone, and the sweep's own."
+    from fastfit.panels.sweep import _FATE_CACHE, fate
+    sweep = _diverging_sweep(40, 60)
+    learns = list(sweep.learners.values())
+    for lrn in learns: _FATE_CACHE.pop(lrn, None)
+    (p,) = sweep.frames(3).panels
+    for lrn in learns: _FATE_CACHE.pop(lrn, None)
+    assert p.fates == [fate(lrn, sweep.stops.get(lr), p.opt) for lr, lrn in sweep.learners.items()]
+    assert p.fates == list(sweep.fates.values()) and len(set(p.fates)) >= 3

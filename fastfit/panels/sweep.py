@@ -171,7 +171,7 @@ class StabilityPanel(Panel):
         opt = self.optimum()
         self.opt = None if opt is None else self.learn.train_loss(opt)
         stops = [r.stop for r in self.recss]
-        self.fates = [fate(lrn, stop, self.opt) for lrn, stop in zip(self.learns, stops)]
+        self.fates = fates(self.learns, stops, self.opt)  # runs of one sweep judged array by array, as `fate` of each
         plain = all(lrn.opt is not None and opt_cb_names(lrn.opt) in (('weight_decay', 'sgd_step'), ('l2_reg', 'sgd_step'))
                     for lrn in self.learns)
         self.lam = top_eigenvalue(self.learn, self.params(0)) if plain else None
