@@ -148,7 +148,7 @@ def test_a_sweeps_records_make_each_frames_parameters_when_asked():
 
 
 def test_the_maps_caption_is_drawn_from_the_glyph_cache():
-    """The caption counts the runs beyond the map in words the glyph cache lays out (no ligature: "off" joined "ff"
+    """The caption counts the runs past the map in words the glyph cache lays out (no ligature: "off" joined "ff"
     into one glyph, left to matplotlib): every frame's changed box is known."""
     from fastfit.render import Renderer
     sweep = _diverging_sweep()
@@ -157,7 +157,7 @@ def test_the_maps_caption_is_drawn_from_the_glyph_cache():
         for k in range(len(fr)):
             r.frame(k)
             assert r.area is not None, (k, fr.panels[0].caption.get_text())
-    assert 'beyond the map (top edge)' in fr.panels[0].caption.get_text()
+    assert 'past the map (top edge)' in fr.panels[0].caption.get_text()
 
 
 def test_the_maps_markers_keep_their_extents():

@@ -235,13 +235,13 @@ class StabilityPanel(Panel):
         self.caption.set_text(self._caption(k))
 
     def _caption(self, k:int) -> str:
-        """The step of frame `k` and the runs beyond the map at it: above 1000x the start, or stopped at NaN/inf. (Not
+        """The step of frame `k` and the runs past the map at it: above 1000x the start, or stopped at NaN/inf. (Not
         "off the map": the font joins "ff" into one glyph, which the glyph cache leaves to matplotlib, ~10 ms a frame.)"""
         s = int(self.recs.clock[k])  # the runs' shared clock (a diverged run's own step stays where it stopped)
         L = self.L[k]
         off, nan = int((~np.isfinite(L) | (L > self.top) | self.gone[k]).sum()), int(self.gone[k].sum())
         if not off: return f"step {s:,}"
-        return f"step {s:,}; {off} beyond the map (top edge)" + (f", {nan} of them NaN/inf" if nan else '')
+        return f"step {s:,}; {off} past the map (top edge)" + (f", {nan} of them NaN/inf" if nan else '')
 
 
 PANELS['sweep'] = StabilityPanel
