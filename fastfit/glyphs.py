@@ -286,6 +286,15 @@ class _Blend:
         # RGBA uint32 (alpha stays 255: opaque pixels stay opaque)
         self.r, self.g, self.b = (rgb[c].astype(np.uint32) << 8 * c for c in range(3))
         self.b |= np.uint32(0xFF000000)
+        self.onto = {}  # opaque pixel value -> its 256 blends, by coverage (text over one colour: a paper, a box)
+
+    def _onto(self, d:int) -> np.ndarray:
+        "The pixel `d` (opaque) becomes with coverage 0..255 blended into it: the tables' rows for its three channels."
+        if (out := self.onto.get(d)) is None:
+            if len(self.onto) > 64: self.onto.clear()
+            v = np.arange(256, dtype=np.uint32) << 8
+            out = self.onto[d] = self.r[v | d & 255] | self.g[v | d >> 8 & 255] | self.b[v | d >> 16 & 255]
+        return out
 
     @classmethod
     def of(cls, gc):
@@ -306,7 +315,8 @@ class _Blend:
         `draw_text_image` would, one after the other where a pixel repeats (when `overlap`). False, having drawn
         nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
         old = px[lin]
-        if (old < 0xFF000000).any(): return False
+        one = len(old) and (old == old[0]).all()  # one colour under: a paper, a box (most text)
+        if old[0] < 0xFF000000 if one else (old < 0xFF000000).any(): return False
         rounds = [None]
         if overlap:  # the k-th coverage of each pixel in round k (a stable sort keeps the glyphs' order)
             o = np.argsort(lin, kind='stable')
@@ -315,10 +325,12 @@ class _Blend:
                 i = np.arange(len(o))
                 rank = i - np.maximum.accumulate(np.where(new, i, 0))
                 rounds = [o[rank == k] for k in range(rank.max() + 1)]
-        for m in rounds:
-            at, d = (lin, old) if m is None else (lin[m], px[lin[m]])
-            vv = v.astype(np.uint32) << 8 if m is None else v[m].astype(np.uint32) << 8
-            px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
+        for k, m in enumerate(rounds):
+            at, d, c = (lin, old, v) if m is None else (lin[m], px[lin[m]], v[m])
+            if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0]))[c]  # a row of the tables
+            else:
+                vv = c.astype(np.uint32) << 8
+                px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
         return True
 
 

@@ -129,9 +129,11 @@ def test_a_glyph_is_placed_once_where_lines_put_it_again():
         assert np.array_equal(f, np.asarray(canvas.buffer_rgba())), k
 
 
+@pytest.mark.parametrize('under', ['noise', 'plain'])
 @pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
-def test_text_is_blended_as_agg_blends_it(color):
-    "Coverage pasted through the blend table read from Agg gives `draw_text_image`'s pixels, whatever lies under it."
+def test_text_is_blended_as_agg_blends_it(color, under):
+    """Coverage pasted through the blend table read from Agg gives `draw_text_image`'s pixels, whatever lies under it:
+    noise, or one colour (a paper or a box, blended through that colour's row of the tables) beside another."""
     rng = np.random.default_rng(0)
     canvases = []
     for fast in (True, False):
@@ -141,6 +143,7 @@ def test_text_is_blended_as_agg_blends_it(color):
         r = canvas.get_renderer()
         buf = np.asarray(r._renderer)
         buf[..., :3] = np.random.default_rng(1).integers(0, 256, buf[..., :3].shape)
+        if under == 'plain': buf[:, :120, :3], buf[:, 120:, :3] = (250, 248, 245), (30, 60, 90)
         gc = r.new_gc()
         gc.set_foreground(color, isRGBA=True)
         g, rng = GlyphText(r), np.random.default_rng(0)
