@@ -29,8 +29,10 @@ from itertools import accumulate
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib import cbook
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import fontManager, get_font
+from matplotlib.transforms import Bbox
 
 try:
     from matplotlib.ft2font import FT2Font, RenderMode
@@ -159,6 +161,7 @@ class GlyphText:
         # while a list: the box of pixels each draw may change, (first row, end row, first column, end column) from the
         # top left, appended; None for a draw of unknown extent (matplotlib's own): `Renderer.area` is made of them
         self.drawn = None
+        self.active = False  # whether installed: this renderer measures and draws text here
 
     def install(self):
         if not _check(): return
@@ -168,8 +171,10 @@ class GlyphText:
         r = self.r
         r.draw_text, r.get_text_width_height_descent, r._get_font_height_metrics = \
             self.draw_text, self.metrics, self.height_metrics
+        self.active = True
 
     def uninstall(self):
+        self.active = False
         for k in ('draw_text', 'get_text_width_height_descent', '_get_font_height_metrics'): self.r.__dict__.pop(k, None)
 
     def _face(self, prop) -> _Face:
@@ -207,6 +212,60 @@ class GlyphText:
             _, _, w, lo, hi = ln
             return w / 64.0, (hi - lo) / 64.0, -lo / 64.0
         return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
+
+    def layout(self, text) -> tuple | None:
+        """`text._get_layout(renderer)` (matplotlib 3.11's arithmetic, step for step) from the cached metrics, for a text
+        this renderer measures (installed) that is neither rotated, wrapped, TeX nor math; else None. Its own layout
+        costs a frame's text more than its metrics: a font properties' copy and hash, per line, on the way to the cache."""
+        if (not self.active or text.get_usetex() or text.get_wrap() or text.get_rotation() != 0
+                or text.get_rotation_mode() not in ('default', 'anchor')): return None
+        prop, parse = text._fontproperties, text.get_parse_math()
+        lines = text.get_text().split('\n')
+        clean = [ln if not parse else None if cbook.is_math_text(ln) else ln.replace(r'\$', '$') for ln in lines]
+        if None in clean: return None
+        min_ascent, min_descent, line_gap = self.height_metrics(prop)
+        if min_ascent is None or min_descent is None: return None
+        if len(lines) == 1: line_gap = 0
+        normal, spacing = text._linespacing == 'normal', text._linespacing
+        thisy, wads, ys = 0.0, [], []
+        for ln in clean:
+            w, h, d = self.metrics(ln, prop, False) if ln else (0, 0, 0)
+            a = h - d
+            if normal:
+                a = max(a, min_ascent) + line_gap / 2
+                d = max(d, min_descent) + line_gap / 2
+            else:
+                line_height = spacing * (min_ascent + min_descent)
+                leading = line_height - (a + d)
+                a += leading / 2
+                d += leading / 2
+            baseline = a - thisy
+            thisy -= a
+            wads.append((w, a, d))
+            ys.append(thisy)
+            thisy -= d
+        descent = d
+        ws = [w for w, a, d in wads]
+        width = max(ws)
+        xmin, xmax, ymax, ymin = 0, width, 0, ys[-1] - descent
+        malign = text._get_multialignment()
+        xs = [0.0 if malign == 'left' else 0.0 + width / 2 - w / 2 if malign == 'center' else 0.0 + width - w for w in ws]
+        size_horiz = (xmax - xmin, ymax - ymin)
+        # unrotated, the box's corners are its own: (xmin, ymin), (xmin, ymax), (xmax, ymax), (xmax, ymin)
+        bx0, bx1, by0, by1 = min(xmin, xmax), max(xmin, xmax), min(ymin, ymax), max(ymin, ymax)
+        width_rot, height_rot = bx1 - bx0, by1 - by0
+        halign, valign = text._horizontalalignment, text._verticalalignment
+        if text.get_rotation_mode() != 'anchor':
+            offsetx = bx0 if halign == 'left' else bx1 if halign == 'right' else (bx0 + bx1) / 2
+            offsety = (by0 if valign == 'bottom' else by1 if valign == 'top' else (by0 + by1) / 2 if valign == 'center'
+                       else by0 + descent if valign == 'baseline' else by0 + height_rot - baseline / 2)
+        else:
+            offsetx = xmin if halign == 'left' else xmax if halign == 'right' else (xmin + xmax) / 2
+            offsety = (ymin if valign == 'bottom' else ymax if valign == 'top' else (ymin + ymax) / 2 if valign == 'center'
+                       else ymax - baseline if valign == 'baseline' else ymax - baseline / 2)
+        box = Bbox.from_bounds(bx0 - offsetx, by0 - offsety, width_rot, height_rot)
+        xys = [(x - offsetx, y - offsety) for x, y in zip(xs, ys)]
+        return box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
@@ -347,10 +406,26 @@ def _probe(fast:bool) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
+def _same_layouts() -> bool:
+    "Whether `GlyphText.layout` lays probe texts out as this matplotlib's `Text._get_layout` does."
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    r = FigureCanvasAgg(fig).get_renderer()
+    g = GlyphText(r)
+    g._install()
+    for kw in (dict(va='top', family='monospace', fontsize=10), dict(ha='center', va='baseline', multialignment='right'),
+               dict(ha='right', va='center_baseline', linespacing=1.5, rotation_mode='anchor')):
+        t = fig.text(.1, .5, 'step 12  loss 0.9871\n\nw=2.953  b=-1.08e-05 Tj', **kw)
+        mine, theirs = g.layout(t), t._get_layout(r)
+        if mine is None or mine[0].bounds != theirs[0].bounds or mine[1:] != theirs[1:]: return False
+    return True
+
+
 def _check() -> bool:
-    "Whether the cached path draws exactly what matplotlib draws (checked once a process, on probe text)."
+    "Whether the cached path draws and lays out exactly what matplotlib does (checked once a process, on probe text)."
     global _ACTIVE
     if _ACTIVE is None:
-        try: _ACTIVE = _INTERNALS and np.array_equal(_probe(True), _probe(False))
+        try: _ACTIVE = _INTERNALS and np.array_equal(_probe(True), _probe(False)) and _same_layouts()
         except Exception: _ACTIVE = False
     return _ACTIVE

@@ -210,18 +210,20 @@ class _Mesh:
         return True
 
 
-def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None):
+def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None, glyphs=None):
     """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
-    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns.
-    Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may paint
-    beyond what its lines and its box report (an arrow, path effects, TeX)."""
+    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns; laid
+    out by `glyphs` (a `GlyphText`) where it can. Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list),
+    if given, gets None if the text may paint beyond what its lines and its box report (an arrow, path effects, TeX)."""
     if drawn is not None and (text.get_path_effects() or text.get_usetex()
                               or isinstance(text, Annotation) and text.arrow_patch is not None):
         drawn.append(None)
     layout = text._get_layout
     memo = []
     def once(renderer):
-        if not memo or memo[0] is not renderer: memo[:] = [renderer, layout(renderer)]
+        if not memo or memo[0] is not renderer:
+            own = glyphs.layout(text) if glyphs is not None and renderer is glyphs.r else None
+            memo[:] = [renderer, layout(renderer) if own is None else own]
         return memo[1]
     text._get_layout = once
     patch = text.get_bbox_patch() if boxes is not None else None
@@ -484,7 +486,7 @@ class Renderer:
                     pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
                 elif isinstance(s, Text):
                     t = time.perf_counter()
-                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn)
+                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn, self.text)
                     self.t_text += time.perf_counter() - t
                 else:
                     self.fig.draw_artist(s)

@@ -161,3 +161,25 @@ def test_text_is_blended_as_agg_blends_it(color, under):
                 for im in (img, again): r._renderer.draw_text_image(im, x, y, 0, gc)
         canvases.append(buf.copy())
     assert np.array_equal(*canvases)
+
+
+def test_text_is_laid_out_as_matplotlib_lays_it_out():
+    "`GlyphText.layout` gives `Text._get_layout`'s box, lines and positions exactly, for every alignment and spacing."
+    import itertools
+    fig = Figure(figsize=(4, 3), dpi=100)
+    r = FigureCanvasAgg(fig).get_renderer()
+    g = GlyphText(r)
+    assert g.layout(fig.text(.1, .5, 'not installed')) is None  # measured by matplotlib: laid out by it too
+    g.install()
+    texts = ['step 12  loss 0.9871\nw=2.953  b=-1.08e-05', 'one', 'a\n\nb\n', 'cost \\$5', 'Tj gy\nAVATAR office\n×σ']
+    for s, ha, va, ma, ls, mode, kw in itertools.product(
+            texts, ['left', 'center', 'right'], ['top', 'bottom', 'center', 'baseline', 'center_baseline'],
+            [None, 'center', 'right'], [None, 1.5, 'normal'], ['default', 'anchor'],
+            [dict(family='monospace', fontsize=10), dict(fontsize=13), dict(family='serif', fontsize=7)]):
+        t = fig.text(.1, .5, s, ha=ha, va=va, multialignment=ma, linespacing=ls, rotation_mode=mode, **kw)
+        mine, theirs = g.layout(t), t._get_layout(r)
+        assert mine[0].bounds == theirs[0].bounds and mine[1:] == theirs[1:], (s, ha, va, ma, ls, mode, kw)
+        t.remove()
+    for kw in (dict(rotation=30), dict(wrap=True)):  # left to matplotlib
+        assert g.layout(fig.text(.1, .5, 'tilted', **kw)) is None
+    assert g.layout(fig.text(.1, .5, 'a $x^2$ b')) is None
