@@ -28,10 +28,12 @@ import unicodedata
 from itertools import accumulate
 
 import matplotlib as mpl
+import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib import cbook
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import fontManager, get_font
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 try:
@@ -140,6 +142,15 @@ class _Face:
             if b is None: b = sub[k] = self._bitmap(g, mode, t, ty)
             out.append(b)
         return out
+
+
+def _meet(a, b) -> bool:
+    "Whether placed lines `a` and `b` (`GlyphText._place`) might ink one pixel: the ink boxes of two of their glyphs meet."
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a[3], b[3]
+    if ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0: return False
+    near = [g for g in a[7] if g[3] > by0 and g[1] < by1 and g[2] >= bx0 and g[0] < bx1]  # a's glyphs in b's box
+    return any(g[0] <= h[2] and h[0] <= g[2] and g[1] < h[3] and h[1] < g[3]
+               for h in b[7] if h[3] > ay0 and h[1] < ay1 for g in near)
 
 
 def _at(g, t, base, H, W) -> tuple:
@@ -272,21 +283,81 @@ class GlyphText:
         special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
                                          or getattr(mtext, 'get_language', lambda: None)() is not None)
         face = None if ismath or angle != 0 or special or not s else self._face(prop)
-        if face is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
-        H, W, mode = int(self.r.height), int(self.r.width), RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
-        key = (face, s, x, y, mode is RenderMode.NORMAL, H, W, self.r.height)
+        placed = None if face is None else self._placed(face, s, x, y, gc.get_antialiased())
+        if placed is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
+        if placed: self._paste(gc, [placed])  # (a line of spaces pastes nothing)
+
+    def _placed(self, face, s, x, y, antialiased) -> tuple | None:
+        "`_place` of line `s` with its baseline's start at (x, y), kept for this render; None if `s` is not simple."
+        H, W = int(self.r.height), int(self.r.width)
+        key = (face, s, x, y, bool(antialiased), H, W, self.r.height)
         if (placed := self.placed.get(key)) is None:
-            if (ln := face.line(s)) is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
+            if (ln := face.line(s)) is None: return None
             if len(self.placed) > 256: self.placed.clear()
-            placed = self.placed[key] = self._place(face, ln, x, y, mode, H, W)
-        if not placed: return  # spaces
-        gs, left, row, box, lin, v, overlap = placed
+            placed = self.placed[key] = self._place(face, ln, x, y, RenderMode.NORMAL if antialiased else RenderMode.MONO,
+                                                    H, W)
+        return placed
+
+    def _paste(self, gc, lines):
+        """Paste placed lines `lines` (`_place`, not empty) in colour `gc`, one after the other: blended at once where
+        the blend table is exact, else glyph by glyph through Agg's `draw_text_image`, as matplotlib pastes them."""
+        H, W = int(self.r.height), int(self.r.width)
+        if len(lines) == 1: (_, _, _, box, lin, v, overlap, _), = lines
+        else:  # lines of one text: a pixel may repeat where one line's glyphs do, or two lines' glyphs meet
+            box = tuple(f(p[3][i] for p in lines) for i, f in enumerate((min, min, max, max)))
+            overlap = any(p[6] for p in lines) or any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
+            lin, v = np.concatenate([p[4] for p in lines]), np.concatenate([p[5] for p in lines])
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
             return
         paste = self.r._renderer.draw_text_image
-        for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+        for gs, left, row, *_ in lines:
+            for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+
+    def draw_plain(self, text, patch_draw=None) -> bool:
+        """Draw `text` as its `Text.draw` would (with this renderer installed), its lines laid out by `layout` and pasted
+        at once (`_paste`), its box (if any) drawn by `patch_draw(patch)` if given; False, having drawn nothing, unless
+        it is a plain `Text` (see `layout`; no path effects, filter or rasterizing) of lines the cached glyphs draw."""
+        r = self.r
+        if (type(text) is not Text or not self.active or text.get_path_effects() or text.get_rasterized()
+                or text.get_agg_filter() is not None or r._rasterizing or not r.flipy()): return False
+        if not text.get_visible() or text.get_text() == '':
+            text._renderer = r
+            return True
+        if (layout := self.layout(text)) is None: return False
+        lines = layout[1]
+        if len(lines) == 1 and (getattr(text, 'get_fontfeatures', lambda: None)() is not None
+                                or getattr(text, 'get_language', lambda: None)() is not None): return False
+        x, y = text._x, text._y
+        if np.ma.is_masked(x): x = np.nan
+        if np.ma.is_masked(y): y = np.nan
+        posx, posy = text.get_transform().transform((float(text.convert_xunits(x)), float(text.convert_yunits(y))))
+        if not (np.isfinite(posx) and np.isfinite(posy)): return False  # matplotlib skips it, or warns
+        face, aa, canvash = self._face(text._fontproperties), text._antialiased, r.get_canvas_width_height()[1]
+        parse, placed = text.get_parse_math(), []
+        for line, _, (lx, ly) in lines:
+            s = line.replace(r'\$', '$') if parse else line
+            if not s: continue  # matplotlib pastes nothing for an empty line
+            if (p := self._placed(face, s, lx + posx, canvash - (ly + posy), aa)) is None: return False
+            if p: placed.append(p)
+        text._renderer = r
+        if text._bbox_patch:
+            text._get_layout = lambda renderer: layout
+            try: text.update_bbox_position_size(r)
+            finally: del text._get_layout
+            (text._bbox_patch.draw if patch_draw is None else patch_draw)(r)
+        gc = r.new_gc()
+        gc.set_foreground(mcolors.to_rgba(text.get_color()), isRGBA=True)
+        gc.set_alpha(text.get_alpha())
+        gc.set_url(text._url)
+        gc.set_antialiased(aa)
+        gc.set_snap(text.get_snap())
+        text._set_gc_clip(gc)
+        if placed: self._paste(gc, placed)
+        gc.restore()
+        text.stale = False
+        return True
 
     def _matplotlib(self, *args):
         if self.drawn is not None: self.drawn.append(None)
@@ -295,8 +366,9 @@ class GlyphText:
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
         """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
         and tops in canvas pixels from the top left, the box they cover, every inked pixel (index in the canvas) and its
-        coverage, glyph after glyph, and whether two glyphs might ink one pixel (one's ink starts left of where an
-        earlier one's ends). Empty for a line of spaces."""
+        coverage, glyph after glyph, whether two glyphs might ink one pixel (one's ink starts left of where an
+        earlier one's ends), and each glyph's ink box (first column, first row, last column, end row). Empty for a
+        line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
         every = face.bitmaps(ln[0], mode, tx, ty)
@@ -314,7 +386,7 @@ class GlyphText:
         # two glyphs might ink one pixel where one's ink starts left of where an earlier one's ends
         overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
         return (gs, list(left), list(row), (min(left), min(row), max(right), max(bottom)), np.concatenate(lin),
-                np.concatenate(v), overlap)
+                np.concatenate(v), overlap, list(zip(start, row, end, bottom)))
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the

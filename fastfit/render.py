@@ -212,12 +212,16 @@ class _Mesh:
 
 def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None, glyphs=None):
     """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
-    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns; laid
-    out by `glyphs` (a `GlyphText`) where it can. Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list),
-    if given, gets None if the text may paint beyond what its lines and its box report (an arrow, path effects, TeX)."""
+    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns. A plain
+    text is drawn by `glyphs` (a `GlyphText.draw_plain`: laid out and pasted at once), others laid out by it where it
+    can. Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may
+    paint beyond what its lines and its box report (an arrow, path effects, TeX)."""
     if drawn is not None and (text.get_path_effects() or text.get_usetex()
                               or isinstance(text, Annotation) and text.arrow_patch is not None):
         drawn.append(None)
+    patch = text.get_bbox_patch() if boxes is not None else None
+    if glyphs is not None and fig.canvas.get_renderer() is glyphs.r and \
+            glyphs.draw_plain(text, None if patch is None else lambda renderer: boxes.draw(patch, renderer)): return
     layout = text._get_layout
     memo = []
     def once(renderer):
@@ -226,7 +230,6 @@ def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None, glyphs=None
             memo[:] = [renderer, layout(renderer) if own is None else own]
         return memo[1]
     text._get_layout = once
-    patch = text.get_bbox_patch() if boxes is not None else None
     if patch is not None: patch.draw = lambda renderer: boxes.draw(patch, renderer)
     try: fig.draw_artist(text)
     finally:
