@@ -394,6 +394,9 @@ class Renderer:
         self.boxes = _Boxes()
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
         self.area, self.backgrounds = None, 0
+        # True while nothing but `frame` draws on the canvas (an export's loop): a frame then restores the background
+        # only inside the area the frame before it changed (`dirty`: that `area`, None when not known)
+        self.alone, self.dirty = False, None
         self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
         fr.draw(0)
         self.limits = {ax: _limits(ax) for ax in self.fig.axes}
@@ -422,6 +425,7 @@ class Renderer:
         self.hidden = [(a, a.get_animated()) for a in hidden]
         for a in hidden: a.set_animated(True)
         self.text.install()
+        self.dirty = None
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.backgrounds += 1
@@ -438,6 +442,7 @@ class Renderer:
         self._show_hidden()  # matplotlib's own full draw: every artist, its own text drawing
         self.text.uninstall()
         self.fr.draw(k)
+        self.dirty = None
         self.canvas.draw()
         if frames_differ(blitted, np.asarray(self.canvas.buffer_rgba())) > 1e-3:
             warnings.warn("the blitted last frame differs from matplotlib's full draw of it: drawing every frame in full (slower)")
@@ -451,6 +456,7 @@ class Renderer:
         """(below, above): the still part as (H, W, 4) RGBA images, for a page that draws the moving artists itself
         (`save_fit_by_hand`): the background, and the static artists painted above moving ones (a legend) on transparent."""
         below = np.asarray(self.background).copy()
+        self.dirty = None
         r = self.canvas.get_renderer()
         r.clear()
         for s in self.steps:
@@ -465,7 +471,7 @@ class Renderer:
         t0 = time.perf_counter()
         fr, canvas = self.fr, self.canvas
         fr.draw(k)
-        self.area = None
+        self.area, dirty, self.dirty = None, self.dirty, None
         if self.full:
             canvas.draw()
             self.t_draw += time.perf_counter() - t0
@@ -475,8 +481,11 @@ class Renderer:
             self.whole |= moved
             self._setup()
             fr.draw(k)
-        canvas.restore_region(self.background)
         buf = np.asarray(canvas.buffer_rgba())
+        if self.alone and dirty is not None and dirty[0] == self.backgrounds:  # the rest is the background already
+            r0, r1, c0, c1 = dirty[1:]
+            buf[r0:r1, c0:c1] = np.asarray(self.background)[r0:r1, c0:c1]
+        else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
         try:
             for s in self.steps:
@@ -496,6 +505,7 @@ class Renderer:
                     drawn.append(None if isinstance(s, Axes) else _clip_area(s, buf.shape))
         finally: self.text.drawn = self.boxes.drawn = None
         if (box := _union(drawn)) is not None: self.area = (self.backgrounds, *box)
+        self.dirty = self.area
         self.t_draw += time.perf_counter() - t0
         return buf
 
