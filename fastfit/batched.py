@@ -191,7 +191,7 @@ class MLPGrad:
         the output weights, and the output weights' is S times the first layer's (h = E (X W1)): two passes over h, not five."""
         w1, b1, w2 = ps['l1.w'], ps['l1.b'], ps['l2.w']
         a = w1.shape[1]
-        S = torch.bmm((X * d).transpose(1, 2), h.sign_())  # (G, a + 1, H); sign of a ReLU's output: its mask
+        S = torch.bmm((X * d).transpose(1, 2), h.gt_(0))  # (G, a + 1, H); where a ReLU's output is > 0: its mask, as autograd's
         gw2 = (S[:, :a] * w1).sum(1).add_(S[:, a] * b1)[..., None]
         g1 = S.mul_(w2.transpose(1, 2))
         return {'l1.w': g1[:, :a], 'l1.b': g1[:, a], 'l2.w': gw2, 'l2.b': d.sum(1)}
@@ -371,6 +371,7 @@ class _Together:
         self._setup_records(epochs * len(self.dl))
         W, dl, model, loss_func = self.W, self.dl, self.model, self.loss_func
         lrs = torch.tensor(self._lrs(), dtype=torch.float32, device=self.F.device)
+        lr_of = [lrs.view(-1, *[1] * (w.ndim - 1)) for w in W.values()]  # each run's lr, shaped as each parameter
         # a closed form of every run's loss and gradient, where the problem has one: no graph through autograd per step
         quad = next((c(model) for c in (Quadratic, Logistic, MLPGrad) if c.fits(model, loss_func, dl.x)), None)
         for _ in range(epochs):
@@ -386,7 +387,7 @@ class _Together:
                 else: self._set_grads(grad)
                 if self.plain:
                     with torch.no_grad():
-                        for w in W.values(): w.sub_(lrs.view(-1, *[1] * (w.ndim - 1)) * w.grad)
+                        for w, lr in zip(W.values(), lr_of): w.addcmul_(lr, w.grad, value=-1)  # w -= lr * grad, one op
                 else: self._opt_steps()
                 self.step += 1
                 if self.Gb: self._write_grads()

@@ -44,7 +44,8 @@ from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.basics import GetAttr, getcallable, noop
 from fastcore.foundation import L
 from fastprogress.fastprogress import format_time
-from torch._C import _set_grad_enabled
+from torch._C import _are_functorch_transforms_active, _set_grad_enabled
+from torch.autograd.graph import _engine_run_backward
 from torch.nn import Module
 
 from .data import RegDataLoaders, TensorDL
@@ -82,6 +83,8 @@ RELIES_ON = [
     ('fastai.learner', 'Recorder.smooth_loss', None),  # set in __init__: read through an instance (see the test)
     ('fastai.callback.core', '_inner_loop', None),
     ('torch._C', '_set_grad_enabled', None),  # what torch.no_grad() calls, without the context manager's cost
+    ('torch._C', '_are_functorch_transforms_active', None),  # what `Tensor.backward` checks first
+    ('torch.autograd.graph', '_engine_run_backward', ['t_outputs', 'args', 'kwargs']),  # what `Tensor.backward` ends in
     # Distributed training (the section at the end; `fastfit.distributed` holds the trainer that subclasses fastai's).
     # fastai.distributed needs accelerate to import: these are checked where the `distributed` extra is installed.
     ('fastai.distributed', 'Learner.distrib_ctx', None),  # its signature also lists accelerate's Accelerator arguments
@@ -275,8 +278,11 @@ class LeanLoop:
                 if g.requires_grad: g.detach_()  # fastai detaches every grad; only one made with create_graph needs it
             torch._foreach_zero_(grads)
 
-    # Keeps: fastai's `_backward`. Gains: a loss with no gradient (a constant, or a value made with .item()/.detach())
-    # is named for what it is, instead of torch's "element 0 of tensors does not require grad" 20 frames down.
+    # Keeps: fastai's `_backward` (`loss_grad.backward()`). Gains: a loss with no gradient (a constant, or a value made
+    # with .item()/.detach()) is named for what it is, instead of torch's "element 0 of tensors does not require grad" 20
+    # frames down; and a plain one-number loss goes straight to the call `Tensor.backward` ends in, with the gradient of
+    # ones it makes: the generic Python on the way (torch-function overrides, argument and shape checks; ~5% of a small
+    # model's epoch) is for arguments a fit never passes.
     def _backward(self):
         lg = self.loss_grad
         if not lg.requires_grad:
@@ -285,7 +291,8 @@ class LeanLoop:
                              f"depend on the model's parameters. Compute it from the predictions with torch operations "
                              f"(e.g. ((pred - targ) ** 2).mean()); .item(), .detach(), torch.tensor(...) or torch.no_grad() "
                              f"cut it off, and so does a model whose parameters all have requires_grad=False")
-        lg.backward()
+        if type(lg) is not torch.Tensor or lg.ndim or _are_functorch_transforms_active(): return lg.backward()
+        _engine_run_backward((lg,), (torch.ones_like(lg),), False, False, (), allow_unreachable=True, accumulate_grad=True)
 
     # Keeps: fastai's `_step`. Gains: plain SGD as one foreach op per parameter group; and every lr that reaches the
     # optimizer, whatever set it (a schedule, `lr_max`, a slice), is checked: a negative lr climbs the loss silently.

@@ -427,3 +427,15 @@ def test_pictures_without_a_history(two):
     learn.show_fit()
     ax = plt.gca()
     assert 'step' not in ax.texts[0].get_text() and 'accuracy' in ax.texts[0].get_text()
+
+
+def test_binary_accuracy_follows_labels_changed_in_place():
+    "binary_accuracy keeps the labels' booleans between calls: labels changed in place, or new ones, are read afresh."
+    from fastfit.classify import binary_accuracy
+    logits = torch.tensor([[2.], [-1.], [3.], [-4.]])
+    y = torch.tensor([[1], [0], [1], [1]])
+    assert binary_accuracy(logits, y).item() == .75
+    y[3] = 0
+    assert binary_accuracy(logits, y).item() == 1.
+    assert binary_accuracy(logits, torch.zeros(4, 1, dtype=torch.long)).item() == .5
+    assert binary_accuracy(logits, y.view(-1).float()).item() == 1.  # other shapes and dtypes: the same elements compared

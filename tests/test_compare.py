@@ -208,3 +208,18 @@ def test_the_maps_fates_are_each_runs_own():
     for lrn in learns: _FATE_CACHE.pop(lrn, None)
     assert p.fates == [fate(lrn, sweep.stops.get(lr), p.opt) for lr, lrn in sweep.learners.items()]
     assert p.fates == list(sweep.fates.values()) and len(set(p.fates)) >= 3
+
+
+def test_flip_shares_count_sign_changes_between_real_steps():
+    "The fates' oscillation measure, on narrow and wide step arrays (two ways of computing it), equals a plain count."
+    from fastfit.panels.sweep import _flip_shares
+    def plain(col):
+        real = [s for s in col if abs(s) > 1e-3 * np.abs(col).max()]
+        if len(real) <= 3: return 0.
+        return sum(np.sign(a) != np.sign(b) for a, b in zip(real, real[1:])) / (len(real) - 1)
+    rng = np.random.default_rng(0)
+    for T, P in [(1, 3), (4, 5), (60, 40), (30, 300)]:
+        d = rng.standard_normal((T, P)) * (rng.random((T, P)) < .7)
+        d[:, 0] = 0  # a parameter that never moved
+        d[T // 2:, 1] *= 1e-6  # one whose later steps are too small to count
+        assert np.allclose(_flip_shares(d), [plain(d[:, j]) for j in range(P)]), (T, P)

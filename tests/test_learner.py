@@ -467,3 +467,30 @@ def test_a_model_with_frozen_parameters_is_named():
     for p in m.parameters(): p.requires_grad_(False)
     with pytest.raises(ValueError, match='returns predictions with no gradient: they do not depend on its parameters'):
         regression_learner(dls(), m)
+
+
+def test_backward_steps_as_torchs_and_runs_tensor_hooks():
+    """The fit's backward (a short path for a plain one-number loss) steps exactly as `loss.backward()` does and runs
+    tensor hooks; other losses (a (1,)-shaped one, fastai's TensorBase) go through torch's own and step alike."""
+    s = synth_linear(n=50, seed=0)
+    dls = s.dataloaders(bs=None, valid_pct=0)
+    model = LinearModel()
+    w0 = {k: v.detach().clone() for k, v in model.named_parameters()}
+    seen = []
+    model.w.register_hook(lambda g: seen.append(g.clone()))
+    learn = regression_learner(dls, model, lr=.1, history=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(3)
+    hand = LinearModel(init=w0)
+    for _ in range(3):
+        loss = F.mse_loss(hand(s.x), s.y)
+        loss.backward()
+        with torch.no_grad():
+            for p in hand.parameters(): p -= .1 * p.grad; p.grad.zero_()
+    assert len(seen) == 3
+    for k, p in hand.named_parameters(): assert torch.equal(p, getattr(model, k)), k
+    # losses the short path leaves to torch: shape (1,), and fastai's TensorBase
+    from fastai.torch_core import TensorBase
+    for loss_func in (lambda p, t: F.mse_loss(p, t).reshape(1), lambda p, t: TensorBase(F.mse_loss(p, t))):
+        learn = regression_learner(dls, LinearModel(init=w0), lr=.1, history=False, loss_func=loss_func)
+        with learn.no_bar(), learn.no_logging(): learn.fit(3)
+        for k, p in hand.named_parameters(): assert torch.allclose(p, getattr(learn.model, k)), k

@@ -85,7 +85,7 @@ def fates(learns:list, stops:list, opt_loss) -> list:
 def records_fates(L:np.ndarray, F:np.ndarray, opt_loss, learner) -> list:
     """The fates of runs of one problem that kept the same records, from their losses `L` (R, T) and parameters `F`
     (R, T, P) as their histories hold them; `learner(i)` gives run i's learner, judged alone when records must be dropped."""
-    L, F = L.astype(np.float64), F.astype(np.float64)
+    L = L.astype(np.float64)
     out = [None] * len(L)
     finite = np.isfinite(L) & np.isfinite(F).all(2)
     whole = finite.all(1)
@@ -93,14 +93,18 @@ def records_fates(L:np.ndarray, F:np.ndarray, opt_loss, learner) -> list:
         lrn = learner(j)
         out[j] = _fate(lrn, lrn.param_history, None, opt_loss)
     idx = np.nonzero(whole)[0]
-    L, F = L[whole], F[whole]
+    L = L[whole]
     if not len(idx): return out
     if L.shape[1] < 2:
         for i in idx: out[i] = 'diverged'
         return out
-    R, T, P = F.shape
+    # (T, R, P): step by step, as a sweep's buffers hold the records (no copy of them then); each step's change in
+    # float64 as `_fate` takes it, made in one pass, and laid out as `_flip_shares` reads it (T - 1, R * P)
+    F = F.transpose(1, 0, 2)
+    if not whole.all(): F = F[:, whole]
+    T, R, P = F.shape
     l0, lf = L[:, 0], L[:, -1]
-    flips = _flip_shares(np.diff(F, axis=1).transpose(1, 0, 2).reshape(T - 1, R * P)).reshape(R, P).max(1)
+    flips = _flip_shares(np.subtract(F[1:], F[:-1], dtype=np.float64, order='C').reshape(T - 1, R * P)).reshape(R, P).max(1)
     rises = np.mean(np.diff(L, axis=1) > 1e-6 * np.abs(l0)[:, None], axis=1)
     if opt_loss is not None:
         calm = np.where(lf - opt_loss <= np.maximum(.1 * abs(opt_loss), 1e-3 * (l0 - opt_loss)), 'converging', 'slow')
@@ -123,15 +127,20 @@ def _flip_shares(d:np.ndarray) -> np.ndarray:
     "`_flips` of each column of `d` (T, P): (P,)."
     T, P = d.shape
     if T == 0: return np.zeros(P)
-    top = np.abs(d).max(0)
-    big = (np.abs(d) > 1e-3 * top) & (top > 0)
-    last = np.maximum.accumulate(np.where(big, np.arange(T)[:, None], -1), axis=0)
-    prev = np.vstack([np.full((1, P), -1), last[:-1]])  # each step's previous real step, -1 if none
-    pair = big & (prev >= 0)
-    s = np.sign(d)
-    changed = pair & (s != s[np.clip(prev, 0, None), np.arange(P)])
-    n = big.sum(0)
-    return np.where(n > 3, changed.sum(0) / np.maximum(pair.sum(0), 1), 0.)
+    a = np.abs(d)
+    big = a > 1e-3 * a.max(0)  # (none in a column that never moved)
+    # Each real step coded 2t + (1 if it went up): the running maximum of the codes is the last real step so far and
+    # its direction at once (a pass of small ints, where a gather of each previous step's sign would take four).
+    it = np.int16 if 2 * T < 2**15 else np.int64
+    up = d > 0
+    code = np.where(big, (2 * np.arange(T, dtype=it))[:, None] + up, it(-1))
+    if P < 256: code = np.maximum.accumulate(code, axis=0)
+    else:  # row by row: numpy's running maximum down the columns of a wide array is ~6x slower
+        for t in range(1, T): np.maximum(code[t - 1], code[t], out=code[t])
+    prev = code[:-1]  # each step's previous real step (-1 if none)
+    changed = big[1:] & (prev >= 0) & ((prev & 1) != up[1:])
+    n = big.sum(0)  # real steps; all but the first have a previous one
+    return np.where(n > 3, changed.sum(0) / np.maximum(n - 1, 1), 0.)
 
 
 def top_eigenvalue(learn, params:dict) -> float | None:
