@@ -2,6 +2,8 @@
 frames asked, first and last kept) or from the model as it is. Panels draw them; nothing is re-trained."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -40,6 +42,21 @@ def _finite_records(h:ParamHistory) -> np.ndarray:
     return np.nonzero(ok)[0]
 
 
+class _Params(Sequence):
+    """The parameters (name -> tensor) of records `idx` of a history's `params`, each made when first asked for: a sweep
+    of 200 runs draws its map from the losses alone, and would otherwise make 20,000 of them for 100 frames."""
+    def __init__(self, params:dict, idx):
+        self.ps, self.idx, self.made = params, idx, {}
+
+    def __len__(self): return len(self.idx)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice): return [self[i] for i in range(*k.indices(len(self)))]
+        k = range(len(self))[k]  # negative indices count from the end; out of range: IndexError
+        if (p := self.made.get(k)) is None: p = self.made[k] = {n: v[self.idx[k]] for n, v in self.ps.items()}
+        return p
+
+
 class Records:
     """The states drawn, one per frame: `params[k]` (name -> tensor), `steps[k]` and `losses[k]` (the training loss
     there); `clock[k]` is the step frame `k` stands for (several runs share a clock); `stop` is (step, reason) for a run
@@ -64,7 +81,7 @@ class Records:
         if not len(keep): keep = np.arange(len(h))
         idx = keep[frame_idxs(len(keep), frames)]
         ps, steps, losses = h.params, h.steps, h.losses.numpy()
-        return cls([{k: v[i] for k, v in ps.items()} for i in idx], steps[idx], losses[idx], idx=idx)
+        return cls(_Params(ps, idx), steps[idx], losses[idx], idx=idx)
 
     @classmethod
     def aligned(cls, hists:list, frames:int, stops=None, per_step=None) -> list:
@@ -79,7 +96,7 @@ class Records:
         for h, keep, st, stop in zip(hists, keeps, steps, stops or [None] * len(hists)):
             idx = keep[np.clip(np.searchsorted(st, clock, 'right') - 1, 0, None)]
             ps, losses = h.params, h.losses.numpy()
-            out.append(cls([{k: v[i] for k, v in ps.items()} for i in idx], h.steps[idx], losses[idx], clock, stop, idx))
+            out.append(cls(_Params(ps, idx), h.steps[idx], losses[idx], clock, stop, idx))
         return out
 
     @classmethod

@@ -125,3 +125,86 @@ def test_the_fates_of_a_sweep_are_each_runs_own():
     alone = [fate(lrn, sweep.stops.get(lr), opt) for lr, lrn in sweep.learners.items()]
     assert alone == list(sweep.fates.values())
     assert set(alone) == set(FATES)
+
+
+def _diverging_sweep(n=30, epochs=20):
+    return lr_sweep(synth_linear(seed=0).dataloaders(bs=None, valid_pct=0), lrs=np.logspace(-3, .5, n), epochs=epochs)
+
+
+def test_a_sweeps_records_make_each_frames_parameters_when_asked():
+    "The records of a sweep's runs hold each frame's parameters (the history's record there), made when a panel asks."
+    sweep = _diverging_sweep()
+    fr = sweep.frames(8)
+    for lrn, r in zip(sweep.learners.values(), fr.recss):
+        h = lrn.param_history
+        assert len(r.params) == len(r) == 8
+        for k in (0, 3, -1):
+            want = h.record(int(r.idx[k]))
+            assert r.params[k].keys() == want.keys() and all(torch.equal(r.params[k][n], want[n]) for n in want)
+        assert r.params[2] is r.params[2]  # made once
+        assert [p['w'] for p in r.params[1:4]] == [r.params[i]['w'] for i in (1, 2, 3)]
+        assert len(list(r.params)) == 8
+        with pytest.raises(IndexError): r.params[8]
+
+
+def test_the_maps_caption_is_drawn_from_the_glyph_cache():
+    """The caption counts the runs past the map in words the glyph cache lays out (no ligature: "off" joined "ff"
+    into one glyph, left to matplotlib): every frame's changed box is known."""
+    from fastfit.render import Renderer
+    sweep = _diverging_sweep()
+    fr = sweep.frames(6)
+    with Renderer(fr) as r:
+        for k in range(len(fr)):
+            r.frame(k)
+            assert r.area is not None, (k, fr.panels[0].caption.get_text())
+    assert 'past the map (top edge)' in fr.panels[0].caption.get_text()
+
+
+def test_the_maps_markers_keep_their_extents():
+    "A marker's extents, kept per transform, are matplotlib's own for each transform; the blitted map is matplotlib's."
+    from matplotlib.path import Path
+    from matplotlib.transforms import Affine2D
+
+    from fastfit.render import Renderer
+    sweep = _diverging_sweep()
+    fr = sweep.frames(4)
+    for dots in fr.panels[0].dots.values():
+        (m,) = dots.get_paths()
+        plain = Path(m.vertices, m.codes)
+        for t in (Affine2D().scale(3), Affine2D().scale(5).translate(2, 1), Affine2D().scale(3)):
+            np.testing.assert_array_equal(m.get_extents(t).get_points(), plain.get_extents(t).get_points())
+        assert m.get_extents().bounds == plain.get_extents().bounds
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # a blitted frame unlike matplotlib's full draw warns
+        with Renderer(fr, check=True) as r: r.frame(0)
+    assert not r.full
+
+
+def test_figures_drawn_in_one_thread_share_their_parsed_tick_labels(tmp_path, monkeypatch):
+    "A second export parses no log-scale tick label again and gives the same bytes; another thread parses its own."
+    import threading
+
+    from matplotlib import _mathtext
+    sweep = _diverging_sweep()
+    first = sweep.save_animation(tmp_path / 'a.gif', frames=3).read_bytes()
+    parse, seen = _mathtext.Parser.parse, []
+    monkeypatch.setattr(_mathtext.Parser, 'parse', lambda self, s, *a, **kw: seen.append(s) or parse(self, s, *a, **kw))
+    assert sweep.save_animation(tmp_path / 'b.gif', frames=3).read_bytes() == first
+    assert seen == []
+    done = []
+    t = threading.Thread(target=lambda: done.append(sweep.save_animation(tmp_path / 'c.gif', frames=3).read_bytes()))
+    t.start(); t.join()
+    assert done == [first] and seen  # its own parser: its fonts are its thread's
+
+
+def test_the_maps_fates_are_each_runs_own():
+    "The map judges its runs together (array by array): the fates `fate` gives each run alone, and the sweep's own."
+    from fastfit.panels.sweep import _FATE_CACHE, fate
+    sweep = _diverging_sweep(40, 60)
+    learns = list(sweep.learners.values())
+    for lrn in learns: _FATE_CACHE.pop(lrn, None)
+    (p,) = sweep.frames(3).panels
+    for lrn in learns: _FATE_CACHE.pop(lrn, None)
+    assert p.fates == [fate(lrn, sweep.stops.get(lr), p.opt) for lr, lrn in sweep.learners.items()]
+    assert p.fates == list(sweep.fates.values()) and len(set(p.fates)) >= 3

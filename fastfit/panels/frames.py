@@ -1,6 +1,8 @@
 """`Frames`: a figure of panels (side by side, or small multiples) and what moves in it, frame by frame."""
 from __future__ import annotations
 
+import threading
+
 from fastai.learner import Learner
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -101,6 +103,19 @@ def _tight_layout(fig, rect=None) -> None:
         for a in axs: del a.get_tightbbox
 
 
+_MATHTEXT = {}  # (thread, output type) -> the MathTextParser every figure's renderer of that thread shares
+
+
+def _share_mathtext(renderer) -> None:
+    """Give `renderer` the mathtext parser of the figures drawn before it in this thread: a parser keeps what it parsed
+    (log-scale tick labels such as 10^-2, ~10 ms each) for itself only, and each renderer makes its own. Per thread: a
+    parse holds fonts, which matplotlib does not share between threads either."""
+    p = getattr(renderer, 'mathtext_parser', None)
+    if (kind := getattr(p, '_output_type', None)) is not None:
+        if len(_MATHTEXT) > 64: _MATHTEXT.clear()  # threads come and go
+        renderer.mathtext_parser = _MATHTEXT.setdefault((threading.get_ident(), kind), p)
+
+
 class NotebookFigure(Figure):
     "A `Figure` that shows itself as a PNG in a notebook: pyplot's inline backend shows only the figures pyplot made."
     def _repr_png_(self) -> bytes:
@@ -150,7 +165,7 @@ class Frames:
                 # Its Agg canvas from the start: the layout below (legends, tight_layout) measures its text with the
                 # renderer that draws it (matplotlib keeps text metrics per renderer: the draw finds them measured);
                 # a canvas-less figure makes a throwaway renderer, by a printed figure, each time one is asked for.
-                FigureCanvasAgg(fig)
+                _share_mathtext(FigureCanvasAgg(fig).get_renderer())
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
             wide = dict(width_ratios=widths) if nr == 1 and len(widths) == nc and set(widths) != {1.} else None
             grid = fig.subplots(nr, nc, squeeze=False, gridspec_kw=wide).ravel()

@@ -7,6 +7,8 @@ import weakref
 
 import numpy as np
 import torch
+from matplotlib.path import Path
+from matplotlib.transforms import Bbox
 
 from ..curvature import Curvature  # noqa: F401 (`learn.curvature()` is patched onto Learner there)
 from ..history import opt_cb_names
@@ -140,6 +142,20 @@ def top_eigenvalue(learn, params:dict) -> float | None:
     return lam if lam > 0 and math.isfinite(lam) else None
 
 
+class _Marker(Path):
+    """A scatter's marker that keeps its extents per transform: `Collection.draw` finds them anew at every draw (the
+    Bezier extrema of a circle, ~0.5 ms) only to check that one marker is smaller than the figure; the map draws four
+    scatters a frame. (The scatter keeps this path: `set_paths` would give it another object, not change this one.)"""
+    def get_extents(self, transform=None, **kwargs):
+        if kwargs or transform is None or not transform.is_affine: return super().get_extents(transform, **kwargs)
+        known = self.__dict__.setdefault('_known', {})
+        key = (transform.get_matrix().tobytes(), self.vertices.tobytes())
+        if (e := known.get(key)) is None:
+            if len(known) > 16: known.clear()
+            e = known[key] = super().get_extents(transform).get_points().copy()
+        return Bbox(e.copy())
+
+
 class StabilityPanel(Panel):
     """An lr sweep's stability map: each run's training loss at the frame's step against its lr (log-log), coloured and
     marked by its fate; the lrs 1/λ (the fastest without oscillation) and 2/λ (beyond it plain gradient descent diverges on
@@ -155,7 +171,7 @@ class StabilityPanel(Panel):
         opt = self.optimum()
         self.opt = None if opt is None else self.learn.train_loss(opt)
         stops = [r.stop for r in self.recss]
-        self.fates = [fate(lrn, stop, self.opt) for lrn, stop in zip(self.learns, stops)]
+        self.fates = fates(self.learns, stops, self.opt)  # runs of one sweep judged array by array, as `fate` of each
         plain = all(lrn.opt is not None and opt_cb_names(lrn.opt) in (('weight_decay', 'sgd_step'), ('l2_reg', 'sgd_step'))
                     for lrn in self.learns)
         self.lam = top_eigenvalue(self.learn, self.params(0)) if plain else None
@@ -190,6 +206,7 @@ class StabilityPanel(Panel):
             self.members[f] = idx
             self.dots[f] = ax.scatter(self.lrs[idx], np.full(len(idx), lo), s=30 if len(self.lrs) > 60 else 50, c=c, marker=m,
                                       edgecolors='black', linewidths=.4, zorder=4, label=f"{f} ({len(idx)})")
+            self.dots[f].set_paths([_Marker(p.vertices, p.codes, p._interpolation_steps) for p in self.dots[f].get_paths()])
         ax.set_xlabel('learning rate (log scale)')
         ax.set_ylabel('training loss at the step shown (log scale)')
         ax.grid(alpha=.25, which='major')
@@ -218,12 +235,13 @@ class StabilityPanel(Panel):
         self.caption.set_text(self._caption(k))
 
     def _caption(self, k:int) -> str:
-        "The step of frame `k` and the runs off the map at it: above 1000x the start, or stopped at NaN/inf."
+        """The step of frame `k` and the runs past the map at it: above 1000x the start, or stopped at NaN/inf. (Not
+        "off the map": the font joins "ff" into one glyph, which the glyph cache leaves to matplotlib, ~10 ms a frame.)"""
         s = int(self.recs.clock[k])  # the runs' shared clock (a diverged run's own step stays where it stopped)
         L = self.L[k]
         off, nan = int((~np.isfinite(L) | (L > self.top) | self.gone[k]).sum()), int(self.gone[k].sum())
         if not off: return f"step {s:,}"
-        return f"step {s:,}; {off} off the map (top edge)" + (f", {nan} of them NaN/inf" if nan else '')
+        return f"step {s:,}; {off} past the map (top edge)" + (f", {nan} of them NaN/inf" if nan else '')
 
 
 PANELS['sweep'] = StabilityPanel
