@@ -300,6 +300,29 @@ def test_landscape_panel_animates_the_projected_path(mlp16, tmp_path):
     assert len(exported_frames(gif, 20)) == 4
 
 
+def test_a_small_landscape_is_computed_on_one_thread_with_the_same_numbers(mlp16, monkeypatch):
+    import fastfit.panels.nets as nets
+    was = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen, grid = [], LossPlane.grid
+        monkeypatch.setattr(LossPlane, 'grid', lambda self, *a, **kw: seen.append(torch.get_num_threads()) or grid(self, *a, **kw))
+        one = learner_frames(mlp16, 5, ('units', 'landscape'), 40, 'test').panels
+        assert seen == [1] and torch.get_num_threads() == 2  # given back
+        monkeypatch.setattr(nets, 'ONE_THREAD_VALUES', 0)  # every landscape on torch's own threads
+        two = learner_frames(mlp16, 5, ('units', 'landscape'), 40, 'test').panels
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        np.testing.assert_allclose(one[1].Z, two[1].Z, rtol=1e-6)
+        np.testing.assert_allclose(one[1].on_plane[0], two[1].on_plane[0], rtol=1e-6)
+        np.testing.assert_allclose(one[0].parts, two[0].parts, rtol=1e-6)
+        monkeypatch.setattr(nets, 'ONE_THREAD_VALUES', 1 << 24)
+        with pytest.raises(KeyError), nets._one_thread(10):
+            assert torch.get_num_threads() == 1
+            raise KeyError('inside')
+        assert torch.get_num_threads() == 2  # given back on an error too
+    finally: torch.set_num_threads(was)
+
+
 def test_landscape_needs_every_parameter_recorded(tmp_path):
     learn = fit(MLPModel(hidden=(4,)), steps=5, history=False, cbs=ParamHistory(params=['l1.w', 'l2.w']))
     msg = raises(ValueError, lambda: learn.animate(panels=('landscape',)), "the 'landscape' panel needs a fit whose "

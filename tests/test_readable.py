@@ -251,6 +251,25 @@ def test_legends_cover_no_line_and_hardly_any_point(dls, diverging):
         assert covered(ax, ax.get_legend(), axes_points(ax, ax.lines)) == 0
 
 
+
+def test_curves_to_avoid_are_each_curve_resampled_in_axes_fractions():
+    "axes_points(curves=...) takes every curve at once: the points of each, one by one (non-finite points dropped)."
+    from matplotlib.figure import Figure
+
+    from fastfit.panels.layout import _dense, _to_axes
+    rng = np.random.default_rng(0)
+    for scale in ('linear', 'log'):
+        ax = Figure().subplots()
+        ax.set_xlim(.1, 10); ax.set_ylim(.5, 30); ax.set_yscale(scale)
+        curves = [rng.normal(3, 3, (k, 2)) for k in (200, 0, 1, 2, 5, 200)]
+        curves[4][2] = np.nan; curves[5][::7, 1] = -1.; curves[5][3] = np.inf  # -1: off a log axis
+        curves += [np.array([[np.nan, 1.]]), np.array([[1., 2.], [np.nan, 3.]])]
+        one_by_one = np.concatenate([_dense(_to_axes(ax, c)) for c in curves])
+        assert len(one_by_one) > 1000
+        assert np.array_equal(axes_points(ax, curves=curves), one_by_one)
+        assert np.array_equal(axes_points(ax, curves=curves[:1]), _dense(_to_axes(ax, curves[0])))
+    assert axes_points(ax, curves=[]).shape == (0, 2)
+
 # -- 6. the loss surface shows the bowl ---------------------------------------------------------------------------------
 def test_surface_centres_the_minimum_and_says_its_levels(dls):
     learn = quiet(regression_learner(dls, lr=.1), 30)

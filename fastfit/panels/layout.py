@@ -44,6 +44,31 @@ def _dense(uv:np.ndarray, step:float=.01) -> np.ndarray:
     return np.concatenate([uv[:-1][i] + seg[i] * t[:, None], uv[-1:]])
 
 
+def _dense_curves(ax, curves) -> np.ndarray:
+    """`_dense(_to_axes(ax, c))` of every polyline `c` of `curves` (data coordinates), concatenated: transformed at once
+    and resampled in one pass (the units panel avoids 25 frames x 9 curves: ~50 ms one by one). Same numbers: each
+    point is transformed, and each segment resampled, by the same operations."""
+    cs = [np.asarray(c, dtype=np.float64).reshape(-1, 2) for c in curves]
+    if not cs: return np.zeros((0, 2))
+    xy, ends = np.concatenate(cs), np.cumsum([len(c) for c in cs])
+    ok = np.isfinite(xy).all(1)
+    with np.errstate(all='ignore'): out = ax.transData.transform(xy[ok])
+    fine = np.isfinite(out).all(1)
+    uv = ax.transAxes.inverted().transform(out[fine])
+    kept = np.flatnonzero(ok)[fine]  # each point of `uv`: its index in `xy`
+    if not len(uv): return uv
+    # a curve's last kept point ends it: a segment goes from each other point to the next
+    curve = np.searchsorted(ends, kept, 'right')
+    last = np.r_[curve[1:] != curve[:-1], True]
+    seg = np.zeros_like(uv)
+    seg[~last] = np.diff(uv, axis=0)[~last[:-1]]
+    n = np.ones(len(uv), dtype=int)
+    n[~last] = np.ceil(np.hypot(*seg[~last].T).clip(max=4) / .01).astype(int).clip(1)  # as `_dense`, step .01
+    i = np.repeat(np.arange(len(uv)), n)
+    t = (np.arange(len(i)) - np.repeat(np.cumsum(n) - n, n)) / n[i]
+    return uv[i] + seg[i] * t[:, None]
+
+
 def axes_points(ax, lines=(), points=(), curves=()) -> np.ndarray:
     """Everything drawn on `ax` a legend must not cover, as points in axes fractions: `lines` (Line2D, each resampled
     along its length), `points` (n, 2) in data coordinates (scatter, markers), `curves` ((n, 2) polylines in data
@@ -54,7 +79,7 @@ def axes_points(ax, lines=(), points=(), curves=()) -> np.ndarray:
         uv = _to_axes(ln.axes, xy)
         out.append(_dense(uv) if ln.get_linestyle() not in ('None', '', ' ') else uv)
     for p in points: out.append(_to_axes(ax, p))
-    for c in curves: out.append(_dense(_to_axes(ax, c)))
+    out.append(_dense_curves(ax, curves))
     return np.concatenate(out)
 
 

@@ -2,13 +2,16 @@
 (the loss over a plane through all the parameters, with the path projected onto it; `LossPlane` computes it)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
+from ..data import EVAL_ROWS
 from ..models import MLPModel
 from ..records import _finite_records, _history, frame_idxs
 from ..style import style_scale
-from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _raw_x, _short, _width, sample_sets
 from .layout import axes_points, free_corner, label, place_legend
 from .surface import LossSurface, SurfacePanel
 
@@ -30,6 +33,25 @@ NEEDS['units'] = (_one_in_one_out_mlp, "an MLPModel with one input and one outpu
 NEEDS['every param recorded'] = (_records_all, "a fit whose history records every parameter (the landscape is the "
                                  "plane of the whole path): fit first, with the default ParamHistory (it records them "
                                  "all unless the model is too big for ParamHistory.max_bytes) or ParamHistory(params=None)")
+
+# Below this many (theta, point, unit) values a landscape's grid takes ~0.05 s on one thread, and torch's threads cost
+# more CPU than they save: their parallel regions wait on each other (2 threads: 0.11 s CPU for the bench's 60x60 grid
+# of a 1-8-1 MLP on 200 points vs 0.06 s on one; its path's SVD, 0.3 ms on one thread, took up to 0.3-1 s on a busy
+# machine). The numbers are the same either way.
+ONE_THREAD_VALUES = 1 << 24
+
+
+@contextmanager
+def _one_thread(values:int):
+    "torch on one thread meanwhile, if a computation of `values` (theta, point, unit) values is small (see ONE_THREAD_VALUES)."
+    was = torch.get_num_threads()
+    if values > ONE_THREAD_VALUES or was == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try: yield
+    finally: torch.set_num_threads(was)
+
 
 # One colour per unit while they are few; past that, every unit one thin colour and the sum stands out.
 UNIT_COLORS = ('#0072B2', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000')
@@ -59,7 +81,7 @@ class UnitsPanel(Panel):
         missing = [k for k in self.learn.model.state_dict() if k not in self.recs.params[0]]
         if missing: raise ValueError(f"the 'units' panel needs every parameter in the history; it lacks {missing}: "
                                      f"record them with ParamHistory(params=None)")
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread(len(self.recs) * self.n_grid * _width(model)):
             self.parts = np.stack([model.units(xg, p).numpy() for p in self.recs.params])  # (frames, grid, units)
             self.bias = np.array([float(p[out][0]) for p in self.recs.params])
         self.sums = self.parts.sum(2) + self.bias[:, None]
@@ -258,9 +280,12 @@ class LandscapePanel(SurfacePanel):
         equal:bool=True, # one scale for both directions (a unit of PC2 as long as one of PC1); False: each fills its axis
     ):
         self.directions, self.seed, self.equal_spans = directions, seed, equal
-        super().__init__(learn, recs, labels, n=n, show_end=show_end, max_n=max_n)
-        # the plane's loss under each frame's projected point, beside the run's own loss there
-        self.on_plane = [self.surf.at(np.nan_to_num(cur)) for cur in self.cur]
+        first = learn[0] if isinstance(learn, (list, tuple)) else learn
+        points = min(len(first.dls.train.x), EVAL_ROWS, max_n or EVAL_ROWS)
+        with _one_thread(int(n) ** 2 * points * _width(first.model)):
+            super().__init__(learn, recs, labels, n=n, show_end=show_end, max_n=max_n)
+            # the plane's loss under each frame's projected point, beside the run's own loss there
+            self.on_plane = [self.surf.at(np.nan_to_num(cur)) for cur in self.cur]
 
     def _surface(self, params, max_n):
         hs = [_history(lrn) for lrn in self.learns]
