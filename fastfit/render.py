@@ -269,6 +269,7 @@ class _Boxes:
     def __init__(self):
         # (canvas size, dpi, patch state) -> (box rows and columns, pixels under, pixels drawn), _SEEN (once), or None
         self.kept = {}
+        self.areas = {}  # (canvas size, dpi, patch state) -> `_patch_area` (its path's extent costs ~1 ms to measure)
         self.drawn = None  # while a list: the area each draw may change (see `GlyphText.drawn`), appended
 
     def draw(self, patch, renderer):
@@ -285,7 +286,11 @@ class _Boxes:
                 px[box] = over
                 if self.drawn is not None: self.drawn.append(_area(*box))
                 return
-        if self.drawn is not None: self.drawn.append(_patch_area(patch, renderer, px.shape))
+        if self.drawn is not None:
+            if (area := self.areas.get(key)) is None:
+                if len(self.areas) > 64: self.areas.clear()
+                area = self.areas[key] = _patch_area(patch, renderer, px.shape)
+            self.drawn.append(area)
         if kept is not _SEEN:  # known box over other pixels, not to be kept, or new: kept if it comes again
             if kept is _MISSING:
                 if len(self.kept) > 64: self.kept.clear()

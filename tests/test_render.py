@@ -166,6 +166,20 @@ def test_a_caption_box_with_a_clip_path_is_drawn_by_matplotlib():
         assert not any(isinstance(v, tuple) for v in r.boxes.kept.values())
 
 
+def test_a_caption_boxs_area_is_measured_once_per_state(monkeypatch):
+    """A box drawn by matplotlib each frame (a line moving under it) reports the area it may paint, measured once for
+    each state of the box (its width changes with the caption): the same area as measured anew each frame."""
+    import fastfit.render as render
+    measured, measure = [], render._patch_area
+    monkeypatch.setattr(render, '_patch_area', lambda *a: measured.append(measure(*a)) or measured[-1])
+    fr = _CaptionFrames()
+    with Renderer(fr) as r:
+        areas = [r.frame(k) is not None and r.area for _ in range(2) for k in range(len(fr))]
+        assert 0 < len(measured) == len(r.boxes.areas) < len(fr)  # the caption takes fewer widths than there are frames
+    monkeypatch.setattr(render._Boxes, 'areas', property(lambda self: {}, lambda self, v: None), raising=False)  # measured each time
+    with Renderer(fr) as r: assert areas == [r.frame(k) is not None and r.area for _ in range(2) for k in range(len(fr))]
+
+
 class _EdgeMarkFrames(_CaptionFrames):
     "The caption's figure, with a point marked at the edge of the axes (not clipped to them) moving along it."
     def __init__(self, frames=8):

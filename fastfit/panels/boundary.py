@@ -83,7 +83,7 @@ class BoundaryPanel(Panel):
         if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
         self.opt_label = optimum_label(self.learn.loss_func)
         self._acc = [self._accuracies(run) for run in range(len(self.learns))]
-        self._chunk = {}  # run -> (first frame, probabilities of a chunk of frames on the grid)
+        self._chunks = {}  # run -> [[first frame, probabilities of a chunk of frames on the grid, colours]], the latest first
 
     def _probs(self, params:list, run:int=0) -> np.ndarray:
         "Each class's probability on the grid at each of `params`, (len(params), n_grid, n_grid, k)."
@@ -92,14 +92,17 @@ class BoundaryPanel(Panel):
 
     def _frame_probs(self, k:int, run:int, background:bool=False):
         """The grid's probabilities at frame `k` (and with `background`, the background's colours), computed for `chunk`
-        frames at a time (one batched call: cheap per frame)."""
-        first, P, bg = self._chunk.get(run, (None, None, None))
-        if first is None or not first <= k < first + len(P):
-            first = k
+        frames at a time (one batched call: cheap per frame). The last two chunks computed are kept: an export draws a few
+        frames spread over the animation (its palette's), then the others in order."""
+        chunks = self._chunks.setdefault(run, [])
+        i = next((i for i, (first, P, _) in enumerate(chunks) if first <= k < first + len(P)), None)
+        if i is None:
             P = self._probs([self.params(j, run) for j in range(k, min(k + self.chunk, len(self.recss[run])))], run)
-            bg = None
-        if background and bg is None: bg = self._background(P)  # element by element: as each frame's own, in one go
-        self._chunk[run] = first, P, bg
+            chunks.insert(0, [k, P, None])
+            del chunks[2:]
+            i = 0
+        first, P, bg = chunks[i]
+        if background and bg is None: bg = chunks[i][2] = self._background(P)  # element by element: as each frame's own, in one go
         return (P[k - first], bg[k - first]) if background else P[k - first]
 
     def _accuracies(self, run:int) -> np.ndarray:
