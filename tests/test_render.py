@@ -84,6 +84,27 @@ def test_a_mesh_under_static_artists_looks_as_when_matplotlib_draws_it(monkeypat
     for k in range(len(fr)): assert np.array_equal(painted[k], drawn[k]), k
 
 
+def test_a_mesh_and_the_points_above_it_are_repainted_where_cells_changed(monkeypatch):
+    """Frames that recolour a few cells repaint only those cells' pixels, the points and spines above them blended in
+    again (a frame far from the last, many cells changed, is painted whole): every frame is the one made by painting
+    the whole mesh and compositing the layer over it."""
+    fr = _MeshFrames(frames=8)
+    rng = np.random.default_rng(2)
+    for k in range(1, 6):  # frames 1-5 change a few cells each; 6 and 7 all of them
+        fr.colours[k] = fr.colours[k - 1]
+        fr.colours[k, rng.integers(0, 900, 40)] = rng.random((40, 4))
+        fr.colours[k, :, 3] = 1
+    with Renderer(fr) as r:
+        [m] = r.meshes.values()
+        assert m.above is r.steps[1]  # the layer of points composited right after the mesh
+        order = [0, 1, 2, 3, 4, 5, 6, 7, 5, 4]
+        blitted = [r.frame(k).copy() for k in order]
+        assert m.memo is not None
+    monkeypatch.setattr(_Mesh, 'paint_with', lambda *a: False)
+    with Renderer(fr) as r:
+        for f, k in zip(blitted, order): assert np.array_equal(f, r.frame(k)), k
+
+
 def test_an_antialiased_mesh_is_drawn_by_matplotlib():
     "Antialiased cells blend at their seams: no lookup then."
     fr = _MeshFrames()
