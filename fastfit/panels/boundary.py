@@ -44,7 +44,7 @@ def borders(P:np.ndarray, xc, yc) -> list:
     k = P.shape[-1]
     segs = []
     for c in range(k - 1):  # every border touches a class below k - 1: its region's edge covers it
-        others = np.delete(P, c, -1).max(-1)
+        others = P[..., 1] if k == 2 else np.delete(P, c, -1).max(-1)
         f = P[..., c] - others
         if f.min() >= 0 or f.max() <= 0: continue
         segs += [s for s in contourpy.contour_generator(xc, yc, f).lines(0.) if len(s) > 1]
@@ -102,8 +102,11 @@ class BoundaryPanel(Panel):
             del chunks[2:]
             i = 0
         first, P, bg = chunks[i]
-        if background and bg is None: bg = chunks[i][2] = self._background(P)  # element by element: as each frame's own, in one go
-        return (P[k - first], bg[k - first]) if background else P[k - first]
+        if not background: return P[k - first]
+        # element by element: as each frame's own, in one go (a colour table and each cell's entry, or the colours)
+        if bg is None: bg = chunks[i][2] = self._background_table(P) or (None, self._background_of(P))
+        table, at = bg
+        return P[k - first], at[k - first] if table is None else table[at[k - first]]
 
     def _accuracies(self, run:int) -> np.ndarray:
         "The training accuracy at each frame's parameters."
@@ -115,6 +118,13 @@ class BoundaryPanel(Panel):
     def _background(self, P:np.ndarray) -> np.ndarray:
         """RGBA of each grid cell (n_grid ** 2, 4): the likeliest class's tint, as strong as its probability is above chance
         (1/k); for probabilities of several frames (frames, n_grid, n_grid, k), each frame's (frames, n_grid ** 2, 4)."""
+        if (tab := self._background_table(P)) is None: return self._background_of(P)  # NaN probabilities (a diverged fit), say
+        table, at = tab
+        return table[at]
+
+    def _background_table(self, P:np.ndarray) -> tuple | None:
+        """`_background` as a table of the (levels + 1) * k colours a cell can show and each cell's entry in it, (frames,
+        n_grid ** 2) or (n_grid ** 2,); None where a probability is not one (NaN)."""
         top = P[..., 0].copy()  # the largest probability, class by class (np.max over a short last axis is slow)
         likeliest = np.zeros(top.shape, np.intp)
         for i in range(1, P.shape[-1]):
@@ -122,15 +132,13 @@ class BoundaryPanel(Panel):
             np.maximum(top, P[..., i], out=top)
         sure = (top - 1 / self.k) / (1 - 1 / self.k)
         band = np.ceil(sure * self.levels)  # bands of probability: they read as contours, and compress
-        if not (np.isfinite(band).all() and band.min() >= 0 and band.max() <= self.levels):
-            return self._background_of(P)  # NaN probabilities (a diverged fit), say
+        if not (np.isfinite(band).all() and band.min() >= 0 and band.max() <= self.levels): return None
         # a cell shows one of (levels + 1) * k colours: each made once, by the same arithmetic as cell by cell
         colours = np.empty((self.levels + 1, self.k, 4))
         fraction = np.arange(self.levels + 1, dtype=band.dtype) / self.levels  # in the probabilities' precision
         colours[..., :3] = 1 - fraction[:, None, None] * (1 - _tints(self.k))
         colours[..., 3] = 1
-        out = colours.reshape(-1, 4)[band.astype(np.intp) * self.k + likeliest]
-        return out.reshape(*P.shape[:-3], -1, 4)
+        return colours.reshape(-1, 4), (band.astype(np.intp) * self.k + likeliest).reshape(*P.shape[:-3], -1)
 
     def _background_of(self, P:np.ndarray) -> np.ndarray:
         "`_background` cell by cell (any probabilities, NaN included)."
