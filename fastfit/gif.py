@@ -222,6 +222,7 @@ def gif_of(fr, fps:float, keep=None, check=None, each=None) -> tuple:
     called once per kept frame `k` right after it is drawn (its artists set to frame `k`), in no particular order."""
     keep = list(range(len(fr))) if keep is None else list(keep)
     with Renderer(fr, check) as r:
+        r.alone = True  # nothing else draws on its canvas until the last frame is encoded
         n = len(keep)
         picks = sorted({keep[0], keep[n // 3], keep[2 * n // 3], keep[-1]})
         samples = {}

@@ -28,9 +28,13 @@ import unicodedata
 from itertools import accumulate
 
 import matplotlib as mpl
+import matplotlib.colors as mcolors
 import numpy as np
+from matplotlib import cbook
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import fontManager, get_font
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 try:
     from matplotlib.ft2font import FT2Font, RenderMode
@@ -140,6 +144,15 @@ class _Face:
         return out
 
 
+def _meet(a, b) -> bool:
+    "Whether placed lines `a` and `b` (`GlyphText._place`) might ink one pixel: the ink boxes of two of their glyphs meet."
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a[3], b[3]
+    if ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0: return False
+    near = [g for g in a[7] if g[3] > by0 and g[1] < by1 and g[2] >= bx0 and g[0] < bx1]  # a's glyphs in b's box
+    return any(g[0] <= h[2] and h[0] <= g[2] and g[1] < h[3] and h[1] < g[3]
+               for h in b[7] if h[3] > ay0 and h[1] < ay1 for g in near)
+
+
 def _at(g, t, base, H, W) -> tuple:
     """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
     an H x W canvas: its left, top, first and end column of ink, right, bottom, its pixels' indices and coverages."""
@@ -159,6 +172,7 @@ class GlyphText:
         # while a list: the box of pixels each draw may change, (first row, end row, first column, end column) from the
         # top left, appended; None for a draw of unknown extent (matplotlib's own): `Renderer.area` is made of them
         self.drawn = None
+        self.active = False  # whether installed: this renderer measures and draws text here
 
     def install(self):
         if not _check(): return
@@ -168,8 +182,10 @@ class GlyphText:
         r = self.r
         r.draw_text, r.get_text_width_height_descent, r._get_font_height_metrics = \
             self.draw_text, self.metrics, self.height_metrics
+        self.active = True
 
     def uninstall(self):
+        self.active = False
         for k in ('draw_text', 'get_text_width_height_descent', '_get_font_height_metrics'): self.r.__dict__.pop(k, None)
 
     def _face(self, prop) -> _Face:
@@ -208,26 +224,140 @@ class GlyphText:
             return w / 64.0, (hi - lo) / 64.0, -lo / 64.0
         return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
 
+    def layout(self, text) -> tuple | None:
+        """`text._get_layout(renderer)` (matplotlib 3.11's arithmetic, step for step) from the cached metrics, for a text
+        this renderer measures (installed) that is neither rotated, wrapped, TeX nor math; else None. Its own layout
+        costs a frame's text more than its metrics: a font properties' copy and hash, per line, on the way to the cache."""
+        if (not self.active or text.get_usetex() or text.get_wrap() or text.get_rotation() != 0
+                or text.get_rotation_mode() not in ('default', 'anchor')): return None
+        prop, parse = text._fontproperties, text.get_parse_math()
+        lines = text.get_text().split('\n')
+        clean = [ln if not parse else None if cbook.is_math_text(ln) else ln.replace(r'\$', '$') for ln in lines]
+        if None in clean: return None
+        min_ascent, min_descent, line_gap = self.height_metrics(prop)
+        if min_ascent is None or min_descent is None: return None
+        if len(lines) == 1: line_gap = 0
+        normal, spacing = text._linespacing == 'normal', text._linespacing
+        thisy, wads, ys = 0.0, [], []
+        for ln in clean:
+            w, h, d = self.metrics(ln, prop, False) if ln else (0, 0, 0)
+            a = h - d
+            if normal:
+                a = max(a, min_ascent) + line_gap / 2
+                d = max(d, min_descent) + line_gap / 2
+            else:
+                line_height = spacing * (min_ascent + min_descent)
+                leading = line_height - (a + d)
+                a += leading / 2
+                d += leading / 2
+            baseline = a - thisy
+            thisy -= a
+            wads.append((w, a, d))
+            ys.append(thisy)
+            thisy -= d
+        descent = d
+        ws = [w for w, a, d in wads]
+        width = max(ws)
+        xmin, xmax, ymax, ymin = 0, width, 0, ys[-1] - descent
+        malign = text._get_multialignment()
+        xs = [0.0 if malign == 'left' else 0.0 + width / 2 - w / 2 if malign == 'center' else 0.0 + width - w for w in ws]
+        size_horiz = (xmax - xmin, ymax - ymin)
+        # unrotated, the box's corners are its own: (xmin, ymin), (xmin, ymax), (xmax, ymax), (xmax, ymin)
+        bx0, bx1, by0, by1 = min(xmin, xmax), max(xmin, xmax), min(ymin, ymax), max(ymin, ymax)
+        width_rot, height_rot = bx1 - bx0, by1 - by0
+        halign, valign = text._horizontalalignment, text._verticalalignment
+        if text.get_rotation_mode() != 'anchor':
+            offsetx = bx0 if halign == 'left' else bx1 if halign == 'right' else (bx0 + bx1) / 2
+            offsety = (by0 if valign == 'bottom' else by1 if valign == 'top' else (by0 + by1) / 2 if valign == 'center'
+                       else by0 + descent if valign == 'baseline' else by0 + height_rot - baseline / 2)
+        else:
+            offsetx = xmin if halign == 'left' else xmax if halign == 'right' else (xmin + xmax) / 2
+            offsety = (ymin if valign == 'bottom' else ymax if valign == 'top' else (ymin + ymax) / 2 if valign == 'center'
+                       else ymax - baseline if valign == 'baseline' else ymax - baseline / 2)
+        box = Bbox.from_bounds(bx0 - offsetx, by0 - offsety, width_rot, height_rot)
+        xys = [(x - offsetx, y - offsety) for x, y in zip(xs, ys)]
+        return box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)
+
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
         special = mtext is not None and (getattr(mtext, 'get_fontfeatures', lambda: None)() is not None
                                          or getattr(mtext, 'get_language', lambda: None)() is not None)
         face = None if ismath or angle != 0 or special or not s else self._face(prop)
-        if face is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
-        H, W, mode = int(self.r.height), int(self.r.width), RenderMode.NORMAL if gc.get_antialiased() else RenderMode.MONO
-        key = (face, s, x, y, mode is RenderMode.NORMAL, H, W, self.r.height)
+        placed = None if face is None else self._placed(face, s, x, y, gc.get_antialiased())
+        if placed is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
+        if placed: self._paste(gc, [placed])  # (a line of spaces pastes nothing)
+
+    def _placed(self, face, s, x, y, antialiased) -> tuple | None:
+        "`_place` of line `s` with its baseline's start at (x, y), kept for this render; None if `s` is not simple."
+        H, W = int(self.r.height), int(self.r.width)
+        key = (face, s, x, y, bool(antialiased), H, W, self.r.height)
         if (placed := self.placed.get(key)) is None:
-            if (ln := face.line(s)) is None: return self._matplotlib(gc, x, y, s, prop, angle, ismath, mtext)
+            if (ln := face.line(s)) is None: return None
             if len(self.placed) > 256: self.placed.clear()
-            placed = self.placed[key] = self._place(face, ln, x, y, mode, H, W)
-        if not placed: return  # spaces
-        gs, left, row, box, lin, v, overlap = placed
+            placed = self.placed[key] = self._place(face, ln, x, y, RenderMode.NORMAL if antialiased else RenderMode.MONO,
+                                                    H, W)
+        return placed
+
+    def _paste(self, gc, lines):
+        """Paste placed lines `lines` (`_place`, not empty) in colour `gc`, one after the other: blended at once where
+        the blend table is exact, else glyph by glyph through Agg's `draw_text_image`, as matplotlib pastes them."""
+        H, W = int(self.r.height), int(self.r.width)
+        if len(lines) == 1: (_, _, _, box, lin, v, overlap, _), = lines
+        else:  # lines of one text: a pixel may repeat where one line's glyphs do, or two lines' glyphs meet
+            box = tuple(f(p[3][i] for p in lines) for i, f in enumerate((min, min, max, max)))
+            overlap = any(p[6] for p in lines) or any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
+            lin, v = np.concatenate([p[4] for p in lines]), np.concatenate([p[5] for p in lines])
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
             return
         paste = self.r._renderer.draw_text_image
-        for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+        for gs, left, row, *_ in lines:
+            for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+
+    def draw_plain(self, text, patch_draw=None) -> bool:
+        """Draw `text` as its `Text.draw` would (with this renderer installed), its lines laid out by `layout` and pasted
+        at once (`_paste`), its box (if any) drawn by `patch_draw(patch)` if given; False, having drawn nothing, unless
+        it is a plain `Text` (see `layout`; no path effects, filter or rasterizing) of lines the cached glyphs draw."""
+        r = self.r
+        if (type(text) is not Text or not self.active or text.get_path_effects() or text.get_rasterized()
+                or text.get_agg_filter() is not None or r._rasterizing or not r.flipy()): return False
+        if not text.get_visible() or text.get_text() == '':
+            text._renderer = r
+            return True
+        if (layout := self.layout(text)) is None: return False
+        lines = layout[1]
+        if len(lines) == 1 and (getattr(text, 'get_fontfeatures', lambda: None)() is not None
+                                or getattr(text, 'get_language', lambda: None)() is not None): return False
+        x, y = text._x, text._y
+        if np.ma.is_masked(x): x = np.nan
+        if np.ma.is_masked(y): y = np.nan
+        posx, posy = text.get_transform().transform((float(text.convert_xunits(x)), float(text.convert_yunits(y))))
+        if not (np.isfinite(posx) and np.isfinite(posy)): return False  # matplotlib skips it, or warns
+        face, aa, canvash = self._face(text._fontproperties), text._antialiased, r.get_canvas_width_height()[1]
+        parse, placed = text.get_parse_math(), []
+        for line, _, (lx, ly) in lines:
+            s = line.replace(r'\$', '$') if parse else line
+            if not s: continue  # matplotlib pastes nothing for an empty line
+            if (p := self._placed(face, s, lx + posx, canvash - (ly + posy), aa)) is None: return False
+            if p: placed.append(p)
+        text._renderer = r
+        if text._bbox_patch:
+            text._get_layout = lambda renderer: layout
+            try: text.update_bbox_position_size(r)
+            finally: del text._get_layout
+            (text._bbox_patch.draw if patch_draw is None else patch_draw)(r)
+        gc = r.new_gc()
+        gc.set_foreground(mcolors.to_rgba(text.get_color()), isRGBA=True)
+        gc.set_alpha(text.get_alpha())
+        gc.set_url(text._url)
+        gc.set_antialiased(aa)
+        gc.set_snap(text.get_snap())
+        text._set_gc_clip(gc)
+        if placed: self._paste(gc, placed)
+        gc.restore()
+        text.stale = False
+        return True
 
     def _matplotlib(self, *args):
         if self.drawn is not None: self.drawn.append(None)
@@ -236,8 +366,9 @@ class GlyphText:
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
         """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
         and tops in canvas pixels from the top left, the box they cover, every inked pixel (index in the canvas) and its
-        coverage, glyph after glyph, and whether two glyphs might ink one pixel (one's ink starts left of where an
-        earlier one's ends). Empty for a line of spaces."""
+        coverage, glyph after glyph, whether two glyphs might ink one pixel (one's ink starts left of where an
+        earlier one's ends), and each glyph's ink box (first column, first row, last column, end row). Empty for a
+        line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
         every = face.bitmaps(ln[0], mode, tx, ty)
@@ -255,7 +386,7 @@ class GlyphText:
         # two glyphs might ink one pixel where one's ink starts left of where an earlier one's ends
         overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
         return (gs, list(left), list(row), (min(left), min(row), max(right), max(bottom)), np.concatenate(lin),
-                np.concatenate(v), overlap)
+                np.concatenate(v), overlap, list(zip(start, row, end, bottom)))
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
@@ -286,6 +417,15 @@ class _Blend:
         # RGBA uint32 (alpha stays 255: opaque pixels stay opaque)
         self.r, self.g, self.b = (rgb[c].astype(np.uint32) << 8 * c for c in range(3))
         self.b |= np.uint32(0xFF000000)
+        self.onto = {}  # opaque pixel value -> its 256 blends, by coverage (text over one colour: a paper, a box)
+
+    def _onto(self, d:int) -> np.ndarray:
+        "The pixel `d` (opaque) becomes with coverage 0..255 blended into it: the tables' rows for its three channels."
+        if (out := self.onto.get(d)) is None:
+            if len(self.onto) > 64: self.onto.clear()
+            v = np.arange(256, dtype=np.uint32) << 8
+            out = self.onto[d] = self.r[v | d & 255] | self.g[v | d >> 8 & 255] | self.b[v | d >> 16 & 255]
+        return out
 
     @classmethod
     def of(cls, gc):
@@ -306,7 +446,8 @@ class _Blend:
         `draw_text_image` would, one after the other where a pixel repeats (when `overlap`). False, having drawn
         nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
         old = px[lin]
-        if (old < 0xFF000000).any(): return False
+        one = len(old) and (old == old[0]).all()  # one colour under: a paper, a box (most text)
+        if old[0] < 0xFF000000 if one else (old < 0xFF000000).any(): return False
         rounds = [None]
         if overlap:  # the k-th coverage of each pixel in round k (a stable sort keeps the glyphs' order)
             o = np.argsort(lin, kind='stable')
@@ -315,10 +456,12 @@ class _Blend:
                 i = np.arange(len(o))
                 rank = i - np.maximum.accumulate(np.where(new, i, 0))
                 rounds = [o[rank == k] for k in range(rank.max() + 1)]
-        for m in rounds:
-            at, d = (lin, old) if m is None else (lin[m], px[lin[m]])
-            vv = v.astype(np.uint32) << 8 if m is None else v[m].astype(np.uint32) << 8
-            px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
+        for k, m in enumerate(rounds):
+            at, d, c = (lin, old, v) if m is None else (lin[m], px[lin[m]], v[m])
+            if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0]))[c]  # a row of the tables
+            else:
+                vv = c.astype(np.uint32) << 8
+                px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
         return True
 
 
@@ -335,10 +478,26 @@ def _probe(fast:bool) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
+def _same_layouts() -> bool:
+    "Whether `GlyphText.layout` lays probe texts out as this matplotlib's `Text._get_layout` does."
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    r = FigureCanvasAgg(fig).get_renderer()
+    g = GlyphText(r)
+    g._install()
+    for kw in (dict(va='top', family='monospace', fontsize=10), dict(ha='center', va='baseline', multialignment='right'),
+               dict(ha='right', va='center_baseline', linespacing=1.5, rotation_mode='anchor')):
+        t = fig.text(.1, .5, 'step 12  loss 0.9871\n\nw=2.953  b=-1.08e-05 Tj', **kw)
+        mine, theirs = g.layout(t), t._get_layout(r)
+        if mine is None or mine[0].bounds != theirs[0].bounds or mine[1:] != theirs[1:]: return False
+    return True
+
+
 def _check() -> bool:
-    "Whether the cached path draws exactly what matplotlib draws (checked once a process, on probe text)."
+    "Whether the cached path draws and lays out exactly what matplotlib does (checked once a process, on probe text)."
     global _ACTIVE
     if _ACTIVE is None:
-        try: _ACTIVE = _INTERNALS and np.array_equal(_probe(True), _probe(False))
+        try: _ACTIVE = _INTERNALS and np.array_equal(_probe(True), _probe(False)) and _same_layouts()
         except Exception: _ACTIVE = False
     return _ACTIVE

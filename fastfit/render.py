@@ -214,7 +214,6 @@ class _Mesh:
         else: buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
         return True
 
-
     def paint_with(self, buf, layer) -> bool:
         """`paint` then `layer.composite` (a `_Layer` of pixels, not a box, drawn right after the mesh, first of the moving
         artists), pixel for pixel, recomputing only the pixels of cells whose colour changed since the last call: on the
@@ -263,21 +262,26 @@ class _Mesh:
         self.memo = (layer, np.s_[box[0]:box[1], box[2]:box[3]], None, np.empty((box[1] - box[0], box[3] - box[2]), np.uint32))
 
 
-def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None):
+def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None, glyphs=None):
     """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
-    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns.
-    Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may paint
-    beyond what its lines and its box report (an arrow, path effects, TeX)."""
+    twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns. A plain
+    text is drawn by `glyphs` (a `GlyphText.draw_plain`: laid out and pasted at once), others laid out by it where it
+    can. Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may
+    paint beyond what its lines and its box report (an arrow, path effects, TeX)."""
     if drawn is not None and (text.get_path_effects() or text.get_usetex()
                               or isinstance(text, Annotation) and text.arrow_patch is not None):
         drawn.append(None)
+    patch = text.get_bbox_patch() if boxes is not None else None
+    if glyphs is not None and fig.canvas.get_renderer() is glyphs.r and \
+            glyphs.draw_plain(text, None if patch is None else lambda renderer: boxes.draw(patch, renderer)): return
     layout = text._get_layout
     memo = []
     def once(renderer):
-        if not memo or memo[0] is not renderer: memo[:] = [renderer, layout(renderer)]
+        if not memo or memo[0] is not renderer:
+            own = glyphs.layout(text) if glyphs is not None and renderer is glyphs.r else None
+            memo[:] = [renderer, layout(renderer) if own is None else own]
         return memo[1]
     text._get_layout = once
-    patch = text.get_bbox_patch() if boxes is not None else None
     if patch is not None: patch.draw = lambda renderer: boxes.draw(patch, renderer)
     try: fig.draw_artist(text)
     finally:
@@ -447,6 +451,9 @@ class Renderer:
         self.boxes = _Boxes()
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
         self.area, self.backgrounds = None, 0
+        # True while nothing but `frame` draws on the canvas (an export's loop): a frame then restores the background
+        # only inside the area the frame before it changed (`dirty`: that `area`, None when not known)
+        self.alone, self.dirty = False, None
         self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
         fr.draw(0)
         self.limits = {ax: _limits(ax) for ax in self.fig.axes}
@@ -475,6 +482,7 @@ class Renderer:
         self.hidden = [(a, a.get_animated()) for a in hidden]
         for a in hidden: a.set_animated(True)
         self.text.install()
+        self.dirty = None
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.backgrounds += 1
@@ -494,6 +502,7 @@ class Renderer:
         self._show_hidden()  # matplotlib's own full draw: every artist, its own text drawing
         self.text.uninstall()
         self.fr.draw(k)
+        self.dirty = None
         self.canvas.draw()
         if frames_differ(blitted, np.asarray(self.canvas.buffer_rgba())) > 1e-3:
             warnings.warn("the blitted last frame differs from matplotlib's full draw of it: drawing every frame in full (slower)")
@@ -507,6 +516,7 @@ class Renderer:
         """(below, above): the still part as (H, W, 4) RGBA images, for a page that draws the moving artists itself
         (`save_fit_by_hand`): the background, and the static artists painted above moving ones (a legend) on transparent."""
         below = np.asarray(self.background).copy()
+        self.dirty = None
         r = self.canvas.get_renderer()
         r.clear()
         for s in self.steps:
@@ -521,7 +531,7 @@ class Renderer:
         t0 = time.perf_counter()
         fr, canvas = self.fr, self.canvas
         fr.draw(k)
-        self.area = None
+        self.area, dirty, self.dirty = None, self.dirty, None
         if self.full:
             canvas.draw()
             self.t_draw += time.perf_counter() - t0
@@ -531,8 +541,11 @@ class Renderer:
             self.whole |= moved
             self._setup()
             fr.draw(k)
-        canvas.restore_region(self.background)
         buf = np.asarray(canvas.buffer_rgba())
+        if self.alone and dirty is not None and dirty[0] == self.backgrounds:  # the rest is the background already
+            r0, r1, c0, c1 = dirty[1:]
+            buf[r0:r1, c0:c1] = np.asarray(self.background)[r0:r1, c0:c1]
+        else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
         done = None  # a layer painted with the mesh under it
         try:
@@ -550,13 +563,14 @@ class Renderer:
                     pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
                 elif isinstance(s, Text):
                     t = time.perf_counter()
-                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn)
+                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn, self.text)
                     self.t_text += time.perf_counter() - t
                 else:
                     self.fig.draw_artist(s)
                     drawn.append(None if isinstance(s, Axes) else _clip_area(s, buf.shape))
         finally: self.text.drawn = self.boxes.drawn = None
         if (box := _union(drawn)) is not None: self.area = (self.backgrounds, *box)
+        self.dirty = self.area
         self.t_draw += time.perf_counter() - t0
         return buf
 

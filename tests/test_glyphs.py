@@ -129,9 +129,11 @@ def test_a_glyph_is_placed_once_where_lines_put_it_again():
         assert np.array_equal(f, np.asarray(canvas.buffer_rgba())), k
 
 
+@pytest.mark.parametrize('under', ['noise', 'plain'])
 @pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
-def test_text_is_blended_as_agg_blends_it(color):
-    "Coverage pasted through the blend table read from Agg gives `draw_text_image`'s pixels, whatever lies under it."
+def test_text_is_blended_as_agg_blends_it(color, under):
+    """Coverage pasted through the blend table read from Agg gives `draw_text_image`'s pixels, whatever lies under it:
+    noise, or one colour (a paper or a box, blended through that colour's row of the tables) beside another."""
     rng = np.random.default_rng(0)
     canvases = []
     for fast in (True, False):
@@ -141,6 +143,7 @@ def test_text_is_blended_as_agg_blends_it(color):
         r = canvas.get_renderer()
         buf = np.asarray(r._renderer)
         buf[..., :3] = np.random.default_rng(1).integers(0, 256, buf[..., :3].shape)
+        if under == 'plain': buf[:, :120, :3], buf[:, 120:, :3] = (250, 248, 245), (30, 60, 90)
         gc = r.new_gc()
         gc.set_foreground(color, isRGBA=True)
         g, rng = GlyphText(r), np.random.default_rng(0)
@@ -158,3 +161,69 @@ def test_text_is_blended_as_agg_blends_it(color):
                 for im in (img, again): r._renderer.draw_text_image(im, x, y, 0, gc)
         canvases.append(buf.copy())
     assert np.array_equal(*canvases)
+
+
+def test_text_is_laid_out_as_matplotlib_lays_it_out():
+    "`GlyphText.layout` gives `Text._get_layout`'s box, lines and positions exactly, for every alignment and spacing."
+    import itertools
+    fig = Figure(figsize=(4, 3), dpi=100)
+    r = FigureCanvasAgg(fig).get_renderer()
+    g = GlyphText(r)
+    assert g.layout(fig.text(.1, .5, 'not installed')) is None  # measured by matplotlib: laid out by it too
+    g.install()
+    texts = ['step 12  loss 0.9871\nw=2.953  b=-1.08e-05', 'one', 'a\n\nb\n', 'cost \\$5', 'Tj gy\nAVATAR office\n×σ']
+    for s, ha, va, ma, ls, mode, kw in itertools.product(
+            texts, ['left', 'center', 'right'], ['top', 'bottom', 'center', 'baseline', 'center_baseline'],
+            [None, 'center', 'right'], [None, 1.5, 'normal'], ['default', 'anchor'],
+            [dict(family='monospace', fontsize=10), dict(fontsize=13), dict(family='serif', fontsize=7)]):
+        t = fig.text(.1, .5, s, ha=ha, va=va, multialignment=ma, linespacing=ls, rotation_mode=mode, **kw)
+        mine, theirs = g.layout(t), t._get_layout(r)
+        assert mine[0].bounds == theirs[0].bounds and mine[1:] == theirs[1:], (s, ha, va, ma, ls, mode, kw)
+        t.remove()
+    for kw in (dict(rotation=30), dict(wrap=True)):  # left to matplotlib
+        assert g.layout(fig.text(.1, .5, 'tilted', **kw)) is None
+    assert g.layout(fig.text(.1, .5, 'a $x^2$ b')) is None
+
+
+def _texts_drawn(specs, plain:bool) -> tuple:
+    "A figure with texts `specs` ((x, y, s, kw)) drawn by matplotlib, or its texts by `GlyphText.draw_plain`: pixels, results."
+    fig = Figure(figsize=(4, 3), dpi=100)
+    ax = fig.add_axes((.1, .1, .8, .8))
+    ax.plot([0, 1], [0, 1], lw=8)
+    texts = [ax.text(x, y, s, **kw) for x, y, s, kw in specs]
+    canvas = FigureCanvasAgg(fig)
+    g = GlyphText(canvas.get_renderer())
+    if not plain:
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).copy(), None
+    g.install()
+    for t in texts: t.set_animated(True)
+    canvas.draw()
+    done = [g.draw_plain(t) for t in texts]
+    return np.asarray(canvas.buffer_rgba()).copy(), done
+
+
+def test_a_plain_text_is_drawn_at_once_as_matplotlib_draws_it():
+    """`draw_plain` draws a text's lines at once with the pixels of `Text.draw`: boxes, alignments, colours, clipping, lines
+    close enough for their glyphs to meet (pasted in matplotlib's order), over lines and over paper."""
+    specs = [(.05, .95, 'step 12  loss 0.9871\nw=2.953  b=-1.08e-05', dict(va='top', family='monospace', fontsize=10,
+                                                                         bbox=dict(boxstyle='round', fc='white', alpha=.85))),
+             (.5, .5, 'Tg jy (p)\nÅ|{[]}\n_gyp|', dict(ha='center', va='center', fontsize=20, linespacing=.55, color='#D55E00',
+                                                     alpha=.7)),
+             (.95, .05, 'right\naligned\n\nlines', dict(ha='right', multialignment='right', fontsize=9, color='C2')),
+             (.9, .6, 'clipped at the axes', dict(fontsize=14, clip_on=True)), (.2, .3, '', {}),
+             (.3, .2, 'cost \\$5', dict(fontsize=11, visible=False))]
+    mine, done = _texts_drawn(specs, True)
+    assert all(done)
+    assert np.array_equal(mine, _texts_drawn(specs, False)[0])
+
+
+def test_other_texts_are_left_to_matplotlib():
+    fig = Figure(figsize=(3, 2), dpi=100)
+    ax = fig.add_axes((.1, .1, .8, .8))
+    g = GlyphText(FigureCanvasAgg(fig).get_renderer())
+    g.install()
+    import matplotlib.patheffects as pe
+    for t in (ax.text(.5, .5, 'tilted', rotation=30), ax.text(.5, .5, 'a $x^2$ b'), ax.annotate('note', (.5, .5)),
+              ax.text(.5, .5, 'glow', path_effects=[pe.withStroke(linewidth=3)]), ax.text(.5, .5, 'raster', rasterized=True)):
+        assert not g.draw_plain(t)

@@ -242,6 +242,22 @@ def test_a_frame_differs_from_its_background_only_inside_its_area(make):
     assert gifs[0].getvalue() == gifs[1].getvalue()
 
 
+@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, lambda: _MeshFrames(frames=4)])
+def test_frames_restoring_only_the_last_frames_area_are_the_same(make):
+    """A renderer left alone between frames (an export's loop) restores the background only where the frame before
+    changed it: every frame the same as restoring it whole, also after the canvas is drawn on otherwise (`still`)."""
+    out = []
+    for alone in (False, True):
+        fr = make()
+        with Renderer(fr) as r:
+            r.alone = alone
+            frames = [r.frame(k).copy() for k in [*range(len(fr)), 0, len(fr) - 1]]
+            r.still()
+            frames += [r.frame(k).copy() for k in reversed(range(len(fr)))]
+        out.append(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(*out))
+
+
 def test_an_unknown_area_is_none():
     "A text with path effects may paint beyond its lines and box: its frame's area is not known."
     from matplotlib import patheffects
