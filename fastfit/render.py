@@ -187,6 +187,11 @@ class _Mesh:
         r0, r1, c0, c1 = self.area
         # a mesh filling its axes paints a whole box: written row by row, not pixel by pixel (~2x faster)
         self.block = self.cell.reshape(r1 - r0, c1 - c0) if len(self.at) == (r1 - r0) * (c1 - c0) else None
+        self.above, self.memo = None, None  # a layer composited right after it (`paint_with`), and the last result
+        if self.block is not None:  # the pixels of each cell, cell after cell (in the box, row by row)
+            self.order = np.argsort(self.cell, kind='stable')
+            self.count = np.bincount(self.cell, minlength=n)
+            self.first = np.cumsum(self.count) - self.count
 
     @staticmethod
     def fits(a) -> bool:
@@ -208,6 +213,53 @@ class _Mesh:
             buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32[self.block] if len(c32) > 1 else c32[0]
         else: buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
         return True
+
+    def paint_with(self, buf, layer) -> bool:
+        """`paint` then `layer.composite` (a `_Layer` of pixels, not a box, drawn right after the mesh, first of the moving
+        artists), pixel for pixel, recomputing only the pixels of cells whose colour changed since the last call: on the
+        still background the pixels of both depend on the cells' colours alone. False, having painted nothing, where
+        `paint` would not paint (a translucent or partial mesh)."""
+        fc = self.mesh.get_facecolor()
+        if self.block is None or len(fc) != self.n or not (fc[:, 3] == 1).all() or not self.mesh.get_visible():
+            self.memo = None
+            return False
+        c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
+        px = buf.view(np.uint32)[..., 0]
+        if self.memo is None or self.memo[0] is not layer: self._remember(layer, px.shape[1])
+        box, was, kept = self.memo[1:]
+        cells = None if was is None else np.flatnonzero(c32 != was)
+        if cells is None or len(cells) > self.n // 8:  # many cells changed (another part of the animation): all of it
+            self.paint(buf, None)
+            layer.composite(buf)
+            kept[...] = px[box]
+        elif len(cells):
+            count = self.count[cells]
+            at = self.order[np.arange(count.sum()) + np.repeat(self.first[cells] - np.cumsum(count) + count, count)]
+            new = np.repeat(c32[cells], count)  # the colour each pixel of a changed cell takes
+            j = self.blended[at]
+            if (hit := j >= 0).any():  # `_Layer.composite`'s "over", on these pixels
+                ch, j = new.view(np.uint8).reshape(-1, 4), j[hit]
+                ch[hit, :3] = (ch[hit, :3] * layer.keep[j] + layer.premult[j]) // 255
+            j = self.solid[at]
+            if (hit := j >= 0).any(): new[hit] = layer.solid_rgb[j[hit]] | new[hit] & 0xFF000000
+            kept.reshape(-1)[self.where[at]] = new
+            px[box] = kept
+        else: px[box] = kept
+        self.memo = (layer, box, c32, kept)
+        return True
+
+    def _remember(self, layer, W):
+        "Where each pixel of the mesh's box is in `layer` (its index in the layer's blended or opaque pixels, or -1)."
+        box = _union([self.area, layer.area])
+        r0, r1, c0, c1 = self.area
+        y, x = np.divmod(np.arange(len(self.cell)), c1 - c0)
+        y += r0; x += c0
+        self.where = (y - box[0]) * (box[3] - box[2]) + x - box[2]  # in the box kept
+        flat = y * W + x  # in the whole canvas, as the layer's pixels are
+        for name, idx in (('blended', layer.at), ('solid', layer.solid)):
+            i = np.searchsorted(idx, flat).clip(0, max(len(idx) - 1, 0))
+            setattr(self, name, np.where(idx[i] == flat, i, -1) if len(idx) else np.full(len(flat), -1))
+        self.memo = (layer, np.s_[box[0]:box[1], box[2]:box[3]], None, np.empty((box[1] - box[0], box[3] - box[2]), np.uint32))
 
 
 def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None, glyphs=None):
@@ -274,6 +326,7 @@ class _Boxes:
     def __init__(self):
         # (canvas size, dpi, patch state) -> (box rows and columns, pixels under, pixels drawn), _SEEN (once), or None
         self.kept = {}
+        self.areas = {}  # (canvas size, dpi, patch state) -> `_patch_area` (its path's extent costs ~1 ms to measure)
         self.drawn = None  # while a list: the area each draw may change (see `GlyphText.drawn`), appended
 
     def draw(self, patch, renderer):
@@ -290,7 +343,11 @@ class _Boxes:
                 px[box] = over
                 if self.drawn is not None: self.drawn.append(_area(*box))
                 return
-        if self.drawn is not None: self.drawn.append(_patch_area(patch, renderer, px.shape))
+        if self.drawn is not None:
+            if (area := self.areas.get(key)) is None:
+                if len(self.areas) > 64: self.areas.clear()
+                area = self.areas[key] = _patch_area(patch, renderer, px.shape)
+            self.drawn.append(area)
         if kept is not _SEEN:  # known box over other pixels, not to be kept, or new: kept if it comes again
             if kept is _MISSING:
                 if len(self.kept) > 64: self.kept.clear()
@@ -432,6 +489,9 @@ class Renderer:
         bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
         self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
         self.meshes = {id(x): _Mesh(self.canvas, x) for x in seq if _Mesh.fits(x)}  # painted by lookup, not drawn
+        if len(self.steps) > 1 and (m := self.meshes.get(id(self.steps[0]))) is not None \
+                and isinstance(self.steps[1], _Layer) and getattr(self.steps[1], 'at', None) is not None:
+            m.above = self.steps[1]  # points and axes above the mesh: both painted at once, where cells changed
         return sure
 
     def _check(self):
@@ -487,13 +547,18 @@ class Renderer:
             buf[r0:r1, c0:c1] = np.asarray(self.background)[r0:r1, c0:c1]
         else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
+        done = None  # a layer painted with the mesh under it
         try:
             for s in self.steps:
+                if s is done: continue
                 if isinstance(s, _Layer):
                     s.composite(buf)
                     if s.area is not None: drawn.append(s.area)
                 elif (m := self.meshes.get(id(s))) is not None:
-                    drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
+                    if m.above is not None and m.paint_with(buf, m.above):
+                        drawn += [m.area, m.above.area]
+                        done = m.above
+                    else: drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
                 elif isinstance(s, Line2D) and not (np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True))):
                     pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
                 elif isinstance(s, Text):

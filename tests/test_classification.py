@@ -312,6 +312,22 @@ def test_boundary_animation_is_blitted_with_matplotlibs_pixels(learner, request,
         assert not r.full and not r.whole and not any(s is fr.axs[0] for s in r.steps)
 
 
+def test_an_export_computes_each_chunk_of_probabilities_once(two, tmp_path, monkeypatch):
+    """An export draws its palette's frames (spread over the animation), then the others from the first: the chunks of
+    probabilities it computed for the palette's are still there, none is computed twice, and the frames are matplotlib's."""
+    monkeypatch.setattr(BoundaryPanel, 'chunk', 4)
+    starts, probs = [], BoundaryPanel._probs
+    def counted(self, params, run=0):
+        starts.append(next((k for k, p in enumerate(self.recss[run].params) if p is params[0]), 'the optimum'))
+        return probs(self, params, run)
+    monkeypatch.setattr(BoundaryPanel, '_probs', counted)
+    gif = two.save_animation(tmp_path / 'b.gif', frames=10, fps=10, panels=('boundary',), dpi=50)
+    # the palette's frames 0, 3, 6, 9: chunks 0-3 and 6-9; then the others in order, 4-7 for frames 4 and 5
+    assert starts == ['the optimum', 0, 6, 4]
+    ref = mpl_frames(two.animate(frames=10, fps=10, panels=('boundary',), dpi=50))
+    assert max(frames_differ(a, b) for a, b in zip(exported_frames(gif, 10), ref)) <= 1e-3
+
+
 @pytest.mark.parametrize('learner', ['two', 'three'])
 def test_background_colours_from_the_table_are_those_cell_by_cell(learner, request):
     """The background's colours, each of its (levels + 1) x k made once, are bit for bit those of the arithmetic cell by

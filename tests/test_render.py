@@ -84,6 +84,27 @@ def test_a_mesh_under_static_artists_looks_as_when_matplotlib_draws_it(monkeypat
     for k in range(len(fr)): assert np.array_equal(painted[k], drawn[k]), k
 
 
+def test_a_mesh_and_the_points_above_it_are_repainted_where_cells_changed(monkeypatch):
+    """Frames that recolour a few cells repaint only those cells' pixels, the points and spines above them blended in
+    again (a frame far from the last, many cells changed, is painted whole): every frame is the one made by painting
+    the whole mesh and compositing the layer over it."""
+    fr = _MeshFrames(frames=8)
+    rng = np.random.default_rng(2)
+    for k in range(1, 6):  # frames 1-5 change a few cells each; 6 and 7 all of them
+        fr.colours[k] = fr.colours[k - 1]
+        fr.colours[k, rng.integers(0, 900, 40)] = rng.random((40, 4))
+        fr.colours[k, :, 3] = 1
+    with Renderer(fr) as r:
+        [m] = r.meshes.values()
+        assert m.above is r.steps[1]  # the layer of points composited right after the mesh
+        order = [0, 1, 2, 3, 4, 5, 6, 7, 5, 4]
+        blitted = [r.frame(k).copy() for k in order]
+        assert m.memo is not None
+    monkeypatch.setattr(_Mesh, 'paint_with', lambda *a: False)
+    with Renderer(fr) as r:
+        for f, k in zip(blitted, order): assert np.array_equal(f, r.frame(k)), k
+
+
 def test_an_antialiased_mesh_is_drawn_by_matplotlib():
     "Antialiased cells blend at their seams: no lookup then."
     fr = _MeshFrames()
@@ -164,6 +185,20 @@ def test_a_caption_box_with_a_clip_path_is_drawn_by_matplotlib():
     with Renderer(fr) as r:
         for k in range(len(fr)): r.frame(k)
         assert not any(isinstance(v, tuple) for v in r.boxes.kept.values())
+
+
+def test_a_caption_boxs_area_is_measured_once_per_state(monkeypatch):
+    """A box drawn by matplotlib each frame (a line moving under it) reports the area it may paint, measured once for
+    each state of the box (its width changes with the caption): the same area as measured anew each frame."""
+    import fastfit.render as render
+    measured, measure = [], render._patch_area
+    monkeypatch.setattr(render, '_patch_area', lambda *a: measured.append(measure(*a)) or measured[-1])
+    fr = _CaptionFrames()
+    with Renderer(fr) as r:
+        areas = [r.frame(k) is not None and r.area for _ in range(2) for k in range(len(fr))]
+        assert 0 < len(measured) == len(r.boxes.areas) < len(fr)  # the caption takes fewer widths than there are frames
+    monkeypatch.setattr(render._Boxes, 'areas', property(lambda self: {}, lambda self, v: None), raising=False)  # measured each time
+    with Renderer(fr) as r: assert areas == [r.frame(k) is not None and r.area for _ in range(2) for k in range(len(fr))]
 
 
 class _EdgeMarkFrames(_CaptionFrames):

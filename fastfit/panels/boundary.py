@@ -44,7 +44,7 @@ def borders(P:np.ndarray, xc, yc) -> list:
     k = P.shape[-1]
     segs = []
     for c in range(k - 1):  # every border touches a class below k - 1: its region's edge covers it
-        others = np.delete(P, c, -1).max(-1)
+        others = P[..., 1] if k == 2 else np.delete(P, c, -1).max(-1)
         f = P[..., c] - others
         if f.min() >= 0 or f.max() <= 0: continue
         segs += [s for s in contourpy.contour_generator(xc, yc, f).lines(0.) if len(s) > 1]
@@ -83,7 +83,7 @@ class BoundaryPanel(Panel):
         if opt is not None: self.opt = borders(self._probs([opt])[0], self.xc, self.yc)
         self.opt_label = optimum_label(self.learn.loss_func)
         self._acc = [self._accuracies(run) for run in range(len(self.learns))]
-        self._chunk = {}  # run -> (first frame, probabilities of a chunk of frames on the grid)
+        self._chunks = {}  # run -> [[first frame, probabilities of a chunk of frames on the grid, colours]], the latest first
 
     def _probs(self, params:list, run:int=0) -> np.ndarray:
         "Each class's probability on the grid at each of `params`, (len(params), n_grid, n_grid, k)."
@@ -92,15 +92,21 @@ class BoundaryPanel(Panel):
 
     def _frame_probs(self, k:int, run:int, background:bool=False):
         """The grid's probabilities at frame `k` (and with `background`, the background's colours), computed for `chunk`
-        frames at a time (one batched call: cheap per frame)."""
-        first, P, bg = self._chunk.get(run, (None, None, None))
-        if first is None or not first <= k < first + len(P):
-            first = k
+        frames at a time (one batched call: cheap per frame). The last two chunks computed are kept: an export draws a few
+        frames spread over the animation (its palette's), then the others in order."""
+        chunks = self._chunks.setdefault(run, [])
+        i = next((i for i, (first, P, _) in enumerate(chunks) if first <= k < first + len(P)), None)
+        if i is None:
             P = self._probs([self.params(j, run) for j in range(k, min(k + self.chunk, len(self.recss[run])))], run)
-            bg = None
-        if background and bg is None: bg = self._background(P)  # element by element: as each frame's own, in one go
-        self._chunk[run] = first, P, bg
-        return (P[k - first], bg[k - first]) if background else P[k - first]
+            chunks.insert(0, [k, P, None])
+            del chunks[2:]
+            i = 0
+        first, P, bg = chunks[i]
+        if not background: return P[k - first]
+        # element by element: as each frame's own, in one go (a colour table and each cell's entry, or the colours)
+        if bg is None: bg = chunks[i][2] = self._background_table(P) or (None, self._background_of(P))
+        table, at = bg
+        return P[k - first], at[k - first] if table is None else table[at[k - first]]
 
     def _accuracies(self, run:int) -> np.ndarray:
         "The training accuracy at each frame's parameters."
@@ -112,6 +118,13 @@ class BoundaryPanel(Panel):
     def _background(self, P:np.ndarray) -> np.ndarray:
         """RGBA of each grid cell (n_grid ** 2, 4): the likeliest class's tint, as strong as its probability is above chance
         (1/k); for probabilities of several frames (frames, n_grid, n_grid, k), each frame's (frames, n_grid ** 2, 4)."""
+        if (tab := self._background_table(P)) is None: return self._background_of(P)  # NaN probabilities (a diverged fit), say
+        table, at = tab
+        return table[at]
+
+    def _background_table(self, P:np.ndarray) -> tuple | None:
+        """`_background` as a table of the (levels + 1) * k colours a cell can show and each cell's entry in it, (frames,
+        n_grid ** 2) or (n_grid ** 2,); None where a probability is not one (NaN)."""
         top = P[..., 0].copy()  # the largest probability, class by class (np.max over a short last axis is slow)
         likeliest = np.zeros(top.shape, np.intp)
         for i in range(1, P.shape[-1]):
@@ -119,15 +132,13 @@ class BoundaryPanel(Panel):
             np.maximum(top, P[..., i], out=top)
         sure = (top - 1 / self.k) / (1 - 1 / self.k)
         band = np.ceil(sure * self.levels)  # bands of probability: they read as contours, and compress
-        if not (np.isfinite(band).all() and band.min() >= 0 and band.max() <= self.levels):
-            return self._background_of(P)  # NaN probabilities (a diverged fit), say
+        if not (np.isfinite(band).all() and band.min() >= 0 and band.max() <= self.levels): return None
         # a cell shows one of (levels + 1) * k colours: each made once, by the same arithmetic as cell by cell
         colours = np.empty((self.levels + 1, self.k, 4))
         fraction = np.arange(self.levels + 1, dtype=band.dtype) / self.levels  # in the probabilities' precision
         colours[..., :3] = 1 - fraction[:, None, None] * (1 - _tints(self.k))
         colours[..., 3] = 1
-        out = colours.reshape(-1, 4)[band.astype(np.intp) * self.k + likeliest]
-        return out.reshape(*P.shape[:-3], -1, 4)
+        return colours.reshape(-1, 4), (band.astype(np.intp) * self.k + likeliest).reshape(*P.shape[:-3], -1)
 
     def _background_of(self, P:np.ndarray) -> np.ndarray:
         "`_background` cell by cell (any probabilities, NaN included)."
