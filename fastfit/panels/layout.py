@@ -37,11 +37,19 @@ def _to_axes(ax, xy, trans=None) -> np.ndarray:
 def _dense(uv:np.ndarray, step:float=.01) -> np.ndarray:
     "A polyline (n, 2) in axes fractions resampled every `step` along its length, so each stretch counts as it is long."
     if len(uv) < 2: return uv
-    seg = np.diff(uv, axis=0)
-    n = np.ceil(np.hypot(*seg.T).clip(max=4) / step).astype(int).clip(1)  # a segment far outside counts little
-    i = np.repeat(np.arange(len(seg)), n)
+    return _resampled(uv, np.arange(len(uv)) == len(uv) - 1, step)
+
+
+def _resampled(uv:np.ndarray, last:np.ndarray, step:float=.01) -> np.ndarray:
+    """Polylines in axes fractions, one after the other in `uv` (n, 2) (`last`: each one's last point), each resampled
+    every `step` along its length: a segment goes from each point but a last one to the next."""
+    seg = np.zeros_like(uv)
+    seg[~last] = np.diff(uv, axis=0)[~last[:-1]]
+    n = np.ones(len(uv), dtype=int)
+    n[~last] = np.ceil(np.hypot(*seg[~last].T).clip(max=4) / step).astype(int).clip(1)  # a segment far outside counts little
+    i = np.repeat(np.arange(len(uv)), n)
     t = (np.arange(len(i)) - np.repeat(np.cumsum(n) - n, n)) / n[i]  # j / k for j < k on each segment of k points
-    return np.concatenate([uv[:-1][i] + seg[i] * t[:, None], uv[-1:]])
+    return uv[i] + seg[i] * t[:, None]
 
 
 def _dense_curves(ax, curves) -> np.ndarray:
@@ -57,16 +65,8 @@ def _dense_curves(ax, curves) -> np.ndarray:
     uv = ax.transAxes.inverted().transform(out[fine])
     kept = np.flatnonzero(ok)[fine]  # each point of `uv`: its index in `xy`
     if not len(uv): return uv
-    # a curve's last kept point ends it: a segment goes from each other point to the next
-    curve = np.searchsorted(ends, kept, 'right')
-    last = np.r_[curve[1:] != curve[:-1], True]
-    seg = np.zeros_like(uv)
-    seg[~last] = np.diff(uv, axis=0)[~last[:-1]]
-    n = np.ones(len(uv), dtype=int)
-    n[~last] = np.ceil(np.hypot(*seg[~last].T).clip(max=4) / .01).astype(int).clip(1)  # as `_dense`, step .01
-    i = np.repeat(np.arange(len(uv)), n)
-    t = (np.arange(len(i)) - np.repeat(np.cumsum(n) - n, n)) / n[i]
-    return uv[i] + seg[i] * t[:, None]
+    curve = np.searchsorted(ends, kept, 'right')  # a curve's last kept point ends it
+    return _resampled(uv, np.r_[curve[1:] != curve[:-1], True])
 
 
 def axes_points(ax, lines=(), points=(), curves=()) -> np.ndarray:
