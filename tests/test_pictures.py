@@ -180,22 +180,31 @@ def test_surface_is_broadcast_not_a_loop(dls):
     assert Z.shape == (200, 200) and time.perf_counter() - t < 2
 
 
-def test_a_small_surface_is_computed_on_one_thread_with_the_same_numbers(monkeypatch):
-    "A classifier's grid (1.6M values) on one torch thread, the number given back after; the same losses as on two threads."
+def test_small_grids_are_computed_on_one_thread_with_the_same_numbers(monkeypatch):
+    """A classifier's surface (1.6M values) and its boundary's chunk of frames on one torch thread, the number given back
+    after; the same numbers as on two threads."""
     import fastfit.panels.base as base
+    import fastfit.panels.boundary as boundary
     from fastfit.all import classification_learner, synth_blobs
+    from fastfit.plots import learner_frames
     learn = quiet_fit(classification_learner(synth_blobs(spread=1.2).dataloaders(bs=None), lr=1.), 5)
     surf, seen = LossSurface(learn), []
-    losses = torch.func.vmap
-    monkeypatch.setattr(torch.func, 'vmap', lambda *a, **kw: seen.append(torch.get_num_threads()) or losses(*a, **kw))
+    vmap, outputs = torch.func.vmap, boundary.outputs
+    monkeypatch.setattr(torch.func, 'vmap', lambda *a, **kw: seen.append(torch.get_num_threads()) or vmap(*a, **kw))
+    monkeypatch.setattr(boundary, 'outputs', lambda *a, **kw: seen.append(torch.get_num_threads()) or outputs(*a, **kw))
+    def grids():
+        b = learner_frames(learn, 5, ('boundary',), 40, 't').panels[0]
+        return surf.grid((-3, 3), (-3, 3), n=60)[2], b._frame_probs(3, 0), b._acc[0]
     was = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        one = surf.grid((-3, 3), (-3, 3), n=60)[2]
+        one, p1, a1 = grids()
         assert set(seen) == {1} and torch.get_num_threads() == 2
         monkeypatch.setattr(base, 'ONE_THREAD_VALUES', 0)  # every grid on torch's own threads
         seen.clear()
-        two = surf.grid((-3, 3), (-3, 3), n=60)[2]
+        two, p2, a2 = grids()
         assert set(seen) == {2} and torch.get_num_threads() == 2
     finally: torch.set_num_threads(was)
     np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_array_equal(a1, a2)

@@ -226,10 +226,11 @@ class Panel:
         if getattr(self, 'note', None) is not None: self.note.set_visible(self.recs.stopped(k))
 
 
-# Below this many (theta, point, unit) values a loss grid (a landscape's, a surface's) takes ~0.05 s on one thread, and torch's threads cost
-# more CPU than they save: their parallel regions wait on each other (2 threads: 0.11 s CPU for the bench's 60x60 grid
-# of a 1-8-1 MLP on 200 points vs 0.06 s on one; its path's SVD, 0.3 ms on one thread, took up to 0.3-1 s on a busy
-# machine; a classifier's 100x100 surface, 1.6M values: 0.25 s vs 0.05 s). The numbers are the same either way.
+# Below this many (theta, point, unit) values a grid of losses or probabilities (a landscape's, a surface's, a boundary's
+# chunk of frames) takes ~0.05 s on one thread, and torch's threads cost more CPU than they save: their parallel regions
+# wait on each other (2 threads: 0.11 s CPU for the bench's 60x60 grid of a 1-8-1 MLP on 200 points vs 0.06 s on one;
+# its path's SVD, 0.3 ms on one thread, took up to 0.3-1 s on a busy machine; a classifier's 100x100 surface, 1.6M
+# values, 0.25 s of wall time vs 0.05 s). The numbers are the same either way.
 ONE_THREAD_VALUES = 1 << 24
 
 

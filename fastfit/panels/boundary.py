@@ -13,7 +13,7 @@ from matplotlib.colors import ListedColormap, Normalize, to_rgb
 from ..classify import probabilities
 from ..optimum import optimum_label
 from ..style import style_scale
-from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _raw_x, _short, outputs
+from .base import _NOTE, COLORS, MARKERS, PANELS, Panel, _one_thread, _raw_x, _short, _width, outputs
 from .fit import _params_texts
 from .layout import label, place_legend
 
@@ -87,7 +87,9 @@ class BoundaryPanel(Panel):
 
     def _probs(self, params:list, run:int=0) -> np.ndarray:
         "Each class's probability on the grid at each of `params`, (len(params), n_grid, n_grid, k)."
-        p = probabilities(outputs(self.model_copy(run), params, self.grid), self.learns[run].loss_func)
+        model = self.model_copy(run)
+        with _one_thread(len(params) * len(self.grid) * _width(model)):
+            p = probabilities(outputs(model, params, self.grid), self.learns[run].loss_func)
         return p.reshape(len(params), self.n_grid, self.n_grid, -1).numpy()
 
     def _frame_probs(self, k:int, run:int, background:bool=False):
@@ -112,8 +114,10 @@ class BoundaryPanel(Panel):
         "The training accuracy at each frame's parameters."
         lrn = self.learns[run]
         x, y = lrn.dls.train.x.cpu(), lrn.dls.train.y.cpu().reshape(-1)
-        z = outputs(self.model_copy(run), self.recss[run].params, x)
-        return (probabilities(z, lrn.loss_func).argmax(-1) == y).float().mean(-1).numpy()
+        model = self.model_copy(run)
+        with _one_thread(len(self.recss[run]) * len(x) * _width(model)):
+            z = outputs(model, self.recss[run].params, x)
+            return (probabilities(z, lrn.loss_func).argmax(-1) == y).float().mean(-1).numpy()
 
     def _background(self, P:np.ndarray) -> np.ndarray:
         """RGBA of each grid cell (n_grid ** 2, 4): the likeliest class's tint, as strong as its probability is above chance
