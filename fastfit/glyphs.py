@@ -482,10 +482,10 @@ class _Blend:
 def _probe(fast:bool) -> np.ndarray:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    fig = Figure(figsize=(3.2, 1.2), dpi=100)
     fig.text(.02, .95, 'step 12  loss 0.9871\nw=2.953  b=-1.08e-05', va='top', family='monospace', fontsize=10,
              bbox=dict(boxstyle='round', fc='white', alpha=.85))
-    fig.text(.02, .25, 'AVATAR office 7.5%, Tj\nfit off the chart: fluff', fontsize=11)
+    fig.text(.02, .25, 'AVATAR office 7.5%, Tj\nfit off the chart: fluff', fontsize=10)
     canvas = FigureCanvasAgg(fig)
     if fast: GlyphText(canvas.get_renderer())._install()
     canvas.draw()
@@ -496,7 +496,7 @@ def _same_layouts() -> bool:
     "Whether `GlyphText.layout` lays probe texts out as this matplotlib's `Text._get_layout` does."
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    fig = Figure(figsize=(3.2, 1.2), dpi=100)
     r = FigureCanvasAgg(fig).get_renderer()
     g = GlyphText(r)
     g._install()
