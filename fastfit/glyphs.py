@@ -11,8 +11,8 @@ otherwise) and pasted as Agg's `draw_text_image` pastes it; a line is laid out f
 adjacent units (characters, or ligatures such as DejaVu Sans's "fi" and "ffi": `_Face`), each probed once by
 matplotlib's own shaping and measuring. Only text that such pairs lay out exactly takes this path: one font (no
 fallback), no substitution but ligatures, Latin and common symbols (one script, so no script-run breaks), no math, no
-rotation, no font features. Anything else, and matplotlib versions without these
-internals, is drawn by matplotlib itself. A self-check at first use compares both ways on probe text, pixel for pixel.
+rotation, no font features. Anything else, and matplotlib versions without these internals, is drawn by matplotlib
+itself. A self-check at first use compares both ways on probe text, pixel for pixel.
 A line's glyphs are combined into one coverage image and blended once (where two glyphs ink one pixel, that pixel is
 blended glyph by glyph, in order, as matplotlib does). The blend is a table of Agg's own (`_Blend`): matplotlib 3.11's
 `draw_text_image` samples the coverage through an image filter and divides per channel, ~30 ns a pixel of the text's
