@@ -8,10 +8,11 @@ and measuring cost ~20 us a glyph, rasterising ~40 us, pasting ~10 us. Whole tex
 changes every frame), nor can changed characters alone be re-rendered (the fitted line moves under the caption's
 translucent box). So here a glyph is rasterised once per subpixel phase (its bitmap only shifts by whole pixels
 otherwise) and pasted as Agg's `draw_text_image` pastes it; a line is laid out from the advances of each pair of
-adjacent characters, each probed once by matplotlib's own shaping and measuring. Only text that such pairs lay out
-exactly takes this path: one font (no fallback), no ligature or substitution, Latin and common symbols (one script, so
-no script-run breaks), no math, no rotation, no font features. Anything else, and matplotlib versions without these
-internals, is drawn by matplotlib itself. A self-check at first use compares both ways on probe text, pixel for pixel.
+adjacent units (characters, or ligatures such as DejaVu Sans's "fi" and "ffi": `_Face`), each probed once by
+matplotlib's own shaping and measuring. Only text that such pairs lay out exactly takes this path: one font (no
+fallback), no substitution but ligatures, Latin and common symbols (one script, so no script-run breaks), no math, no
+rotation, no font features. Anything else, and matplotlib versions without these internals, is drawn by matplotlib
+itself. A self-check at first use compares both ways on probe text, pixel for pixel.
 A line's glyphs are combined into one coverage image and blended once (where two glyphs ink one pixel, that pixel is
 blended glyph by glyph, in order, as matplotlib does). The blend is a table of Agg's own (`_Blend`): matplotlib 3.11's
 `draw_text_image` samples the coverage through an image filter and divides per channel, ~30 ns a pixel of the text's
@@ -59,37 +60,41 @@ def _simple(c) -> bool:
 
 
 class _Face:
-    "One font at one size and dpi: glyph indices, advances, ink heights and glyph bitmaps, filled in as text needs them."
+    """One font at one size and dpi: glyph indices, advances, ink heights and glyph bitmaps, filled in as text needs them.
+    A line is laid out unit by unit: a unit is a character, or a ligature (DejaVu Sans's "fi", "ff", "ffi", ...: several
+    characters that shaping makes one glyph), taken as long as shaping the longer string still gives one glyph, as
+    HarfBuzz's ligature lookups take the longest match from the left; each unit and each pair of adjacent units is
+    probed once by matplotlib's own shaping and measuring, so a unit boundary HarfBuzz would not make fails its pair."""
     def __init__(self, font, size, dpi, flags):
         self.font, self.size, self.dpi, self.flags = font, size, dpi, flags
         self.chars = {}  # char -> (glyph index, FreeType advance (1/64 px), ink ymin, ymax (1/64 px)), or None
-        self.pairs = {}  # 'ab' -> (HarfBuzz x of b (px), FreeType pen of b (1/64 px)), or None (a ligature, say)
+        self.units = {}  # string -> its info, as chars' (a ligature), if shaping makes it one glyph; else None
+        # string -> if shaping makes it two glyphs: their indices, HarfBuzz x of the second (px) and its FreeType pen
+        # (1/64 px); else None
+        self.pairs = {}
         self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
         self.lines = {}  # line -> `line(s)`: a frame's text is measured (layout) and then drawn, each asking for its line
 
     def _char(self, c):
-        info = None
-        if _simple(c):
-            f = self.font
-            f.set_size(self.size, self.dpi)
-            items = f._layout(c, flags=self.flags)
-            if len(items) == 1 and items[0].ft_object is f and items[0].x == 0 and items[0].y == 0:
-                f.set_text(c, 0.0, flags=self.flags)
-                (w, h), d = f.get_width_height(), f.get_descent()
-                info = (items[0].glyph_index, int(w), -int(d), int(h) - int(d))
-        self.chars[c] = info
+        self.chars[c] = info = self._shape(c)[0] if _simple(c) else None
         return info
 
-    def _pair(self, s, a, b):
+    def _shape(self, s) -> tuple:
+        "(`units[s]`, `pairs[s]`): string `s` (of simple characters) shaped and measured by matplotlib's own calls, once."
         f = self.font
         f.set_size(self.size, self.dpi)
         items = f._layout(s, flags=self.flags)
-        p = None
-        if (len(items) == 2 and [it.glyph_index for it in items] == [a[0], b[0]] and items[1].ft_object is f
-                and items[0].x == 0 and items[0].y == 0 and items[1].y == 0):
-            p = (items[1].x, int(f.set_text(s, 0.0, flags=self.flags)[1][0]))
-        self.pairs[s] = p
-        return p
+        unit = pair = None
+        if items and items[0].x == 0 and all(it.ft_object is f and it.y == 0 for it in items):
+            if len(items) == 1 and items[0].char == s:
+                f.set_text(s, 0.0, flags=self.flags)
+                (w, h), d = f.get_width_height(), f.get_descent()
+                unit = (items[0].glyph_index, int(w), -int(d), int(h) - int(d))
+            elif len(items) == 2:
+                pair = (items[0].glyph_index, items[1].glyph_index, items[1].x,
+                        int(f.set_text(s, 0.0, flags=self.flags)[1][0]))
+        self.units[s], self.pairs[s] = unit, pair
+        return unit, pair
 
     def line(self, s) -> tuple | None:
         "(glyph indices, x of each (px), FreeType width, ink ymin, ymax (1/64 px)) of line `s`, or None if not simple."
@@ -100,21 +105,30 @@ class _Face:
         return ln
 
     def _line(self, s) -> tuple | None:
-        chars, pairs = self.chars, self.pairs
-        prev, glyphs, xs, x, pen, lo, hi = None, [], [], 0., 0, 0, 0
-        for i, c in enumerate(s):
-            info = chars.get(c, _MISSING)
-            if info is _MISSING: info = self._char(c)
+        chars, units, pairs = self.chars, self.units, self.pairs
+        prev, unit, glyphs, xs, x, pen, lo, hi = None, None, [], [], 0., 0, 0, 0
+        i, n = 0, len(s)
+        while i < n:
+            info = chars.get(s[i], _MISSING)
+            if info is _MISSING: info = self._char(s[i])
             if info is None: return None
+            j = i + 1
+            while j < n:  # a ligature: the longer string is still one glyph
+                if chars.get(s[j], _MISSING) is _MISSING: self._char(s[j])
+                if chars[s[j]] is None: break
+                lig = units.get(s[i:j + 1], _MISSING)
+                if lig is _MISSING: lig = self._shape(s[i:j + 1])[0]
+                if lig is None: break
+                info, j = lig, j + 1
             if prev is not None:
-                p = pairs.get(s[i - 1:i + 1], _MISSING)
-                if p is _MISSING: p = self._pair(s[i - 1:i + 1], prev, info)
-                if p is None: return None
-                x += p[0]; pen += p[1]
-            if i == 0 or info[2] < lo: lo = info[2]
-            if i == 0 or info[3] > hi: hi = info[3]
+                p = pairs.get(unit + s[i:j], _MISSING)
+                if p is _MISSING: p = self._shape(unit + s[i:j])[1]
+                if p is None or p[0] != prev[0] or p[1] != info[0]: return None
+                x += p[2]; pen += p[3]
+            if prev is None or info[2] < lo: lo = info[2]
+            if prev is None or info[3] > hi: hi = info[3]
             glyphs.append(info[0]); xs.append(x)
-            prev = info
+            prev, unit, i = info, s[i:j], j
         return glyphs, xs, pen + prev[1], lo, hi
 
     def _bitmap(self, glyph, mode, tx, ty) -> tuple:
@@ -468,10 +482,10 @@ class _Blend:
 def _probe(fast:bool) -> np.ndarray:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    fig = Figure(figsize=(3.2, 1.2), dpi=100)
     fig.text(.02, .95, 'step 12  loss 0.9871\nw=2.953  b=-1.08e-05', va='top', family='monospace', fontsize=10,
              bbox=dict(boxstyle='round', fc='white', alpha=.85))
-    fig.text(.02, .25, 'AVATAR office 7.5%, Tj', fontsize=11)
+    fig.text(.02, .25, 'AVATAR office 7.5%, Tj\nfit off the chart: fluff', fontsize=10)
     canvas = FigureCanvasAgg(fig)
     if fast: GlyphText(canvas.get_renderer())._install()
     canvas.draw()
@@ -482,7 +496,7 @@ def _same_layouts() -> bool:
     "Whether `GlyphText.layout` lays probe texts out as this matplotlib's `Text._get_layout` does."
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(3.2, 1.2), dpi=80)
+    fig = Figure(figsize=(3.2, 1.2), dpi=100)
     r = FigureCanvasAgg(fig).get_renderer()
     g = GlyphText(r)
     g._install()

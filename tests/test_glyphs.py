@@ -227,3 +227,25 @@ def test_other_texts_are_left_to_matplotlib():
     for t in (ax.text(.5, .5, 'tilted', rotation=30), ax.text(.5, .5, 'a $x^2$ b'), ax.annotate('note', (.5, .5)),
               ax.text(.5, .5, 'glow', path_effects=[pe.withStroke(linewidth=3)]), ax.text(.5, .5, 'raster', rasterized=True)):
         assert not g.draw_plain(t)
+
+
+@pytest.mark.parametrize('kw', [dict(fontsize=11), dict(family='serif', fontsize=13, dpi=100),
+                                dict(family='monospace', fontsize=10), dict(fontsize=9, color='#D55E00', alpha=.6)])
+def test_lines_with_ligatures_are_drawn_from_the_cache_as_matplotlib_draws_them(kw):
+    """DejaVu's "fi", "ff", "fl", "ffi", "ffl" are one glyph each in matplotlib's layout: lines holding them (the fit
+    panel's 'fit off the chart:') are laid out unit by unit from the cache, with matplotlib's pixels and metrics."""
+    from matplotlib.font_manager import FontProperties
+    texts = ['fit off the chart:', 'office fluff', 'fff ffff fffi ffl', 'affine efficient', 'ﬁ: a ligature typed',
+             'waffle (sniffing)', 'f f.f-fi']
+    drawn_by_matplotlib = []
+    orig = GlyphText._matplotlib
+    GlyphText._matplotlib = lambda self, *a: drawn_by_matplotlib.append(a[3]) or orig(self, *a)
+    try: fast = _draw(texts, True, **dict(kw))
+    finally: GlyphText._matplotlib = orig
+    assert drawn_by_matplotlib == ['ﬁ: a ligature typed']  # a typed ligature character is left to matplotlib
+    assert np.array_equal(fast, _draw(texts, False, **dict(kw)))
+    r = FigureCanvasAgg(Figure(dpi=80)).get_renderer()
+    g, prop = GlyphText(r), FontProperties(family=kw.get('family', 'sans-serif'), size=kw['fontsize'])
+    for s in texts[:4] + texts[5:]:
+        assert g.metrics(s, prop, False) == type(r).get_text_width_height_descent(r, s, prop, False), s
+    if 'family' not in kw: assert len(g._face(prop).line('office fluff')[0]) == 8  # o, ffi, c, e, a space, fl, u, ff

@@ -9,6 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..classify import is_classifier
+from ..glyphs import GlyphText
 from ..records import Records
 from ..style import restyle, style_scale
 from .base import COLORS, PANELS, Panel, _listify, fitting_panels
@@ -142,6 +143,7 @@ class Frames:
         shared=(), # with `split`: the panels (of `panels`) drawn once with every run, after the small multiples
     ):
         learns, recss = _listify(learn), _listify(recs)
+        measured = None
         if len(learns) != len(recss): raise ValueError(f"{len(learns)} learners but {len(recss)} Records: give one per learner")
         if len({len(r) for r in recss}) > 1:
             raise ValueError(f"every Records must have as many frames, got {[len(r) for r in recss]}: use Records.aligned")
@@ -165,7 +167,10 @@ class Frames:
                 # Its Agg canvas from the start: the layout below (legends, tight_layout) measures its text with the
                 # renderer that draws it (matplotlib keeps text metrics per renderer: the draw finds them measured);
                 # a canvas-less figure makes a throwaway renderer, by a printed figure, each time one is asked for.
-                _share_mathtext(FigureCanvasAgg(fig).get_renderer())
+                _share_mathtext(r := FigureCanvasAgg(fig).get_renderer())
+                # measured from the glyph cache (matplotlib's own metrics, kept across figures: GlyphText) while built
+                measured = GlyphText(r)
+                measured.install()
             else: fig.set_size_inches(size); fig.set_dpi(dpi)
             wide = dict(width_ratios=widths) if nr == 1 and len(widths) == nc and set(widths) != {1.} else None
             grid = fig.subplots(nr, nc, squeeze=False, gridspec_kw=wide).ravel()
@@ -189,6 +194,7 @@ class Frames:
         bottom = self._one_legend(merged) if merged else 0
         # rect=None where it would be the whole figure: matplotlib measures every axes again for any rect (same result)
         if ax is None: _tight_layout(fig, rect=(0, bottom, 1, 1) if bottom else None)
+        if measured is not None: measured.uninstall()
 
     def _one_legend(self, axs) -> float:
         """The small multiples' legends (one each, saying the same) as one legend below the figure; the share of the
