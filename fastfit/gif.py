@@ -52,6 +52,8 @@ def _colour_counts(frames:list) -> tuple:
 class Palette:
     """At most 255 colours shared by every frame (index 255 is kept for GIF transparency): the most common colours of
     the sampled frames and of the moving artists exactly, the rest by median cut. `index(rgba)` maps a frame."""
+    BLOCK = 256  # colours matched to the palette at once (`_nearest`)
+
     def __init__(self, samples:list, exact:list=()):
         u, c = _colour_counts([_packed(f).ravel() for f in samples])
         exact = [r | g << 8 | b << 16 for r, g, b in exact]
@@ -67,28 +69,38 @@ class Palette:
             cols = list(dict.fromkeys(cols + (mc[:, 0] | mc[:, 1] << 8 | mc[:, 2] << 16).tolist()))[:255]
         self.packed = np.array(cols, dtype=np.uint32)
         self.rgb = np.stack([self.packed & 255, self.packed >> 8 & 255, self.packed >> 16 & 255], -1).astype(np.uint8)
-        # packed colour -> 1 + its palette entry (the nearest, for colours not in it), 0 while not seen yet. np.zeros
-        # maps zeroed pages lazily: only the pages of colours met are ever touched (filling 2**24 entries takes ~50 ms).
-        self._lut = np.zeros(1 << 24, dtype=np.uint8 if len(cols) < 255 else np.uint16)
-        self._lut[self.packed] = np.arange(1, len(cols) + 1)
+        # packed colour -> 255 - its palette entry (the nearest, for colours not in it; at most 255 entries, so 1..255),
+        # 0 while not seen yet: a lookup is one gather and one bit flip. np.zeros maps zeroed pages lazily: only the
+        # pages of colours met are ever touched (filling 2**24 entries takes ~50 ms).
+        self._lut = np.zeros(1 << 24, dtype=np.uint8)
+        self._lut[self.packed] = 255 - np.arange(len(cols))
+        # |x-p|^2 - |x|^2 = |p|^2 - 2 x.p: whole numbers under 2**24 (channels <= 255), so float32 holds them exactly
+        self._pt2, self._pp = 2 * self.rgb.T.astype(np.float32), (self.rgb.astype(np.float32) ** 2).sum(1)
 
     def __len__(self): return len(self.packed)
 
     def _nearest(self, px):
-        "Index of the nearest palette colour (RGB distance) for each packed colour in `px`."
-        if not hasattr(self, '_pt'): self._pt, self._pp = self.rgb.T.astype(np.float32), (self.rgb.astype(np.float32) ** 2).sum(1)
+        "Index of the nearest palette colour (RGB distance; the first of equals) for each packed colour in `px`."
         rgb = np.stack([px & 255, px >> 8 & 255, px >> 16 & 255], -1).astype(np.float32)
-        return (self._pp - 2 * rgb @ self._pt).argmin(1)  # |x-p|^2 without the |x|^2 common to a row
+        out = np.empty(len(px), np.intp)
+        # in blocks small enough that BLAS keeps the product on one thread: on a busy machine a threaded product of
+        # a first frame's ~1,000 colours cost ~8 ms of CPU, against ~0.2 ms in blocks
+        for i in range(0, len(px), self.BLOCK):
+            d = rgb[i:i + self.BLOCK] @ self._pt2
+            out[i:i + self.BLOCK] = np.subtract(self._pp, d, out=d).argmin(1)
+        return out
 
     def lookup(self, px) -> np.ndarray:
         "uint8 palette indices of packed colours `px` (any shape): the nearest colour, no dithering."
         idx = self._lut[px]
-        miss = idx == 0
-        if miss.any():
-            new = np.unique(px[miss])
-            self._lut[new] = self._nearest(new) + 1
-            idx[miss] = self._lut[px[miss]]
-        return (idx - 1).astype(np.uint8)
+        if (miss := np.flatnonzero(idx == 0)).size:
+            new = px.reshape(-1)[miss]
+            # a frame's new colours are mostly distinct (anti-aliased edges), but a first frame's repeat
+            u, inv = np.unique(new, return_inverse=True) if len(new) > 1024 else (new, None)
+            near = 255 - self._nearest(u).astype(np.uint8)
+            self._lut[u] = near
+            idx.reshape(-1)[miss] = near if inv is None else near[inv.reshape(-1)]
+        return np.invert(idx, out=idx)
 
     def index(self, rgba) -> np.ndarray:
         "(H, W) uint8 palette indices of an RGBA frame."

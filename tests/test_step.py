@@ -223,3 +223,15 @@ def test_the_model_as_it_is_shows_its_last_step():
     learn = fitted(3)
     panel = StepPanel(learn, Records.current(learn))
     assert panel.blocks[0][0][0].startswith('step 3 of 3')
+
+
+def test_parameter_groups_show_their_own_lr_and_weight_decay():
+    "Groups trained at different lrs: the head gives the range, each row its own group's lr; one weight decay is one number."
+    learn = regression_learner(seed3_dls(), LinearModel(init=dict(w=[-0.1382643], b=0.49671415)), splitter=lambda m: [[m.w], [m.b]],
+                               opt_func=partial(SGD, wd=.1))
+    with learn.no_bar(), learn.no_logging(): learn.fit(3, lr=slice(1e-3, 1e-1))
+    lines = StepPanel(learn, Records.from_history(learn.param_history, 10)).blocks[0][2]
+    assert lines[0] == 'step 2 of 3 · plain SGD, lr 0.001 to 0.1 (per parameter group), wd 0.1'
+    assert re.search(r'^w = +-[\d.]+×0\.9999 - +0\.001×\(', lines[2]) and re.search(r'^b = +[\d.]+×0\.99 - +0\.1×\(', lines[3])
+    learn = fitted(2, opt_func=partial(SGD, wd=.1))
+    assert StepPanel(learn, Records.from_history(learn.param_history, 10)).blocks[0][1][0] == 'step 1 of 2 · plain SGD, lr 0.1, wd 0.1'

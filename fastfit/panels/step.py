@@ -1,6 +1,8 @@
 """The 'step' panel: the arithmetic of each frame's optimizer step, with its numbers."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -112,25 +114,27 @@ def _align(frames:list) -> list:
     are as wide as their widest among the frame's rows of that key; the numbers after them among the rows of the same
     formula (the same operators): a sum lines up with sums, an update with updates, and a number far wider in another
     frame pads none of this one's."""
-    def form(key, cells): return key, len(cells), tuple(c for c in cells[2:] if c in _OPS)
     out = []
     for f in frames:
-        widths = {}
+        widths, rows = {}, []
         for row in f:
-            if isinstance(row, str): continue
+            if isinstance(row, str): rows.append(row); continue
             key, cells = row
-            for j, c in enumerate(cells):
-                k = (key, j) if j < 2 else (form(key, cells), j)
-                widths[k] = max(widths.get(k, 0), len(c))
-        def cell(key, cells, j, c):
-            w = widths[(key, j) if j < 2 else (form(key, cells), j)]
-            return c.ljust(w) if j == 0 else c.rjust(w)
-        out.append([row if isinstance(row, str) else ' '.join(cell(*row, j, c) for j, c in enumerate(row[1])) for row in f])
+            form = (key, len(cells), tuple(c for c in cells[2:] if c in _OPS))
+            cols = [(key, j) if j < 2 else (form, j) for j in range(len(cells))]  # the column each cell lines up in
+            for col, c in zip(cols, cells): widths[col] = max(widths.get(col, 0), len(c))
+            rows.append((cols, cells))
+        out.append([row if isinstance(row, str) else
+                    ' '.join(c.ljust(widths[col]) if j == 0 else c.rjust(widths[col]) for j, (col, c) in enumerate(zip(*row)))
+                    for row in rows])
     return out
 
 
 def _one(v, fmt='{:g}', what='per group') -> str:
     "The hyper-parameter values `v` of the columns shown as one number when they agree, else `what`."
+    vals = [x for x in np.asarray(v, dtype=np.float64).ravel().tolist() if math.isfinite(x)]
+    if vals and all(x == vals[0] and math.copysign(1, x) == math.copysign(1, vals[0]) for x in vals):
+        return fmt.format(vals[0])  # what np.unique keeps below (a few values: comparing them costs less than its sort)
     v = np.unique(np.asarray(v, dtype=np.float64)[np.isfinite(v)])
     return fmt.format(v[0]) if len(v) == 1 else what
 
@@ -144,10 +148,13 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
     shown = list(range(min(len(names), max_params)))
     more = len(names) - len(shown)
     loss = 'loss' if full_batch else 'batch loss'
-    def hyper(k, i):  # this step's value of hyper `k` for each shown column (NaN where not recorded)
-        a = d.get(k)
-        if a is None: return np.full(len(shown), np.nan)
-        return a[i][shown] if a.ndim == 2 else np.full(len(shown), a[i])
+    hypers = {}  # hyper -> its value at each record for each shown column (NaN where not recorded), made once
+    def hyper(k, i):  # this step's value of hyper `k` for each shown column
+        if k not in hypers:
+            a = d.get(k, np.full(len(h), np.nan))
+            a = a[:, shown] if a.ndim == 2 else np.repeat(a[:, None], len(shown), 1)
+            hypers[k] = np.nan_to_num(a, nan=0.) if k == 'wd' else a  # no weight decay where none is recorded
+        return hypers[k][i]
     frames, last = [], int(h.steps[-1])
     for k in range(len(recs)):
         i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
@@ -161,11 +168,12 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
             continue
         cbs = h.opt_cbs_at(i)
         kind, decoupled = step_kind(cbs), 'l2_reg' not in cbs
-        lr, wd = hyper('lr', i), np.nan_to_num(hyper('wd', i), nan=0.)
+        lr, wd = hyper('lr', i), hyper('wd', i)
         decay = (wd != 0) & decoupled
         keep, rows = ('·(1-lr·wd)' if decay.any() else ''), []
-        groups = '' if _one(lr) != 'per group' else ' (per parameter group)'
-        lrs = _one(lr, what=f"{np.nanmin(lr):g} to {np.nanmax(lr):g}" if np.isfinite(lr).any() else 'nan')
+        lrs = _one(lr)
+        groups = '' if lrs != 'per group' else ' (per parameter group)'
+        if groups: lrs = f"{np.nanmin(lr):g} to {np.nanmax(lr):g}" if np.isfinite(lr).any() else 'nan'
         wds = f", wd {_one(wd)}" if wd.any() else ''
         def old(c):  # noqa: B023
             j = shown[c]
