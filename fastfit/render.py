@@ -386,12 +386,17 @@ def _patch_area(patch, renderer, shape) -> tuple:
             max(0, math.floor(e.x0) - pad), min(W, math.ceil(e.x1) + pad))
 
 
-def _line_area(line, shape) -> tuple | None:
+def _line_area(line, shape, affines=None) -> tuple | None:
     """The pixels a line not clipped to its axes (a point marked at the edge of them) may paint: its points' extent,
     widened by the marker's radius, four widths of its edge and of the line (mitered joints) and three pixels; None
-    where its points are not finite or it has path effects."""
+    where its points are not finite or it has path effects. `affines`, if given: a dict keeping each affine transform's
+    matrix while they stay (a frame's), by id."""
     if line.get_path_effects(): return None
-    xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+    tr = line.get_transform()
+    if affines is not None and tr.is_affine:
+        if (got := affines.get(id(tr))) is None: got = affines[id(tr)] = (tr, tr.get_affine())
+        tr = got[1]
+    xy = tr.transform(np.asarray(line.get_xydata(), dtype=float))
     if not len(xy) or not np.isfinite(xy).all(): return None
     marker = line.get_marker() not in (None, 'None', 'none', '', ' ')
     pt = (line.get_markersize() / 2 + 4 * line.get_markeredgewidth() if marker else 0) + 4 * line.get_linewidth()
@@ -401,12 +406,13 @@ def _line_area(line, shape) -> tuple | None:
     return (max(0, math.floor(H - y1)), min(H, math.ceil(H - y0)), max(0, math.floor(x0)), min(W, math.ceil(x1)))
 
 
-def _clip_area(a, shape) -> tuple | None:
+def _clip_area(a, shape, affines=None) -> tuple | None:
     """(first row, end row, first column, end column) of the pixels that a line, a collection or a patch `a` can paint:
-    its clip box as Agg rounds it (to whole pixels), a pixel wider; None for anything else, or not clipped to a box."""
+    its clip box as Agg rounds it (to whole pixels), a pixel wider; None for anything else, or not clipped to a box.
+    `affines`: see `_line_area`."""
     if not isinstance(a, (Line2D, Collection, Patch)): return None
     if not a.get_clip_on() or (cb := a.get_clip_box()) is None:
-        return _line_area(a, shape) if type(a) is Line2D else None
+        return _line_area(a, shape, affines) if type(a) is Line2D else None
     x0, y0, x1, y1 = cb.extents
     if not math.isfinite(x0 + y0 + x1 + y1): return None
     H, W = shape[:2]
@@ -547,6 +553,7 @@ class Renderer:
             buf[r0:r1, c0:c1] = np.asarray(self.background)[r0:r1, c0:c1]
         else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
+        renderer, affines = canvas.get_renderer(), {}  # the axes' transforms as they are this frame
         done = None  # a layer painted with the mesh under it
         try:
             for s in self.steps:
@@ -561,13 +568,18 @@ class Renderer:
                     else: drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
                 elif isinstance(s, Line2D) and not (np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True))):
                     pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
+                elif type(s) is Text and not s.get_visible():
+                    s._renderer = renderer  # all `Text.draw` does for a hidden text (a mark's note while the mark is inside)
                 elif isinstance(s, Text):
                     t = time.perf_counter()
                     _draw_text_once_laid_out(self.fig, s, self.boxes, drawn, self.text)
                     self.t_text += time.perf_counter() - t
                 else:
-                    self.fig.draw_artist(s)
-                    drawn.append(None if isinstance(s, Axes) else _clip_area(s, buf.shape))
+                    s.draw(renderer)  # as `fig.draw_artist(s)` does, the canvas's renderer asked for once a frame
+                    if isinstance(s, Axes):  # redrawn whole: it may have moved (an aspect applied)
+                        drawn.append(None)
+                        affines.clear()
+                    else: drawn.append(_clip_area(s, buf.shape, affines))
         finally: self.text.drawn = self.boxes.drawn = None
         if (box := _union(drawn)) is not None: self.area = (self.backgrounds, *box)
         self.dirty = self.area

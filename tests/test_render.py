@@ -214,7 +214,21 @@ class _EdgeMarkFrames(_CaptionFrames):
         return super().draw(k)
 
 
-@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, lambda: _MeshFrames(frames=4)])
+class _NoteFrames(_EdgeMarkFrames):
+    "The edge mark's figure with its note: shown (in a box) in odd frames, hidden in even ones (the mark inside the axes)."
+    def __init__(self, frames=8):
+        super().__init__(frames)
+        self.note = self.fig.axes[0].text(.95, .9, '', transform=self.fig.axes[0].transAxes, ha='right', fontsize=9,
+                                          visible=False, bbox=dict(boxstyle='round', fc='white', alpha=.85))
+        self.artists.append(self.note)
+
+    def draw(self, k):
+        self.note.set_visible(k % 2 == 1)
+        self.note.set_text(f"left by the top:\nx={k / 7:.3g}")
+        return super().draw(k)
+
+
+@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, _NoteFrames, lambda: _MeshFrames(frames=4)])
 def test_a_frame_differs_from_its_background_only_inside_its_area(make):
     """`Renderer.area` holds every pixel a frame changes on the still background (a line clipped to its axes, a caption
     and its box, a mark at the edge of the axes, a recoloured mesh, a layer above it), and a GIF made with the areas
@@ -242,7 +256,7 @@ def test_a_frame_differs_from_its_background_only_inside_its_area(make):
     assert gifs[0].getvalue() == gifs[1].getvalue()
 
 
-@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, lambda: _MeshFrames(frames=4)])
+@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, _NoteFrames, lambda: _MeshFrames(frames=4)])
 def test_frames_restoring_only_the_last_frames_area_are_the_same(make):
     """A renderer left alone between frames (an export's loop) restores the background only where the frame before
     changed it: every frame the same as restoring it whole, also after the canvas is drawn on otherwise (`still`)."""
@@ -266,3 +280,21 @@ def test_an_unknown_area_is_none():
     with Renderer(fr) as r:
         r.frame(1)
         assert r.area is None
+
+
+def test_a_hidden_moving_text_is_not_drawn(monkeypatch):
+    """A moving text hidden in a frame (a mark's note while the mark is inside the axes) paints nothing: it is not
+    drawn at all then, drawn when shown, and every frame is matplotlib's full draw of it."""
+    import fastfit.render as render
+    drawn, draw = [], render._draw_text_once_laid_out
+    monkeypatch.setattr(render, '_draw_text_once_laid_out',
+                        lambda fig, text, *a: (drawn.append(text.get_visible()) if text is fr.note else None, draw(fig, text, *a)))
+    fr = _NoteFrames()
+    with Renderer(fr) as r:
+        r.alone = True
+        blitted = [r.frame(k).copy() for _ in range(2) for k in range(len(fr))]
+    assert drawn == [True] * len(fr)  # the odd frames, twice; never while hidden
+    for k in range(2 * len(fr)):
+        fr.draw(k % len(fr))
+        fr.fig.canvas.draw()
+        assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
