@@ -1,9 +1,18 @@
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+# jsonschema (which nbformat, nbclient, nbconvert and the Jupyter server import) builds rfc3987_syntax's 39 Earley
+# grammars when it is imported, if that package is installed (JupyterLab's jsonschema[format-nongpl] brings it): ~3 s of
+# CPU in every process of the suite that reads a notebook. They only check strings of the formats "iri" and
+# "iri-reference", which no schema the suite validates against uses (nbformat's, jupyter_events'). Marked missing, the
+# import skips them, as jsonschema does wherever the package is not installed. `NO_IRI_GRAMMARS` does the same in a
+# Python process the suite starts (the Jupyter server).
+sys.modules.setdefault('rfc3987_syntax', None)
+NO_IRI_GRAMMARS = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
 os.environ.setdefault('MPLBACKEND', 'Agg')
 # One torch thread a process (kernels, CLI runs and torchrun ranks inherit it): the suite runs in several workers
 # (pytest-xdist) on a few cores, where torch's thread pools would wait on each other (a 6-parameter solve took 2.8 s

@@ -14,6 +14,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from conftest import NO_IRI_GRAMMARS
 from PIL import Image
 
 FRAMES, FPS = 8, 10
@@ -71,7 +72,9 @@ class Lab:
                         JUPYTER_RUNTIME_DIR=str(home / 'runtime'), JUPYTERLAB_SETTINGS_DIR=str(home / 'settings'),
                         JUPYTERLAB_WORKSPACES_DIR=str(home / 'workspaces'), JUPYTER_PLATFORM_DIRS='1')
         self.log = home / 'server.log'
-        cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--ip=127.0.0.1', f'--port={self.port}',
+        # `python -m jupyterlab`, without the grammars no test needs (conftest's NO_IRI_GRAMMARS)
+        lab = f'{NO_IRI_GRAMMARS}; from jupyterlab.labapp import main; sys.exit(main())'
+        cmd = [sys.executable, '-c', lab, '--no-browser', '--ip=127.0.0.1', f'--port={self.port}',
                '--ServerApp.port_retries=0', f'--IdentityProvider.token={self.token}', f'--ServerApp.root_dir={root}',
                '--allow-root', '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']
         with open(self.log, 'w') as log:

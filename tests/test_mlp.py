@@ -301,7 +301,7 @@ def test_landscape_panel_animates_the_projected_path(mlp16, tmp_path):
 
 
 def test_a_small_landscape_is_computed_on_one_thread_with_the_same_numbers(mlp16, monkeypatch):
-    import fastfit.panels.nets as nets
+    import fastfit.panels.base as base
     was = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -309,14 +309,14 @@ def test_a_small_landscape_is_computed_on_one_thread_with_the_same_numbers(mlp16
         monkeypatch.setattr(LossPlane, 'grid', lambda self, *a, **kw: seen.append(torch.get_num_threads()) or grid(self, *a, **kw))
         one = learner_frames(mlp16, 5, ('units', 'landscape'), 40, 'test').panels
         assert seen == [1] and torch.get_num_threads() == 2  # given back
-        monkeypatch.setattr(nets, 'ONE_THREAD_VALUES', 0)  # every landscape on torch's own threads
+        monkeypatch.setattr(base, 'ONE_THREAD_VALUES', 0)  # every landscape on torch's own threads
         two = learner_frames(mlp16, 5, ('units', 'landscape'), 40, 'test').panels
         assert seen == [1, 2] and torch.get_num_threads() == 2
         np.testing.assert_allclose(one[1].Z, two[1].Z, rtol=1e-6)
         np.testing.assert_allclose(one[1].on_plane[0], two[1].on_plane[0], rtol=1e-6)
         np.testing.assert_allclose(one[0].parts, two[0].parts, rtol=1e-6)
-        monkeypatch.setattr(nets, 'ONE_THREAD_VALUES', 1 << 24)
-        with pytest.raises(KeyError), nets._one_thread(10):
+        monkeypatch.setattr(base, 'ONE_THREAD_VALUES', 1 << 24)
+        with pytest.raises(KeyError), base._one_thread(10):
             assert torch.get_num_threads() == 1
             raise KeyError('inside')
         assert torch.get_num_threads() == 2  # given back on an error too

@@ -178,3 +178,24 @@ def test_surface_is_broadcast_not_a_loop(dls):
     t = time.perf_counter()
     _, _, Z = surf.grid((0, 4), (-1, 3), n=200)
     assert Z.shape == (200, 200) and time.perf_counter() - t < 2
+
+
+def test_a_small_surface_is_computed_on_one_thread_with_the_same_numbers(monkeypatch):
+    "A classifier's grid (1.6M values) on one torch thread, the number given back after; the same losses as on two threads."
+    import fastfit.panels.base as base
+    from fastfit.all import classification_learner, synth_blobs
+    learn = quiet_fit(classification_learner(synth_blobs(spread=1.2).dataloaders(bs=None), lr=1.), 5)
+    surf, seen = LossSurface(learn), []
+    losses = torch.func.vmap
+    monkeypatch.setattr(torch.func, 'vmap', lambda *a, **kw: seen.append(torch.get_num_threads()) or losses(*a, **kw))
+    was = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = surf.grid((-3, 3), (-3, 3), n=60)[2]
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        monkeypatch.setattr(base, 'ONE_THREAD_VALUES', 0)  # every grid on torch's own threads
+        seen.clear()
+        two = surf.grid((-3, 3), (-3, 3), n=60)[2]
+        assert set(seen) == {2} and torch.get_num_threads() == 2
+    finally: torch.set_num_threads(was)
+    np.testing.assert_array_equal(one, two)

@@ -3,6 +3,8 @@ artists that move, `update(k)` moves them to frame `k` of its `Records`), `PANEL
 a panel may need of a learner (`NEEDS`), the colours, and the sampling of big data."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch.func import functional_call
@@ -222,6 +224,25 @@ class Panel:
 
     def _update_stop_note(self, k):
         if getattr(self, 'note', None) is not None: self.note.set_visible(self.recs.stopped(k))
+
+
+# Below this many (theta, point, unit) values a loss grid (a landscape's, a surface's) takes ~0.05 s on one thread, and torch's threads cost
+# more CPU than they save: their parallel regions wait on each other (2 threads: 0.11 s CPU for the bench's 60x60 grid
+# of a 1-8-1 MLP on 200 points vs 0.06 s on one; its path's SVD, 0.3 ms on one thread, took up to 0.3-1 s on a busy
+# machine; a classifier's 100x100 surface, 1.6M values: 0.25 s vs 0.05 s). The numbers are the same either way.
+ONE_THREAD_VALUES = 1 << 24
+
+
+@contextmanager
+def _one_thread(values:int):
+    "torch on one thread meanwhile, if a computation of `values` (theta, point, unit) values is small (see ONE_THREAD_VALUES)."
+    was = torch.get_num_threads()
+    if values > ONE_THREAD_VALUES or was == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try: yield
+    finally: torch.set_num_threads(was)
 
 
 def _width(model) -> int:

@@ -2,8 +2,6 @@
 (the loss over a plane through all the parameters, with the path projected onto it; `LossPlane` computes it)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 
@@ -11,7 +9,7 @@ from ..data import EVAL_ROWS
 from ..models import MLPModel
 from ..records import _finite_records, _history, frame_idxs
 from ..style import style_scale
-from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _raw_x, _short, _width, sample_sets
+from .base import _NOTE, COLORS, MAX_POINTS, NEEDS, PANELS, Panel, _one_thread, _raw_x, _short, _width, sample_sets
 from .layout import axes_points, free_corner, label, place_legend
 from .surface import LossSurface, SurfacePanel
 
@@ -33,25 +31,6 @@ NEEDS['units'] = (_one_in_one_out_mlp, "an MLPModel with one input and one outpu
 NEEDS['every param recorded'] = (_records_all, "a fit whose history records every parameter (the landscape is the "
                                  "plane of the whole path): fit first, with the default ParamHistory (it records them "
                                  "all unless the model is too big for ParamHistory.max_bytes) or ParamHistory(params=None)")
-
-# Below this many (theta, point, unit) values a landscape's grid takes ~0.05 s on one thread, and torch's threads cost
-# more CPU than they save: their parallel regions wait on each other (2 threads: 0.11 s CPU for the bench's 60x60 grid
-# of a 1-8-1 MLP on 200 points vs 0.06 s on one; its path's SVD, 0.3 ms on one thread, took up to 0.3-1 s on a busy
-# machine). The numbers are the same either way.
-ONE_THREAD_VALUES = 1 << 24
-
-
-@contextmanager
-def _one_thread(values:int):
-    "torch on one thread meanwhile, if a computation of `values` (theta, point, unit) values is small (see ONE_THREAD_VALUES)."
-    was = torch.get_num_threads()
-    if values > ONE_THREAD_VALUES or was == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try: yield
-    finally: torch.set_num_threads(was)
-
 
 # One colour per unit while they are few; past that, every unit one thin colour and the sum stands out.
 UNIT_COLORS = ('#0072B2', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000')

@@ -10,7 +10,7 @@ from ..data import EVAL_ROWS, check_positive, mean_over_rows
 from ..history import ParamHistory
 from ..optimum import optimum_label
 from ..records import _finite_records, _history
-from .base import _NOTE, COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _short, _width, private_model, sample_sets
+from .base import _NOTE, COLORS, MARKERS, MAX_POINTS, PANELS, Panel, _named_flat, _one_thread, _short, _width, private_model, sample_sets
 from .layout import EdgeMark, label, place_legend
 
 __all__ = ['LossSurface', 'SurfacePanel', 'EqualSurfacePanel']
@@ -89,8 +89,9 @@ class LossSurface:
             if many is not None: return torch.func.vmap(lambda pred: loss_func(pred, y))(many(x, self._unflat(ths)))
             def loss(theta): return loss_func(functional_call(self.model, self._unflat(theta), (x,)), y)
             return torch.func.vmap(loss)(ths)
-        chunk = max(1, budget // (min(len(self.x), rows) * _width(self.model)))
-        with torch.no_grad():
+        per_theta = min(len(self.x), rows) * _width(self.model)
+        chunk = max(1, budget // per_theta)
+        with torch.no_grad(), _one_thread(len(thetas) * per_theta):
             # Into `out`, chunk by chunk: vmap's own chunk_size keeps every chunk's (point-sized) buffers until the end.
             for i in range(0, len(thetas), chunk):
                 out[i:i + chunk] = mean_over_rows(lambda x, y: losses(thetas[i:i + chunk], x, y), self.x, self.y, rows)
