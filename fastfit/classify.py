@@ -14,6 +14,7 @@ from fastai.optimizer import SGD
 from fastai.torch_core import flatten_check
 from fastcore.foundation import L
 from fastcore.meta import delegates
+from torch._C import _has_torch_function_variadic
 
 from .data import ClsDataLoaders, RegDataLoaders, check_positive
 from .learner import FitLearner, _check_callables, _check_loss, _first_pred, _learner
@@ -24,9 +25,12 @@ __all__ = ['ClsLearner', 'classification_learner', 'BCEWithLogits', 'CrossEntrop
            'binary_error_rate', 'SeparationNote', 'is_classifier', 'probabilities']
 
 
-# BCEWithLogits -> {id(targ): (targ, its version, dtype, targ as dtype)}: the labels as floats, made once (two entries a
-# loss: the training and the validation labels). Outside the loss, which compares and pickles as its settings alone.
-_CASTS = weakref.WeakKeyDictionary()
+# id(a BCEWithLogits) -> (a weak reference to it, {id(targ): (targ, its version, dtype, targ as dtype)}): the labels as
+# floats, made once (two entries a loss: the training and the validation labels). Outside the loss, which compares and
+# pickles as its settings alone; a plain dict (a WeakKeyDictionary makes a weak reference on every look-up), whose
+# entry goes when the loss does.
+_CASTS = {}
+_REDUCTIONS = {'none': 0, 'mean': 1, 'sum': 2}  # torch's reduction enum (`torch.nn._reduction.get_enum`)
 
 
 class BCEWithLogits:
@@ -35,14 +39,23 @@ class BCEWithLogits:
     y_int = True  # the targets are class labels: fastai's MixUp mixes the two labels' losses, not the labels
     def __init__(self, reduction:str='mean'): self.reduction = reduction  # fastai's `loss_not_reduced` sets it to 'none'
     def __call__(self, pred, targ):
-        loss = F.binary_cross_entropy_with_logits(pred, self._as(targ, pred.dtype), reduction=self.reduction)
-        return loss.view(-1) if self.reduction == 'none' else loss
+        t, r = self._as(targ, pred.dtype), self.reduction
+        e = _REDUCTIONS.get(r)
+        # What F.binary_cross_entropy_with_logits runs once its checks pass (no torch-function override or mode, one
+        # shape, a known reduction), called directly: its Python wrapper is ~3% of a small model's epoch.
+        if e is None or _has_torch_function_variadic(pred, t) or pred.shape != t.shape:
+            loss = F.binary_cross_entropy_with_logits(pred, t, reduction=r)
+        else: loss = torch.binary_cross_entropy_with_logits(pred, t, None, None, e)
+        return loss.view(-1) if r == 'none' else loss
     def _as(self, targ, dtype):
         "`targ.to(dtype)`, kept for the next call on the same labels (full batch: every step's, every validation's)."
         if targ.dtype == dtype: return targ
-        try: cs = _CASTS.get(self)
-        except TypeError: return targ.to(dtype)  # a subclass that is not hashable
-        if cs is None: cs = _CASTS[self] = {}
+        k = id(self)
+        held = _CASTS.get(k)
+        if held is None or held[0]() is not self:
+            try: held = _CASTS[k] = (weakref.ref(self, lambda _, k=k: _CASTS.pop(k, None)), {})
+            except TypeError: return targ.to(dtype)  # a subclass with no weak references (__slots__)
+        cs = held[1]
         c = cs.get(id(targ))
         if c is not None and c[0] is targ and c[1] == targ._version and c[2] == dtype: return c[3]
         t = targ.to(dtype)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import copy
 import importlib.util
 import math
+import struct
 import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
@@ -62,6 +63,8 @@ CHECKED = {'fastai': ('2.8.9', '2.8.12'), 'fastcore': ('2.2.30', '2.2.41')}
 RELIES_ON = [
     ('fastai.learner', 'Learner._call_one', ['self', 'event_name']),
     ('fastai.learner', 'Learner._do_fit', ['self']),
+    ('fastai.learner', 'Learner._do_epoch', ['self']),
+    ('fastai.learner', 'Learner._do_epoch_train', ['self']),  # run inline by `_do_epoch`
     ('fastai.learner', 'Learner._do_grad_opt', ['self']),
     ('fastai.learner', 'Learner._backward', ['self']),
     ('fastai.learner', 'Learner._step', ['self']),
@@ -85,6 +88,9 @@ RELIES_ON = [
     ('torch._C', '_set_grad_enabled', None),  # what torch.no_grad() calls, without the context manager's cost
     ('torch._C', '_are_functorch_transforms_active', None),  # what `Tensor.backward` checks first
     ('torch.autograd.graph', '_engine_run_backward', ['t_outputs', 'args', 'kwargs']),  # what `Tensor.backward` ends in
+    # `classify.BCEWithLogits`: what F.binary_cross_entropy_with_logits checks, and the op it then calls
+    ('torch._C', '_has_torch_function_variadic', None),
+    ('torch', 'binary_cross_entropy_with_logits', None),
     # Distributed training (the section at the end; `fastfit.distributed` holds the trainer that subclasses fastai's).
     # fastai.distributed needs accelerate to import: these are checked where the `distributed` extra is installed.
     ('fastai.distributed', 'Learner.distrib_ctx', None),  # its signature also lists accelerate's Accelerator arguments
@@ -96,6 +102,7 @@ RELIES_ON = [
     ('fastai.distributed', 'DistributedTrainer._wrap_dl', ['self', 'dl']),
 ]
 
+_fastai_epoch_train = Learner._do_epoch_train  # (as fastai defines it: a patched one is run as it is)
 _cancels = (CancelBatchException, CancelBackwardException, CancelEpochException, CancelFitException,
             CancelStepException, CancelTrainException, CancelValidException)
 # fastai.callback.core._inner_loop: the events that honour a callback's `run_train`/`run_valid`.
@@ -121,6 +128,7 @@ class LeanLoop:
     records_loss_value = True  # `loss_value`: the training loss as a float, set every training step (ParamHistory reads it)
     _check_div, _step_count, loss_value, _plain_sgd, _plain_batches, _device_of = True, 0, None, False, False, (None, None)
     _gathers = _lean_metrics = False  # RegAvgMetric's fast path: fastfit's batches, one process
+    _inline_phases = False  # `_do_epoch` runs the phases itself (set per fit)
     _loss_v = None  # the float of `learn.loss` when it is the training step's own (None: set otherwise, a tensor)
 
     def __init__(self, *args, **kwargs):
@@ -188,7 +196,14 @@ class LeanLoop:
         "Run the handlers of `event_name` (neither before_fit nor after_fit): an event nobody handles costs a dict look-up."
         hs = self._handlers.get(event_name)
         if hs is None: hs = self._event_handlers(event_name)
-        if hs: self._run_handlers(event_name, hs)
+        for cb, f, inner in hs:  # (in this one call: ~18 events an epoch, 10 of them handled)
+            if f is None: cb(event_name); continue
+            if not cb.run or (inner and not (cb.run_train if self.training else cb.run_valid)): continue
+            try: f()
+            except _cancels: raise
+            except Exception as e:
+                msg = e.args[0] if e.args else ''
+                raise _modify(e, f'Exception occured in `{type(cb).__name__}` when calling event `{event_name}`:\n\t{msg}')
 
     # Keeps: fastai's `_with_events` (before, the work, after_cancel on its exception, after, final). Gains: the event
     # names are made once, not by three f-strings a call, and go straight to the handlers (7 calls a training step).
@@ -200,16 +215,6 @@ class LeanLoop:
         except ex: self._fire(cancel)
         self._fire(after)
         if final is not noop: final()
-
-    def _run_handlers(self, event_name, hs):
-        for cb, f, inner in hs:
-            if f is None: cb(event_name); continue
-            if not cb.run or (inner and not (cb.run_train if self.training else cb.run_valid)): continue
-            try: f()
-            except _cancels: raise
-            except Exception as e:
-                msg = e.args[0] if e.args else ''
-                raise _modify(e, f'Exception occured in `{type(cb).__name__}` when calling event `{event_name}`:\n\t{msg}')
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -239,6 +244,9 @@ class LeanLoop:
         # `set_hyper` (schedulers) updates these dicts in place, so the groups can be listed once per fit.
         self._groups = [(list(pg), h) for pg, h in zip(o.param_lists, o.hypers)]
         self._hypers = [h for _, h in self._groups]
+        t = type(self)  # the phases run inline (`_do_epoch`) unless a subclass or a patch changed one of them
+        self._inline_phases = (t._do_epoch_train is _fastai_epoch_train and t._do_epoch_validate is LeanLoop._do_epoch_validate
+                               and t.all_batches is LeanLoop.all_batches)
         try: super()._do_fit()
         except _cancels: raise  # fastai's control flow, even when a callback raises one where nothing catches it
         except BaseException as e:
@@ -315,18 +323,34 @@ class LeanLoop:
         finally: _set_grad_enabled(prev)
 
     # -- the batch loop -----------------------------------------------------------------------------------------------
+    # Keeps: fastai's `_do_epoch` and `_do_epoch_train` (`learn.dl`, the train events around `all_batches`, then the
+    # validation). Gains: the training phase runs here, as `_with_events` would run it, two calls fewer an epoch.
+    def _do_epoch(self):
+        if not self._inline_phases: return super()._do_epoch()
+        fire = self._fire
+        self.dl = self.dls.train
+        try: fire('before_train'); self.all_batches()
+        except CancelTrainException: fire('after_cancel_train')
+        fire('after_train')
+        self._do_epoch_validate()
+
     # Keeps: fastai's `all_batches`/`one_batch` (n_iter, iter, xb/yb split, the batch events). Gains: fastfit's loaders
-    # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them.
+    # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them; a
+    # full-batch loader's one batch (the whole set) runs here, as `one_batch` would run it, without a generator per epoch.
     def all_batches(self):
         dl = self.dl
         plain = self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
-                                       and dl.device == self._model_device())
+                                       and self._model_on(dl.device))
         self._lean_metrics = plain and not self._gathers
-        if plain and dl.full_batch:  # the one batch TensorDL yields (the whole set), without a generator per epoch
-            self.n_iter = n = len(dl)
-            if n: self.one_batch(0, dl._tensors)
-            return
-        super().all_batches()
+        if not (plain and dl.full_batch and type(self).one_batch is LeanLoop.one_batch): return super().all_batches()
+        x, y = dl.x, dl.y
+        self.n_iter = n = 1 if x.shape[0] else 0  # len(dl)
+        if not n: return
+        self.iter, self.xb, self.yb = 0, (x,), (() if y is None else (y,))
+        fire = self._fire
+        try: fire('before_batch'); self._do_one_batch()
+        except CancelBatchException: fire('after_cancel_batch')
+        fire('after_batch')
 
     def one_batch(self, i, b):
         self.iter = i
@@ -336,20 +360,26 @@ class LeanLoop:
         except CancelBatchException: self._fire('after_cancel_batch')
         self._fire('after_batch')
 
-    def _model_device(self):
+    def _model_on(self, device) -> bool:
+        "Whether the model's (first) parameter is on `device` (a torch.device), without making a device object for the CPU."
         # The first parameter is found once per fit (a generator over the modules: as long as the step's Python work);
-        # its `.device` follows the model when it moves.
+        # its device follows the model when it moves. `p.device` makes an object (~2.5 us, twice an epoch): `is_cpu` none.
         m, p = self._device_of
-        if m is not self.model:
+        d = self.__dict__
+        if m is not d.get('_model', d.get('model')):  # `self.model` (FitLearner's property) without the call
             m = self.model
             p = next(m.parameters(), None)
             self._device_of = m, p
-        return None if p is None else p.device
+        if p is None: return False
+        return p.is_cpu if device.type == 'cpu' else p.device == device
 
     # Keeps: fastai's `_do_one_batch`. Gains: one `.item()` per training step serves both a divergence check (a NaN/inf
     # training loss stops the fit at once, see `FitLearner.fit`) and the history's loss record.
     def _do_one_batch(self):
-        self.pred = self.model(*self.xb)
+        m = self._device_of[0]  # the model `all_batches` checked; `self.model` when it was not (or is no more) it
+        d = self.__dict__
+        if m is None or m is not d.get('_model', d.get('model')): m = self.model
+        self.pred = m(*self.xb)
         self._fire('after_pred')
         if len(self.yb):
             self.loss_grad = lg = self.loss_func(self.pred, *self.yb)
@@ -360,7 +390,7 @@ class LeanLoop:
                 if not math.isfinite(v):
                     self.diverged = self._step_count
                     raise CancelFitException()
-            elif not self.training and lg.device.type == 'cpu' and lg.numel() == 1:
+            elif not self.training and lg.is_cpu and lg.numel() == 1:  # (`is_cpu`: `.device` makes an object)
                 # validation on the CPU: the float now (the averages add floats), the tensor only if something reads it
                 self._loss_v, self._loss, self._loss_of = lg.item(), None, lg
             else: self.loss = lg.clone()
@@ -375,11 +405,15 @@ class LeanLoop:
     def _do_epoch_validate(self, ds_idx=1, dl=None):
         if dl is None:
             dl = self.dls[ds_idx]
-            if len(dl) == 0: return
+            if (dl.x.shape[0] if type(dl) is TensorDL and dl.full_batch else len(dl)) == 0: return
         self.dl = dl
         prev = torch.is_grad_enabled()
         _set_grad_enabled(False)
-        try: self._with_events(self.all_batches, 'validate', CancelValidException)
+        fire = self._fire
+        try:  # `_with_events(self.all_batches, 'validate', CancelValidException)`, inline
+            try: fire('before_validate'); self.all_batches()
+            except CancelValidException: fire('after_cancel_validate')
+            fire('after_validate')
         finally: _set_grad_enabled(prev)
 
     # Keeps: `learn.loss`, the step's loss as a tensor taken before after_loss (a callback may scale `loss_grad` in place,
@@ -455,6 +489,19 @@ def _mk_metric(m):
     return m if isinstance(m, Metric) else RegAvgMetric(m)
 
 
+_F32 = struct.Struct('f')
+
+
+def _as_float32(v:float) -> float:
+    "`float(np.float32(v))` (the float32 nearest `v`, as a float), in a fifth of its time."
+    try: return _F32.unpack(_F32.pack(v))[0]
+    except OverflowError: return float(np.float32(v))  # beyond float32's range: inf, as numpy makes it
+
+
+# fastprogress's `format_time` of whole seconds (it takes `int(t)` first), each made once: ~4 us an epoch otherwise.
+_format_time = lru_cache(maxsize=256)(format_time)
+
+
 class _FloatSums:
     """fastai's running `total` and `count`, with `value` a tensor as fastai's. On the CPU each batch's value is added
     as a Python float (one `.item()`), where fastai multiplies and adds 0-d tensors (each op costs as much as a small
@@ -474,7 +521,7 @@ class _FloatSums:
         "`_maybe_item(self)`, what the recorder logs: the value as a float (on the float path without making the tensor)."
         if self._dtype is None or not self.count or type(self.total) is not float: return _maybe_item(self)
         v = self.total / self.count
-        if self._dtype == torch.float32: return float(np.float32(v))  # what `.item()` of the float32 value gives
+        if self._dtype == torch.float32: return _as_float32(v)  # what `.item()` of the float32 value gives
         return v if self._dtype == torch.float64 else self.value.item()
 
     def _floats(self, dtype) -> bool:
@@ -485,8 +532,9 @@ class _FloatSums:
 
     def _add_value(self, v, bs:int):
         "Add the batch's value `v` (a tensor, or what `to_detach` made of another value) for `bs` rows."
-        if isinstance(v, torch.Tensor) and v.device.type == 'cpu' and v.numel() == 1 and v.dtype.is_floating_point \
-                and self._floats(v.dtype):
+        if isinstance(v, torch.Tensor) and v.is_cpu and v.numel() == 1 and v.dtype.is_floating_point \
+                and (self._dtype is not None or not self.count):  # `_floats`, inline (once a validation)
+            self._dtype = v.dtype
             return _add(self, v.item() * bs, bs)
         if self._dtype is not None: self.total, self._dtype = torch.tensor(self.total, dtype=self._dtype), None
         _add(self, v.detach().cpu() * bs if isinstance(v, torch.Tensor) else v * bs, bs)
@@ -593,6 +641,7 @@ class RegRecorder(Recorder):
     "fastai's `Recorder` with the smoothing done on Python floats: the same `losses` (tensors), `lrs`, `values`, `iters`, log."
     __setattr__ = object.__setattr__
     _vm = None  # this validation's `_valid_mets`, listed once (fastai builds the list three times a validation)
+    _smooth_in_dict = False  # the learner's `smooth_loss` is LeanLoop's, set by writing what its setter writes
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -604,6 +653,7 @@ class RegRecorder(Recorder):
     def before_fit(self):
         super().before_fit()
         self.losses, self._vm = TensorList(), None
+        self._smooth_in_dict = getattr(type(self.learn), 'smooth_loss', None) is LeanLoop.smooth_loss
         self._count, self._val, self._smooth, self._beta, self._opt = 0, 0., float('nan'), self.beta, None
         # Without train metrics, before_train has nothing to do: hidden from the dispatch, which looks it up once a fit.
         if self.train_metrics: self.__dict__.pop('before_train', None)
@@ -629,7 +679,8 @@ class RegRecorder(Recorder):
         if o is not self._opt: self._opt, self._lr_of = o, o.hypers[-1]  # fastai's schedules update this dict in place
         self.lrs.append(self._lr_of['lr'])
         self.losses.append(s)  # read back as a tensor, as fastai records (with beta=0, full batch: this step's loss)
-        l.smooth_loss = s
+        if self._smooth_in_dict: l.__dict__['_smooth_loss'] = s  # what LeanLoop's `smooth_loss` setter does
+        else: l.smooth_loss = s
 
     @property
     def beta(self): return self.smooth_loss.beta
@@ -648,7 +699,9 @@ class RegRecorder(Recorder):
 
     def before_validate(self):
         # fastai's `_valid_mets` (none after a cancelled validation; the loss and the metrics with `valid_metrics`)
-        self._vm = vm = [] if getattr(self, 'cancel_valid', False) or not self.valid_metrics else [self.loss, *self.learn.metrics]
+        ms = self.learn.metrics
+        ms = ms.items if type(ms) is L else ms  # (the list an `L` holds: iterating the `L` itself costs ~3 us)
+        self._vm = vm = [] if getattr(self, 'cancel_valid', False) or not self.valid_metrics else [self.loss, *ms]
         for met in vm: met.reset()
 
     def after_train(self):
@@ -658,12 +711,13 @@ class RegRecorder(Recorder):
 
     def after_validate(self):
         if self.cancel_valid: return
-        self.log += [_logged(m) for m in (self._valid_mets if self._vm is None else self._vm)]
+        log = self.log
+        for m in (self._valid_mets if self._vm is None else self._vm): log.append(_logged(m))
 
     def after_epoch(self):
         self.learn.final_record = rec = self.log[1:]
         self.values.append(rec)
-        if self.add_time: self.log.append(format_time(time.time() - self.start_epoch))
+        if self.add_time: self.log.append(_format_time(int(time.time() - self.start_epoch)))
         self.learn.logger(self.log)
         self.iters.append(self._count)
 

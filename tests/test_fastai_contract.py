@@ -1359,3 +1359,26 @@ def test_fastfit_learners_are_fastai_learners(way):
         assert isinstance(learn.recorder, Recorder) and isinstance(learn.train_eval, TrainEvalCallback)
         assert (getattr(learn, 'param_history', None) is not None) == (way != 'lean')
         assert all(isinstance(c, ParamHistory) for c in learn.cbs[len(learn.cbs) - (way != 'lean'):])
+
+
+def _full_batch(problem):
+    "`problem` with its loaders made full batch (one batch a phase): the lean loop runs those phases inline."
+    def make():
+        dls, model = problem()
+        full = type(dls).from_arrays(torch.cat([dls.train.x, dls.valid.x]), torch.cat([dls.train.y, dls.valid.y]),
+                                     valid_pct=len(dls.valid.x) / (len(dls.train.x) + len(dls.valid.x)), bs=None)
+        assert full.train.full_batch and full.valid.full_batch and len(full.train) == len(full.valid) == 1
+        return full, model
+    return make
+
+
+@pytest.mark.parametrize('ex', list(CANCELS.values()), ids=list(CANCELS))
+@pytest.mark.parametrize('event_name', EVENTS)
+def test_cancel_exception_traces_match_fastai_full_batch(event_name, ex):
+    "Full batch (the phases and the batch run inline): the same events, escapes and parameters as fastai's Learner."
+    for makers, problem, name in [(MAKERS, _regression, 'lean'), (CLS_MAKERS, _classification, 'classification')]:
+        problem = _full_batch(problem)
+        stock = _cancel_trace(makers['stock'], event_name, ex, problem)
+        seen, escaped, params = _cancel_trace(makers[name], event_name, ex, problem)
+        assert (seen, escaped) == stock[:2], (name, event_name, ex)
+        torch.testing.assert_close(params, stock[2])

@@ -66,3 +66,14 @@ def test_checked_range_starts_at_the_declared_lower_bounds():
         assert _v(lo) <= _v(hi)
         if _v(version(pkg)) > _v(hi):  # newer than checked: the names above still decide; say so in the log
             warnings.warn(f"{pkg} {version(pkg)} is newer than the {hi} fastfit's private overrides were checked against")
+
+
+def test_float32_rounding_and_epoch_times_match_numpy_and_fastprogress():
+    "The recorder's float32 rounding (struct) and its cached epoch times give what numpy and fastprogress give."
+    import numpy as np
+    from fastprogress.fastprogress import format_time
+    rng = np.random.default_rng(0)
+    vals = [0., -0., 1 / 3, 1e-45, 1e-40, 3.4e38, 3.5e38, -1e300, float('inf'), *rng.normal(size=200) * 10. ** rng.integers(-40, 40, 200)]
+    for v in vals: assert fastai_private._as_float32(float(v)) == float(np.float32(v)), v
+    assert np.isnan(fastai_private._as_float32(float('nan')))
+    for t in [0, 1, 59, 60, 3599, 3600, 86399, 100000]: assert fastai_private._format_time(t) == format_time(t + .7)

@@ -117,3 +117,31 @@ def test_bce_keeps_the_labels_as_floats_yet_sees_every_change():
     assert float(f(p, t)) == float(F.binary_cross_entropy_with_logits(p, t.float()))
     assert float(f(p.double(), t)) == float(F.binary_cross_entropy_with_logits(p.double(), t.double()))
     assert pickle.loads(pickle.dumps(f)).__dict__ == {'reduction': 'mean'}  # learn.export keeps no copies of the data
+
+
+def test_bce_goes_through_torchs_function_where_its_checks_matter():
+    """BCEWithLogits calls torch's op directly only where F's checks pass: a torch-function mode sees F's call, a shape
+    mismatch gets F's error, and its kept labels go with the loss."""
+    import gc
+
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    from fastfit import classify
+    class Seen(TorchFunctionMode):
+        def __init__(self): super().__init__(); self.funcs = []
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.funcs.append(func)
+            return func(*args, **(kwargs or {}))
+    f, p, t = BCEWithLogits(), torch.randn(6, 1), torch.tensor([[0], [1], [1], [0], [1], [0]])
+    plain = f(p, t)
+    assert float(plain) == float(F.binary_cross_entropy_with_logits(p, t.float()))
+    with Seen() as mode: assert float(f(p, t)) == float(plain)
+    assert F.binary_cross_entropy_with_logits in mode.funcs
+    with pytest.raises(ValueError, match='must be the same as input size'): f(p, t.view(1, 6))
+    assert f(p, t).shape == () and BCEWithLogits('none')(p, t).shape == (6,) and float(BCEWithLogits('sum')(p, t)) == \
+        float(F.binary_cross_entropy_with_logits(p, t.float(), reduction='sum'))
+    key = id(f)
+    assert key in classify._CASTS
+    del f; gc.collect()
+    assert key not in classify._CASTS
