@@ -335,22 +335,17 @@ class LeanLoop:
         self._do_epoch_validate()
 
     # Keeps: fastai's `all_batches`/`one_batch` (n_iter, iter, xb/yb split, the batch events). Gains: fastfit's loaders
-    # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them; a
-    # full-batch loader's one batch (the whole set) runs here, as `one_batch` would run it, without a generator per epoch.
+    # yield (x, y) already where the model is, so fastai's generic `to_device` and `_split` are skipped for them.
     def all_batches(self):
         dl = self.dl
         plain = self._plain_batches = (type(dl) is TensorDL and isinstance(self.dls, RegDataLoaders)
                                        and self._model_on(dl.device))
         self._lean_metrics = plain and not self._gathers
-        if not (plain and dl.full_batch and type(self).one_batch is LeanLoop.one_batch): return super().all_batches()
-        x, y = dl.x, dl.y
-        self.n_iter = n = 1 if x.shape[0] else 0  # len(dl)
-        if not n: return
-        self.iter, self.xb, self.yb = 0, (x,), (() if y is None else (y,))
-        fire = self._fire
-        try: fire('before_batch'); self._do_one_batch()
-        except CancelBatchException: fire('after_cancel_batch')
-        fire('after_batch')
+        if plain and dl.full_batch:  # the one batch TensorDL yields (the whole set), without a generator per epoch
+            self.n_iter = n = len(dl)
+            if n: self.one_batch(0, dl._tensors)
+            return
+        super().all_batches()
 
     def one_batch(self, i, b):
         self.iter = i
@@ -405,7 +400,7 @@ class LeanLoop:
     def _do_epoch_validate(self, ds_idx=1, dl=None):
         if dl is None:
             dl = self.dls[ds_idx]
-            if (dl.x.shape[0] if type(dl) is TensorDL and dl.full_batch else len(dl)) == 0: return
+            if len(dl) == 0: return
         self.dl = dl
         prev = torch.is_grad_enabled()
         _set_grad_enabled(False)
