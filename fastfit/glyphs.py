@@ -73,6 +73,7 @@ class _Face:
         # (1/64 px); else None
         self.pairs = {}
         self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
+        self.places = {}  # (mode, pen y, canvas size) -> {pen x * 2**16 + glyph: `_at`} (pen in 1/64 px)
         self.lines = {}  # line -> `line(s)`: a frame's text is measured (layout) and then drawn, each asking for its line
 
     def _char(self, c):
@@ -133,8 +134,8 @@ class _Face:
 
     def _bitmap(self, glyph, mode, tx, ty) -> tuple:
         """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px): the bitmap, its left and top in whole pixels
-        relative to the pen's whole pixel, the first and last column of its ink (relative to its left), its inked pixels
-        (rows, columns from its top left, coverages), and a dict of its places in canvases (`_at`), filled as it is pasted."""
+        relative to the pen's whole pixel, the first and last column of its ink (relative to its left), and its inked
+        pixels (rows, columns from its top left, coverages)."""
         f = self.font
         f.set_size(self.size, self.dpi)
         f._set_transform(_IDENTITY, [tx, ty])
@@ -144,35 +145,49 @@ class _Face:
         ink = np.flatnonzero(buf.any(0))
         ys, xs = np.nonzero(buf)
         return (buf, bm.left - (tx >> 6), bm.top - (ty >> 6), int(ink[0]) if len(ink) else 0,
-                int(ink[-1]) if len(ink) else -1, ys.astype(np.intp), xs.astype(np.intp), buf[ys, xs], {})
+                int(ink[-1]) if len(ink) else -1, ys.astype(np.intp), xs.astype(np.intp), buf[ys, xs])
 
-    def bitmaps(self, glyphs, mode, tx, ty) -> list:
-        "`_bitmap` of each of `glyphs` with its pen at `tx` (an int array, 1/64 px) and `ty`, cached per subpixel phase."
+    def bitmap(self, glyph, mode, tx, ty) -> tuple:
+        "`_bitmap` of `glyph` with its pen at `tx` and `ty` (1/64 px), cached per subpixel phase."
         if len(self.bitmaps_) > 20000: self.bitmaps_.clear()
         sub = self.bitmaps_.setdefault((mode is RenderMode.NORMAL, ty & 63), {})
-        out = []
-        for g, k, t in zip(glyphs, (np.asarray(glyphs) * 64 + (tx & 63)).tolist(), tx.tolist()):
-            b = sub.get(k)
-            if b is None: b = sub[k] = self._bitmap(g, mode, t, ty)
-            out.append(b)
-        return out
+        if (b := sub.get(k := glyph * 64 + (tx & 63))) is None: b = sub[k] = self._bitmap(glyph, mode, tx, ty)
+        return b
+
+    def placed(self, glyphs, mode, tx, ty, H, W) -> list:
+        """`_at` of each of `glyphs` (an int array) with its pen at `tx` (an int array, 1/64 px) and `ty` in an H x W
+        canvas, those that ink nothing (spaces) left out. Kept per place: lines that differ by a few digits put most
+        glyphs where they were before, and then a glyph costs one dict lookup."""
+        if (at := self.places.get(where := (mode is RenderMode.NORMAL, ty, H, W))) is None:
+            if len(self.places) > 256: self.places.clear()
+            at = self.places[where] = {}
+        keys = (tx * 0x10000 + glyphs).tolist()  # (glyph indices are 16-bit)
+        out = [at.get(k) for k in keys]
+        if None in out:
+            if len(at) > 4096: at.clear()
+            for i, p in enumerate(out):
+                if p is None: out[i] = at[keys[i]] = _at(self.bitmap(int(glyphs[i]), mode, int(tx[i]), ty), int(tx[i]) >> 6,
+                                                         ty >> 6, H, W)
+        return [p for p in out if p]
 
 
 def _meet(a, b) -> bool:
     "Whether placed lines `a` and `b` (`GlyphText._place`) might ink one pixel: the ink boxes of two of their glyphs meet."
-    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a[3], b[3]
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a[1], b[1]
     if ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0: return False
-    near = [g for g in a[7] if g[3] > by0 and g[1] < by1 and g[2] >= bx0 and g[0] < bx1]  # a's glyphs in b's box
-    return any(g[0] <= h[2] and h[0] <= g[2] and g[1] < h[3] and h[1] < g[3]
-               for h in b[7] if h[3] > ay0 and h[1] < ay1 for g in near)
+    near = [g for g in a[0] if g[6] > by0 and g[2] < by1 and g[4] >= bx0 and g[3] < bx1]  # a's glyphs in b's box
+    return any(g[3] <= h[4] and h[3] <= g[4] and g[2] < h[6] and h[2] < g[6]
+               for h in b[0] if h[6] > ay0 and h[2] < ay1 for g in near)
 
 
 def _at(g, t, base, H, W) -> tuple:
     """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
-    an H x W canvas: its left, top, first and end column of ink, right, bottom, its pixels' indices and coverages."""
+    an H x W canvas: the bitmap, its left, top, first and end column of ink, right, bottom, its pixels' indices and
+    coverages; () if it inks nothing."""
+    if g[4] < g[3]: return ()
     lf, rw = g[1] + t, H - (g[2] + base)
     h, w = g[0].shape
-    return lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
+    return g, lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
 
 
 class GlyphText:
@@ -316,18 +331,18 @@ class GlyphText:
         """Paste placed lines `lines` (`_place`, not empty) in colour `gc`, one after the other: blended at once where
         the blend table is exact, else glyph by glyph through Agg's `draw_text_image`, as matplotlib pastes them."""
         H, W = int(self.r.height), int(self.r.width)
-        if len(lines) == 1: (_, _, _, box, lin, v, overlap, _), = lines
+        if len(lines) == 1: (_, box, lin, v, overlap), = lines
         else:  # lines of one text: a pixel may repeat where one line's glyphs do, or two lines' glyphs meet
-            box = tuple(f(p[3][i] for p in lines) for i, f in enumerate((min, min, max, max)))
-            overlap = any(p[6] for p in lines) or any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
-            lin, v = np.concatenate([p[4] for p in lines]), np.concatenate([p[5] for p in lines])
+            box = tuple(f(p[1][i] for p in lines) for i, f in enumerate((min, min, max, max)))
+            overlap = any(p[4] for p in lines) or any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
+            lin, v = np.concatenate([p[2] for p in lines]), np.concatenate([p[3] for p in lines])
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
             return
         paste = self.r._renderer.draw_text_image
-        for gs, left, row, *_ in lines:
-            for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+        for p in lines:
+            for g, x0, y0, *_ in p[0]: paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
 
     def draw_plain(self, text, patch_draw=None) -> bool:
         """Draw `text` as its `Text.draw` would (with this renderer installed), its lines laid out by `layout` and pasted
@@ -378,29 +393,16 @@ class GlyphText:
         return RendererAgg.draw_text(self.r, *args)
 
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
-        """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
-        and tops in canvas pixels from the top left, the box they cover, every inked pixel (index in the canvas) and its
-        coverage, glyph after glyph, whether two glyphs might ink one pixel (one's ink starts left of where an
-        earlier one's ends), and each glyph's ink box (first column, first row, last column, end row). Empty for a
-        line of spaces."""
+        """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs placed (`_at`, in canvas pixels
+        from the top left), the box they cover, every inked pixel (index in the canvas) and its coverage, glyph after
+        glyph, and whether two glyphs might ink one pixel (one's ink starts left of where an earlier one's ends). Empty
+        for a line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
-        every = face.bitmaps(ln[0], mode, tx, ty)
-        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them), each glyph's
-        # place kept with its bitmap (lines that differ by a few digits put most glyphs where they were before)
-        gs, at, base = [], [], ty >> 6
-        for g, t in zip(every, (tx >> 6).tolist()):
-            if g[4] < g[3]: continue  # a space pastes nothing
-            if (p := g[8].get((t, base, H, W))) is None:
-                if len(g[8]) > 4096: g[8].clear()
-                p = g[8][t, base, H, W] = _at(g, t, base, H, W)
-            gs.append(g); at.append(p)
-        if not gs: return ()
-        left, row, start, end, right, bottom, lin, v = zip(*at)
-        # two glyphs might ink one pixel where one's ink starts left of where an earlier one's ends
+        if not (at := face.placed(np.asarray(ln[0], dtype=np.int64), mode, tx, ty, H, W)): return ()
+        _, left, row, start, end, right, bottom, lin, v = zip(*at)
         overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
-        return (gs, list(left), list(row), (min(left), min(row), max(right), max(bottom)), np.concatenate(lin),
-                np.concatenate(v), overlap, list(zip(start, row, end, bottom)))
+        return at, (min(left), min(row), max(right), max(bottom)), np.concatenate(lin), np.concatenate(v), overlap
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
