@@ -72,9 +72,13 @@ class _Face:
         # string -> if shaping makes it two glyphs: their indices, HarfBuzz x of the second (px) and its FreeType pen
         # (1/64 px); else None
         self.pairs = {}
+        # two characters that are two units (no ligature) laid out as a pair -> HarfBuzz x of the second, its FreeType pen
+        # advance, the second's info (as chars')
+        self.steps = {}
         self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
         self.places = {}  # (mode, pen y, canvas size) -> {pen x * 2**16 + glyph: `_at`} (pen in 1/64 px)
         self.lines = {}  # line -> `line(s)`: a frame's text is measured (layout) and then drawn, each asking for its line
+        self.heights = None  # `GlyphText.height_metrics` of its font, once asked
 
     def _char(self, c):
         self.chars[c] = info = self._shape(c)[0] if _simple(c) else None
@@ -106,6 +110,14 @@ class _Face:
         return ln
 
     def _line(self, s) -> tuple | None:
+        # most lines are single characters that make no ligature with the next one: laid out pair by pair, each pair
+        # one lookup (`steps`), where `_units_line` takes a unit at a time, each probed for a ligature
+        if len(s) < 2 or None in (st := [self.steps.get(s[i:i + 2]) for i in range(len(s) - 1)]): return self._units_line(s)
+        dx, dpen, infos = zip(*st)
+        glyphs, advances, lo, hi = zip(self.chars[s[0]], *infos)
+        return list(glyphs), list(accumulate(dx, initial=0.)), sum(dpen) + advances[-1], min(lo), max(hi)
+
+    def _units_line(self, s) -> tuple | None:
         chars, units, pairs = self.chars, self.units, self.pairs
         prev, unit, glyphs, xs, x, pen, lo, hi = None, None, [], [], 0., 0, 0, 0
         i, n = 0, len(s)
@@ -126,6 +138,7 @@ class _Face:
                 if p is _MISSING: p = self._shape(unit + s[i:j])[1]
                 if p is None or p[0] != prev[0] or p[1] != info[0]: return None
                 x += p[2]; pen += p[3]
+                if len(unit) == 1 and j == i + 1: self.steps[unit + s[i]] = p[2], p[3], info  # (unit + s[i]: no ligature)
             if prev is None or info[2] < lo: lo = info[2]
             if prev is None or info[3] > hi: hi = info[3]
             glyphs.append(info[0]); xs.append(x)
@@ -248,28 +261,39 @@ class GlyphText:
 
     def metrics(self, s, prop, ismath):
         "`RendererAgg.get_text_width_height_descent`, from cached advances and ink heights."
-        if ismath is False and s and (ln := self._face(prop).line(s)) is not None:
+        if ismath is False and s: return self._metrics(self._face(prop), s, prop)
+        return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
+
+    def _metrics(self, face, s, prop):
+        "`metrics` of line `s` (not empty, not math) in `face`, the font of `prop`."
+        if (ln := face.line(s)) is not None:
             _, _, w, lo, hi = ln
             return w / 64.0, (hi - lo) / 64.0, -lo / 64.0
-        return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
+        return RendererAgg.get_text_width_height_descent(self.r, s, prop, False)
 
     def layout(self, text) -> tuple | None:
         """`text._get_layout(renderer)` (matplotlib 3.11's arithmetic, step for step) from the cached metrics, for a text
         this renderer measures (installed) that is neither rotated, wrapped, TeX nor math; else None. Its own layout
         costs a frame's text more than its metrics: a font properties' copy and hash, per line, on the way to the cache."""
+        return None if (got := self._layout(text)) is None else got[0]
+
+    def _layout(self, text) -> tuple | None:
+        "(`layout` of `text`, the `_Face` of its font), or None: the font's hash and settings read once a text, not a line."
         if (not self.active or text.get_usetex() or text.get_wrap() or text.get_rotation() != 0
                 or text.get_rotation_mode() not in ('default', 'anchor')): return None
         prop, parse = text._fontproperties, text.get_parse_math()
         lines = text.get_text().split('\n')
         clean = [ln if not parse else None if cbook.is_math_text(ln) else ln.replace(r'\$', '$') for ln in lines]
         if None in clean: return None
-        min_ascent, min_descent, line_gap = self.height_metrics(prop)
+        face = self._face(prop)
+        if (heights := face.heights) is None: heights = face.heights = self.height_metrics(prop)
+        min_ascent, min_descent, line_gap = heights
         if min_ascent is None or min_descent is None: return None
         if len(lines) == 1: line_gap = 0
         normal, spacing = text._linespacing == 'normal', text._linespacing
         thisy, wads, ys = 0.0, [], []
         for ln in clean:
-            w, h, d = self.metrics(ln, prop, False) if ln else (0, 0, 0)
+            w, h, d = self._metrics(face, ln, prop) if ln else (0, 0, 0)
             a = h - d
             if normal:
                 a = max(a, min_ascent) + line_gap / 2
@@ -305,7 +329,7 @@ class GlyphText:
                        else ymax - baseline if valign == 'baseline' else ymax - baseline / 2)
         box = Bbox.from_bounds(bx0 - offsetx, by0 - offsety, width_rot, height_rot)
         xys = [(x - offsetx, y - offsety) for x, y in zip(xs, ys)]
-        return box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)
+        return (box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)), face
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
@@ -354,7 +378,8 @@ class GlyphText:
         if not text.get_visible() or text.get_text() == '':
             text._renderer = r
             return True
-        if (layout := self.layout(text)) is None: return False
+        if (got := self._layout(text)) is None: return False
+        layout, face = got
         lines = layout[1]
         if len(lines) == 1 and (getattr(text, 'get_fontfeatures', lambda: None)() is not None
                                 or getattr(text, 'get_language', lambda: None)() is not None): return False
@@ -363,7 +388,7 @@ class GlyphText:
         if np.ma.is_masked(y): y = np.nan
         posx, posy = text.get_transform().transform((float(text.convert_xunits(x)), float(text.convert_yunits(y))))
         if not (np.isfinite(posx) and np.isfinite(posy)): return False  # matplotlib skips it, or warns
-        face, aa, canvash = self._face(text._fontproperties), text._antialiased, r.get_canvas_width_height()[1]
+        aa, canvash = text._antialiased, r.get_canvas_width_height()[1]
         parse, placed = text.get_parse_math(), []
         for line, _, (lx, ly) in lines:
             s = line.replace(r'\$', '$') if parse else line

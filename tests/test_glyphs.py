@@ -249,3 +249,16 @@ def test_lines_with_ligatures_are_drawn_from_the_cache_as_matplotlib_draws_them(
     for s in texts[:4] + texts[5:]:
         assert g.metrics(s, prop, False) == type(r).get_text_width_height_descent(r, s, prop, False), s
     if 'family' not in kw: assert len(g._face(prop).line('office fluff')[0]) == 8  # o, ffi, c, e, a space, fl, u, ff
+
+
+@pytest.mark.parametrize('family', ['sans-serif', 'monospace'])
+def test_a_line_laid_out_pair_by_pair_is_laid_out_unit_by_unit(family):
+    "A line whose adjacent characters were all seen as pairs (no ligature) takes one lookup a pair: the same layout."
+    from matplotlib.font_manager import FontProperties
+    face = GlyphText(FigureCanvasAgg(Figure(dpi=80)).get_renderer())._face(FontProperties(family=family, size=11))
+    rng, paired = random.Random(2), 0
+    for s in _strings(400, seed=2) + ['ffi fi' * 3, 'office', 'x', 'a\tb', 'e\u0301']:
+        for t in (s, s[::-1], s + s, ''.join(rng.sample(s, len(s)))):  # seen once, then made of pairs seen before
+            paired += len(t) > 1 and all(t[i:i + 2] in face.steps for i in range(len(t) - 1))
+            assert face._line(t) == face._units_line(t), t
+    assert paired > 300  # the pair path was taken
