@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from itertools import accumulate
+from itertools import accumulate, count
 
 import matplotlib as mpl
 import matplotlib.colors as mcolors
@@ -193,6 +193,20 @@ def _meet(a, b) -> bool:
                for h in b[0] if h[6] > ay0 and h[2] < ay1 for g in near)
 
 
+def _rounds(lines, meet:bool) -> tuple:
+    """(pixels, coverages, cuts) of placed lines `lines` (`GlyphText._place`) pasted one after the other, in rounds that
+    each ink a pixel at most once (`_Blend.blend`): the k-th rounds of all lines together, or, where two lines might
+    ink one pixel (`meet`), every round of a line before those of the next."""
+    if not meet and not any(p[4] for p in lines):
+        return np.concatenate([p[2] for p in lines]), np.concatenate([p[3] for p in lines]), ()
+    spans = [list(zip((0, *p[4]), (*p[4], len(p[2])))) for p in lines]
+    if meet: rounds = [[(p, a, b)] for p, sp in zip(lines, spans) for a, b in sp]
+    else: rounds = [[(p, *sp[k]) for p, sp in zip(lines, spans) if k < len(sp)] for k in range(max(map(len, spans)))]
+    return (np.concatenate([p[2][a:b] for r in rounds for p, a, b in r]),
+            np.concatenate([p[3][a:b] for r in rounds for p, a, b in r]),
+            tuple(accumulate(sum(b - a for _, a, b in r) for r in rounds[:-1])))
+
+
 def _at(g, t, base, H, W) -> tuple:
     """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
     an H x W canvas: the bitmap, its left, top, first and end column of ink, right, bottom, its pixels' indices and
@@ -355,15 +369,14 @@ class GlyphText:
         """Paste placed lines `lines` (`_place`, not empty) in colour `gc`, one after the other: blended at once where
         the blend table is exact, else glyph by glyph through Agg's `draw_text_image`, as matplotlib pastes them."""
         H, W = int(self.r.height), int(self.r.width)
-        if len(lines) == 1: (_, box, lin, v, overlap), = lines
-        else:  # lines of one text: a pixel may repeat where one line's glyphs do, or two lines' glyphs meet
+        if len(lines) == 1: (_, box, lin, v, cuts), = lines
+        else:
             box = tuple(f(p[1][i] for p in lines) for i, f in enumerate((min, min, max, max)))
-            overlap = any(p[4] for p in lines) or any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
-            lin, v = np.concatenate([p[2] for p in lines]), np.concatenate([p[3] for p in lines])
+            lin, v, cuts = _rounds(lines, any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i]))
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
-        if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
-            return
+        if table is not None and \
+                table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, False, cuts): return
         paste = self.r._renderer.draw_text_image
         for p in lines:
             for g, x0, y0, *_ in p[0]: paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
@@ -419,15 +432,24 @@ class GlyphText:
 
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
         """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs placed (`_at`, in canvas pixels
-        from the top left), the box they cover, every inked pixel (index in the canvas) and its coverage, glyph after
-        glyph, and whether two glyphs might ink one pixel (one's ink starts left of where an earlier one's ends). Empty
-        for a line of spaces."""
+        from the top left), the box they cover, every inked pixel (index in the canvas) and its coverage, round after
+        round, and where each round after the first starts in them (`_Blend.blend`'s `cuts`). A glyph whose ink starts
+        left of where an earlier one's ends might ink a pixel of it: it goes one round after the latest such glyph (most
+        lines have one round). Empty for a line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
         if not (at := face.placed(np.asarray(ln[0], dtype=np.int64), mode, tx, ty, H, W)): return ()
         _, left, row, start, end, right, bottom, lin, v = zip(*at)
-        overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
-        return at, (min(left), min(row), max(right), max(bottom)), np.concatenate(lin), np.concatenate(v), overlap
+        box = (min(left), min(row), max(right), max(bottom))
+        if not (late := [j for j, e, s in zip(count(1), accumulate(end, max), start[1:]) if e >= s]):
+            return at, box, np.concatenate(lin), np.concatenate(v), ()
+        rounds = [0] * len(at)
+        for j in late: rounds[j] = 1 + max(rounds[i] for i in range(j) if end[i] >= start[j])
+        order = sorted(range(len(at)), key=rounds.__getitem__)  # (stable: glyph order within a round)
+        sizes = [0] * (rounds[order[-1]] + 1)
+        for r, a in zip(rounds, lin): sizes[r] += len(a)
+        return (at, box, np.concatenate([lin[i] for i in order]), np.concatenate([v[i] for i in order]),
+                tuple(accumulate(sizes[:-1])))
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
@@ -482,10 +504,11 @@ class _Blend:
         if not (buf[..., 3] == 255).all() or not (buf[:, 0, :3] == grey[:, None]).all(): return None
         return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(3, -1))
 
-    def blend(self, px, lin, v, overlap:bool=True) -> bool:
+    def blend(self, px, lin, v, overlap:bool=True, cuts=()) -> bool:
         """Blend coverages `v` (uint8) into pixels `lin` (indices) of `px`, a canvas's RGBA pixels as uint32, as
-        `draw_text_image` would, one after the other where a pixel repeats (when `overlap`). False, having drawn
-        nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
+        `draw_text_image` would, one after the other where a pixel repeats: found by sorting (when `overlap`), or known
+        to repeat only in different rounds, `lin` cut at `cuts` (offsets) into rounds blended one after the other. False,
+        having drawn nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
         old = px[lin]
         one = len(old) and (old == old[0]).all()  # one colour under: a paper, a box (most text)
         if old[0] < 0xFF000000 if one else (old < 0xFF000000).any(): return False
@@ -497,8 +520,9 @@ class _Blend:
                 i = np.arange(len(o))
                 rank = i - np.maximum.accumulate(np.where(new, i, 0))
                 rounds = [o[rank == k] for k in range(rank.max() + 1)]
+        elif cuts: rounds = [slice(a, b) for a, b in zip((0, *cuts), (*cuts, len(lin)))]
         for k, m in enumerate(rounds):
-            at, d, c = (lin, old, v) if m is None else (lin[m], px[lin[m]], v[m])
+            at, d, c = (lin, old, v) if m is None else (lin[m], old[m] if k == 0 else px[lin[m]], v[m])
             if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0]))[c]  # a row of the tables
             else:
                 vv = c.astype(np.uint32) << 8

@@ -218,6 +218,25 @@ def test_a_plain_text_is_drawn_at_once_as_matplotlib_draws_it():
     assert np.array_equal(mine, _texts_drawn(specs, False)[0])
 
 
+def test_glyphs_inking_one_pixel_are_blended_in_rounds_in_matplotlibs_order(monkeypatch):
+    """Glyphs whose ink may share pixels (kerned pairs, lines set close) are blended in rounds, a glyph after those it
+    may meet, lines together or (where they meet) one after the other: matplotlib's pixels, over paper and over a line."""
+    seen = []
+    def rounds(lines, meet):
+        out = orig(lines, meet)
+        seen.append((meet, len(out[2])))
+        return out
+    orig = glyphs._rounds
+    monkeypatch.setattr(glyphs, '_rounds', rounds)
+    specs = [(.02, .9, 'AVAWAT Tj fj\nLT yVA WAV', dict(va='top', fontsize=26)),  # lines apart: rounds side by side
+             (.05, .6, 'VAVAV/\\/\\\nAVAVA//\\', dict(va='top', fontsize=24, linespacing=.45, alpha=.8)),  # lines meet
+             (.3, .2, 'AVATAR f/j', dict(fontsize=30, color='C3'))]
+    mine, done = _texts_drawn(specs, True)
+    assert all(done)
+    assert np.array_equal(mine, _texts_drawn(specs, False)[0])
+    assert (False, True) in {(m, n > 0) for m, n in seen} and (True, True) in {(m, n > 0) for m, n in seen}, seen
+
+
 def test_other_texts_are_left_to_matplotlib():
     fig = Figure(figsize=(3, 2), dpi=100)
     ax = fig.add_axes((.1, .1, .8, .8))
