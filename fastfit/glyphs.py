@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from itertools import accumulate
+from itertools import accumulate, count
 
 import matplotlib as mpl
 import matplotlib.colors as mcolors
@@ -72,8 +72,13 @@ class _Face:
         # string -> if shaping makes it two glyphs: their indices, HarfBuzz x of the second (px) and its FreeType pen
         # (1/64 px); else None
         self.pairs = {}
+        # two characters that are two units (no ligature) laid out as a pair -> HarfBuzz x of the second, its FreeType pen
+        # advance, the second's info (as chars')
+        self.steps = {}
         self.bitmaps_ = {}  # (mode, y phase) -> {glyph * 64 + x phase: `_bitmap`}
+        self.places = {}  # (mode, pen y, canvas size) -> {pen x * 2**16 + glyph: `_at`} (pen in 1/64 px)
         self.lines = {}  # line -> `line(s)`: a frame's text is measured (layout) and then drawn, each asking for its line
+        self.heights = None  # `GlyphText.height_metrics` of its font, once asked
 
     def _char(self, c):
         self.chars[c] = info = self._shape(c)[0] if _simple(c) else None
@@ -105,6 +110,14 @@ class _Face:
         return ln
 
     def _line(self, s) -> tuple | None:
+        # most lines are single characters that make no ligature with the next one: laid out pair by pair, each pair
+        # one lookup (`steps`), where `_units_line` takes a unit at a time, each probed for a ligature
+        if len(s) < 2 or None in (st := [self.steps.get(s[i:i + 2]) for i in range(len(s) - 1)]): return self._units_line(s)
+        dx, dpen, infos = zip(*st)
+        glyphs, advances, lo, hi = zip(self.chars[s[0]], *infos)
+        return list(glyphs), list(accumulate(dx, initial=0.)), sum(dpen) + advances[-1], min(lo), max(hi)
+
+    def _units_line(self, s) -> tuple | None:
         chars, units, pairs = self.chars, self.units, self.pairs
         prev, unit, glyphs, xs, x, pen, lo, hi = None, None, [], [], 0., 0, 0, 0
         i, n = 0, len(s)
@@ -125,6 +138,7 @@ class _Face:
                 if p is _MISSING: p = self._shape(unit + s[i:j])[1]
                 if p is None or p[0] != prev[0] or p[1] != info[0]: return None
                 x += p[2]; pen += p[3]
+                if len(unit) == 1 and j == i + 1: self.steps[unit + s[i]] = p[2], p[3], info  # (unit + s[i]: no ligature)
             if prev is None or info[2] < lo: lo = info[2]
             if prev is None or info[3] > hi: hi = info[3]
             glyphs.append(info[0]); xs.append(x)
@@ -133,8 +147,8 @@ class _Face:
 
     def _bitmap(self, glyph, mode, tx, ty) -> tuple:
         """The coverage bitmap of `glyph` with its pen at (tx, ty) (1/64 px): the bitmap, its left and top in whole pixels
-        relative to the pen's whole pixel, the first and last column of its ink (relative to its left), its inked pixels
-        (rows, columns from its top left, coverages), and a dict of its places in canvases (`_at`), filled as it is pasted."""
+        relative to the pen's whole pixel, the first and last column of its ink (relative to its left), and its inked
+        pixels (rows, columns from its top left, coverages)."""
         f = self.font
         f.set_size(self.size, self.dpi)
         f._set_transform(_IDENTITY, [tx, ty])
@@ -144,35 +158,63 @@ class _Face:
         ink = np.flatnonzero(buf.any(0))
         ys, xs = np.nonzero(buf)
         return (buf, bm.left - (tx >> 6), bm.top - (ty >> 6), int(ink[0]) if len(ink) else 0,
-                int(ink[-1]) if len(ink) else -1, ys.astype(np.intp), xs.astype(np.intp), buf[ys, xs], {})
+                int(ink[-1]) if len(ink) else -1, ys.astype(np.intp), xs.astype(np.intp), buf[ys, xs])
 
-    def bitmaps(self, glyphs, mode, tx, ty) -> list:
-        "`_bitmap` of each of `glyphs` with its pen at `tx` (an int array, 1/64 px) and `ty`, cached per subpixel phase."
+    def bitmap(self, glyph, mode, tx, ty) -> tuple:
+        "`_bitmap` of `glyph` with its pen at `tx` and `ty` (1/64 px), cached per subpixel phase."
         if len(self.bitmaps_) > 20000: self.bitmaps_.clear()
         sub = self.bitmaps_.setdefault((mode is RenderMode.NORMAL, ty & 63), {})
-        out = []
-        for g, k, t in zip(glyphs, (np.asarray(glyphs) * 64 + (tx & 63)).tolist(), tx.tolist()):
-            b = sub.get(k)
-            if b is None: b = sub[k] = self._bitmap(g, mode, t, ty)
-            out.append(b)
-        return out
+        if (b := sub.get(k := glyph * 64 + (tx & 63))) is None: b = sub[k] = self._bitmap(glyph, mode, tx, ty)
+        return b
+
+    def placed(self, glyphs, mode, tx, ty, H, W) -> list:
+        """`_at` of each of `glyphs` (an int array) with its pen at `tx` (an int array, 1/64 px) and `ty` in an H x W
+        canvas, those that ink nothing (spaces) left out. Kept per place: lines that differ by a few digits put most
+        glyphs where they were before, and then a glyph costs one dict lookup."""
+        if (at := self.places.get(where := (mode is RenderMode.NORMAL, ty, H, W))) is None:
+            if len(self.places) > 256: self.places.clear()
+            at = self.places[where] = {}
+        keys = (tx * 0x10000 + glyphs).tolist()  # (glyph indices are 16-bit)
+        out = [at.get(k) for k in keys]
+        if None in out:
+            if len(at) > 4096: at.clear()
+            for i, p in enumerate(out):
+                if p is None: out[i] = at[keys[i]] = _at(self.bitmap(int(glyphs[i]), mode, int(tx[i]), ty), int(tx[i]) >> 6,
+                                                         ty >> 6, H, W)
+        return [p for p in out if p]
 
 
 def _meet(a, b) -> bool:
     "Whether placed lines `a` and `b` (`GlyphText._place`) might ink one pixel: the ink boxes of two of their glyphs meet."
-    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a[3], b[3]
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a[1], b[1]
     if ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0: return False
-    near = [g for g in a[7] if g[3] > by0 and g[1] < by1 and g[2] >= bx0 and g[0] < bx1]  # a's glyphs in b's box
-    return any(g[0] <= h[2] and h[0] <= g[2] and g[1] < h[3] and h[1] < g[3]
-               for h in b[7] if h[3] > ay0 and h[1] < ay1 for g in near)
+    near = [g for g in a[0] if g[6] > by0 and g[2] < by1 and g[4] >= bx0 and g[3] < bx1]  # a's glyphs in b's box
+    return any(g[3] <= h[4] and h[3] <= g[4] and g[2] < h[6] and h[2] < g[6]
+               for h in b[0] if h[6] > ay0 and h[2] < ay1 for g in near)
+
+
+def _rounds(lines, meet:bool) -> tuple:
+    """(pixels, coverages, cuts) of placed lines `lines` (`GlyphText._place`) pasted one after the other, in rounds that
+    each ink a pixel at most once (`_Blend.blend`): the k-th rounds of all lines together, or, where two lines might
+    ink one pixel (`meet`), every round of a line before those of the next."""
+    if not meet and not any(p[4] for p in lines):
+        return np.concatenate([p[2] for p in lines]), np.concatenate([p[3] for p in lines]), ()
+    spans = [list(zip((0, *p[4]), (*p[4], len(p[2])))) for p in lines]
+    if meet: rounds = [[(p, a, b)] for p, sp in zip(lines, spans) for a, b in sp]
+    else: rounds = [[(p, *sp[k]) for p, sp in zip(lines, spans) if k < len(sp)] for k in range(max(map(len, spans)))]
+    return (np.concatenate([p[2][a:b] for r in rounds for p, a, b in r]),
+            np.concatenate([p[3][a:b] for r in rounds for p, a, b in r]),
+            tuple(accumulate(sum(b - a for _, a, b in r) for r in rounds[:-1])))
 
 
 def _at(g, t, base, H, W) -> tuple:
     """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
-    an H x W canvas: its left, top, first and end column of ink, right, bottom, its pixels' indices and coverages."""
+    an H x W canvas: the bitmap, its left, top, first and end column of ink, right, bottom, its pixels' indices and
+    coverages; () if it inks nothing."""
+    if g[4] < g[3]: return ()
     lf, rw = g[1] + t, H - (g[2] + base)
     h, w = g[0].shape
-    return lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
+    return g, lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
 
 
 class GlyphText:
@@ -233,28 +275,39 @@ class GlyphText:
 
     def metrics(self, s, prop, ismath):
         "`RendererAgg.get_text_width_height_descent`, from cached advances and ink heights."
-        if ismath is False and s and (ln := self._face(prop).line(s)) is not None:
+        if ismath is False and s: return self._metrics(self._face(prop), s, prop)
+        return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
+
+    def _metrics(self, face, s, prop):
+        "`metrics` of line `s` (not empty, not math) in `face`, the font of `prop`."
+        if (ln := face.line(s)) is not None:
             _, _, w, lo, hi = ln
             return w / 64.0, (hi - lo) / 64.0, -lo / 64.0
-        return RendererAgg.get_text_width_height_descent(self.r, s, prop, ismath)
+        return RendererAgg.get_text_width_height_descent(self.r, s, prop, False)
 
     def layout(self, text) -> tuple | None:
         """`text._get_layout(renderer)` (matplotlib 3.11's arithmetic, step for step) from the cached metrics, for a text
         this renderer measures (installed) that is neither rotated, wrapped, TeX nor math; else None. Its own layout
         costs a frame's text more than its metrics: a font properties' copy and hash, per line, on the way to the cache."""
+        return None if (got := self._layout(text)) is None else got[0]
+
+    def _layout(self, text) -> tuple | None:
+        "(`layout` of `text`, the `_Face` of its font), or None: the font's hash and settings read once a text, not a line."
         if (not self.active or text.get_usetex() or text.get_wrap() or text.get_rotation() != 0
                 or text.get_rotation_mode() not in ('default', 'anchor')): return None
         prop, parse = text._fontproperties, text.get_parse_math()
         lines = text.get_text().split('\n')
         clean = [ln if not parse else None if cbook.is_math_text(ln) else ln.replace(r'\$', '$') for ln in lines]
         if None in clean: return None
-        min_ascent, min_descent, line_gap = self.height_metrics(prop)
+        face = self._face(prop)
+        if (heights := face.heights) is None: heights = face.heights = self.height_metrics(prop)
+        min_ascent, min_descent, line_gap = heights
         if min_ascent is None or min_descent is None: return None
         if len(lines) == 1: line_gap = 0
         normal, spacing = text._linespacing == 'normal', text._linespacing
         thisy, wads, ys = 0.0, [], []
         for ln in clean:
-            w, h, d = self.metrics(ln, prop, False) if ln else (0, 0, 0)
+            w, h, d = self._metrics(face, ln, prop) if ln else (0, 0, 0)
             a = h - d
             if normal:
                 a = max(a, min_ascent) + line_gap / 2
@@ -290,7 +343,7 @@ class GlyphText:
                        else ymax - baseline if valign == 'baseline' else ymax - baseline / 2)
         box = Bbox.from_bounds(bx0 - offsetx, by0 - offsety, width_rot, height_rot)
         xys = [(x - offsetx, y - offsety) for x, y in zip(xs, ys)]
-        return box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)
+        return (box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)), face
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
@@ -316,18 +369,17 @@ class GlyphText:
         """Paste placed lines `lines` (`_place`, not empty) in colour `gc`, one after the other: blended at once where
         the blend table is exact, else glyph by glyph through Agg's `draw_text_image`, as matplotlib pastes them."""
         H, W = int(self.r.height), int(self.r.width)
-        if len(lines) == 1: (_, _, _, box, lin, v, overlap, _), = lines
-        else:  # lines of one text: a pixel may repeat where one line's glyphs do, or two lines' glyphs meet
-            box = tuple(f(p[3][i] for p in lines) for i, f in enumerate((min, min, max, max)))
-            overlap = any(p[6] for p in lines) or any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
-            lin, v = np.concatenate([p[4] for p in lines]), np.concatenate([p[5] for p in lines])
+        if len(lines) == 1: (_, box, lin, v, cuts), = lines
+        else:
+            box = tuple(f(p[1][i] for p in lines) for i, f in enumerate((min, min, max, max)))
+            lin, v, cuts = _rounds(lines, any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i]))
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
-        if table is not None and table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, overlap):
-            return
+        if table is not None and \
+                table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, False, cuts): return
         paste = self.r._renderer.draw_text_image
-        for gs, left, row, *_ in lines:
-            for g, x0, y0 in zip(gs, left, row): paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
+        for p in lines:
+            for g, x0, y0, *_ in p[0]: paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
 
     def draw_plain(self, text, patch_draw=None) -> bool:
         """Draw `text` as its `Text.draw` would (with this renderer installed), its lines laid out by `layout` and pasted
@@ -339,7 +391,8 @@ class GlyphText:
         if not text.get_visible() or text.get_text() == '':
             text._renderer = r
             return True
-        if (layout := self.layout(text)) is None: return False
+        if (got := self._layout(text)) is None: return False
+        layout, face = got
         lines = layout[1]
         if len(lines) == 1 and (getattr(text, 'get_fontfeatures', lambda: None)() is not None
                                 or getattr(text, 'get_language', lambda: None)() is not None): return False
@@ -348,7 +401,7 @@ class GlyphText:
         if np.ma.is_masked(y): y = np.nan
         posx, posy = text.get_transform().transform((float(text.convert_xunits(x)), float(text.convert_yunits(y))))
         if not (np.isfinite(posx) and np.isfinite(posy)): return False  # matplotlib skips it, or warns
-        face, aa, canvash = self._face(text._fontproperties), text._antialiased, r.get_canvas_width_height()[1]
+        aa, canvash = text._antialiased, r.get_canvas_width_height()[1]
         parse, placed = text.get_parse_math(), []
         for line, _, (lx, ly) in lines:
             s = line.replace(r'\$', '$') if parse else line
@@ -378,29 +431,25 @@ class GlyphText:
         return RendererAgg.draw_text(self.r, *args)
 
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
-        """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs (`_Face.bitmaps`), their lefts
-        and tops in canvas pixels from the top left, the box they cover, every inked pixel (index in the canvas) and its
-        coverage, glyph after glyph, whether two glyphs might ink one pixel (one's ink starts left of where an
-        earlier one's ends), and each glyph's ink box (first column, first row, last column, end row). Empty for a
-        line of spaces."""
+        """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs placed (`_at`, in canvas pixels
+        from the top left), the box they cover, every inked pixel (index in the canvas) and its coverage, round after
+        round, and where each round after the first starts in them (`_Blend.blend`'s `cuts`). A glyph whose ink starts
+        left of where an earlier one's ends might ink a pixel of it: it goes one round after the latest such glyph (most
+        lines have one round). Empty for a line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
         tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
-        every = face.bitmaps(ln[0], mode, tx, ty)
-        # one pass over the glyphs in Python (a line has tens: cheaper than numpy calls on lists of them), each glyph's
-        # place kept with its bitmap (lines that differ by a few digits put most glyphs where they were before)
-        gs, at, base = [], [], ty >> 6
-        for g, t in zip(every, (tx >> 6).tolist()):
-            if g[4] < g[3]: continue  # a space pastes nothing
-            if (p := g[8].get((t, base, H, W))) is None:
-                if len(g[8]) > 4096: g[8].clear()
-                p = g[8][t, base, H, W] = _at(g, t, base, H, W)
-            gs.append(g); at.append(p)
-        if not gs: return ()
-        left, row, start, end, right, bottom, lin, v = zip(*at)
-        # two glyphs might ink one pixel where one's ink starts left of where an earlier one's ends
-        overlap = any(e >= s for e, s in zip(accumulate(end, max), start[1:]))
-        return (gs, list(left), list(row), (min(left), min(row), max(right), max(bottom)), np.concatenate(lin),
-                np.concatenate(v), overlap, list(zip(start, row, end, bottom)))
+        if not (at := face.placed(np.asarray(ln[0], dtype=np.int64), mode, tx, ty, H, W)): return ()
+        _, left, row, start, end, right, bottom, lin, v = zip(*at)
+        box = (min(left), min(row), max(right), max(bottom))
+        if not (late := [j for j, e, s in zip(count(1), accumulate(end, max), start[1:]) if e >= s]):
+            return at, box, np.concatenate(lin), np.concatenate(v), ()
+        rounds = [0] * len(at)
+        for j in late: rounds[j] = 1 + max(rounds[i] for i in range(j) if end[i] >= start[j])
+        order = sorted(range(len(at)), key=rounds.__getitem__)  # (stable: glyph order within a round)
+        sizes = [0] * (rounds[order[-1]] + 1)
+        for r, a in zip(rounds, lin): sizes[r] += len(a)
+        return (at, box, np.concatenate([lin[i] for i in order]), np.concatenate([v[i] for i in order]),
+                tuple(accumulate(sizes[:-1])))
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
@@ -455,10 +504,11 @@ class _Blend:
         if not (buf[..., 3] == 255).all() or not (buf[:, 0, :3] == grey[:, None]).all(): return None
         return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(3, -1))
 
-    def blend(self, px, lin, v, overlap:bool=True) -> bool:
+    def blend(self, px, lin, v, overlap:bool=True, cuts=()) -> bool:
         """Blend coverages `v` (uint8) into pixels `lin` (indices) of `px`, a canvas's RGBA pixels as uint32, as
-        `draw_text_image` would, one after the other where a pixel repeats (when `overlap`). False, having drawn
-        nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
+        `draw_text_image` would, one after the other where a pixel repeats: found by sorting (when `overlap`), or known
+        to repeat only in different rounds, `lin` cut at `cuts` (offsets) into rounds blended one after the other. False,
+        having drawn nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
         old = px[lin]
         one = len(old) and (old == old[0]).all()  # one colour under: a paper, a box (most text)
         if old[0] < 0xFF000000 if one else (old < 0xFF000000).any(): return False
@@ -470,8 +520,9 @@ class _Blend:
                 i = np.arange(len(o))
                 rank = i - np.maximum.accumulate(np.where(new, i, 0))
                 rounds = [o[rank == k] for k in range(rank.max() + 1)]
+        elif cuts: rounds = [slice(a, b) for a, b in zip((0, *cuts), (*cuts, len(lin)))]
         for k, m in enumerate(rounds):
-            at, d, c = (lin, old, v) if m is None else (lin[m], px[lin[m]], v[m])
+            at, d, c = (lin, old, v) if m is None else (lin[m], old[m] if k == 0 else px[lin[m]], v[m])
             if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0]))[c]  # a row of the tables
             else:
                 vv = c.astype(np.uint32) << 8

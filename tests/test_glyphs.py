@@ -218,6 +218,25 @@ def test_a_plain_text_is_drawn_at_once_as_matplotlib_draws_it():
     assert np.array_equal(mine, _texts_drawn(specs, False)[0])
 
 
+def test_glyphs_inking_one_pixel_are_blended_in_rounds_in_matplotlibs_order(monkeypatch):
+    """Glyphs whose ink may share pixels (kerned pairs, lines set close) are blended in rounds, a glyph after those it
+    may meet, lines together or (where they meet) one after the other: matplotlib's pixels, over paper and over a line."""
+    seen = []
+    def rounds(lines, meet):
+        out = orig(lines, meet)
+        seen.append((meet, len(out[2])))
+        return out
+    orig = glyphs._rounds
+    monkeypatch.setattr(glyphs, '_rounds', rounds)
+    specs = [(.02, .9, 'AVAWAT Tj fj\nLT yVA WAV', dict(va='top', fontsize=26)),  # lines apart: rounds side by side
+             (.05, .6, 'VAVAV/\\/\\\nAVAVA//\\', dict(va='top', fontsize=24, linespacing=.45, alpha=.8)),  # lines meet
+             (.3, .2, 'AVATAR f/j', dict(fontsize=30, color='C3'))]
+    mine, done = _texts_drawn(specs, True)
+    assert all(done)
+    assert np.array_equal(mine, _texts_drawn(specs, False)[0])
+    assert (False, True) in {(m, n > 0) for m, n in seen} and (True, True) in {(m, n > 0) for m, n in seen}, seen
+
+
 def test_other_texts_are_left_to_matplotlib():
     fig = Figure(figsize=(3, 2), dpi=100)
     ax = fig.add_axes((.1, .1, .8, .8))
@@ -249,3 +268,16 @@ def test_lines_with_ligatures_are_drawn_from_the_cache_as_matplotlib_draws_them(
     for s in texts[:4] + texts[5:]:
         assert g.metrics(s, prop, False) == type(r).get_text_width_height_descent(r, s, prop, False), s
     if 'family' not in kw: assert len(g._face(prop).line('office fluff')[0]) == 8  # o, ffi, c, e, a space, fl, u, ff
+
+
+@pytest.mark.parametrize('family', ['sans-serif', 'monospace'])
+def test_a_line_laid_out_pair_by_pair_is_laid_out_unit_by_unit(family):
+    "A line whose adjacent characters were all seen as pairs (no ligature) takes one lookup a pair: the same layout."
+    from matplotlib.font_manager import FontProperties
+    face = GlyphText(FigureCanvasAgg(Figure(dpi=80)).get_renderer())._face(FontProperties(family=family, size=11))
+    rng, paired = random.Random(2), 0
+    for s in _strings(400, seed=2) + ['ffi fi' * 3, 'office', 'x', 'a\tb', 'e\u0301']:
+        for t in (s, s[::-1], s + s, ''.join(rng.sample(s, len(s)))):  # seen once, then made of pairs seen before
+            paired += len(t) > 1 and all(t[i:i + 2] in face.steps for i in range(len(t) - 1))
+            assert face._line(t) == face._units_line(t), t
+    assert paired > 300  # the pair path was taken
