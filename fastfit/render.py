@@ -22,6 +22,7 @@ from matplotlib.transforms import Affine2DBase
 from PIL import Image
 
 from .glyphs import GlyphText
+from .panels.layout import ticks_placed_once
 
 __all__ = ['Renderer', 'render_frames', 'frames_differ', 'mpl_frames']
 
@@ -434,6 +435,13 @@ def frames_differ(a, b, tol:int=40) -> float:
     return float((np.abs(a - b) > tol).any(-1).mean())
 
 
+def _ticks_once(draw, axis):
+    "`axis.draw` placing its ticks once a draw (`ticks_placed_once`): nothing moves while an axis draws."
+    def drawn(renderer):
+        with ticks_placed_once([axis]): return draw(renderer)
+    return drawn
+
+
 def _limits(ax):
     lims = [ax.get_xlim(), ax.get_ylim()] + ([ax.get_zlim()] if hasattr(ax, 'get_zlim') else [])
     return tuple(map(tuple, lims))
@@ -489,7 +497,11 @@ class Renderer:
         for a in hidden: a.set_animated(True)
         self.text.install()
         self.dirty = None
-        self.canvas.draw()
+        axes = [x for a in self.fig.axes for x in a._axis_map.values() if 'draw' not in vars(x)]
+        for x in axes: x.draw = _ticks_once(x.draw, x)
+        try: self.canvas.draw()
+        finally:
+            for x in axes: del x.draw
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.backgrounds += 1
         bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None

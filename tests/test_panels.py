@@ -121,6 +121,7 @@ def test_tight_layout_measuring_each_axes_once_lays_out_as_matplotlib():
     for a, b in zip(figs[0].axes, figs[1].axes):
         assert np.array_equal(a.get_position().get_points(), b.get_position().get_points())
         assert 'get_tightbbox' not in vars(b)  # the axes are given back as they were
+        assert not any('_update_ticks' in vars(x) for x in b._axis_map.values())
 
 
 def test_merged_legends_are_not_placed_yet_draw_the_same(monkeypatch):

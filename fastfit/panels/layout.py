@@ -3,12 +3,15 @@ drawn in any frame (`place_legend`), a point that may leave the axes marked at t
 and axis labels with their notes in one bracket (`label`)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from matplotlib.collections import Collection
 
 from ..style import style_scale
 
-__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner', 'merge_legend', 'legend_merged']
+__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner', 'merge_legend', 'legend_merged',
+           'ticks_placed_once']
 
 _NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.9)
 
@@ -205,3 +208,21 @@ class EdgeMark:
         self.text.set_position((tu, tv)); self.text.set_ha(ha); self.text.set_va(va)
         self.text.set_text(what)
         self.text.set_visible(True)
+
+
+@contextmanager
+def ticks_placed_once(axes):
+    """Meanwhile each of `axes` (matplotlib `Axis` objects) places its ticks (locator, formatter, every tick moved) when
+    first asked only, and gives the same ticks after: measuring or drawing an axis places them up to five times (for its
+    tick labels, its label, its spines), the same each time while nothing moves. Use it where nothing moves."""
+    def once(update):
+        kept = []
+        def ticks():
+            if not kept: kept.append(update())
+            return list(kept[0])
+        return ticks
+    axes = [x for x in axes if '_update_ticks' not in vars(x)]
+    for x in axes: x._update_ticks = once(x._update_ticks)
+    try: yield
+    finally:
+        for x in axes: del x._update_ticks
