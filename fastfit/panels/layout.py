@@ -123,11 +123,15 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
     uv = _drawn(ax) if avoid is None else np.asarray(avoid).reshape(-1, 2)
     r = _renderer(ax.figure)
     boxes = [t.get_window_extent(r).transformed(ax.transAxes.inverted()) for t in texts if t.get_text()]  # shown in some frame
-    best, leg = None, None
+    best, leg, size = None, None, None
     for spot in spots:  # one legend moved from spot to spot (building one costs ~10x moving it: handles are copied)
         if leg is None: leg = ax.legend(handles, labels, loc=spot, fontsize=fs, **kw)
         else: leg.set_loc(spot)
-        bb = leg.get_window_extent(r).transformed(ax.transAxes.inverted())
+        # `leg.get_window_extent(r)`, its box laid out once: it is as big at every spot (its entries are laid out anew
+        # each time they are measured, ~1 ms)
+        box = leg._legend_box
+        if size is None: size = box.get_bbox(r)
+        bb = size.translated(*box.get_offset(size, r)).transformed(ax.transAxes.inverted())
         if any(bb.overlaps(b) for b in boxes): continue
         x0, y0, x1, y1 = bb.x0 - .01, bb.y0 - .01, bb.x1 + .01, bb.y1 + .01
         n = int(((uv[:, 0] > x0) & (uv[:, 0] < x1) & (uv[:, 1] > y0) & (uv[:, 1] < y1)).sum())
