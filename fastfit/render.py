@@ -435,10 +435,12 @@ def frames_differ(a, b, tol:int=40) -> float:
     return float((np.abs(a - b) > tol).any(-1).mean())
 
 
-def _ticks_once(draw, axis):
-    "`axis.draw` placing its ticks once a draw (`ticks_placed_once`): nothing moves while an axis draws."
+def _ticks_once(ax):
+    """`ax.draw` with each of its axes placing its ticks once a draw (`ticks_placed_once`): a 2D axes sets its limits and
+    aspect first, then nothing moves while it draws (its title, tick labels and axis labels each placed the ticks)."""
+    draw = ax.draw
     def drawn(renderer):
-        with ticks_placed_once([axis]): return draw(renderer)
+        with ticks_placed_once(ax._axis_map.values()): return draw(renderer)
     return drawn
 
 
@@ -497,11 +499,11 @@ class Renderer:
         for a in hidden: a.set_animated(True)
         self.text.install()
         self.dirty = None
-        axes = [x for a in self.fig.axes for x in a._axis_map.values() if 'draw' not in vars(x)]
-        for x in axes: x.draw = _ticks_once(x.draw, x)
+        axs = [a for a in self.fig.axes if type(a).draw is Axes.draw and 'draw' not in vars(a)]
+        for a in axs: a.draw = _ticks_once(a)
         try: self.canvas.draw()
         finally:
-            for x in axes: del x.draw
+            for a in axs: del a.draw
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.backgrounds += 1
         bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None

@@ -298,3 +298,43 @@ def test_a_hidden_moving_text_is_not_drawn(monkeypatch):
         fr.draw(k % len(fr))
         fr.fig.canvas.draw()
         assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
+
+
+class _TitledGrid:
+    "Small multiples with titles above ticks on both sides (the title is placed by measuring the x axis), a moving line each."
+    def __init__(self):
+        self.fig = Figure(figsize=(6, 4), dpi=100)
+        self.artists = []
+        for i, ax in enumerate(self.fig.subplots(2, 2).flat):
+            ax.plot([0, 1, 2.5], [i, 3, 1e3 * i]); ax.set_title(f"run {i}"); ax.set_xlabel('x'); ax.set_ylabel('y')
+            ax.xaxis.set_ticks_position('both')
+            self.artists.append(ax.plot([0, 2], [0, 3], zorder=5)[0])
+        self.fig.tight_layout()
+
+    def __len__(self): return 3
+
+    def draw(self, k):
+        for ln in self.artists: ln.set_ydata([k, 3 - k])
+        return self.artists
+
+
+def test_the_background_places_each_axis_ticks_once_and_draws_the_same(monkeypatch):
+    "The still background is drawn with each axis placing its ticks once a draw: the same pixels as placing them each time asked."
+    import contextlib
+
+    from matplotlib.axis import Axis
+
+    import fastfit.render as render
+    placed, update = [], Axis._update_ticks
+    monkeypatch.setattr(Axis, '_update_ticks', lambda self: placed.append(self) or update(self))
+    backgrounds = []
+    for once in (True, False):
+        if not once: monkeypatch.setattr(render, 'ticks_placed_once', lambda axes: contextlib.nullcontext())
+        fr = _TitledGrid()
+        placed.clear()
+        with Renderer(fr, check=False) as r:
+            backgrounds.append(np.asarray(r.background).copy())
+            assert all('draw' not in vars(a) and '_update_ticks' not in vars(x) for a in fr.fig.axes for x in a._axis_map.values())
+        if once: assert len(placed) == len(set(map(id, placed))) == 8  # each axis once
+        else: assert len(placed) > 8
+    assert np.array_equal(*backgrounds)
