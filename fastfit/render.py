@@ -61,10 +61,19 @@ def _draw_order(container) -> list:
     return sorted(kids, key=attrgetter('zorder'))
 
 
-def _overlaps(a, b, renderer) -> bool:
-    try: ba, bb = a.get_window_extent(renderer), b.get_window_extent(renderer)
-    except Exception: return True
-    return ba.overlaps(bb)
+def _extents(renderer):
+    """Whether two artists overlap on the canvas (True if either cannot say where it is), each measured once: a figure's
+    legend is laid out anew each time it is measured (~0.5 ms), and it is compared with every panel."""
+    kept = {}
+    def extent(a):
+        if id(a) not in kept:
+            try: kept[id(a)] = a.get_window_extent(renderer)
+            except Exception: kept[id(a)] = None
+        return kept[id(a)]
+    def overlaps(a, b) -> bool:
+        ba, bb = extent(a), extent(b)
+        return ba is None or bb is None or ba.overlaps(bb)
+    return overlaps
 
 
 def _plain(ax) -> bool:
@@ -79,9 +88,9 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
     are redrawn whole each frame."""
     ids = {id(a) for a in moving}
     seq, placed = [], set()
-    top = _draw_order(fig)
+    top, overlaps = _draw_order(fig), _extents(renderer)
     def above(cont):  # later figure-level artists (another panel, a suptitle) that overlap panel `cont`
-        return [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and _overlaps(a, cont, renderer)]
+        return [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and overlaps(a, cont)]
     for cont in [c for c in top if isinstance(c, Axes)] + [fig]:
         kids = top if cont is fig else _draw_order(cont)
         own = [a for a in kids if id(a) in ids]
