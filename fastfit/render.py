@@ -6,6 +6,7 @@ import io
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from enum import Enum
 from operator import attrgetter
 
@@ -444,13 +445,22 @@ def frames_differ(a, b, tol:int=40) -> float:
     return float((np.abs(a - b) > tol).any(-1).mean())
 
 
-def _ticks_once(ax):
-    """`ax.draw` with each of its axes placing its ticks once a draw (`ticks_placed_once`): a 2D axes sets its limits and
-    aspect first, then nothing moves while it draws (its title, tick labels and axis labels each placed the ticks)."""
-    draw = ax.draw
-    def drawn(renderer):
-        with ticks_placed_once(ax._axis_map.values()): return draw(renderer)
-    return drawn
+@contextmanager
+def _ticks_once_a_draw(fig):
+    """Meanwhile each 2D axes of `fig`, and each of their axis drawn alone (in a layer above a moving artist), places
+    its ticks once a draw (`ticks_placed_once`): a 2D axes sets its limits and aspect first, then nothing moves while it
+    draws (its title, tick labels and axis labels each placed the ticks)."""
+    def once(draw, axes):
+        def drawn(renderer):
+            with ticks_placed_once(axes): return draw(renderer)
+        return drawn
+    axs = [a for a in fig.axes if type(a).draw is Axes.draw]
+    parts = [(a, list(a._axis_map.values())) for a in axs] + [(x, [x]) for a in axs for x in a._axis_map.values()]
+    parts = [(a, axes) for a, axes in parts if 'draw' not in vars(a)]
+    for a, axes in parts: a.draw = once(a.draw, axes)
+    try: yield
+    finally:
+        for a, _ in parts: del a.draw
 
 
 def _limits(ax):
@@ -508,15 +518,12 @@ class Renderer:
         for a in hidden: a.set_animated(True)
         self.text.install()
         self.dirty = None
-        axs = [a for a in self.fig.axes if type(a).draw is Axes.draw and 'draw' not in vars(a)]
-        for a in axs: a.draw = _ticks_once(a)
-        try: self.canvas.draw()
-        finally:
-            for a in axs: del a.draw
-        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
-        self.backgrounds += 1
-        bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
-        self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
+        with _ticks_once_a_draw(self.fig):
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            self.backgrounds += 1
+            bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
+            self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
         self.meshes = {id(x): _Mesh(self.canvas, x) for x in seq if _Mesh.fits(x)}  # painted by lookup, not drawn
         if len(self.steps) > 1 and (m := self.meshes.get(id(self.steps[0]))) is not None \
                 and isinstance(self.steps[1], _Layer) and getattr(self.steps[1], 'at', None) is not None:
