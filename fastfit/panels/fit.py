@@ -18,8 +18,8 @@ __all__ = ['FitPanel']
 def _plot_feature(x) -> int:
     "The feature drawn on the x axis: the first that is not constant (a ones column is skipped) in `x` (or a list of sets)."
     xs = x if isinstance(x, (list, tuple)) else [x]
-    lo = torch.stack([t.min(0).values for t in xs]).min(0).values
-    varies = (torch.stack([t.max(0).values for t in xs]).max(0).values - lo) > 0
+    lo = torch.stack([t.amin(0) for t in xs]).amin(0)  # not min(0): its indices are found in a parallel region (ms)
+    varies = (torch.stack([t.amax(0) for t in xs]).amax(0) - lo) > 0
     return int(varies.nonzero()[0]) if varies.any() else 0
 
 
