@@ -235,10 +235,11 @@ ONE_THREAD_VALUES = 1 << 24
 
 
 @contextmanager
-def _one_thread(values:int):
-    "torch on one thread meanwhile, if a computation of `values` (theta, point, unit) values is small (see ONE_THREAD_VALUES)."
+def _one_thread(values:int, most:int|None=None):
+    """torch on one thread meanwhile, if a computation of `values` (theta, point, unit) values is small: at most `most`
+    (default `ONE_THREAD_VALUES`)."""
     was = torch.get_num_threads()
-    if values > ONE_THREAD_VALUES or was == 1:
+    if values > (ONE_THREAD_VALUES if most is None else most) or was == 1:
         yield
         return
     torch.set_num_threads(1)
