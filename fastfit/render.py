@@ -117,6 +117,24 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
     return seq, len(placed) == len(moving)
 
 
+@contextmanager
+def _ticks_once_a_draw(fig):
+    """Meanwhile each 2D axes of `fig`, and each of their axis drawn alone (in a layer above a moving artist), places
+    its ticks once a draw (`ticks_placed_once`): a 2D axes sets its limits and aspect first, then nothing moves while it
+    draws (its title, tick labels and axis labels each placed the ticks)."""
+    def once(draw, axes):
+        def drawn(renderer):
+            with ticks_placed_once(axes): return draw(renderer)
+        return drawn
+    axs = [a for a in fig.axes if type(a).draw is Axes.draw]
+    parts = [(a, list(a._axis_map.values())) for a in axs] + [(x, [x]) for a in axs for x in a._axis_map.values()]
+    parts = [(a, axes) for a, axes in parts if 'draw' not in vars(a)]
+    for a, axes in parts: a.draw = once(a.draw, axes)
+    try: yield
+    finally:
+        for a, _ in parts: del a.draw
+
+
 class _Layer:
     "Static artists pre-rendered on a transparent canvas, kept as the pixels they cover, ready to composite."
     def __init__(self, canvas, artists, background):
@@ -443,24 +461,6 @@ def frames_differ(a, b, tol:int=40) -> float:
     a, b = np.asarray(a)[..., :3].astype(np.int16), np.asarray(b)[..., :3].astype(np.int16)
     if a.shape != b.shape: return 1.
     return float((np.abs(a - b) > tol).any(-1).mean())
-
-
-@contextmanager
-def _ticks_once_a_draw(fig):
-    """Meanwhile each 2D axes of `fig`, and each of their axis drawn alone (in a layer above a moving artist), places
-    its ticks once a draw (`ticks_placed_once`): a 2D axes sets its limits and aspect first, then nothing moves while it
-    draws (its title, tick labels and axis labels each placed the ticks)."""
-    def once(draw, axes):
-        def drawn(renderer):
-            with ticks_placed_once(axes): return draw(renderer)
-        return drawn
-    axs = [a for a in fig.axes if type(a).draw is Axes.draw]
-    parts = [(a, list(a._axis_map.values())) for a in axs] + [(x, [x]) for a in axs for x in a._axis_map.values()]
-    parts = [(a, axes) for a, axes in parts if 'draw' not in vars(a)]
-    for a, axes in parts: a.draw = once(a.draw, axes)
-    try: yield
-    finally:
-        for a, _ in parts: del a.draw
 
 
 def _limits(ax):

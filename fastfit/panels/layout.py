@@ -104,6 +104,24 @@ def legend_merged(ax) -> bool:
     return getattr(ax, '_fastfit_merged_legend', False)
 
 
+@contextmanager
+def ticks_placed_once(axes):
+    """Meanwhile each of `axes` (matplotlib `Axis` objects) places its ticks (locator, formatter, every tick moved) when
+    first asked only, and gives the same ticks after: measuring or drawing an axis places them up to five times (for its
+    tick labels, its label, its spines), the same each time while nothing moves. Use it where nothing moves."""
+    def once(update):
+        kept = []
+        def ticks():
+            if not kept: kept.append(update())
+            return list(kept[0])
+        return ticks
+    axes = [x for x in axes if '_update_ticks' not in vars(x)]
+    for x in axes: x._update_ticks = once(x._update_ticks)
+    try: yield
+    finally:
+        for x in axes: del x._update_ticks
+
+
 _SPOTS = ('upper right', 'upper left', 'lower right', 'lower left', 'center right', 'center left', 'upper center',
           'lower center')
 
@@ -212,21 +230,3 @@ class EdgeMark:
         self.text.set_position((tu, tv)); self.text.set_ha(ha); self.text.set_va(va)
         self.text.set_text(what)
         self.text.set_visible(True)
-
-
-@contextmanager
-def ticks_placed_once(axes):
-    """Meanwhile each of `axes` (matplotlib `Axis` objects) places its ticks (locator, formatter, every tick moved) when
-    first asked only, and gives the same ticks after: measuring or drawing an axis places them up to five times (for its
-    tick labels, its label, its spines), the same each time while nothing moves. Use it where nothing moves."""
-    def once(update):
-        kept = []
-        def ticks():
-            if not kept: kept.append(update())
-            return list(kept[0])
-        return ticks
-    axes = [x for x in axes if '_update_ticks' not in vars(x)]
-    for x in axes: x._update_ticks = once(x._update_ticks)
-    try: yield
-    finally:
-        for x in axes: del x._update_ticks
