@@ -9,7 +9,7 @@ from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
 from ..style import style_scale
-from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, PANELS, Panel, _outputs_each, _raw_x, _short, sample_sets
 from .layout import EdgeMark, axes_points, label, legend_merged, place_legend
 
 __all__ = ['FitPanel']
@@ -76,7 +76,7 @@ class FitPanel(Panel):
             self.predss = []
             for run, r in enumerate(self.recss):
                 m = self.model_copy(run)
-                self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
+                self.predss.append(np.stack([self._curve(out) for out in _outputs_each(m, r.params, xg)]))
             self.preds = self.predss[0]
             # normalize=True: the truth of the data in its own units (`truth` is that of the model on standardised x)
             raw = getattr(dls, 'norm', None) is not None
