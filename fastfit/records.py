@@ -56,6 +56,10 @@ class _Params(Sequence):
         if (p := self.made.get(k)) is None: p = self.made[k] = {n: v[self.idx[k]] for n, v in self.ps.items()}
         return p
 
+    def stacked(self) -> dict:
+        "{name: (len, *shape)}: every record's parameters at once."
+        return {n: v[self.idx] for n, v in self.ps.items()}
+
 
 class Records:
     """The states drawn, one per frame: `params[k]` (name -> tensor), `steps[k]` and `losses[k]` (the training loss

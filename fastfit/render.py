@@ -6,6 +6,7 @@ import io
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from enum import Enum
 from operator import attrgetter
 
@@ -22,6 +23,7 @@ from matplotlib.transforms import Affine2DBase
 from PIL import Image
 
 from .glyphs import GlyphText
+from .panels.layout import ticks_placed_once
 
 __all__ = ['Renderer', 'render_frames', 'frames_differ', 'mpl_frames']
 
@@ -60,10 +62,19 @@ def _draw_order(container) -> list:
     return sorted(kids, key=attrgetter('zorder'))
 
 
-def _overlaps(a, b, renderer) -> bool:
-    try: ba, bb = a.get_window_extent(renderer), b.get_window_extent(renderer)
-    except Exception: return True
-    return ba.overlaps(bb)
+def _extents(renderer):
+    """Whether two artists overlap on the canvas (True if either cannot say where it is), each measured once: a figure's
+    legend is laid out anew each time it is measured (~0.5 ms), and it is compared with every panel."""
+    kept = {}
+    def extent(a):
+        if id(a) not in kept:
+            try: kept[id(a)] = a.get_window_extent(renderer)
+            except Exception: kept[id(a)] = None
+        return kept[id(a)]
+    def overlaps(a, b) -> bool:
+        ba, bb = extent(a), extent(b)
+        return ba is None or bb is None or ba.overlaps(bb)
+    return overlaps
 
 
 def _plain(ax) -> bool:
@@ -78,9 +89,9 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
     are redrawn whole each frame."""
     ids = {id(a) for a in moving}
     seq, placed = [], set()
-    top = _draw_order(fig)
+    top, overlaps = _draw_order(fig), _extents(renderer)
     def above(cont):  # later figure-level artists (another panel, a suptitle) that overlap panel `cont`
-        return [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and _overlaps(a, cont, renderer)]
+        return [a for a in top[top.index(cont) + 1:] if id(a) not in ids and a.get_visible() and overlaps(a, cont)]
     for cont in [c for c in top if isinstance(c, Axes)] + [fig]:
         kids = top if cont is fig else _draw_order(cont)
         own = [a for a in kids if id(a) in ids]
@@ -104,6 +115,24 @@ def _plan(fig, moving, renderer, whole=()) -> tuple:
     # Moving artists nested deeper at figure level (inside a figure legend, say) are drawn last.
     seq += [a for a in moving if id(a) not in placed]
     return seq, len(placed) == len(moving)
+
+
+@contextmanager
+def _ticks_once_a_draw(fig):
+    """Meanwhile each 2D axes of `fig`, and each of their axis drawn alone (in a layer above a moving artist), places
+    its ticks once a draw (`ticks_placed_once`): a 2D axes sets its limits and aspect first, then nothing moves while it
+    draws (its title, tick labels and axis labels each placed the ticks)."""
+    def once(draw, axes):
+        def drawn(renderer):
+            with ticks_placed_once(axes): return draw(renderer)
+        return drawn
+    axs = [a for a in fig.axes if type(a).draw is Axes.draw]
+    parts = [(a, list(a._axis_map.values())) for a in axs] + [(x, [x]) for a in axs for x in a._axis_map.values()]
+    parts = [(a, axes) for a, axes in parts if 'draw' not in vars(a)]
+    for a, axes in parts: a.draw = once(a.draw, axes)
+    try: yield
+    finally:
+        for a, _ in parts: del a.draw
 
 
 class _Layer:
@@ -495,11 +524,12 @@ class Renderer:
         for a in hidden: a.set_animated(True)
         self.text.install()
         self.dirty = None
-        self.canvas.draw()
-        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
-        self.backgrounds += 1
-        bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
-        self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
+        with _ticks_once_a_draw(self.fig):
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            self.backgrounds += 1
+            bg = np.asarray(self.canvas.buffer_rgba()).copy() if any(isinstance(x, list) for x in seq) else None
+            self.steps = [_Layer(self.canvas, x, bg) if isinstance(x, list) else x for x in seq]
         self.meshes = {id(x): _Mesh(self.canvas, x) for x in seq if _Mesh.fits(x)}  # painted by lookup, not drawn
         if len(self.steps) > 1 and (m := self.meshes.get(id(self.steps[0]))) is not None \
                 and isinstance(self.steps[1], _Layer) and getattr(self.steps[1], 'at', None) is not None:

@@ -455,3 +455,15 @@ def test_binary_accuracy_follows_labels_changed_in_place():
     assert binary_accuracy(logits, y).item() == 1.
     assert binary_accuracy(logits, torch.zeros(4, 1, dtype=torch.long)).item() == .5
     assert binary_accuracy(logits, y.view(-1).float()).item() == 1.  # other shapes and dtypes: the same elements compared
+
+
+def test_the_loss_panels_optimum_loss_on_one_thread_is_the_same(two, monkeypatch):
+    "The loss panel computes a small classifier's optimum loss on one thread (no threads woken): the same number as on torch's."
+    import fastfit.panels.base as base
+    from fastfit.panels.loss import LossPanel
+    from fastfit.records import Records
+    threads = []
+    monkeypatch.setattr(base.torch, 'set_num_threads', lambda n, f=torch.set_num_threads: threads.append(n) or f(n))
+    panel = LossPanel(two, Records.from_history(two.param_history, 10))
+    assert panel.opt == two.train_loss(two.optimum())
+    assert threads[:1] == ([1] if torch.get_num_threads() > 1 else [])

@@ -167,6 +167,19 @@ def test_live_picture_redraws_a_state_given_now():
     assert frames_differ(img, fresh) < 1e-3
 
 
+def test_a_live_fit_caption_follows_new_records():
+    "The fit panel's captions, made once for the records drawn, are made again for the next records given."
+    learn = learner()
+    quiet_fit(learn, 40)
+    h = learn.param_history
+    pic = LivePicture(learn, Records.from_history(h, 1), panels=('fit',), dpi=50)
+    pic.draw()
+    first = pic.fr.panels[0].text.get_text()
+    pic.draw(Records([{k: v[3] for k, v in h.params.items()}], [h.steps[3]], [h.losses[3].item()]))
+    fit = pic.fr.panels[0]
+    assert fit.text.get_text() == fit._caption(0) != first and 'step 3' in fit.text.get_text()
+
+
 # -- in a real Jupyter kernel ----------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def kernel(tmp_path_factory):

@@ -121,6 +121,7 @@ def test_tight_layout_measuring_each_axes_once_lays_out_as_matplotlib():
     for a, b in zip(figs[0].axes, figs[1].axes):
         assert np.array_equal(a.get_position().get_points(), b.get_position().get_points())
         assert 'get_tightbbox' not in vars(b)  # the axes are given back as they were
+        assert not any('_update_ticks' in vars(x) for x in b._axis_map.values())
 
 
 def test_merged_legends_are_not_placed_yet_draw_the_same(monkeypatch):
@@ -132,3 +133,24 @@ def test_merged_legends_are_not_placed_yet_draw_the_same(monkeypatch):
     fast = _picture(fr)
     monkeypatch.setattr(frames, 'merge_legend', lambda ax: None)  # every panel's legend placed, then merged
     assert np.array_equal(_picture(sweep.frames(4)), fast)
+
+
+@pytest.mark.parametrize('make', ['linear', 'poly', 'mlp'])
+def test_outputs_each_are_functional_calls_and_leave_the_model_as_it_was(make):
+    "A model's output at each record, its parameters swapped in once a record: functional_call's numbers; given back."
+    from torch.func import functional_call
+
+    from fastfit.models import MLPModel, PolyModel
+    from fastfit.panels.base import _outputs_each
+    model = {'linear': lambda: LinearModel(3), 'poly': lambda: PolyModel(3), 'mlp': lambda: MLPModel(hidden=(8, 4))}[make]()
+    g = torch.Generator().manual_seed(0)
+    names = dict(model.named_parameters())
+    params = [{k: torch.randn(v.shape, generator=g) for k, v in names.items()} for _ in range(5)]
+    x = torch.randn(50, 3 if make == 'linear' else 1, generator=g)
+    before = {k: v for k, v in model.named_parameters()}
+    with torch.no_grad():
+        fast, slow = _outputs_each(model, params, x), [functional_call(model, p, (x,)) for p in params]
+        part = _outputs_each(model, [dict(list(p.items())[:1]) for p in params], x)  # not every name: functional_call's
+    assert all(torch.equal(a, b) for a, b in zip(fast, slow)) and len(fast) == 5
+    assert all(torch.equal(a, functional_call(model, dict(list(p.items())[:1]), (x,))) for a, p in zip(part, params))
+    assert dict(model.named_parameters()) == before and all(isinstance(v, torch.nn.Parameter) for v in before.values())

@@ -63,6 +63,22 @@ def test_loss_surface_poly_holds_the_others_and_names_errors():
     with pytest.raises(ValueError, match='two different'): LossSurface(learn, ('c1', 'c1'))
 
 
+def test_loss_surface_points_of_records_at_once_are_each_records_point():
+    "`points` of a history's records (stacked at once) gives what `point` gives record by record, and falls back to it."
+    from fastfit.records import Records
+    s = synth_rollercoaster()
+    learn = quiet_fit(regression_learner(s.dataloaders(bs=None, valid_pct=0), model=PolyModel(2), lr=1e-5), 20)
+    surf = LossSurface(learn, ('c0', 'c2'))  # not the first two, nor in order
+    recs = Records.from_history(learn.param_history, 7)
+    one_by_one = np.array([surf.point(p) for p in recs.params], dtype=np.float64)
+    assert one_by_one.shape == (7, 2) and np.array_equal(surf.points(recs.params), one_by_one)
+    assert np.array_equal(surf.points(list(recs.params)), one_by_one)  # plain dicts: one by one
+    assert surf.points([]).shape == (0,)
+    from fastfit.panels.nets import LossPlane
+    plane = LossPlane(learn, [learn.param_history.flat])  # its points are projections: one by one, as `point`
+    assert np.array_equal(plane.points(recs.params), np.array([plane.point(p) for p in recs.params], dtype=np.float64))
+
+
 def test_plot_loss_surface_draws_path_start_end_and_optimum(fitted):
     _, ax = plt.subplots()
     assert fitted.plot_loss_surface(n=30, ax=ax) is None

@@ -298,3 +298,47 @@ def test_a_hidden_moving_text_is_not_drawn(monkeypatch):
         fr.draw(k % len(fr))
         fr.fig.canvas.draw()
         assert np.array_equal(blitted[k], np.asarray(fr.fig.canvas.buffer_rgba())), k
+
+
+class _TitledGrid:
+    """Small multiples with titles above ticks on both sides (the title is placed by measuring the x axis), a moving line
+    each: above the axes (`zorder` 5), or under them (1: the axes are drawn on a layer above it)."""
+    def __init__(self, zorder):
+        self.fig = Figure(figsize=(6, 4), dpi=100)
+        self.artists = []
+        for i, ax in enumerate(self.fig.subplots(2, 2).flat):
+            ax.plot([0, 1, 2.5], [i, 3, 1e3 * i]); ax.set_title(f"run {i}"); ax.set_xlabel('x'); ax.set_ylabel('y')
+            ax.xaxis.set_ticks_position('both')
+            self.artists.append(ax.plot([0, 2], [0, 3], zorder=zorder)[0])
+        self.fig.tight_layout()
+
+    def __len__(self): return 3
+
+    def draw(self, k):
+        for ln in self.artists: ln.set_ydata([k, 3 - k])
+        return self.artists
+
+
+@pytest.mark.parametrize('zorder', [5, 1])
+def test_the_still_part_places_each_axis_ticks_once_a_draw_and_draws_the_same(monkeypatch, zorder):
+    """The background and the layers are drawn with each axis placing its ticks once a draw (of its axes, or of itself on
+    a layer): the same frames as placing them each time asked."""
+    import contextlib
+
+    from matplotlib.axis import Axis
+
+    import fastfit.render as render
+    placed, update = [], Axis._update_ticks
+    monkeypatch.setattr(Axis, '_update_ticks', lambda self: placed.append(self) or update(self))
+    frames, counts = [], []
+    for once in (True, False):
+        if not once: monkeypatch.setattr(render, 'ticks_placed_once', lambda axes: contextlib.nullcontext())
+        fr = _TitledGrid(zorder)
+        placed.clear()
+        with Renderer(fr, check=False) as r:
+            counts.append(len(placed))
+            assert len(set(map(id, placed))) == 8
+            assert all('draw' not in vars(a) and '_update_ticks' not in vars(x) for a in fr.fig.axes for x in a._axis_map.values())
+            frames.append(r.frame(2).copy())
+    assert counts[0] == (8 if zorder == 5 else 12) < counts[1]  # under the axes: a title placed the x ticks, then its layer
+    assert np.array_equal(*frames)

@@ -9,7 +9,7 @@ from ..classify import is_classifier, probabilities
 from ..models import flat_names
 from ..optimum import optimum_label
 from ..style import style_scale
-from .base import _NOTE, COLORS, PANELS, Panel, _raw_x, _short, sample_sets
+from .base import _NOTE, COLORS, PANELS, Panel, _outputs_each, _raw_x, _short, sample_sets
 from .layout import EdgeMark, axes_points, label, legend_merged, place_legend
 
 __all__ = ['FitPanel']
@@ -18,8 +18,8 @@ __all__ = ['FitPanel']
 def _plot_feature(x) -> int:
     "The feature drawn on the x axis: the first that is not constant (a ones column is skipped) in `x` (or a list of sets)."
     xs = x if isinstance(x, (list, tuple)) else [x]
-    lo = torch.stack([t.min(0).values for t in xs]).min(0).values
-    varies = (torch.stack([t.max(0).values for t in xs]).max(0).values - lo) > 0
+    lo = torch.stack([t.amin(0) for t in xs]).amin(0)  # not min(0): its indices are found in a parallel region (ms)
+    varies = (torch.stack([t.amax(0) for t in xs]).amax(0) - lo) > 0
     return int(varies.nonzero()[0]) if varies.any() else 0
 
 
@@ -76,7 +76,7 @@ class FitPanel(Panel):
             self.predss = []
             for run, r in enumerate(self.recss):
                 m = self.model_copy(run)
-                self.predss.append(np.stack([self._curve(functional_call(m, p, (xg,))) for p in r.params]))
+                self.predss.append(np.stack([self._curve(out) for out in _outputs_each(m, r.params, xg)]))
             self.preds = self.predss[0]
             # normalize=True: the truth of the data in its own units (`truth` is that of the model on standardised x)
             raw = getattr(dls, 'norm', None) is not None
@@ -143,14 +143,22 @@ class FitPanel(Panel):
     def _legend(self, ax):
         "The legend where neither the data nor the fitted line of any frame nor the caption lies."
         if legend_merged(ax): return place_legend(ax)  # the figure's legend: nothing to keep clear on this axes
-        longest = max(range(len(self.recs)), key=lambda k: len(self._caption(k)))
-        self.text.set_text(self._caption(longest))  # the caption's largest box, kept free
+        captions = self._captions()
+        self.text.set_text(captions[max(range(len(captions)), key=lambda k: len(captions[k]))])  # its largest box, kept free
         frames = np.unique(np.linspace(0, len(self.recs) - 1, min(len(self.recs), 40)).round().astype(int))
         curves = [np.column_stack([self.xs, p[k]]) for p in self.predss for k in frames]
         avoid = axes_points(ax, [ln for ln in ax.lines if ln not in self.lines], [np.column_stack([x, y]) for _, x, y in self.data],
                             curves)
         place_legend(ax, avoid=avoid, texts=[self.text], most=2, framealpha=.85)
         self.text.set_text('')
+
+    def _captions(self) -> list:
+        "Every frame's caption, made once for the records drawn (the legend's placing reads them all; a live view renews them)."
+        key = (self.recs, *self.recss)
+        kept = getattr(self, '_kept_captions', ((), None))
+        if len(kept[0]) != len(key) or any(a is not b for a, b in zip(kept[0], key)):
+            kept = self._kept_captions = (key, [self._caption(k) for k in range(len(self.recs))])
+        return kept[1]
 
     def _caption(self, k):
         r = self.recs
@@ -179,7 +187,7 @@ class FitPanel(Panel):
             x0 = self._tick  # a round x at three quarters of the axis: the note stays clear of the caption
             y0 = float(np.interp(x0, self.xs, y))
             off.set(x0, y0, f"fit off the chart:\ny = {_short(y0)} at {self._xname} = {_short(x0)}")
-        self.text.set_text(self._caption(k))
+        self.text.set_text(self._captions()[k])
         self._update_stop_note(k)
 
 

@@ -13,7 +13,7 @@ from ..glyphs import GlyphText
 from ..records import Records
 from ..style import restyle, style_scale
 from .base import COLORS, PANELS, Panel, _listify, fitting_panels
-from .layout import merge_legend
+from .layout import merge_legend, ticks_placed_once
 
 __all__ = ['Frames']
 
@@ -88,8 +88,9 @@ def figure_size(cells:int, split:bool=False, ncols:int|None=None, widths=None) -
 
 
 def _tight_layout(fig, rect=None) -> None:
-    """`fig.tight_layout(rect=rect)`, each axes measured once: with a `rect` matplotlib lays out twice, measuring every
-    axes (its tick labels, titles) again in the second pass, though nothing has moved in between (same numbers)."""
+    """`fig.tight_layout(rect=rect)`, each axes measured once and each axis' ticks placed once (`ticks_placed_once`):
+    with a `rect` matplotlib lays out twice, measuring every axes (its tick labels, titles) again in the second pass,
+    though nothing has moved in between (same numbers)."""
     def once(get):
         kept = {}
         def measure(renderer=None, *args, **kw):
@@ -99,7 +100,8 @@ def _tight_layout(fig, rect=None) -> None:
         return measure
     axs = [a for a in fig.axes if 'get_tightbbox' not in vars(a)]
     for a in axs: a.get_tightbbox = once(a.get_tightbbox)
-    try: fig.tight_layout(rect=rect)
+    try:
+        with ticks_placed_once([x for a in fig.axes for x in a._axis_map.values()]): fig.tight_layout(rect=rect)
     finally:
         for a in axs: del a.get_tightbbox
 

@@ -3,12 +3,15 @@ drawn in any frame (`place_legend`), a point that may leave the axes marked at t
 and axis labels with their notes in one bracket (`label`)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from matplotlib.collections import Collection
 
 from ..style import style_scale
 
-__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner', 'merge_legend', 'legend_merged']
+__all__ = ['place_legend', 'EdgeMark', 'label', 'axes_points', 'free_corner', 'merge_legend', 'legend_merged',
+           'ticks_placed_once']
 
 _NOTE = dict(boxstyle='round', fc='white', ec='0.7', alpha=.9)
 
@@ -101,6 +104,24 @@ def legend_merged(ax) -> bool:
     return getattr(ax, '_fastfit_merged_legend', False)
 
 
+@contextmanager
+def ticks_placed_once(axes):
+    """Meanwhile each of `axes` (matplotlib `Axis` objects) places its ticks (locator, formatter, every tick moved) when
+    first asked only, and gives the same ticks after: measuring or drawing an axis places them up to five times (for its
+    tick labels, its label, its spines), the same each time while nothing moves. Use it where nothing moves."""
+    def once(update):
+        kept = []
+        def ticks():
+            if not kept: kept.append(update())
+            return list(kept[0])
+        return ticks
+    axes = [x for x in axes if '_update_ticks' not in vars(x)]
+    for x in axes: x._update_ticks = once(x._update_ticks)
+    try: yield
+    finally:
+        for x in axes: del x._update_ticks
+
+
 _SPOTS = ('upper right', 'upper left', 'lower right', 'lower left', 'center right', 'center left', 'upper center',
           'lower center')
 
@@ -120,11 +141,15 @@ def place_legend(ax, handles=None, labels=None, avoid=None, texts=(), spots=_SPO
     uv = _drawn(ax) if avoid is None else np.asarray(avoid).reshape(-1, 2)
     r = _renderer(ax.figure)
     boxes = [t.get_window_extent(r).transformed(ax.transAxes.inverted()) for t in texts if t.get_text()]  # shown in some frame
-    best, leg = None, None
+    best, leg, size = None, None, None
     for spot in spots:  # one legend moved from spot to spot (building one costs ~10x moving it: handles are copied)
         if leg is None: leg = ax.legend(handles, labels, loc=spot, fontsize=fs, **kw)
         else: leg.set_loc(spot)
-        bb = leg.get_window_extent(r).transformed(ax.transAxes.inverted())
+        # `leg.get_window_extent(r)`, its box laid out once: it is as big at every spot (its entries are laid out anew
+        # each time they are measured, ~1 ms)
+        box = leg._legend_box
+        if size is None: size = box.get_bbox(r)
+        bb = size.translated(*box.get_offset(size, r)).transformed(ax.transAxes.inverted())
         if any(bb.overlaps(b) for b in boxes): continue
         x0, y0, x1, y1 = bb.x0 - .01, bb.y0 - .01, bb.x1 + .01, bb.y1 + .01
         n = int(((uv[:, 0] > x0) & (uv[:, 0] < x1) & (uv[:, 1] > y0) & (uv[:, 1] < y1)).sum())

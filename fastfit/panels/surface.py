@@ -67,6 +67,16 @@ class LossSurface:
         flat = torch.cat([t.reshape(-1) for t in ts])
         return float(flat[self.ij[0]]), float(flat[self.ij[1]])
 
+    def points(self, params) -> np.ndarray:
+        """(len(params), 2): `point` of each of `params` (dicts name -> tensor), taken at once from a history's records
+        (`Records.params`, whose `stacked()` gives every record's parameters)."""
+        at_once = hasattr(params, 'stacked') and len(params) and type(self).point is LossSurface.point  # (a plane projects)
+        ps = params.stacked() if at_once else {}
+        cols = [ps[k].float().reshape(len(params), -1) for k, _ in self.layout if k in ps]
+        if len(cols) < len(self.layout) or any(c.shape[1] != int(np.prod(s)) for c, (_, s) in zip(cols, self.layout)):
+            return np.array([self.point(p) for p in params], dtype=np.float64)
+        return torch.cat(cols, 1)[:, self.ij].double().numpy()
+
     def path(self, h:ParamHistory) -> tuple:
         "(steps, xy) of every finite record of history `h`."
         names = h.flat_names
@@ -194,7 +204,7 @@ class SurfacePanel(Panel):
             if h is not None: self.paths.append(surf.path(h))
             else: self.paths.append((np.asarray([0 if s is None else s for s in r.steps]),
                                      np.array([surf.point(p) for p in r.params])))
-        self.cur = [np.array([surf.point(p) for p in r.params], dtype=np.float64) for r in self.recss]
+        self.cur = [surf.points(r.params) for r in self.recss]
 
     def renew(self, recs):
         "Draw `recs` (one per run) from now on, keeping the grid: a live view's latest state (the path and point move)."
