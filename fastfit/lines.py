@@ -1,0 +1,135 @@
+"""Moving lines at blit speed: the calls `Line2D.draw` makes to Agg, made again with the new data, pixel for pixel.
+
+A moving line (a fitted curve, a loss curve growing, a path and the mark at its end) changes its data alone from one
+frame to the next, yet `Line2D.draw` redoes everything: `recache` (unit checks, broadcasting, stacking, a new `Path`),
+a `TransformedPath` and a frozen copy of the composed affine, a graphics context set up from a dozen properties, the
+marker's colours, snapping and scaled transform. In the 3-run export that Python cost ~35 us a line around ~25 us of
+Agg, 15 lines a frame. Here a line's first draw in a given state (`_STATE`: everything `draw` reads but the data and
+the transform's matrix) is matplotlib's own, through a renderer that records the Agg calls it makes (graphics
+contexts, marker path and transform, face colour); later draws in that state make the same calls with the new data's
+path and the frame's affine, the only arguments data change. `recache` is done as matplotlib does it where the data
+are plain numbers (`_recache`). Only lines that `draw` hands to Agg as they are take this path: `Line2D` itself, an
+affine transform, the default draw style, no path effects, sketch, gap colour, mark-every, rasterizing or filter, under
+1,000 points (no subslicing), and a recording whose paths and affine are the line's; anything else matplotlib draws.
+"""
+from __future__ import annotations
+
+from operator import attrgetter
+
+import numpy as np
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.lines import Line2D
+from matplotlib.path import Path
+
+__all__ = ['LinePainter', 'affine_of']
+
+# What `Line2D.draw` (matplotlib 3.11) reads besides the data and its transform's matrix; a recording is replayed
+# while all of these are the same objects or equal.
+_STATE_NAMES = ('_transform', '_linestyle', '_linewidth', '_dash_pattern', '_dashcapstyle', '_dashjoinstyle',
+                '_solidcapstyle', '_solidjoinstyle', '_antialiased', '_snap', '_color', '_alpha', '_url', '_gid',
+                '_clipon', 'clipbox', '_clippath', '_marker', '_markersize', '_markeredgewidth', '_markeredgecolor',
+                '_markerfacecolor', '_markerfacecoloralt', '_sketch', '_path_effects', '_gapcolor', '_drawstyle',
+                '_markevery', '_rasterized', '_agg_filter')
+_STATE = attrgetter(*_STATE_NAMES)
+_DATA_NAMES = ('_xorig', '_yorig', '_x', '_y', '_xy', '_path', '_invalidx', '_invalidy', '_subslice', '_transformed_path',
+               '_subslice_optim_min_size', '_visible')
+# matplotlib's private names this module relies on (tests/test_lines.py fails when one is gone); with another
+# matplotlib that lacks one, every line is matplotlib's own draw
+RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + ['Path._interpolation_steps']
+_INTERNALS = all(hasattr(Line2D([0.], [0.]), n) for n in _STATE_NAMES + _DATA_NAMES) \
+    and hasattr(Path(np.zeros((1, 2))), '_interpolation_steps')
+_NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
+
+
+def affine_of(tr, affines:dict):
+    "The affine part of transform `tr` if `tr` is affine, else None; kept in `affines` (a frame's, by id) while they stay."
+    if (got := affines.get(id(tr))) is None: got = affines[id(tr)] = (tr, tr.get_affine() if tr.is_affine else None)
+    return got[1]
+
+
+def _floats(a):
+    """`a` as `recache` makes it where it needs no units, mask or broadcasting: a 1-d array of numbers as floats; else
+    None. (matplotlib takes an array or list as numbers when its first element is one, then as `np.asanyarray(a, float)`.)"""
+    if type(a) is np.ndarray:
+        return np.asarray(a, float) if a.ndim == 1 and len(a) and a.dtype.kind in 'fiu' else None
+    if type(a) in (list, tuple) and a and type(a[0]) in _NUMBERS:
+        a = np.asarray(a, float)
+        return a if a.ndim == 1 else None
+    return None
+
+
+def _recache(line) -> bool:
+    """Do what `line.recache()` does, where its data are plain numbers of one length and a draw would not subslice them
+    (the state it leaves is the same: `_xy`, views `_x` and `_y`, a new `_path`); whether the line's data are now ready
+    to draw as they are."""
+    if line._invalidx or line._invalidy:
+        x = _floats(line._xorig) if line._invalidx else line._x
+        y = _floats(line._yorig) if line._invalidy else line._y
+        if x is None or y is None or len(x) != len(y) or len(x) > line._subslice_optim_min_size \
+                or line._drawstyle != 'default' or (line._path is not None and line._path._interpolation_steps != 1):
+            return False
+        xy = np.empty((len(x), 2))
+        xy[:, 0], xy[:, 1] = x, y
+        line._xy, line._x, line._y = xy, xy[:, 0], xy[:, 1]
+        line._subslice = False
+        line._path = Path(xy)
+        line._transformed_path = None
+        line._invalidx = line._invalidy = False
+    return not line._subslice
+
+
+class _Recorder:
+    "A renderer passing every call on to `renderer`, recording the drawing calls (graphics context and all) made to it."
+    def __init__(self, renderer):
+        self.renderer, self.calls = renderer, []
+
+    def __getattr__(self, name): return getattr(self.renderer, name)
+
+    def draw_path(self, gc, path, transform, rgbFace=None):
+        self.calls.append((gc, None, None, path, transform, rgbFace))
+        self.renderer.draw_path(gc, path, transform, rgbFace)
+
+    def draw_markers(self, gc, marker_path, marker_trans, path, trans, rgbFace=None):
+        self.calls.append((gc, marker_path, marker_trans, path, trans, rgbFace))
+        self.renderer.draw_markers(gc, marker_path, marker_trans, path, trans, rgbFace)
+
+
+def _replayable(line, calls, affine) -> bool:
+    "Whether each recorded call drew the line's data through `affine` (so the new data's path may take its place)."
+    m = affine.get_matrix()
+    return all(np.array_equal(path.vertices, line._xy) and path.codes is None and np.array_equal(tr, m)
+               for _, _, _, path, tr, _ in calls)
+
+
+class LinePainter:
+    "Draws moving `Line2D`s as their `draw` does, replaying its Agg calls with new data while nothing else changed."
+    def __init__(self):
+        self.kept = {}  # id(line) -> (line, renderer, state, recorded calls), or None for a line matplotlib draws
+        self.replayed = 0  # draws made by replaying (tests see the fast path is taken)
+
+    def draw(self, line, renderer, affines:dict):
+        "Draw `line` on `renderer` (a canvas's `RendererAgg`); `affines`: the frame's, as `affine_of` keeps them."
+        if not line.get_visible(): return
+        if not _INTERNALS or type(line) is not Line2D or type(renderer) is not RendererAgg or not _recache(line) \
+                or (affine := affine_of(line.get_transform(), affines)) is None:
+            return line.draw(renderer)
+        state, kept = (renderer.dpi, *_STATE(line)), self.kept.get(id(line))
+        try: same = kept is not None and kept[0] is line and kept[1] is renderer and kept[2] == state
+        except ValueError: same = False  # a colour given as an array, compared element by element
+        if not same:
+            rec = _Recorder(renderer)
+            line.draw(rec)
+            ok = len(line._xy) and line._drawstyle == 'default' and not (
+                line._path_effects or line._sketch or line._gapcolor is not None or line._markevery is not None
+                or line._rasterized or line._agg_filter)
+            if len(self.kept) > 256: self.kept.clear()
+            self.kept[id(line)] = (line, renderer, state, rec.calls) if ok and _replayable(line, rec.calls, affine) else None
+            return
+        if not len(line._xy): return
+        path, m = line._path, affine.get_matrix()
+        for gc, marker_path, marker_trans, _, _, face in kept[3]:
+            if marker_path is None: renderer.draw_path(gc, path, m, face)
+            else: renderer.draw_markers(gc, marker_path, marker_trans, path, m, face)
+        self.replayed += 1
+        line.ind_offset = 0
+        line.stale = False
