@@ -390,8 +390,8 @@ def _patch_area(patch, renderer, shape) -> tuple:
 def _line_area(line, shape, affines=None) -> tuple | None:
     """The pixels a line not clipped to its axes (a point marked at the edge of them) may paint: its points' extent,
     widened by the marker's radius, four widths of its edge and of the line (mitered joints) and three pixels; None
-    where its points are not finite or it has path effects. `affines`, if given: a dict keeping each affine transform's
-    matrix while they stay (a frame's), by id."""
+    where its points are not finite or it has path effects. `affines`, if given: a dict keeping what a frame's
+    transforms and clip boxes give while they stay (each affine transform's matrix, each box's area), by id."""
     if line.get_path_effects(): return None
     tr = line.get_transform()
     if affines is not None and (affine := affine_of(tr, affines)) is not None: tr = affine
@@ -412,10 +412,13 @@ def _clip_area(a, shape, affines=None) -> tuple | None:
     if not isinstance(a, (Line2D, Collection, Patch)): return None
     if not a.get_clip_on() or (cb := a.get_clip_box()) is None:
         return _line_area(a, shape, affines) if type(a) is Line2D else None
+    if affines is not None and (got := affines.get(id(cb))) is not None: return got[1]  # an axes' lines share its box
     x0, y0, x1, y1 = cb.extents
-    if not math.isfinite(x0 + y0 + x1 + y1): return None
     H, W = shape[:2]
-    return (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1), min(W, math.ceil(x1) + 1))
+    area = (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1),
+            min(W, math.ceil(x1) + 1)) if math.isfinite(x0 + y0 + x1 + y1) else None
+    if affines is not None: affines[id(cb)] = (cb, area)
+    return area
 
 
 def _union(areas) -> tuple | None:
@@ -433,9 +436,9 @@ def frames_differ(a, b, tol:int=40) -> float:
     return float((np.abs(a - b) > tol).any(-1).mean())
 
 
-def _limits(ax):
-    lims = [ax.get_xlim(), ax.get_ylim()] + ([ax.get_zlim()] if hasattr(ax, 'get_zlim') else [])
-    return tuple(map(tuple, lims))
+def _limits(ax) -> tuple:
+    "The view limits of `ax`, to compare: x0, y0, x1, y1 (`viewLim`, autoscaled if due, asked once), then z's of 3D axes."
+    return (*ax.viewLim.get_points().tolist(), *(ax.get_zlim() if hasattr(ax, 'get_zlim') else ()))
 
 
 class Renderer:
