@@ -8,8 +8,8 @@ Agg, 15 lines a frame. Here a line's first draw in a given state (`_STATE`: ever
 the transform's matrix) is matplotlib's own, through a renderer that records the Agg calls it makes (graphics
 contexts, marker path and transform, face colour); later draws in that state make the same calls with the new data's
 path and the frame's affine, the only arguments data change. `recache` is done as matplotlib does it where the data
-are plain numbers (`_recache`). Only lines that `draw` hands to Agg as they are take this path: `Line2D` itself, an
-affine transform, the default draw style, no path effects, sketch, gap colour, mark-every, rasterizing or filter, under
+are plain numbers (`_recache`). Only lines that `draw` hands to Agg as they are take this path: `Line2D` itself, the
+default draw style, no path effects, sketch, gap colour, mark-every, rasterizing or filter, under
 1,000 points (no subslicing), and a recording whose paths and affine are the line's; anything else matplotlib draws.
 """
 from __future__ import annotations
@@ -35,9 +35,9 @@ _DATA_NAMES = ('_xorig', '_yorig', '_x', '_y', '_xy', '_path', '_invalidx', '_in
                '_subslice_optim_min_size', '_visible')
 # matplotlib's private names this module relies on (tests/test_lines.py fails when one is gone); with another
 # matplotlib that lacks one, every line is matplotlib's own draw
-RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + ['Path._interpolation_steps']
+RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + ['Path._interpolation_steps', 'Path._fast_from_codes_and_verts']
 _INTERNALS = all(hasattr(Line2D([0.], [0.]), n) for n in _STATE_NAMES + _DATA_NAMES) \
-    and hasattr(Path(np.zeros((1, 2))), '_interpolation_steps')
+    and all(hasattr(Path(np.zeros((1, 2))), n) for n in ('_interpolation_steps', '_fast_from_codes_and_verts'))
 _NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
 
 
@@ -94,11 +94,20 @@ class _Recorder:
         self.renderer.draw_markers(gc, marker_path, marker_trans, path, trans, rgbFace)
 
 
-def _replayable(line, calls, affine) -> bool:
-    "Whether each recorded call drew the line's data through `affine` (so the new data's path may take its place)."
-    m = affine.get_matrix()
-    return all(np.array_equal(path.vertices, line._xy) and path.codes is None and np.array_equal(tr, m)
-               for _, _, _, path, tr, _ in calls)
+def _replayable(calls, path, points, m) -> bool:
+    """Whether each recorded call drew `path` (a marker call: `points`) through affine matrix `m`: the line's data, so
+    the new data's may take their place."""
+    return all(np.array_equal(p.vertices, (path if mp is None else points).vertices, equal_nan=True)
+               and p.codes is None and np.array_equal(tr, m) for _, mp, _, p, tr, _ in calls)
+
+
+def _through(line, tr, affines) -> tuple:
+    """(path, points, affine matrix): the line's path through the non-affine part of its transform `tr` for its line,
+    and its points through it for its markers (what `TransformedPath` gives `draw`), and the affine part."""
+    if (affine := affine_of(tr, affines)) is not None: return line._path, line._path, affine.get_matrix()
+    return (tr.transform_path_non_affine(line._path),
+            Path._fast_from_codes_and_verts(tr.transform_non_affine(line._path.vertices), None, line._path),
+            tr.get_affine().get_matrix())
 
 
 class LinePainter:
@@ -110,9 +119,9 @@ class LinePainter:
     def draw(self, line, renderer, affines:dict):
         "Draw `line` on `renderer` (a canvas's `RendererAgg`); `affines`: the frame's, as `affine_of` keeps them."
         if not line.get_visible(): return
-        if not _INTERNALS or type(line) is not Line2D or type(renderer) is not RendererAgg or not _recache(line) \
-                or (affine := affine_of(line.get_transform(), affines)) is None:
+        if not _INTERNALS or type(line) is not Line2D or type(renderer) is not RendererAgg or not _recache(line):
             return line.draw(renderer)
+        path, points, m = _through(line, line.get_transform(), affines)
         state, kept = (renderer.dpi, *_STATE(line)), self.kept.get(id(line))
         try: same = kept is not None and kept[0] is line and kept[1] is renderer and kept[2] == state
         except ValueError: same = False  # a colour given as an array, compared element by element
@@ -123,13 +132,12 @@ class LinePainter:
                 line._path_effects or line._sketch or line._gapcolor is not None or line._markevery is not None
                 or line._rasterized or line._agg_filter)
             if len(self.kept) > 256: self.kept.clear()
-            self.kept[id(line)] = (line, renderer, state, rec.calls) if ok and _replayable(line, rec.calls, affine) else None
+            self.kept[id(line)] = (line, renderer, state, rec.calls) if ok and _replayable(rec.calls, path, points, m) else None
             return
         if not len(line._xy): return
-        path, m = line._path, affine.get_matrix()
         for gc, marker_path, marker_trans, _, _, face in kept[3]:
             if marker_path is None: renderer.draw_path(gc, path, m, face)
-            else: renderer.draw_markers(gc, marker_path, marker_trans, path, m, face)
+            else: renderer.draw_markers(gc, marker_path, marker_trans, points, m, face)
         self.replayed += 1
         line.ind_offset = 0
         line.stale = False

@@ -14,8 +14,9 @@ from fastfit.render import Renderer  # noqa: E402
 
 class _LineFrames:
     """Moving lines of the kinds the panels draw (a fitted curve, a growing trail with alpha, dashed and dotted lines,
-    marks with edges, a mark outside the axes, data given as lists) and of kinds left to matplotlib (log axes, steps,
-    mark-every, a gap colour, over 1,000 points), their data and some properties changing from frame to frame."""
+    marks with edges, a mark outside the axes, data given as lists, a line with marks on log axes, its values not all
+    positive) and of kinds left to matplotlib (steps, mark-every, a gap colour, over 1,000 points), their data and some
+    properties changing from frame to frame."""
     def __init__(self, frames=12):
         self.fig = Figure(figsize=(5, 3), dpi=90)
         ax, lg = self.fig.subplots(1, 2, gridspec_kw=dict(wspace=.6))  # a mark outside one is not under the other's labels
@@ -58,6 +59,7 @@ class _LineFrames:
         u = np.linspace(0, 1, 8 + k)
         for line, p in ((self.log, 1), (self.steps, 2), (self.every, 3), (self.gap, 4)):
             line.set_data(u, (u + .05) ** p * (1 + k / 5))
+        self.log.set_ydata((u - .1) * (1 + k / 5))  # log 0 and of negative values clipped
         w = np.linspace(0, 1, 1500)
         self.many.set_data(w, 1e-2 + w * (k + 1) / 3)
         return self.artists
@@ -69,8 +71,9 @@ def test_moving_lines_have_matplotlibs_pixels():
     with Renderer(fr) as r:
         blitted = [r.frame(k).copy() for k in list(range(len(fr))) + [3, 0]]
         assert r.lines.replayed > 4 * len(fr)
-        left = {id(a) for a in (fr.log, fr.steps, fr.every, fr.gap, fr.many)}  # matplotlib's: none recorded
+        left = {id(a) for a in (fr.steps, fr.every, fr.gap, fr.many)}  # matplotlib's: none recorded
         assert all(v is None for k, v in r.lines.kept.items() if k in left)
+        assert r.lines.kept[id(fr.log)] is not None  # on log axes: replayed
     for i, k in enumerate(list(range(len(fr))) + [3, 0]):
         fr.draw(k)
         fr.fig.canvas.draw()
