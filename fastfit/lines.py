@@ -1,4 +1,4 @@
-"""Moving lines at blit speed: the calls `Line2D.draw` makes to Agg, made again with the new data, pixel for pixel.
+"""Moving lines and scatters at blit speed: the calls their `draw` makes to Agg, made again with new data, pixel for pixel.
 
 A moving line (a fitted curve, a loss curve growing, a path and the mark at its end) changes its data alone from one
 frame to the next, yet `Line2D.draw` redoes everything: `recache` (unit checks, broadcasting, stacking, a new `Path`),
@@ -11,6 +11,8 @@ path and the frame's affine, the only arguments data change. `recache` is done a
 are plain numbers (`_recache`). Only lines that `draw` hands to Agg as they are take this path: `Line2D` itself, the
 default draw style, no path effects, sketch, gap colour, mark-every, rasterizing or filter, under
 1,000 points (no subslicing), and a recording whose paths and affine are the line's; anything else matplotlib draws.
+A scatter (`PathCollection`: the sweep's runs, four a frame) moves its offsets alone: it is replayed likewise where its
+`draw` makes one `draw_markers` call (one marker, colour, size and edge) of its offsets through their transform.
 """
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from operator import attrgetter
 
 import numpy as np
 from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.collections import PathCollection
 from matplotlib.lines import Line2D
 from matplotlib.path import Path
+from matplotlib.transforms import IdentityTransform
 
 __all__ = ['LinePainter', 'affine_of']
 
@@ -31,12 +35,20 @@ _STATE_NAMES = ('_transform', '_linestyle', '_linewidth', '_dash_pattern', '_das
                 '_markerfacecolor', '_markerfacecoloralt', '_sketch', '_path_effects', '_gapcolor', '_drawstyle',
                 '_markevery', '_rasterized', '_agg_filter')
 _STATE = attrgetter(*_STATE_NAMES)
+# What `PathCollection.draw` reads besides its offsets and their transform's matrix (its marker's scaling is its sizes
+# at the figure's dpi)
+_SCATTER_NAMES = ('_transform', '_offset_transform', '_paths', '_sizes', '_facecolors', '_edgecolors', '_linewidths',
+                  '_linestyles', '_antialiaseds', '_urls', '_hatch', '_joinstyle', '_capstyle', '_snap', '_clipon', 'clipbox',
+                  '_clippath', '_sketch', '_path_effects', '_gapcolor', '_rasterized', '_agg_filter', '_A', '_gid')
+_SCATTER = attrgetter(*_SCATTER_NAMES)
 _DATA_NAMES = ('_xorig', '_yorig', '_x', '_y', '_xy', '_path', '_invalidx', '_invalidy', '_subslice', '_transformed_path',
                '_subslice_optim_min_size', '_visible')
 # matplotlib's private names this module relies on (tests/test_lines.py fails when one is gone); with another
 # matplotlib that lacks one, every line is matplotlib's own draw
-RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + ['Path._interpolation_steps', 'Path._fast_from_codes_and_verts']
+RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + [f'PathCollection.{n}' for n in _SCATTER_NAMES] + \
+    ['Path._interpolation_steps', 'Path._fast_from_codes_and_verts']
 _INTERNALS = all(hasattr(Line2D([0.], [0.]), n) for n in _STATE_NAMES + _DATA_NAMES) \
+    and all(hasattr(PathCollection([]), n) for n in _SCATTER_NAMES) \
     and all(hasattr(Path(np.zeros((1, 2))), n) for n in ('_interpolation_steps', '_fast_from_codes_and_verts'))
 _NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
 
@@ -79,11 +91,14 @@ def _recache(line) -> bool:
 
 
 class _Recorder:
-    "A renderer passing every call on to `renderer`, recording the drawing calls (graphics context and all) made to it."
+    """A renderer passing every call on to `renderer`, recording the drawing calls (graphics context and all) made to it;
+    `other`: whether a drawing call it does not record was made."""
     def __init__(self, renderer):
-        self.renderer, self.calls = renderer, []
+        self.renderer, self.calls, self.other = renderer, [], False
 
-    def __getattr__(self, name): return getattr(self.renderer, name)
+    def __getattr__(self, name):
+        if name.startswith('draw_'): self.other = True
+        return getattr(self.renderer, name)
 
     def draw_path(self, gc, path, transform, rgbFace=None):
         self.calls.append((gc, None, None, path, transform, rgbFace))
@@ -95,49 +110,79 @@ class _Recorder:
 
 
 def _replayable(calls, path, points, m) -> bool:
-    """Whether each recorded call drew `path` (a marker call: `points`) through affine matrix `m`: the line's data, so
-    the new data's may take their place."""
-    return all(np.array_equal(p.vertices, (path if mp is None else points).vertices, equal_nan=True)
-               and p.codes is None and np.array_equal(tr, m) for _, mp, _, p, tr, _ in calls)
+    """Whether each recorded call drew `path` (a marker call: `points`) through affine matrix `m`: the artist's data, so
+    new data may take their place."""
+    return all((q := path if mp is None else points) is not None and p.codes is None
+               and np.array_equal(p.vertices, q.vertices, equal_nan=True) and np.array_equal(tr, m)
+               for _, mp, _, p, tr, _ in calls)
 
 
-def _through(line, tr, affines) -> tuple:
-    """(path, points, affine matrix): the line's path through the non-affine part of its transform `tr` for its line,
-    and its points through it for its markers (what `TransformedPath` gives `draw`), and the affine part."""
-    if (affine := affine_of(tr, affines)) is not None: return line._path, line._path, affine.get_matrix()
-    return (tr.transform_path_non_affine(line._path),
-            Path._fast_from_codes_and_verts(tr.transform_non_affine(line._path.vertices), None, line._path),
-            tr.get_affine().get_matrix())
+def _line(line, affines) -> tuple | None:
+    """(path, points, affine matrix, number of points, state) of a line to replay: its path through the non-affine part
+    of its transform for its line, and its points through it for its markers (what `TransformedPath` gives `draw`); None
+    for a line matplotlib draws."""
+    if not _recache(line): return None
+    tr = line.get_transform()
+    if (affine := affine_of(tr, affines)) is not None: path = points = line._path; m = affine.get_matrix()
+    else:
+        path = tr.transform_path_non_affine(line._path)
+        points = Path._fast_from_codes_and_verts(tr.transform_non_affine(line._path.vertices), None, line._path)
+        m = tr.get_affine().get_matrix()
+    return path, points, m, len(line._xy), _STATE(line)
+
+
+def _line_replays(line) -> bool:
+    return line._drawstyle == 'default' and not (line._path_effects or line._sketch or line._gapcolor is not None
+                                                 or line._markevery is not None or line._rasterized or line._agg_filter)
+
+
+def _scatter(sc, affines) -> tuple | None:
+    "(None, points, affine matrix, number of points, state) of a scatter to replay, as `_prepare_points` makes its offsets."
+    if type(sc.get_transform()) is not IdentityTransform or sc.have_units(): return None
+    offsets, tr = sc.get_offsets(), sc.get_offset_transform()
+    if (affine := affine_of(tr, affines)) is not None: m = affine.get_matrix()
+    else: offsets, m = tr.transform_non_affine(offsets), tr.get_affine().get_matrix()
+    if isinstance(offsets, np.ma.MaskedArray): offsets = offsets.filled(np.nan)
+    return None, Path(offsets), m, len(offsets), (sc.get_figure(root=True).dpi, *_SCATTER(sc))
+
+
+def _scatter_replays(sc) -> bool:
+    return len(sc._paths) == 1 and sc._A is None and sc._hatch is None and not (
+        sc._path_effects or sc._sketch or sc._gapcolor is not None or sc._rasterized or sc._agg_filter)
+
+
+_KINDS = {Line2D: (_line, _line_replays), PathCollection: (_scatter, _scatter_replays)}
 
 
 class LinePainter:
-    "Draws moving `Line2D`s as their `draw` does, replaying its Agg calls with new data while nothing else changed."
+    """Draws moving `Line2D`s and scatters as their `draw` does, replaying its Agg calls with new data while nothing
+    else changed."""
     def __init__(self):
-        self.kept = {}  # id(line) -> (line, renderer, state, recorded calls), or None for a line matplotlib draws
+        self.kept = {}  # id(artist) -> (artist, renderer, state, recorded calls, or None where matplotlib draws it)
         self.replayed = 0  # draws made by replaying (tests see the fast path is taken)
 
-    def draw(self, line, renderer, affines:dict):
-        "Draw `line` on `renderer` (a canvas's `RendererAgg`); `affines`: the frame's, as `affine_of` keeps them."
-        if not line.get_visible(): return
-        if not _INTERNALS or type(line) is not Line2D or type(renderer) is not RendererAgg or not _recache(line):
-            return line.draw(renderer)
-        path, points, m = _through(line, line.get_transform(), affines)
-        state, kept = (renderer.dpi, *_STATE(line)), self.kept.get(id(line))
-        try: same = kept is not None and kept[0] is line and kept[1] is renderer and kept[2] == state
-        except ValueError: same = False  # a colour given as an array, compared element by element
+    def draw(self, a, renderer, affines:dict):
+        "Draw `a` on `renderer` (a canvas's `RendererAgg`); `affines`: the frame's, as `affine_of` keeps them."
+        if not a.get_visible(): return
+        kind = _KINDS.get(type(a))
+        if not _INTERNALS or kind is None or type(renderer) is not RendererAgg or (got := kind[0](a, affines)) is None:
+            return a.draw(renderer)
+        path, points, m, n, state = got
+        state, kept = (renderer.dpi, *state), self.kept.get(id(a))
+        try: same = kept is not None and kept[0] is a and kept[1] is renderer and kept[2] == state
+        except ValueError: same = False  # colours as arrays not the same objects, compared element by element
         if not same:
             rec = _Recorder(renderer)
-            line.draw(rec)
-            ok = len(line._xy) and line._drawstyle == 'default' and not (
-                line._path_effects or line._sketch or line._gapcolor is not None or line._markevery is not None
-                or line._rasterized or line._agg_filter)
+            a.draw(rec)
+            ok = n and not rec.other and kind[1](a) and _replayable(rec.calls, path, points, m)
             if len(self.kept) > 256: self.kept.clear()
-            self.kept[id(line)] = (line, renderer, state, rec.calls) if ok and _replayable(rec.calls, path, points, m) else None
+            self.kept[id(a)] = (a, renderer, state, rec.calls if ok else None)
             return
-        if not len(line._xy): return
+        if kept[3] is None: return a.draw(renderer)  # not to replay in this state (several colours, say)
+        if not n: return
         for gc, marker_path, marker_trans, _, _, face in kept[3]:
             if marker_path is None: renderer.draw_path(gc, path, m, face)
             else: renderer.draw_markers(gc, marker_path, marker_trans, points, m, face)
         self.replayed += 1
-        line.ind_offset = 0
-        line.stale = False
+        if type(a) is Line2D: a.ind_offset = 0
+        a.stale = False

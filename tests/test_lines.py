@@ -1,9 +1,10 @@
-"The line painter replays matplotlib's own Agg calls for moving lines: the pixels of `Line2D.draw`, on every kind of line."
+"The line painter replays matplotlib's own Agg calls for moving lines and scatters: their `draw`'s pixels, on every kind."
 import matplotlib
 
 matplotlib.use('Agg')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.path import Path  # noqa: E402
@@ -15,8 +16,8 @@ from fastfit.render import Renderer  # noqa: E402
 class _LineFrames:
     """Moving lines of the kinds the panels draw (a fitted curve, a growing trail with alpha, dashed and dotted lines,
     marks with edges, a mark outside the axes, data given as lists, a line with marks on log axes, its values not all
-    positive) and of kinds left to matplotlib (steps, mark-every, a gap colour, over 1,000 points), their data and some
-    properties changing from frame to frame."""
+    positive; scatters of one colour) and of kinds left to matplotlib (steps, mark-every, a gap colour, over 1,000 points,
+    a scatter of several colours), their data and some properties changing from frame to frame."""
     def __init__(self, frames=12):
         self.fig = Figure(figsize=(5, 3), dpi=90)
         ax, lg = self.fig.subplots(1, 2, gridspec_kw=dict(wspace=.6))  # a mark outside one is not under the other's labels
@@ -37,8 +38,11 @@ class _LineFrames:
         self.every = lg.plot([], [], 's-', markevery=3, c='C2')[0]
         self.gap = lg.plot([], [], '--', gapcolor='C3', c='C4')[0]
         self.many = lg.plot([], [], c='C5', lw=.5)[0]
+        self.scatter = ax.scatter([], [], s=30, c='C6', marker='s', edgecolors='black', linewidths=.4, zorder=4)
+        self.log_scatter = lg.scatter([.5], [1.], s=50, c='C7', marker='v', zorder=4)
+        self.colours = ax.scatter([0, .1, .2], [0, 0, 0], c=['C0', 'C1', 'C2'])  # several colours: matplotlib's
         self.artists = [self.fit, self.path, self.dash, self.dots, self.mark, self.edge, self.line_marks,
-                        self.log, self.steps, self.every, self.gap, self.many]
+                        self.log, self.steps, self.every, self.gap, self.many, self.scatter, self.log_scatter, self.colours]
         self.n = frames
 
     def __len__(self): return self.n
@@ -60,6 +64,10 @@ class _LineFrames:
         for line, p in ((self.log, 1), (self.steps, 2), (self.every, 3), (self.gap, 4)):
             line.set_data(u, (u + .05) ** p * (1 + k / 5))
         self.log.set_ydata((u - .1) * (1 + k / 5))  # log 0 and of negative values clipped
+        self.scatter.set_offsets(self.trail[:j:4] * [1, -1])  # none in the first frame
+        self.scatter.set_sizes([30 if k < self.n // 2 else 45])
+        self.log_scatter.set_offsets(np.c_[u[::2], (u[::2] - .2) * (k + 1)])  # log of values <= 0 clipped
+        self.colours.set_offsets(np.c_[np.r_[0, .1, .2] + k / 50, np.full(3, -.5)])
         w = np.linspace(0, 1, 1500)
         self.many.set_data(w, 1e-2 + w * (k + 1) / 3)
         return self.artists
@@ -71,9 +79,9 @@ def test_moving_lines_have_matplotlibs_pixels():
     with Renderer(fr) as r:
         blitted = [r.frame(k).copy() for k in list(range(len(fr))) + [3, 0]]
         assert r.lines.replayed > 4 * len(fr)
-        left = {id(a) for a in (fr.steps, fr.every, fr.gap, fr.many)}  # matplotlib's: none recorded
-        assert all(v is None for k, v in r.lines.kept.items() if k in left)
-        assert r.lines.kept[id(fr.log)] is not None  # on log axes: replayed
+        left = {id(a) for a in (fr.steps, fr.every, fr.gap, fr.many, fr.colours)}  # matplotlib's: none recorded
+        assert all(v[3] is None for k, v in r.lines.kept.items() if k in left)
+        assert all(r.lines.kept[id(a)][3] is not None for a in (fr.log, fr.scatter, fr.log_scatter))  # replayed
     for i, k in enumerate(list(range(len(fr))) + [3, 0]):
         fr.draw(k)
         fr.fig.canvas.draw()
@@ -116,6 +124,6 @@ def test_data_needing_units_masks_broadcasting_or_subslicing_is_left_to_matplotl
 def test_every_private_name_the_line_painter_relies_on_exists(name):
     "With a matplotlib lacking one, `lines._INTERNALS` is False and every line is drawn by matplotlib."
     cls, attr = name.split('.')
-    obj = Line2D([0.], [0.]) if cls == 'Line2D' else Path(np.zeros((1, 2)))
+    obj = {'Line2D': Line2D([0.], [0.]), 'PathCollection': PathCollection([]), 'Path': Path(np.zeros((1, 2)))}[cls]
     assert hasattr(obj, attr), f"fastfit/lines.py reads matplotlib's private `{name}`, gone in matplotlib {matplotlib.__version__}"
     assert lines._INTERNALS
