@@ -55,8 +55,15 @@ _NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
 
 def affine_of(tr, affines:dict):
     "The affine part of transform `tr` if `tr` is affine, else None; kept in `affines` (a frame's, by id) while they stay."
-    if (got := affines.get(id(tr))) is None: got = affines[id(tr)] = (tr, tr.get_affine() if tr.is_affine else None)
-    return got[1]
+    return _affine_part(tr, affines)[1]
+
+
+def _affine_part(tr, affines:dict) -> tuple:
+    "(`tr`, its affine part if it is affine else None, its affine part): kept in `affines` (see `affine_of`)."
+    if (got := affines.get(id(tr))) is None:
+        part = tr.get_affine()
+        got = affines[id(tr)] = (tr, part if tr.is_affine else None, part)
+    return got
 
 
 def _floats(a):
@@ -123,12 +130,12 @@ def _line(line, affines) -> tuple | None:
     for a line matplotlib draws."""
     if not _recache(line): return None
     tr = line.get_transform()
-    if (affine := affine_of(tr, affines)) is not None: path = points = line._path; m = affine.get_matrix()
+    _, affine, part = _affine_part(tr, affines)
+    if affine is not None: path = points = line._path
     else:
         path = tr.transform_path_non_affine(line._path)
         points = Path._fast_from_codes_and_verts(tr.transform_non_affine(line._path.vertices), None, line._path)
-        m = tr.get_affine().get_matrix()
-    return path, points, m, len(line._xy), _STATE(line)
+    return path, points, part.get_matrix(), len(line._xy), _STATE(line)
 
 
 def _line_replays(line) -> bool:
@@ -140,10 +147,10 @@ def _scatter(sc, affines) -> tuple | None:
     "(None, points, affine matrix, number of points, state) of a scatter to replay, as `_prepare_points` makes its offsets."
     if type(sc.get_transform()) is not IdentityTransform or sc.have_units(): return None
     offsets, tr = sc.get_offsets(), sc.get_offset_transform()
-    if (affine := affine_of(tr, affines)) is not None: m = affine.get_matrix()
-    else: offsets, m = tr.transform_non_affine(offsets), tr.get_affine().get_matrix()
+    _, affine, part = _affine_part(tr, affines)
+    if affine is None: offsets = tr.transform_non_affine(offsets)
     if isinstance(offsets, np.ma.MaskedArray): offsets = offsets.filled(np.nan)
-    return None, Path(offsets), m, len(offsets), (sc.get_figure(root=True).dpi, *_SCATTER(sc))
+    return None, Path(offsets), part.get_matrix(), len(offsets), (sc.get_figure(root=True).dpi, *_SCATTER(sc))
 
 
 def _scatter_replays(sc) -> bool:
