@@ -11,8 +11,9 @@ path and the frame's affine, the only arguments data change. `recache` is done a
 are plain numbers (`_recache`). Only lines that `draw` hands to Agg as they are take this path: `Line2D` itself, the
 default draw style, no path effects, sketch, gap colour, mark-every, rasterizing or filter, under
 1,000 points (no subslicing), and a recording whose paths and affine are the line's; anything else matplotlib draws.
-A scatter (`PathCollection`: the sweep's runs, four a frame) moves its offsets alone: it is replayed likewise where its
-`draw` makes one `draw_markers` call (one marker, colour, size and edge) of its offsets through their transform.
+A scatter (`PathCollection`: the sweep's runs, four a frame) moves its offsets alone, a `LineCollection` (a decision
+boundary) its paths: they are replayed likewise, their `draw_markers` or `draw_path_collection` call given the new
+offsets and paths through their transforms as `Collection._prepare_points` makes them.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from operator import attrgetter
 
 import numpy as np
 from matplotlib.backends.backend_agg import RendererAgg
-from matplotlib.collections import PathCollection
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.lines import Line2D
 from matplotlib.path import Path
 from matplotlib.transforms import IdentityTransform
@@ -35,20 +36,24 @@ _STATE_NAMES = ('_transform', '_linestyle', '_linewidth', '_dash_pattern', '_das
                 '_markerfacecolor', '_markerfacecoloralt', '_sketch', '_path_effects', '_gapcolor', '_drawstyle',
                 '_markevery', '_rasterized', '_agg_filter')
 _STATE = attrgetter(*_STATE_NAMES)
-# What `PathCollection.draw` reads besides its offsets and their transform's matrix (its marker's scaling is its sizes
-# at the figure's dpi)
-_SCATTER_NAMES = ('_transform', '_offset_transform', '_paths', '_sizes', '_facecolors', '_edgecolors', '_linewidths',
-                  '_linestyles', '_antialiaseds', '_urls', '_hatch', '_joinstyle', '_capstyle', '_snap', '_clipon', 'clipbox',
-                  '_clippath', '_sketch', '_path_effects', '_gapcolor', '_rasterized', '_agg_filter', '_A', '_gid')
-_SCATTER = attrgetter(*_SCATTER_NAMES)
+# What `Collection.draw` reads besides its paths, its offsets and their transforms' matrices (a scatter's markers are
+# also scaled by its sizes at the figure's dpi)
+_COLLECTION_NAMES = ('_transform', '_offset_transform', '_facecolors', '_edgecolors', '_linewidths', '_linestyles',
+                     '_antialiaseds', '_urls', '_hatch', '_hatchcolors', '_hatch_linewidth', '_joinstyle', '_capstyle',
+                     '_snap', '_clipon', 'clipbox', '_clippath', '_sketch', '_path_effects', '_gapcolor', '_rasterized',
+                     '_agg_filter', '_A', '_gid')
+_COLLECTION = attrgetter(*_COLLECTION_NAMES)
+_SCATTER = attrgetter('_paths', '_sizes', *_COLLECTION_NAMES)
 _DATA_NAMES = ('_xorig', '_yorig', '_x', '_y', '_xy', '_path', '_invalidx', '_invalidy', '_subslice', '_transformed_path',
                '_subslice_optim_min_size', '_visible')
 # matplotlib's private names this module relies on (tests/test_lines.py fails when one is gone); with another
 # matplotlib that lacks one, every line is matplotlib's own draw
-RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + [f'PathCollection.{n}' for n in _SCATTER_NAMES] + \
-    ['Path._interpolation_steps', 'Path._fast_from_codes_and_verts']
+RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + \
+    [f'PathCollection.{n}' for n in ('_paths', '_sizes', *_COLLECTION_NAMES)] + \
+    [f'LineCollection.{n}' for n in _COLLECTION_NAMES] + ['Path._interpolation_steps', 'Path._fast_from_codes_and_verts']
 _INTERNALS = all(hasattr(Line2D([0.], [0.]), n) for n in _STATE_NAMES + _DATA_NAMES) \
-    and all(hasattr(PathCollection([]), n) for n in _SCATTER_NAMES) \
+    and all(hasattr(PathCollection([]), n) for n in ('_paths', '_sizes', *_COLLECTION_NAMES)) \
+    and all(hasattr(LineCollection([]), n) for n in _COLLECTION_NAMES) \
     and all(hasattr(Path(np.zeros((1, 2))), n) for n in ('_interpolation_steps', '_fast_from_codes_and_verts'))
 _NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
 
@@ -104,30 +109,52 @@ class _Recorder:
         self.renderer, self.calls, self.other = renderer, [], False
 
     def __getattr__(self, name):
-        if name.startswith('draw_'): self.other = True
-        return getattr(self.renderer, name)
-
-    def draw_path(self, gc, path, transform, rgbFace=None):
-        self.calls.append((gc, None, None, path, transform, rgbFace))
-        self.renderer.draw_path(gc, path, transform, rgbFace)
-
-    def draw_markers(self, gc, marker_path, marker_trans, path, trans, rgbFace=None):
-        self.calls.append((gc, marker_path, marker_trans, path, trans, rgbFace))
-        self.renderer.draw_markers(gc, marker_path, marker_trans, path, trans, rgbFace)
+        if name.startswith('draw_') and name not in _SLOTS: self.other = True
+        got = getattr(self.renderer, name)
+        if name not in _SLOTS: return got
+        def record(*args, **kwargs):
+            out = got(*args, **kwargs)
+            self.calls.append((name, args, kwargs))  # once made (matplotlib tries some calls with newer arguments first)
+            return out
+        return record
 
 
-def _replayable(calls, path, points, m) -> bool:
-    """Whether each recorded call drew `path` (a marker call: `points`) through affine matrix `m`: the artist's data, so
-    new data may take their place."""
-    return all((q := path if mp is None else points) is not None and p.codes is None
-               and np.array_equal(p.vertices, q.vertices, equal_nan=True) and np.array_equal(tr, m)
-               for _, mp, _, p, tr, _ in calls)
+# Which arguments of each recorded call data change, by position: what they are (the keys of `_line`'s and
+# `_collection`'s data), and how a recorded one is checked to be the artist's own
+_SLOTS = {'draw_path': ((1, 'path'), (2, 'm')), 'draw_markers': ((3, 'points'), (4, 'mo')),
+          'draw_path_collection': ((1, 'm'), (2, 'paths'), (4, 'offsets'), (5, 'mo'))}
+
+
+def _same_path(p, q) -> bool:
+    return p is q or (p.codes is None and q.codes is None or np.array_equal(p.codes, q.codes)) \
+        and np.array_equal(p.vertices, q.vertices, equal_nan=True)
+
+
+def _same(key, got, mine) -> bool:
+    if key in ('path', 'points'): return _same_path(got, mine)
+    if key == 'paths': return len(got) == len(mine) and all(map(_same_path, got, mine))
+    return np.array_equal(np.asarray(got), mine, equal_nan=True)
+
+
+def _replayable(calls, data) -> list | None:
+    """The recorded calls, each with the positions of its arguments that new data fill, if every one of those drew the
+    artist's data (`data`, as `_line` or `_collection` make it); else None."""
+    out = []
+    for name, args, kwargs in calls:
+        slots = []
+        for i, key in _SLOTS[name]:
+            if key == 'paths' and not len(args[i]) and len(data[key]): continue  # `Collection.draw` first tries the
+            # renderer's arguments with no paths (nothing to draw), always: kept as it was
+            if not _same(key, args[i], data[key]): return None
+            slots.append((i, key))
+        out.append((name, args, kwargs, slots))
+    return out
 
 
 def _line(line, affines) -> tuple | None:
-    """(path, points, affine matrix, number of points, state) of a line to replay: its path through the non-affine part
-    of its transform for its line, and its points through it for its markers (what `TransformedPath` gives `draw`); None
-    for a line matplotlib draws."""
+    """(data, number of points, state) of a line to replay, None for one matplotlib draws; data: its path through the
+    non-affine part of its transform for its line, its points through it for its markers (what `TransformedPath` gives
+    `draw`), and the affine part's matrix for both."""
     if not _recache(line): return None
     tr = line.get_transform()
     _, affine, part = _affine_part(tr, affines)
@@ -135,35 +162,45 @@ def _line(line, affines) -> tuple | None:
     else:
         path = tr.transform_path_non_affine(line._path)
         points = Path._fast_from_codes_and_verts(tr.transform_non_affine(line._path.vertices), None, line._path)
-    return path, points, part.get_matrix(), len(line._xy), _STATE(line)
+    m = part.get_matrix()
+    return dict(path=path, points=points, m=m, mo=m), len(line._xy), _STATE(line)
 
 
-def _line_replays(line) -> bool:
+def _line_replays(line, calls) -> bool:
     return line._drawstyle == 'default' and not (line._path_effects or line._sketch or line._gapcolor is not None
                                                  or line._markevery is not None or line._rasterized or line._agg_filter)
 
 
-def _scatter(sc, affines) -> tuple | None:
-    "(None, points, affine matrix, number of points, state) of a scatter to replay, as `_prepare_points` makes its offsets."
-    if type(sc.get_transform()) is not IdentityTransform or sc.have_units(): return None
-    offsets, tr = sc.get_offsets(), sc.get_offset_transform()
+def _collection(c, affines) -> tuple | None:
+    """(data, number of offsets (0 without paths), state) of a scatter or line collection to replay, as `_prepare_points` makes them:
+    its paths and offsets through the non-affine parts of their transforms, and the affine parts' matrices."""
+    if c.have_units(): return None
+    tr, otr = c.get_transform(), c.get_offset_transform()
+    paths, offsets = c.get_paths(), c.get_offsets()
     _, affine, part = _affine_part(tr, affines)
-    if affine is None: offsets = tr.transform_non_affine(offsets)
+    if affine is None: paths = [tr.transform_path_non_affine(p) for p in paths]
+    _, affine, opart = _affine_part(otr, affines)
+    if affine is None: offsets = otr.transform_non_affine(offsets)
     if isinstance(offsets, np.ma.MaskedArray): offsets = offsets.filled(np.nan)
-    return None, Path(offsets), part.get_matrix(), len(offsets), (sc.get_figure(root=True).dpi, *_SCATTER(sc))
+    state = (c.get_figure(root=True).dpi, *_SCATTER(c)) if type(c) is PathCollection else _COLLECTION(c)
+    data = dict(paths=paths, offsets=offsets, points=Path(offsets), m=part.get_matrix(), mo=opart.get_matrix())
+    return data, len(offsets) if len(paths) else 0, state
 
 
-def _scatter_replays(sc) -> bool:
-    return len(sc._paths) == 1 and sc._A is None and sc._hatch is None and not (
-        sc._path_effects or sc._sketch or sc._gapcolor is not None or sc._rasterized or sc._agg_filter)
+def _collection_replays(c, calls) -> bool:
+    # a single marker's transform is recorded whole: the collection's own transform (a scatter's: none) must not move it
+    return c._A is None and c._hatch is None and not (c._path_effects or c._sketch or c._gapcolor is not None
+                                                      or c._rasterized or c._agg_filter) \
+        and (type(c.get_transform()) is IdentityTransform or all(name != 'draw_markers' for name, _, _ in calls))
 
 
-_KINDS = {Line2D: (_line, _line_replays), PathCollection: (_scatter, _scatter_replays)}
+_KINDS = {Line2D: (_line, _line_replays), PathCollection: (_collection, _collection_replays),
+          LineCollection: (_collection, _collection_replays)}
 
 
 class LinePainter:
-    """Draws moving `Line2D`s and scatters as their `draw` does, replaying its Agg calls with new data while nothing
-    else changed."""
+    """Draws moving `Line2D`s, scatters and line collections as their `draw` does, replaying its Agg calls with new data
+    while nothing else changed."""
     def __init__(self):
         self.kept = {}  # id(artist) -> (artist, renderer, state, recorded calls, or None where matplotlib draws it)
         self.replayed = 0  # draws made by replaying (tests see the fast path is taken)
@@ -174,22 +211,24 @@ class LinePainter:
         kind = _KINDS.get(type(a))
         if not _INTERNALS or kind is None or type(renderer) is not RendererAgg or (got := kind[0](a, affines)) is None:
             return a.draw(renderer)
-        path, points, m, n, state = got
+        data, n, state = got
         state, kept = (renderer.dpi, *state), self.kept.get(id(a))
         try: same = kept is not None and kept[0] is a and kept[1] is renderer and kept[2] == state
         except ValueError: same = False  # colours as arrays not the same objects, compared element by element
         if not same:
             rec = _Recorder(renderer)
             a.draw(rec)
-            ok = n and not rec.other and kind[1](a) and _replayable(rec.calls, path, points, m)
             if len(self.kept) > 256: self.kept.clear()
-            self.kept[id(a)] = (a, renderer, state, rec.calls if ok else None)
+            if not n: self.kept.pop(id(a), None)  # it drew nothing: what it draws is seen when it has data
+            else: self.kept[id(a)] = (a, renderer, state, _replayable(rec.calls, data)
+                                      if not rec.other and kind[1](a, rec.calls) else None)
             return
-        if kept[3] is None: return a.draw(renderer)  # not to replay in this state (several colours, say)
+        if kept[3] is None: return a.draw(renderer)  # not to replay in this state (a gap colour, say)
         if not n: return
-        for gc, marker_path, marker_trans, _, _, face in kept[3]:
-            if marker_path is None: renderer.draw_path(gc, path, m, face)
-            else: renderer.draw_markers(gc, marker_path, marker_trans, points, m, face)
+        for name, args, kwargs, slots in kept[3]:
+            args = list(args)
+            for i, key in slots: args[i] = data[key]
+            getattr(renderer, name)(*args, **kwargs)
         self.replayed += 1
         if type(a) is Line2D: a.ind_offset = 0
         a.stale = False

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.animation import AbstractMovieWriter, FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import Collection, PathCollection, QuadMesh
+from matplotlib.collections import Collection, LineCollection, PathCollection, QuadMesh
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import BoxStyle, Patch
@@ -573,7 +573,7 @@ class Renderer:
                     if np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True)):
                         self.lines.draw(s, renderer, affines)
                         drawn.append(_clip_area(s, buf.shape, affines))
-                elif type(s) is PathCollection:  # a scatter: replayed as lines are
+                elif type(s) in (PathCollection, LineCollection):  # scatters, line collections: replayed as lines are
                     self.lines.draw(s, renderer, affines)
                     drawn.append(_clip_area(s, buf.shape, affines))
                 elif type(s) is Text and not s.get_visible():

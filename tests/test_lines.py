@@ -4,7 +4,7 @@ import matplotlib
 matplotlib.use('Agg')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.path import Path  # noqa: E402
@@ -16,8 +16,9 @@ from fastfit.render import Renderer  # noqa: E402
 class _LineFrames:
     """Moving lines of the kinds the panels draw (a fitted curve, a growing trail with alpha, dashed and dotted lines,
     marks with edges, a mark outside the axes, data given as lists, a line with marks on log axes, its values not all
-    positive; scatters of one colour) and of kinds left to matplotlib (steps, mark-every, a gap colour, over 1,000 points,
-    a scatter of several colours), their data and some properties changing from frame to frame."""
+    positive; scatters of one colour and of several, a dashed line collection) and of kinds left to matplotlib (steps,
+    mark-every, gap colours, over 1,000 points, colours from a colormap), their data and some properties changing from
+    frame to frame."""
     def __init__(self, frames=12):
         self.fig = Figure(figsize=(5, 3), dpi=90)
         ax, lg = self.fig.subplots(1, 2, gridspec_kw=dict(wspace=.6))  # a mark outside one is not under the other's labels
@@ -40,9 +41,13 @@ class _LineFrames:
         self.many = lg.plot([], [], c='C5', lw=.5)[0]
         self.scatter = ax.scatter([], [], s=30, c='C6', marker='s', edgecolors='black', linewidths=.4, zorder=4)
         self.log_scatter = lg.scatter([.5], [1.], s=50, c='C7', marker='v', zorder=4)
-        self.colours = ax.scatter([0, .1, .2], [0, 0, 0], c=['C0', 'C1', 'C2'])  # several colours: matplotlib's
-        self.artists = [self.fit, self.path, self.dash, self.dots, self.mark, self.edge, self.line_marks,
-                        self.log, self.steps, self.every, self.gap, self.many, self.scatter, self.log_scatter, self.colours]
+        self.colours = ax.scatter([0, .1, .2], [0, 0, 0], c=['C0', 'C1', 'C2'])  # several colours: a path collection
+        self.mapped = ax.scatter([0, .1, .2], [.3, .3, .3], c=[0, 1, 2])  # colours from a colormap: matplotlib's
+        self.border = ax.add_collection(LineCollection([], colors='C8', linewidths=2.5, linestyles='--', zorder=5))
+        self.gapped = ax.add_collection(LineCollection([], colors='C9', linestyles='--', gapcolor='C1'))  # matplotlib's
+        self.artists = [self.fit, self.path, self.dash, self.dots, self.mark, self.edge, self.line_marks, self.log,
+                        self.steps, self.every, self.gap, self.many, self.scatter, self.log_scatter, self.colours,
+                        self.mapped, self.border, self.gapped]
         self.n = frames
 
     def __len__(self): return self.n
@@ -68,6 +73,10 @@ class _LineFrames:
         self.scatter.set_sizes([30 if k < self.n // 2 else 45])
         self.log_scatter.set_offsets(np.c_[u[::2], (u[::2] - .2) * (k + 1)])  # log of values <= 0 clipped
         self.colours.set_offsets(np.c_[np.r_[0, .1, .2] + k / 50, np.full(3, -.5)])
+        self.mapped.set_offsets(np.c_[np.r_[0, .1, .2] - k / 50, np.full(3, .3)])
+        segs = [self.trail[i:j:5] * [-1, 1] for i in range(0, j, 20)]  # none at first, then one, two, three borders
+        self.border.set_segments([q for q in segs if len(q) > 1])
+        self.gapped.set_segments([self.trail[:j + 10:5] * [1, -1]])  # (matplotlib 3.11 fails on no segments with a gap colour)
         w = np.linspace(0, 1, 1500)
         self.many.set_data(w, 1e-2 + w * (k + 1) / 3)
         return self.artists
@@ -79,9 +88,9 @@ def test_moving_lines_have_matplotlibs_pixels():
     with Renderer(fr) as r:
         blitted = [r.frame(k).copy() for k in list(range(len(fr))) + [3, 0]]
         assert r.lines.replayed > 4 * len(fr)
-        left = {id(a) for a in (fr.steps, fr.every, fr.gap, fr.many, fr.colours)}  # matplotlib's: none recorded
+        left = {id(a) for a in (fr.steps, fr.every, fr.gap, fr.many, fr.mapped, fr.gapped)}  # matplotlib's: none recorded
         assert all(v[3] is None for k, v in r.lines.kept.items() if k in left)
-        assert all(r.lines.kept[id(a)][3] is not None for a in (fr.log, fr.scatter, fr.log_scatter))  # replayed
+        assert all(r.lines.kept[id(a)][3] is not None for a in (fr.log, fr.scatter, fr.log_scatter, fr.colours, fr.border))
     for i, k in enumerate(list(range(len(fr))) + [3, 0]):
         fr.draw(k)
         fr.fig.canvas.draw()
@@ -124,6 +133,7 @@ def test_data_needing_units_masks_broadcasting_or_subslicing_is_left_to_matplotl
 def test_every_private_name_the_line_painter_relies_on_exists(name):
     "With a matplotlib lacking one, `lines._INTERNALS` is False and every line is drawn by matplotlib."
     cls, attr = name.split('.')
-    obj = {'Line2D': Line2D([0.], [0.]), 'PathCollection': PathCollection([]), 'Path': Path(np.zeros((1, 2)))}[cls]
+    obj = {'Line2D': Line2D([0.], [0.]), 'PathCollection': PathCollection([]), 'LineCollection': LineCollection([]),
+           'Path': Path(np.zeros((1, 2)))}[cls]
     assert hasattr(obj, attr), f"fastfit/lines.py reads matplotlib's private `{name}`, gone in matplotlib {matplotlib.__version__}"
     assert lines._INTERNALS
