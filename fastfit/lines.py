@@ -46,15 +46,12 @@ _COLLECTION = attrgetter(*_COLLECTION_NAMES)
 _SCATTER = attrgetter('_paths', '_sizes', *_COLLECTION_NAMES)
 _DATA_NAMES = ('_xorig', '_yorig', '_x', '_y', '_xy', '_path', '_invalidx', '_invalidy', '_subslice', '_transformed_path',
                '_subslice_optim_min_size', '_visible')
-# matplotlib's private names this module relies on (tests/test_lines.py fails when one is gone); with another
-# matplotlib that lacks one, every line is matplotlib's own draw
-RELIES_ON = [f'Line2D.{n}' for n in _STATE_NAMES + _DATA_NAMES] + \
-    [f'PathCollection.{n}' for n in ('_paths', '_sizes', *_COLLECTION_NAMES)] + \
-    [f'LineCollection.{n}' for n in _COLLECTION_NAMES] + ['Path._interpolation_steps', 'Path._fast_from_codes_and_verts']
-_INTERNALS = all(hasattr(Line2D([0.], [0.]), n) for n in _STATE_NAMES + _DATA_NAMES) \
-    and all(hasattr(PathCollection([]), n) for n in ('_paths', '_sizes', *_COLLECTION_NAMES)) \
-    and all(hasattr(LineCollection([]), n) for n in _COLLECTION_NAMES) \
-    and all(hasattr(Path(np.zeros((1, 2))), n) for n in ('_interpolation_steps', '_fast_from_codes_and_verts'))
+# matplotlib's private names this module relies on, by the class that has them (tests/test_lines.py fails when one is
+# gone); with a matplotlib that lacks one, the artists that need it are matplotlib's own draw (`_KINDS`)
+_PATH_NAMES = ('_interpolation_steps', '_fast_from_codes_and_verts')
+_NEEDS = {Line2D: _STATE_NAMES + _DATA_NAMES, PathCollection: ('_paths', '_sizes', *_COLLECTION_NAMES),
+          LineCollection: _COLLECTION_NAMES}
+RELIES_ON = [f'{cls.__name__}.{n}' for cls, names in _NEEDS.items() for n in names] + [f'Path.{n}' for n in _PATH_NAMES]
 _NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
 
 
@@ -172,8 +169,9 @@ def _line_replays(line, calls) -> bool:
 
 
 def _collection(c, affines) -> tuple | None:
-    """(data, number of offsets (0 without paths), state) of a scatter or line collection to replay, as `_prepare_points` makes them:
-    its paths and offsets through the non-affine parts of their transforms, and the affine parts' matrices."""
+    """(data, number of offsets (0 without paths), state) of a scatter or line collection to replay; data, as
+    `_prepare_points` makes them: its paths and offsets through the non-affine parts of their transforms, and the affine
+    parts' matrices."""
     if c.have_units(): return None
     tr, otr = c.get_transform(), c.get_offset_transform()
     paths, offsets = c.get_paths(), c.get_offsets()
@@ -182,7 +180,7 @@ def _collection(c, affines) -> tuple | None:
     _, affine, opart = _affine_part(otr, affines)
     if affine is None: offsets = otr.transform_non_affine(offsets)
     if isinstance(offsets, np.ma.MaskedArray): offsets = offsets.filled(np.nan)
-    state = (c.get_figure(root=True).dpi, *_SCATTER(c)) if type(c) is PathCollection else _COLLECTION(c)
+    state = (c.figure.dpi, *_SCATTER(c)) if type(c) is PathCollection else _COLLECTION(c)
     data = dict(paths=paths, offsets=offsets, points=Path(offsets), m=part.get_matrix(), mo=opart.get_matrix())
     return data, len(offsets) if len(paths) else 0, state
 
@@ -194,8 +192,14 @@ def _collection_replays(c, calls) -> bool:
         and (type(c.get_transform()) is IdentityTransform or all(name != 'draw_markers' for name, _, _ in calls))
 
 
-_KINDS = {Line2D: (_line, _line_replays), PathCollection: (_collection, _collection_replays),
-          LineCollection: (_collection, _collection_replays)}
+def _has_names(cls) -> bool:
+    probe = cls([0.], [0.]) if cls is Line2D else cls([])
+    return all(hasattr(probe, n) for n in _NEEDS[cls]) and all(hasattr(Path(np.zeros((1, 2))), n) for n in _PATH_NAMES)
+
+
+# the artists replayed, by type (exactly: a subclass may draw otherwise), each as (its data, whether a recording replays)
+_KINDS = {cls: kind for cls, kind in ((Line2D, (_line, _line_replays)), (PathCollection, (_collection, _collection_replays)),
+                                      (LineCollection, (_collection, _collection_replays))) if _has_names(cls)}
 
 
 class LinePainter:
@@ -209,7 +213,7 @@ class LinePainter:
         "Draw `a` on `renderer` (a canvas's `RendererAgg`); `affines`: the frame's, as `affine_of` keeps them."
         if not a.get_visible(): return
         kind = _KINDS.get(type(a))
-        if not _INTERNALS or kind is None or type(renderer) is not RendererAgg or (got := kind[0](a, affines)) is None:
+        if kind is None or type(renderer) is not RendererAgg or (got := kind[0](a, affines)) is None:
             return a.draw(renderer)
         data, n, state = got
         state, kept = (renderer.dpi, *state), self.kept.get(id(a))
