@@ -1,5 +1,6 @@
 """Frames to pixels. The still part of a figure is drawn once; per frame the background is restored and only the moving
-artists are drawn (blitted), their text pasted from cached glyphs. Pixels are matplotlib's own (a full redraw's)."""
+artists are drawn (blitted), their text pasted from cached glyphs (`glyphs`), their lines and scatters by matplotlib's own
+Agg calls replayed with new data (`lines`). Pixels are matplotlib's own (a full redraw's)."""
 from __future__ import annotations
 
 import io
