@@ -25,7 +25,7 @@ ROOMS = ('data', 'models', 'learner', 'classify', 'optimum', 'progress', 'histor
 # The API reference's sections, by what a reader looks for; a module joins the first whose words begin its name (after
 # `fastfit.`); the rest go under 'More'.
 API_GROUPS = (('Data', ('data',)), ('Learners', ('learner', 'classify', 'optimum', 'history', 'progress')),
-              ('Models', ('models',)), ('Pictures', ('plots', 'panels', 'records', 'style', 'render', 'glyphs', 'live')),
+              ('Models', ('models',)), ('Pictures', ('plots', 'panels', 'records', 'style', 'render', 'glyphs', 'lines', 'live')),
               ('Comparisons', ('compare',)), ('Export', ('writers', 'player', 'gif', 'animation', 'cli')))
 # The guide (docs/pages/*.md) in reading order; a page not named here follows, sorted.
 GUIDE = ('install', 'conventions', 'learner', 'teaching', 'classification', 'nets', 'jupyter', 'live', 'panels', 'distributed', 'cli',

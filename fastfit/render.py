@@ -1,5 +1,6 @@
 """Frames to pixels. The still part of a figure is drawn once; per frame the background is restored and only the moving
-artists are drawn (blitted), their text pasted from cached glyphs. Pixels are matplotlib's own (a full redraw's)."""
+artists are drawn (blitted), their text pasted from cached glyphs (`glyphs`), their lines and scatters by matplotlib's own
+Agg calls replayed with new data (`lines`). Pixels are matplotlib's own (a full redraw's)."""
 from __future__ import annotations
 
 import io
@@ -14,7 +15,7 @@ import numpy as np
 from matplotlib.animation import AbstractMovieWriter, FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import Collection, QuadMesh
+from matplotlib.collections import Collection, LineCollection, PathCollection, QuadMesh
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import BoxStyle, Patch
@@ -23,6 +24,7 @@ from matplotlib.transforms import Affine2DBase
 from PIL import Image
 
 from .glyphs import GlyphText
+from .lines import LinePainter, affine_of
 from .panels.layout import ticks_placed_once
 
 __all__ = ['Renderer', 'render_frames', 'frames_differ', 'mpl_frames']
@@ -424,13 +426,11 @@ def _patch_area(patch, renderer, shape) -> tuple:
 def _line_area(line, shape, affines=None) -> tuple | None:
     """The pixels a line not clipped to its axes (a point marked at the edge of them) may paint: its points' extent,
     widened by the marker's radius, four widths of its edge and of the line (mitered joints) and three pixels; None
-    where its points are not finite or it has path effects. `affines`, if given: a dict keeping each affine transform's
-    matrix while they stay (a frame's), by id."""
+    where its points are not finite or it has path effects. `affines`, if given: a dict keeping what a frame's
+    transforms and clip boxes give while they stay (each affine transform's matrix, each box's area), by id."""
     if line.get_path_effects(): return None
     tr = line.get_transform()
-    if affines is not None and tr.is_affine:
-        if (got := affines.get(id(tr))) is None: got = affines[id(tr)] = (tr, tr.get_affine())
-        tr = got[1]
+    if affines is not None and (affine := affine_of(tr, affines)) is not None: tr = affine
     xy = tr.transform(np.asarray(line.get_xydata(), dtype=float))
     if not len(xy) or not np.isfinite(xy).all(): return None
     marker = line.get_marker() not in (None, 'None', 'none', '', ' ')
@@ -448,10 +448,13 @@ def _clip_area(a, shape, affines=None) -> tuple | None:
     if not isinstance(a, (Line2D, Collection, Patch)): return None
     if not a.get_clip_on() or (cb := a.get_clip_box()) is None:
         return _line_area(a, shape, affines) if type(a) is Line2D else None
+    if affines is not None and (got := affines.get(id(cb))) is not None: return got[1]  # an axes' lines share its box
     x0, y0, x1, y1 = cb.extents
-    if not math.isfinite(x0 + y0 + x1 + y1): return None
     H, W = shape[:2]
-    return (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1), min(W, math.ceil(x1) + 1))
+    area = (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1),
+            min(W, math.ceil(x1) + 1)) if math.isfinite(x0 + y0 + x1 + y1) else None
+    if affines is not None: affines[id(cb)] = (cb, area)
+    return area
 
 
 def _union(areas) -> tuple | None:
@@ -469,9 +472,9 @@ def frames_differ(a, b, tol:int=40) -> float:
     return float((np.abs(a - b) > tol).any(-1).mean())
 
 
-def _limits(ax):
-    lims = [ax.get_xlim(), ax.get_ylim()] + ([ax.get_zlim()] if hasattr(ax, 'get_zlim') else [])
-    return tuple(map(tuple, lims))
+def _limits(ax) -> tuple:
+    "The view limits of `ax`, to compare: x0, y0, x1, y1 (`viewLim`, autoscaled if due, asked once), then z's of 3D axes."
+    return (*ax.viewLim.get_points().tolist(), *(ax.get_zlim() if hasattr(ax, 'get_zlim') else ()))
 
 
 class Renderer:
@@ -490,6 +493,7 @@ class Renderer:
         self.canvas = self.fig.canvas if isinstance(self.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(self.fig)
         self.text = GlyphText(self.canvas.get_renderer())
         self.boxes = _Boxes()
+        self.lines = LinePainter()
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
         self.area, self.backgrounds = None, 0
         # True while nothing but `frame` draws on the canvas (an export's loop): a frame then restores the background
@@ -602,8 +606,13 @@ class Renderer:
                         drawn += [m.area, m.above.area]
                         done = m.above
                     else: drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
-                elif isinstance(s, Line2D) and not (np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True))):
-                    pass  # no points (a mark not shown this frame): nothing to paint, and matplotlib's draw of it costs ~0.3 ms
+                elif isinstance(s, Line2D):  # with no points (a mark not shown this frame) there is nothing to paint
+                    if np.size(s.get_xdata(orig=True)) and np.size(s.get_ydata(orig=True)):
+                        self.lines.draw(s, renderer, affines)
+                        drawn.append(_clip_area(s, buf.shape, affines))
+                elif type(s) in (PathCollection, LineCollection):  # scatters, line collections: replayed as lines are
+                    self.lines.draw(s, renderer, affines)
+                    drawn.append(_clip_area(s, buf.shape, affines))
                 elif type(s) is Text and not s.get_visible():
                     s._renderer = renderer  # all `Text.draw` does for a hidden text (a mark's note while the mark is inside)
                 elif isinstance(s, Text):

@@ -207,7 +207,7 @@ class EdgeMark:
         if not (np.isfinite(u) and np.isfinite(v)):
             self.point.set_data([], []); self.text.set_visible(False); return
         if 0 <= u <= 1 and 0 <= v <= 1:
-            self.point.set_data([x], [y]); self.point.set_marker(self.marker); self.text.set_visible(False)
+            self.point.set_data([x], [y]); self._set_marker(self.marker); self.text.set_visible(False)
             return
         if self.aim:  # where the way from the centre to the point crosses the edge
             t = .5 / max(abs(u - .5), abs(v - .5))
@@ -216,7 +216,7 @@ class EdgeMark:
         # the way it went: the side it is furthest past
         past = {'>': u - 1, '<': -u, '^': v - 1, 'v': -v}
         way = max(past, key=past.get)
-        self.point.set_marker(way)
+        self._set_marker(way)
         self.point.set_data(*ax.transData.inverted().transform(ax.transAxes.transform((cu, cv)))[:, None])
         ha = {'>': 'right', '<': 'left'}.get(way, 'left' if cu < .3 else 'right' if cu > .7 else 'center')
         va = {'^': 'top', 'v': 'bottom'}.get(way, 'bottom' if cv < .3 else 'top' if cv > .7 else 'center')
@@ -230,3 +230,7 @@ class EdgeMark:
         self.text.set_position((tu, tv)); self.text.set_ha(ha); self.text.set_va(va)
         self.text.set_text(what)
         self.text.set_visible(True)
+
+    def _set_marker(self, marker:str):
+        # the same marker made anew draws the same pixels, but is a new object to the line painter (`lines.LinePainter`)
+        if self.point.get_marker() != marker: self.point.set_marker(marker)

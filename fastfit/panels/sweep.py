@@ -240,7 +240,7 @@ class StabilityPanel(Panel):
         "Every run at frame `k`'s step: its loss there, or the top edge once it has diverged (or climbed past the map)."
         y = self._shown(k)
         self.curve.set_data(self.lrs, y)
-        for f, idx in self.members.items(): self.dots[f].set_offsets(np.c_[self.lrs[idx], y[idx]])
+        for f, idx in self.members.items(): self.dots[f].set_offsets(np.column_stack((self.lrs[idx], y[idx])))
         self.caption.set_text(self._caption(k))
 
     def _caption(self, k:int) -> str:
