@@ -140,6 +140,8 @@ class _Layer:
             self.under = under.view(np.uint32)[:, 0].copy()
             self._blend(under)
             self.over = under.view(np.uint32)[:, 0].copy()
+        # the layers after it overlap it (a twin axes' spines on its host's): they find it under them, not the background
+        self.composite(background)
 
     def _blend(self, dst):
         dst[..., :3] = (dst[..., :3] * self.keep + self.premult) // 255
@@ -152,15 +154,20 @@ class _Layer:
             else: self._blend(dst)
         else:
             px = buf.reshape(-1).view(np.uint32)  # a view of the whole (contiguous) frame, a pixel as one number
-            same = px[self.at] == self.under
-            n, flat = int(same.sum()), buf.reshape(-1, 4)
-            if n == len(same): px[self.at] = self.over
-            elif n > len(same) // 2:  # a moving artist drew under a few of its pixels: blend those
-                px[self.at[same]] = self.over[same]
-                at, moved = self.at[~same], ~same
-                flat[at, :3] = (flat[at, :3] * self.keep[moved] + self.premult[moved]) // 255
-            else: flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255  # over a moving mesh, say
+            now = px[self.at]
+            moved = np.flatnonzero(now != self.under)
+            if 2 * len(moved) < len(now):  # a moving artist drew under a few of its pixels, if any: blend those
+                px[self.at] = self.over
+                if len(moved):
+                    px[self.at[moved]] = self._blended(now[moved], moved)
+            else: px[self.at] = self._blended(now, slice(None))  # over a moving mesh, say
             px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
+
+    def _blended(self, px, i):
+        "Pixels `px` (one number each) under the layer's pixels `i`, the layer composited over them."
+        ch = px.view(np.uint8).reshape(-1, 4)
+        ch[:, :3] = (ch[:, :3] * self.keep[i] + self.premult[i]) // 255
+        return px
 
 
 class _Mesh:
