@@ -217,8 +217,8 @@ class _Mesh:
         c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
         if self.block is not None:
             r0, r1, c0, c1 = self.area
-            buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32[self.block] if len(c32) > 1 else c32[0]
-        else: buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
+            buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32.take(self.block) if len(c32) > 1 else c32[0]  # take: ~1.5x indexing
+        else: buf.view(np.uint32).reshape(-1)[self.at] = c32.take(self.cell) if len(c32) > 1 else c32[0]
         return True
 
     def paint_with(self, buf, layer) -> bool:

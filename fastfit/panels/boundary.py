@@ -122,7 +122,8 @@ class BoundaryPanel(Panel):
         # element by element: as each frame's own, in one go (a colour table and each cell's entry, or the colours)
         if bg is None: bg = chunks[i][2] = self._background_table(P) or (None, self._background_of(P))
         table, at = bg
-        return P[k - first], at[k - first] if table is None else table[at[k - first]]
+        # np.take: a row per cell ~8x faster than indexing the table with the cells' entries (~5 of ~40 us a frame)
+        return P[k - first], at[k - first] if table is None else np.take(table, at[k - first], 0)
 
     def _accuracies(self, run:int) -> np.ndarray:
         "The training accuracy at each frame's parameters."
@@ -138,7 +139,7 @@ class BoundaryPanel(Panel):
         (1/k); for probabilities of several frames (frames, n_grid, n_grid, k), each frame's (frames, n_grid ** 2, 4)."""
         if (tab := self._background_table(P)) is None: return self._background_of(P)  # NaN probabilities (a diverged fit), say
         table, at = tab
-        return table[at]
+        return np.take(table, at, 0)
 
     def _background_table(self, P:np.ndarray) -> tuple | None:
         """`_background` as a table of the (levels + 1) * k colours a cell can show and each cell's entry in it, (frames,
