@@ -259,13 +259,13 @@ class _Mesh:
         "Where each pixel of the mesh's box is in `layer` (its index in the layer's blended or opaque pixels, or -1)."
         box = _union([self.area, layer.area])
         r0, r1, c0, c1 = self.area
-        y, x = np.divmod(np.arange(len(self.cell)), c1 - c0)
-        y += r0; x += c0
-        self.where = (y - box[0]) * (box[3] - box[2]) + x - box[2]  # in the box kept
-        flat = y * W + x  # in the whole canvas, as the layer's pixels are
-        for name, idx in (('blended', layer.at), ('solid', layer.solid)):
-            i = np.searchsorted(idx, flat).clip(0, max(len(idx) - 1, 0))
-            setattr(self, name, np.where(idx[i] == flat, i, -1) if len(idx) else np.full(len(flat), -1))
+        bw = box[3] - box[2]
+        self.where = (((np.arange(r0, r1) - box[0]) * bw)[:, None] + np.arange(c0 - box[2], c1 - box[2])).reshape(-1)  # in the box kept
+        for name, idx in (('blended', layer.at), ('solid', layer.solid)):  # a map of the box (a search per pixel: ~5x slower)
+            y, x = np.divmod(idx, W)
+            of = np.full((box[1] - box[0]) * bw, -1)
+            of[(y - box[0]) * bw + x - box[2]] = np.arange(len(idx))
+            setattr(self, name, of[self.where])
         self.memo = (layer, np.s_[box[0]:box[1], box[2]:box[3]], None, np.empty((box[1] - box[0], box[3] - box[2]), np.uint32))
 
 
