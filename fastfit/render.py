@@ -171,6 +171,8 @@ class _Layer:
             self.under = under.view(np.uint32)[:, 0].copy()
             self._blend(under)
             self.over = under.view(np.uint32)[:, 0].copy()
+        # the layers after it overlap it (a twin axes' spines on its host's): they find it under them, not the background
+        self.composite(background)
 
     def _blend(self, dst):
         dst[..., :3] = (dst[..., :3] * self.keep + self.premult) // 255
@@ -183,15 +185,20 @@ class _Layer:
             else: self._blend(dst)
         else:
             px = buf.reshape(-1).view(np.uint32)  # a view of the whole (contiguous) frame, a pixel as one number
-            same = px[self.at] == self.under
-            n, flat = int(same.sum()), buf.reshape(-1, 4)
-            if n == len(same): px[self.at] = self.over
-            elif n > len(same) // 2:  # a moving artist drew under a few of its pixels: blend those
-                px[self.at[same]] = self.over[same]
-                at, moved = self.at[~same], ~same
-                flat[at, :3] = (flat[at, :3] * self.keep[moved] + self.premult[moved]) // 255
-            else: flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255  # over a moving mesh, say
+            now = px[self.at]
+            moved = np.flatnonzero(now != self.under)
+            if 2 * len(moved) < len(now):  # a moving artist drew under a few of its pixels, if any: blend those
+                px[self.at] = self.over
+                if len(moved):
+                    px[self.at[moved]] = self._blended(now[moved], moved)
+            else: px[self.at] = self._blended(now, slice(None))  # over a moving mesh, say
             px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
+
+    def _blended(self, px, i):
+        "Pixels `px` (one number each) under the layer's pixels `i`, the layer composited over them."
+        ch = px.view(np.uint8).reshape(-1, 4)
+        ch[:, :3] = (ch[:, :3] * self.keep[i] + self.premult[i]) // 255
+        return px
 
 
 class _Mesh:
@@ -241,8 +248,8 @@ class _Mesh:
         c32 = np.ascontiguousarray((fc * 255 + .5).astype(np.uint8)).view(np.uint32).reshape(-1)
         if self.block is not None:
             r0, r1, c0, c1 = self.area
-            buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32[self.block] if len(c32) > 1 else c32[0]
-        else: buf.view(np.uint32).reshape(-1)[self.at] = c32[self.cell] if len(c32) > 1 else c32[0]
+            buf.view(np.uint32)[r0:r1, c0:c1, 0] = c32.take(self.block) if len(c32) > 1 else c32[0]  # take: ~1.5x indexing
+        else: buf.view(np.uint32).reshape(-1)[self.at] = c32.take(self.cell) if len(c32) > 1 else c32[0]
         return True
 
     def paint_with(self, buf, layer) -> bool:
@@ -283,13 +290,13 @@ class _Mesh:
         "Where each pixel of the mesh's box is in `layer` (its index in the layer's blended or opaque pixels, or -1)."
         box = _union([self.area, layer.area])
         r0, r1, c0, c1 = self.area
-        y, x = np.divmod(np.arange(len(self.cell)), c1 - c0)
-        y += r0; x += c0
-        self.where = (y - box[0]) * (box[3] - box[2]) + x - box[2]  # in the box kept
-        flat = y * W + x  # in the whole canvas, as the layer's pixels are
-        for name, idx in (('blended', layer.at), ('solid', layer.solid)):
-            i = np.searchsorted(idx, flat).clip(0, max(len(idx) - 1, 0))
-            setattr(self, name, np.where(idx[i] == flat, i, -1) if len(idx) else np.full(len(flat), -1))
+        bw = box[3] - box[2]
+        self.where = (((np.arange(r0, r1) - box[0]) * bw)[:, None] + np.arange(c0 - box[2], c1 - box[2])).reshape(-1)  # in the box kept
+        for name, idx in (('blended', layer.at), ('solid', layer.solid)):  # a map of the box (a search per pixel: ~5x slower)
+            y, x = np.divmod(idx, W)
+            of = np.full((box[1] - box[0]) * bw, -1)
+            of[(y - box[0]) * bw + x - box[2]] = np.arange(len(idx))
+            setattr(self, name, of[self.where])
         self.memo = (layer, np.s_[box[0]:box[1], box[2]:box[3]], None, np.empty((box[1] - box[0], box[3] - box[2]), np.uint32))
 
 

@@ -356,6 +356,31 @@ def test_boundary_is_where_the_model_says_p_half(two):
     assert len(opt) == 1 and len(opt[0].get_segments())
 
 
+def test_borders_are_contourpys_lines_on_any_probabilities():
+    """The borders, contoured by contourpy's generator made directly, are `contour_generator`'s lines: two classes and
+    three, a border through grid points (values exactly 0), a grid given as its axes or its meshgrid, NaN (masked)."""
+    import contourpy
+
+    from fastfit.panels.boundary import borders
+    rng = np.random.default_rng(0)
+    xc, yc = np.linspace(-2, 3, 40), np.linspace(-1, 1, 30)
+    X, Y = np.meshgrid(xc, yc)
+    def reference(P):
+        k, out = P.shape[-1], []
+        for c in range(k - 1):
+            f = P[..., c] - (P[..., 1] if k == 2 else np.delete(P, c, -1).max(-1))
+            if f.min() >= 0 or f.max() <= 0: continue
+            out += [s for s in contourpy.contour_generator(xc, yc, f).lines(0.) if len(s) > 1]
+        return out
+    z = np.stack([np.sin(X + Y), X * Y - .3, np.round(X) * .5], -1).astype(np.float32)  # the third: 0 on grid points
+    for P in (z[..., :2], z, z[..., [0, 2]], np.exp(z) / np.exp(z).sum(-1, keepdims=True), rng.random((30, 40, 3))):
+        got = borders(P, X, Y)
+        assert len(got) and [s.tolist() for s in got] == [s.tolist() for s in reference(P)]
+        assert [s.tolist() for s in borders(P, xc, yc)] == [s.tolist() for s in got]
+    P = z.copy()
+    P[10:14, 5:9, 0] = np.nan
+    assert [s.tolist() for s in borders(P, X, Y)] == [s.tolist() for s in reference(P)]
+
 def test_legends_name_the_optimum_and_the_classes(two):
     fr = learner_frames(two, 3, ('boundary', 'surface', 'loss'), 50, 'test')
     labels = [[t.get_text() for t in a.get_legend().get_texts()] for a in fr.axs]

@@ -112,6 +112,54 @@ def test_an_antialiased_mesh_is_drawn_by_matplotlib():
     with Renderer(fr) as r: assert not r.meshes
 
 
+class _TwinFrames:
+    """A line moving under its axes' spines and translucent legend, and a line on a twin axes under the twin's spines,
+    which lie on the first axes' (a layer over a layer, as the loss panel's accuracy): the lines cross none, a few or
+    most of the static pixels above them."""
+    def __init__(self):
+        self.fig = Figure(figsize=(4, 3), dpi=100)
+        ax = self.fig.add_subplot()
+        ax.set_xlim(0, 1); ax.set_ylim(0, 1)
+        self.line, = ax.plot([0, 1], [.5, .5], lw=2, zorder=2, label='loss')
+        ax.legend(loc='center', framealpha=.7)
+        tw = ax.twinx()
+        tw.set_ylim(0, 1)
+        self.twin, = tw.plot([0, 1], [.5, .5], lw=2, zorder=2, c='C1')
+        self.rows = [(.3, .3, 2), (.5, .02, 2), (.5, 0, 2), (.5, .5, 80), (.99, .97, 3), (.3, .3, 2)]
+        self.artists, self.n = [self.line, self.twin], len(self.rows)
+
+    def __len__(self): return self.n
+
+    def draw(self, k):
+        y, y2, lw = self.rows[k]
+        self.line.set_ydata([y, y]); self.line.set_linewidth(lw)
+        self.twin.set_ydata([y2, 1 - y2])
+        return self.artists
+
+
+def test_layers_pasted_where_nothing_moved_under_them_are_the_layers_blended_over_every_pixel(monkeypatch):
+    """Static artists above moving ones are composited from layers: pasted where nothing moved under them (the twin's
+    spines over the first axes' spines included), blended where a line did (a few pixels or most): every frame is the
+    one made by blending each layer over every pixel it covers."""
+    from fastfit.render import _Layer
+    def blend_all(self, buf):
+        if self.box is None: return
+        if self.at is None: return self._blend(buf[self.box])
+        flat, px = buf.reshape(-1, 4), buf.reshape(-1).view(np.uint32)
+        flat[self.at, :3] = (flat[self.at, :3] * self.keep + self.premult) // 255
+        px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
+    out = []
+    for patch in (False, True):
+        if patch: monkeypatch.setattr(_Layer, 'composite', blend_all)
+        fr = _TwinFrames()
+        with Renderer(fr) as r:
+            r.alone = True
+            layers = [s for s in r.steps if isinstance(s, _Layer) and s.at is not None]
+            assert len(layers) == 2 and np.intersect1d(layers[0].solid, layers[1].at).size  # the twin's spines on the others
+            out.append([r.frame(k).copy() for _ in range(2) for k in range(len(fr))])
+    for k, (a, b) in enumerate(zip(*out)): assert np.array_equal(a, b), k
+
+
 @pytest.mark.parametrize('size', [(6, 4), (7, 5)])  # an even and an odd number of pixels (pairs compared, or one by one)
 def test_gif_stream_decodes_to_each_frames_palette_colours(size):
     "Frames changing a few pixels each (or only their alpha) decode to the palette colour of every pixel of every frame."
