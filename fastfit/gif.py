@@ -154,10 +154,14 @@ def _rows(a, b) -> tuple | None:
     return min(a[1], b[1]), max(a[2], b[2])
 
 
-def _lzw(idx) -> bytes:
-    "GIF image data of palette indices `idx` (H, W uint8): code size 8, Pillow's LZW sub-blocks, terminator."
-    h, w = idx.shape
-    return b'\x08' + Image.frombuffer('L', (w, h), np.ascontiguousarray(idx), 'raw', 'L', 0, 1).tobytes('gif', 'L') + b'\x00'
+def _lzw(idx, box=None) -> bytes:
+    """GIF image data of palette indices `idx` (H, W uint8), or of its part `box` (x0, y0, x1, y1; read in place, and
+    `idx` must hold a row below it: Pillow maps whole rows): code size 8, Pillow's LZW sub-blocks, terminator."""
+    (h, w), buf, stride = idx.shape, np.ascontiguousarray(idx), 0
+    if box is not None:
+        x0, y0, x1, y1 = box
+        buf, stride, w, h = buf.reshape(-1)[y0 * w + x0:], w, x1 - x0, y1 - y0
+    return b'\x08' + Image.frombuffer('L', (w, h), buf, 'raw', 'L', stride, 1).tobytes('gif', 'L') + b'\x00'
 
 
 # The GIF container is written here by hand; the LZW coding is Pillow's (`_lzw`). Pillow's own multi-frame writer can
@@ -173,7 +177,7 @@ class GifStream:
     `counts[i]`: how many frames the i-th GIF frame stands for."""
     def __init__(self, pal:Palette, fps:float):
         self.pal, self.fps = pal, fps
-        self.prev = self.idx = self.area = None
+        self.prev = self.idx = self.area = self.boxes = None
         self.n, self.chunks, self.counts, self.size = 0, [], [], None
 
     def _delay(self, k) -> int: return round((k + 1) * 100 / self.fps) - round(k * 100 / self.fps)
@@ -189,7 +193,9 @@ class GifStream:
             self.size = raw.shape[::-1]
             self.prev = raw.copy()  # the last frame added, kept up to date where frames change
             self.idx = self.pal.lookup(raw & 0xFFFFFF)
-            return self._chunk(d, (0, 0), self.idx, False)
+            # a frame's changed box is written in place here, read from it and made transparent again: no new box to fill
+            self.boxes = np.full((raw.shape[0] + 1, raw.shape[1]), TRANSPARENT, np.uint8)
+            return self._chunk(d, self.idx, False)
         flat, prev = raw.reshape(-1), self.prev.reshape(-1)
         # a few thousand pixels of a frame's hundreds of thousands
         W = raw.shape[1]
@@ -203,16 +209,20 @@ class GifStream:
             if moved.any():
                 changed, new = changed[moved], new[moved]
                 flat[changed] = new
-                ys, xs = np.divmod(changed, raw.shape[1])
-                y0, x0 = ys.min(), xs.min()
-                sub = np.full((ys.max() - y0 + 1, xs.max() - x0 + 1), TRANSPARENT, np.uint8)
-                sub[ys - y0, xs - x0] = new
-                return self._chunk(d, (int(x0), int(y0)), sub, True)
+                xs = changed % W
+                box = (int(xs.min()), int(changed[0] // W), int(xs.max()) + 1, int(changed[-1] // W) + 1)  # (ascending: rows at its ends)
+                boxes = self.boxes.reshape(-1)
+                boxes[changed] = new
+                self._chunk(d, self.boxes, True, box)
+                boxes[changed] = TRANSPARENT
+                return
         self.chunks[-1][0] += d  # nothing changed: the previous frame stays up longer
         self.counts[-1] += 1
 
-    def _chunk(self, d, xy, sub, trans):
-        self.chunks.append([d, xy, sub.shape[::-1], trans, _lzw(sub)])
+    def _chunk(self, d, idx, trans, box=None):
+        "Append a GIF frame of palette indices `idx` (or of its part `box`, as `_lzw`'s) shown `d` hundredths of a second."
+        x0, y0, x1, y1 = (0, 0, *idx.shape[::-1]) if box is None else box
+        self.chunks.append([d, (x0, y0), (x1 - x0, y1 - y0), trans, _lzw(idx, box)])
         self.counts.append(1)
 
     def getvalue(self) -> bytes:

@@ -35,7 +35,7 @@ from matplotlib import cbook
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
 from matplotlib.font_manager import fontManager, get_font
 from matplotlib.text import Text
-from matplotlib.transforms import Bbox
+from matplotlib.transforms import Affine2D, Bbox
 
 try:
     from matplotlib.ft2font import FT2Font, RenderMode
@@ -409,11 +409,12 @@ class GlyphText:
             if (p := self._placed(face, s, lx + posx, canvash - (ly + posy), aa)) is None: return False
             if p: placed.append(p)
         text._renderer = r
-        if text._bbox_patch:
-            text._get_layout = lambda renderer: layout
-            try: text.update_bbox_position_size(r)
-            finally: del text._get_layout
-            (text._bbox_patch.draw if patch_draw is None else patch_draw)(r)
+        if patch := text._bbox_patch:  # `Text.update_bbox_position_size` of an unrotated text, from what is known here
+            _, _, ((x_box, y_box), (w_box, h_box)) = layout
+            patch.set_bounds(0., 0., w_box, h_box)
+            patch.set_transform(Affine2D().translate(posx + x_box, posy + y_box))
+            patch.set_mutation_scale(r.points_to_pixels(text.get_size()))
+            (patch.draw if patch_draw is None else patch_draw)(r)
         gc = r.new_gc()
         gc.set_foreground(mcolors.to_rgba(text.get_color()), isRGBA=True)
         gc.set_alpha(text.get_alpha())

@@ -303,14 +303,15 @@ class _Mesh:
 def _draw_text_once_laid_out(fig, text:Text, boxes=None, drawn=None, glyphs=None):
     """Draw `text` as `fig.draw_artist` does, laying it out once: a text with a box asks matplotlib's `Text._get_layout`
     twice per draw (for the text, then for its box), and nothing between the two calls changes what it returns. A plain
-    text is drawn by `glyphs` (a `GlyphText.draw_plain`: laid out and pasted at once), others laid out by it where it
-    can. Its box is drawn by `boxes` (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may
-    paint beyond what its lines and its box report (an arrow, path effects, TeX)."""
+    text is drawn by `glyphs` (a `GlyphText.draw_plain`: laid out and pasted at once; given only where it is on the
+    canvas's renderer, which the caller has at hand), others laid out by it where it can. Its box is drawn by `boxes`
+    (a `_Boxes`), if given. `drawn` (a list), if given, gets None if the text may paint beyond what its lines and its
+    box report (an arrow, path effects, TeX)."""
     if drawn is not None and (text.get_path_effects() or text.get_usetex()
                               or isinstance(text, Annotation) and text.arrow_patch is not None):
         drawn.append(None)
     patch = text.get_bbox_patch() if boxes is not None else None
-    if glyphs is not None and fig.canvas.get_renderer() is glyphs.r and \
+    if glyphs is not None and \
             glyphs.draw_plain(text, None if patch is None else lambda renderer: boxes.draw(patch, renderer)): return
     layout = text._get_layout
     memo = []
@@ -624,7 +625,8 @@ class Renderer:
                     s._renderer = renderer  # all `Text.draw` does for a hidden text (a mark's note while the mark is inside)
                 elif isinstance(s, Text):
                     t = time.perf_counter()
-                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn, self.text)
+                    glyphs = self.text if renderer is self.text.r else None
+                    _draw_text_once_laid_out(self.fig, s, self.boxes, drawn, glyphs)
                     self.t_text += time.perf_counter() - t
                 else:
                     s.draw(renderer)  # as `fig.draw_artist(s)` does, the canvas's renderer asked for once a frame

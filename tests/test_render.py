@@ -190,6 +190,28 @@ def test_gif_stream_decodes_to_each_frames_palette_colours(size):
     for g, f in zip(got, frames): assert np.array_equal(g, f[..., :3])
 
 
+def test_gif_stream_stores_each_change_as_its_box_at_the_frame_edges():
+    "Changes in the corners and along the last row and column are stored as their bounding box, decoded pixel for pixel."
+    import io
+
+    from PIL import Image
+
+    from fastfit.gif import GifStream, Palette
+    h, w = 5, 7
+    frames = [np.full((h, w, 4), 255, np.uint8)]
+    for pts in ([(h - 1, w - 1)], [(0, 0)], [(h - 1, 2), (3, w - 1)], [(0, w - 1), (h - 1, 0)], [(2, 3)]):
+        f = frames[-1].copy()
+        for y, x in pts: f[y, x, :3] = 255 - f[y, x, :3]
+        frames.append(f)
+    st = GifStream(Palette(frames[:2]), 10)
+    for f in frames: st.add(f)
+    assert [tuple(c[1:3]) for c in st.chunks[1:]] == [((6, 4), (1, 1)), ((0, 0), (1, 1)), ((2, 3), (5, 2)), ((0, 0), (7, 5)),
+                                               ((3, 2), (1, 1))]
+    with Image.open(io.BytesIO(st.getvalue())) as im:
+        for i, f in enumerate(frames):
+            im.seek(i)
+            assert np.array_equal(np.asarray(im.convert('RGB')), f[..., :3])
+
 class _CaptionFrames:
     "A line moving under a caption in a translucent rounded box (the fit panel's), the caption's width changing."
     def __init__(self, frames=8):

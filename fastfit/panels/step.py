@@ -16,7 +16,7 @@ __all__ = ['StepPanel', 'step_kind', 'step_update']
 def _fmt_param(v:float) -> str:
     """A parameter's value to the digits float32 holds: 7 decimals below 1 (seed 003's 0.80119529 is 0.8011953 here),
     7 significant digits above, scientific when very large or very small."""
-    if not np.isfinite(v): return str(v)
+    if not math.isfinite(v): return str(v)
     a = abs(v)
     if a == 0 or 1e-4 <= a < 1: return f"{v:.7f}"
     return f"{v:.7g}" if 1 <= a < 1e7 else f"{v:.4e}"
@@ -179,7 +179,7 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
             j = shown[c]
             return _fmt_param(d['before'][i, j]) + (f"×{1 - lr[c] * wd[c]:g}" if decay[c] else '')
         def moved(c) -> bool:  # a parameter this step updated with a recorded gradient (else: frozen, or not held)  # noqa: B023
-            return bool(np.isfinite(d['grad'][i, shown[c]]) and np.isfinite(lr[c]))
+            return math.isfinite(d['grad'][i, shown[c]]) and math.isfinite(lr[c])
         def still(c, key):  # a parameter without a gradient this step: its value before and after, and why  # noqa: B023
             j, b, a = shown[c], d['before'][i, shown[c]], after[i, shown[c]]
             if b == a: return (key, [names[j], '=' if key == 'r' else f"{names[j]} =", _fmt_param(b), '', '', '=',
