@@ -2,6 +2,7 @@
 import base64
 import io
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -116,8 +117,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def test_optimum_scales():
+def test_optimum_scales(monkeypatch):
     "Labels that are IDs fail at once; the optimum's memory stays bounded; a big solve stops and says why; advice works."
+    from fastfit import optimum
     from fastfit.all import ClsDataLoaders, SoftmaxModel
     from fastfit.optimum import OptimumTooCostly
     g = torch.Generator().manual_seed(0)
@@ -130,11 +132,16 @@ def test_optimum_scales():
     x, y = torch.randn(1000, 5, generator=g), torch.arange(1000) % 300
     learn = classification_learner(ClsDataLoaders.from_arrays(x, y, valid_pct=0, bs=None))
     peak = _peak_mb()
+    # the solve's clock made to advance 0.2 s a reading: it gives up after its second Newton step, on any machine (this
+    # solve converges in ~0.3 s on a fast, idle one)
+    clock = iter(range(10**6))
+    monkeypatch.setattr(optimum, 'time', SimpleNamespace(monotonic=lambda: .2 * next(clock)))
     with pytest.raises(OptimumTooCostly, match=r"gave up on SoftmaxModel\(n_in=5, n_classes=300\) \(1,000 samples, 300 classes, "
                                                r"6 weights each\): Newton's method had not converged after 0.5 s; call "
                                                r"learn.optimum\(max_seconds=None\)"):
         learn.optimum(max_seconds=.5)
     assert _peak_mb() - peak < 500
+    monkeypatch.undo()
     # scikit-learn's digits, 10 classes x 64 features: separable, said at once (it took 109 s), and the advice works:
     # weight decay is no way to a finite optimum() (it minimises the loss alone), so the message no longer offers it
     from sklearn.datasets import load_digits
