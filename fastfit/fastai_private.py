@@ -45,9 +45,10 @@ from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.basics import GetAttr, getcallable, noop
 from fastcore.foundation import L
 from fastprogress.fastprogress import format_time
-from torch._C import _are_functorch_transforms_active, _set_grad_enabled
+from torch._C import _are_functorch_transforms_active, _get_tracing_state, _set_grad_enabled
 from torch.autograd.graph import _engine_run_backward
 from torch.nn import Module
+from torch.nn.modules import module as _nn_module
 
 from .data import RegDataLoaders, TensorDL
 
@@ -88,6 +89,14 @@ RELIES_ON = [
     ('torch._C', '_set_grad_enabled', None),  # what torch.no_grad() calls, without the context manager's cost
     ('torch._C', '_are_functorch_transforms_active', None),  # what `Tensor.backward` checks first
     ('torch.autograd.graph', '_engine_run_backward', ['t_outputs', 'args', 'kwargs']),  # what `Tensor.backward` ends in
+    # what nn.Module's call checks before it calls `forward` alone (`_calls_forward`)
+    ('torch.nn.modules.module', 'Module._call_impl', ['self', 'args', 'kwargs']),
+    ('torch.nn.modules.module', 'Module._wrapped_call_impl', ['self', 'args', 'kwargs']),
+    ('torch.nn.modules.module', '_global_forward_hooks', None),
+    ('torch.nn.modules.module', '_global_forward_pre_hooks', None),
+    ('torch.nn.modules.module', '_global_backward_hooks', None),
+    ('torch.nn.modules.module', '_global_backward_pre_hooks', None),
+    ('torch._C', '_get_tracing_state', None),
     # `classify.BCEWithLogits`: what F.binary_cross_entropy_with_logits checks, and the op it then calls
     ('torch._C', '_has_torch_function_variadic', None),
     ('torch', 'binary_cross_entropy_with_logits', None),
@@ -109,6 +118,9 @@ _cancels = (CancelBatchException, CancelBackwardException, CancelEpochException,
 _inner = frozenset(_inner_loop)
 # The events `_with_events` runs around a piece of work, by its type: (before, after, after_cancel).
 _event_names = {t: (f'before_{t}', f'after_{t}', f'after_cancel_{t}') for t in ('epoch', 'train', 'validate', 'batch', 'backward', 'step')}
+# The events between a step's loss and its zero_grad, and those after its forward: most fits handle none of them.
+_grad_events = ('before_backward', 'after_backward', 'before_step', 'after_step')
+_pred_events = ('after_pred', 'after_loss')
 
 
 def _forwards_to(cb, learn) -> bool:
@@ -121,6 +133,21 @@ def _forwards_to(cb, learn) -> bool:
 def _modify(e, msg):
     e.args = [msg]
     return e
+
+
+_module_call, _module_call_impl = Module.__call__, Module._call_impl
+
+
+def _calls_forward(m) -> bool:
+    "Whether `m(*args)` would call `m.forward(*args)` and nothing else: nn.Module's own call, no hook, no compile, no trace."
+    # nn.Module's `__call__` makes that check itself, behind two Python calls (~0.5 us, twice an epoch: 1% of a small
+    # model's); this is its check (torch 2.13's `_wrapped_call_impl` and `_call_impl`), made in ~0.2 us.
+    t = type(m)
+    return (t.__call__ is _module_call and t._call_impl is _module_call_impl and m._compiled_call_impl is None
+            and not (m._backward_hooks or m._backward_pre_hooks or m._forward_hooks or m._forward_pre_hooks
+                     or _nn_module._global_backward_pre_hooks or _nn_module._global_backward_hooks
+                     or _nn_module._global_forward_hooks or _nn_module._global_forward_pre_hooks)
+            and not _get_tracing_state())
 
 
 class LeanLoop:
@@ -191,6 +218,13 @@ class LeanLoop:
         if event_name == 'after_fit': return super()._call_one(event_name)
         if event_name == 'before_fit': self._handlers = {}  # catches edits of `learn.cbs` that bypass add_cb
         self._fire(event_name)
+
+    def _quiet(self, names:tuple) -> bool:
+        "Whether no callback handles any of the events `names`: known once per table of handlers (dropped with it)."
+        hs = self._handlers
+        q = hs.get(names)
+        if q is None: hs[names] = q = not any(hs[e] if e in hs else self._event_handlers(e) for e in names)
+        return q
 
     def _fire(self, event_name):
         "Run the handlers of `event_name` (neither before_fit nor after_fit): an event nobody handles costs a dict look-up."
@@ -267,15 +301,21 @@ class LeanLoop:
 
     # -- the step -----------------------------------------------------------------------------------------------------
     # Keeps: fastai's `_do_grad_opt` (backward and step with their events, then zero_grad). Gains: plain SGD steps and
-    # zeroes all gradients with one foreach op each; the events are fired here, as `_with_events` would.
+    # zeroes all gradients with one foreach op each; the events are fired here, as `_with_events` would, or not at all
+    # when no callback handles any of the four (their after_cancel events still run on a cancel).
     def _do_grad_opt(self):
         fire = self._fire
-        try: fire('before_backward'); self._backward()
+        quiet = self._quiet(_grad_events)  # (~0.1 us a call skipped, 4 a step)
+        try:
+            if not quiet: fire('before_backward')
+            self._backward()
         except CancelBackwardException: fire('after_cancel_backward')
-        fire('after_backward')
-        try: fire('before_step'); self._step()
+        if not quiet: fire('after_backward')
+        try:
+            if not quiet: fire('before_step')
+            self._step()
         except CancelStepException: fire('after_cancel_step')
-        fire('after_step')
+        if not quiet: fire('after_step')
         self._zero_grad()
 
     def _zero_grad(self):
@@ -369,13 +409,16 @@ class LeanLoop:
         return p.is_cpu if device.type == 'cpu' else p.device == device
 
     # Keeps: fastai's `_do_one_batch`. Gains: one `.item()` per training step serves both a divergence check (a NaN/inf
-    # training loss stops the fit at once, see `FitLearner.fit`) and the history's loss record.
+    # training loss stops the fit at once, see `FitLearner.fit`) and the history's loss record; the model's `forward`
+    # is called directly when nn.Module's call would do just that (`_calls_forward`), and after_pred/after_loss are
+    # skipped when nobody handles them.
     def _do_one_batch(self):
         m = self._device_of[0]  # the model `all_batches` checked; `self.model` when it was not (or is no more) it
         d = self.__dict__
         if m is None or m is not d.get('_model', d.get('model')): m = self.model
-        self.pred = m(*self.xb)
-        self._fire('after_pred')
+        self.pred = m.forward(*self.xb) if _calls_forward(m) else m(*self.xb)
+        quiet = self._quiet(_pred_events)
+        if not quiet: self._fire('after_pred')
         if len(self.yb):
             self.loss_grad = lg = self.loss_func(self.pred, *self.yb)
             if self.training and self._check_div:
@@ -389,7 +432,7 @@ class LeanLoop:
                 # validation on the CPU: the float now (the averages add floats), the tensor only if something reads it
                 self._loss_v, self._loss, self._loss_of = lg.item(), None, lg
             else: self.loss = lg.clone()
-        self._fire('after_loss')
+        if not quiet: self._fire('after_loss')
         if not self.training or not len(self.yb): return
         self._do_grad_opt()
         self._step_count += 1

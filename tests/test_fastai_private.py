@@ -77,3 +77,46 @@ def test_float32_rounding_and_epoch_times_match_numpy_and_fastprogress():
     for v in vals: assert fastai_private._as_float32(float(v)) == float(np.float32(v)), v
     assert np.isnan(fastai_private._as_float32(float('nan')))
     for t in [0, 1, 59, 60, 3599, 3600, 86399, 100000]: assert fastai_private._format_time(t) == format_time(t + .7)
+
+
+def test_model_hooks_and_step_events_still_run_where_the_fast_paths_skip_calls():
+    """The model is called through nn.Module's call when a hook could run (its own or a global one), and a callback on
+    the step's events (skipped when nobody handles them) sees every step; the numbers are the same either way."""
+    import torch
+    from fastai.callback.core import Callback
+    from torch.nn.modules.module import register_module_forward_hook
+
+    from fastfit.all import regression_learner, synth_linear
+
+    dls = synth_linear(n=100, seed=0).dataloaders(bs=None, valid_pct=.2)  # (full batch: no shuffling between fits)
+    def fit(*, hook=False, global_hook=False, cbs=()):
+        learn = regression_learner(dls, history=False, cbs=list(cbs))
+        calls = []
+        h = learn.model.register_forward_hook(lambda m, i, o: calls.append('own')) if hook else None
+        g = register_module_forward_hook(lambda m, i, o: calls.append('global')) if global_hook else None
+        try:
+            with learn.no_bar(), learn.no_logging(): learn.fit(3)
+            assert fastai_private._calls_forward(learn.model) == (h is None and g is None)
+        finally:
+            for x in (h, g):
+                if x is not None: x.remove()
+        return learn, calls
+
+    plain, none = fit()
+    assert none == []
+    hooked, own = fit(hook=True)
+    assert own == ['own'] * 6  # a training and a validation forward an epoch
+    _, glob = fit(global_hook=True)
+    assert glob.count('global') == 6
+    for a, b in zip(plain.model.parameters(), hooked.model.parameters()): assert torch.equal(a, b)
+    assert plain.recorder.values == hooked.recorder.values
+
+    class Steps(Callback):
+        def __init__(self): self.seen = []
+        def before_backward(self): self.seen.append('bb')
+        def after_step(self): self.seen.append('as')
+        def after_loss(self): self.seen.append('al')
+    cb = Steps()
+    counted, _ = fit(cbs=[cb])
+    assert cb.seen == ['al', 'bb', 'as', 'al'] * 3  # the validation's loss too
+    for a, b in zip(plain.model.parameters(), counted.model.parameters()): assert torch.equal(a, b)
