@@ -376,7 +376,7 @@ class GlyphText:
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and \
-                table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, False, cuts): return
+                table.blend(np.asarray(self.r._renderer).reshape(-1).view(np.uint32), lin, v, cuts): return
         paste = self.r._renderer.draw_text_image
         for p in lines:
             for g, x0, y0, *_ in p[0]: paste(g[0], x0, y0 + g[0].shape[0], 0, gc)  # as matplotlib: glyph by glyph
@@ -505,23 +505,15 @@ class _Blend:
         if not (buf[..., 3] == 255).all() or not (buf[:, 0, :3] == grey[:, None]).all(): return None
         return cls(np.ascontiguousarray(buf[..., :3].transpose(2, 1, 0)).reshape(3, -1))
 
-    def blend(self, px, lin, v, overlap:bool=True, cuts=()) -> bool:
+    def blend(self, px, lin, v, cuts=()) -> bool:
         """Blend coverages `v` (uint8) into pixels `lin` (indices) of `px`, a canvas's RGBA pixels as uint32, as
-        `draw_text_image` would, one after the other where a pixel repeats: found by sorting (when `overlap`), or known
-        to repeat only in different rounds, `lin` cut at `cuts` (offsets) into rounds blended one after the other. False,
-        having drawn nothing, if a pixel is not opaque (the table holds Agg's blend into opaque pixels only)."""
+        `draw_text_image` would: in rounds, `lin` cut at `cuts` (offsets), blended one after the other (a pixel repeats
+        only in different rounds: `GlyphText._place`). False, having drawn nothing, if a pixel is not opaque (the table
+        holds Agg's blend into opaque pixels only)."""
         old = px[lin]
         one = len(old) and (old == old[0]).all()  # one colour under: a paper, a box (most text)
         if old[0] < 0xFF000000 if one else (old < 0xFF000000).any(): return False
-        rounds = [None]
-        if overlap:  # the k-th coverage of each pixel in round k (a stable sort keeps the glyphs' order)
-            o = np.argsort(lin, kind='stable')
-            new = np.r_[True, lin[o[1:]] != lin[o[:-1]]]
-            if not new.all():
-                i = np.arange(len(o))
-                rank = i - np.maximum.accumulate(np.where(new, i, 0))
-                rounds = [o[rank == k] for k in range(rank.max() + 1)]
-        elif cuts: rounds = [slice(a, b) for a, b in zip((0, *cuts), (*cuts, len(lin)))]
+        rounds = [slice(a, b) for a, b in zip((0, *cuts), (*cuts, len(lin)))] if cuts else [None]
         for k, m in enumerate(rounds):
             at, d, c = (lin, old, v) if m is None else (lin[m], old[m] if k == 0 else px[lin[m]], v[m])
             if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0]))[c]  # a row of the tables

@@ -156,7 +156,7 @@ def test_text_is_blended_as_agg_blends_it(color, under):
                 (ys, xs), (ys2, xs2) = np.nonzero(img), np.nonzero(again)
                 lin = np.r_[ys, ys2] * r.width + np.r_[xs, xs2] + (y - img.shape[0]) * r.width + x
                 table = g._table(gc, (x, y - img.shape[0], x + img.shape[1], y), r.height, r.width)
-                assert table.blend(buf.reshape(-1).view(np.uint32), lin, np.r_[img[ys, xs], again[ys2, xs2]])
+                assert table.blend(buf.reshape(-1).view(np.uint32), lin, np.r_[img[ys, xs], again[ys2, xs2]], (len(ys),))
             else:
                 for im in (img, again): r._renderer.draw_text_image(im, x, y, 0, gc)
         canvases.append(buf.copy())
