@@ -209,7 +209,15 @@ def test_landscape_gives_the_runs_loss_beside_the_planes(net):
     fr.draw(0)
     caption = land.text.get_text()
     run, plane = float(net.param_history.losses[0]), float(land.surf.at([land.cur[0][0]])[0])
-    assert f"the run's {run:.4g}" in caption and f"the plane's {plane:.4g}" in caption and abs(run - plane) > .01
+    assert f"the run's   {run:.4g}" in caption and f"the plane's {plane:.4g}" in caption and abs(run - plane) > .01
+    # the caption fits inside its (square) axes beside the units panel, at the widest numbers of the run
+    wide = learner_frames(net, 5, ('units', 'landscape', 'loss'), DPI, 't')
+    for k in range(len(wide)):
+        wide.draw(k)
+        wide.fig.canvas.draw()
+        r = wide.fig.canvas.get_renderer()
+        inner, box = wide.panels[1].ax.get_window_extent(r), wide.panels[1].text.get_bbox_patch().get_window_extent(r)
+        assert inner.x0 <= box.x0 and box.x1 <= inner.x1 and inner.y0 <= box.y0 and box.y1 <= inner.y1, k
     # one scale for both directions: as many units per pixel on each axis
     ax = land.ax
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()

@@ -243,6 +243,17 @@ class LossPlane(LossSurface):
         return A, B, Z.reshape(n, n).double().numpy()
 
 
+def _loss_rows(losses, labels=None) -> str:
+    """The landscape's caption: the plane's and the run's loss at the point, (plane, run) strings, one a row for one run
+    (narrow: it must fit a square panel's corner), one column each beside the runs' `labels` for several."""
+    if labels is None:
+        (plane, run), = losses
+        return f"loss at the point\nthe plane's {plane}\nthe run's   {run}"
+    w, c = max(len(str(lab)) for lab in labels), max(len(p) for p, _ in losses)
+    return '\n'.join(['loss at the point', f"{'':{w}}  {'plane':{c}}  run",
+                      *(f"{str(lab):{w}}  {p:{c}}  {r}" for lab, (p, r) in zip(labels, losses))])
+
+
 class LandscapePanel(SurfacePanel):
     """The loss landscape: contours of the training loss over a plane through all the parameters (see `LossPlane`),
     the path projected onto it (moving). The path leaves the plane wherever it is not flat: the contours are the loss on
@@ -288,16 +299,17 @@ class LandscapePanel(SurfacePanel):
         ax.set_title(f"the loss on a plane through {whose} final parameters,\nalong {how} directions (it holds "
                      f"{self.surf.captured:.0%}\nof {self.surf.of_path} squared distance from there)", fontsize=9)
         ax.set_xlabel(self.surf.names[0], fontsize=9); ax.set_ylabel(self.surf.names[1], fontsize=9)
-        where = free_corner(ax, axes_points(ax, curves=[xy for _, xy in self.paths]), size=(.5, .22))
+        # the caption's rows (`update`): a title, then the plane's and the run's loss (one column each for several runs)
+        where = free_corner(ax, axes_points(ax, curves=[xy for _, xy in self.paths]),
+                            size=(.5, .08 * (3 + self.multi * (len(self.labels) - 1))))
         self.text = ax.text(s='', transform=ax.transAxes, fontsize=9, family='monospace', zorder=9, bbox=_NOTE, **where)
         return [*artists, self.text]
 
     def update(self, k:int):
         "Move the path and points to frame `k`; the caption gives the plane's loss there and the run's."
         super().update(k)
-        rows = [f"{(str(lab) + ': ') if self.multi else ''}the plane's {_short(float(p[k])):<8} the run's {_short(self.loss(k, i))}"
-                for i, (p, lab) in enumerate(zip(self.on_plane, self.labels))]
-        self.text.set_text('loss at the point:\n' + '\n'.join(rows))
+        losses = [(_short(float(p[k])), _short(self.loss(k, i))) for i, p in enumerate(self.on_plane)]
+        self.text.set_text(_loss_rows(losses, self.labels if self.multi else None))
 
 
 PANELS.update(units=UnitsPanel, landscape=LandscapePanel)
