@@ -12,12 +12,15 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from fastfit.all import (
+    SGD,
+    Adam,
     LandscapePanel,
     LossPlane,
     MLPModel,
     ParamHistory,
     UnitsPanel,
     classification_learner,
+    compare_optimizers,
     exported_frames,
     fitting_panels,
     load_learner,
@@ -298,6 +301,22 @@ def test_landscape_panel_animates_the_projected_path(mlp16, tmp_path):
     gif = mlp16.save_animation(tmp_path / 'l.gif', frames=4, dpi=40,
                                panels=('units', partial(LandscapePanel, directions='random', n=15), 'loss'))
     assert len(exported_frames(gif, 20)) == 4
+
+
+def test_landscape_of_several_runs_gives_each_runs_losses_in_columns_inside_the_axes():
+    dls = synth_func(torch.sin, n=100, seed=0).dataloaders(bs=None, valid_pct=0)
+    runs = compare_optimizers(dls, {'SGD': SGD, 'Adam': Adam}, model=MLPModel(hidden=(8,)), lr=.05, epochs=40)
+    fr = runs.frames(4, panels=('landscape',))
+    fr.draw(3)
+    fr.fig.canvas.draw()
+    p, r = fr.panels[0], fr.fig.canvas.get_renderer()
+    rows = p.text.get_text().split('\n')
+    assert rows[0] == 'loss at the point' and rows[1].split() == ['plane', 'run'] and len(rows) == 4
+    for row, lab, plane, i in zip(rows[2:], ('SGD', 'Adam'), p.on_plane, range(2)):
+        assert row.split() == [lab, f"{float(plane[3]):.4g}", f"{p.loss(3, i):.4g}"]
+        assert row.index(row.split()[1]) == rows[1].index('plane') and row.rindex(row.split()[2]) == rows[1].index('run')
+    inner, box = p.ax.get_window_extent(r), p.text.get_bbox_patch().get_window_extent(r)
+    assert inner.x0 <= box.x0 and box.x1 <= inner.x1 and inner.y0 <= box.y0 and box.y1 <= inner.y1
 
 
 def test_a_small_landscape_is_computed_on_one_thread_with_the_same_numbers(mlp16, monkeypatch):
