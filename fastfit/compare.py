@@ -67,7 +67,7 @@ class Runs:
         "The `Frames` of every run on one clock: frame k is the same step in each."
         frames, dpi = check_frames(frames, dpi, panels or self.panels, len(self.learners), self.split)
         learns = list(self.learners.values())
-        hists = [require_history(lrn, type(self).__name__) for lrn in learns]
+        hists = [require_history(lrn, f"{type(self).__name__}'s run {lab}") for lab, lrn in zip(self.labels, learns)]
         titles, per = self.titles() if self.split else None, len(_listify_panels(panels or self.panels))
         # one title per run, on the first of its axes (small multiples have one axes per run and panel)
         if titles and self.split: titles = [t if j == 0 else None for t in titles for j in range(per)]
@@ -391,7 +391,7 @@ class Scaling(Runs):
         panels = [EqualSurfacePanel if p == 'surface' or p is SurfacePanel else p for p in _listify_panels(panels or self.panels)]
         frames, dpi = check_frames(frames, dpi, panels, len(self.learners), self.split)
         learns = list(self.learners.values())
-        hists = [require_history(lrn, type(self).__name__) for lrn in learns]
+        hists = [require_history(lrn, f"{type(self).__name__}'s run {lab}") for lab, lrn in zip(self.labels, learns)]
         own = [p for p in panels if p not in self.shared]
         titles = [t if j == 0 else None for t in self.titles() for j in range(len(own))]
         return Frames(learns, self.records(hists, frames), panels=panels, dpi=dpi, fig=fig, labels=self.labels,

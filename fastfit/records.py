@@ -31,6 +31,9 @@ def require_history(learn, what) -> ParamHistory:
     h = getattr(learn, 'param_history', None)
     if not isinstance(h, ParamHistory):
         raise ValueError(f"{what} needs the parameter history: create the learner with regression_learner(..., history=True)")
+    if h.step == 0 and getattr(learn, 'diverged', None) is not None:  # a fit that stopped before its first update
+        raise ValueError(f"{what} has no step to draw: the training loss diverged (NaN/inf) at the first step, so the fit "
+                         f"stopped before any update: try a smaller lr, or a model that starts from smaller parameters")
     if h.step == 0:
         raise ValueError(f"{what} needs a fit first: the history holds no step yet (call learn.fit(n) before)")
     return h

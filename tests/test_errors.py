@@ -11,6 +11,7 @@ from fastfit.all import (
     LinearModel,
     PolyModel,
     RegDataLoaders,
+    lr_sweep,
     regression_learner,
     synth_linear,
     synth_multilinear,
@@ -215,6 +216,19 @@ def test_export_before_any_fit(tmp_path, fname):
     raises(ValueError, lambda: learn.save_animation(tmp_path / fname), 'save_animation needs a fit first',
            'call learn.fit(n) before')
     raises(ValueError, lambda: learn.animate(), 'animate needs a fit first')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_of_a_fit_that_diverged_at_its_first_step(tmp_path, capsys):
+    "It did fit, so 'needs a fit first' would mislead: the error says the loss was NaN/inf at once, and what to try."
+    learn = regression_learner(dls1(), lr=1e30)
+    learn.fit(3)
+    assert learn.diverged is not None and learn.param_history.step == 0
+    raises(ValueError, lambda: learn.animate(), 'animate has no step to draw', 'diverged (NaN/inf) at the first step',
+           'smaller lr')
+    runs = lr_sweep(dls1(), (.1, 1e30), epochs=3)
+    assert 'diverged' in capsys.readouterr().out
+    raises(ValueError, lambda: runs.frames(3), "run lr=1e+30 has no step to draw", 'smaller lr')
     assert list(tmp_path.iterdir()) == []
 
 
