@@ -41,7 +41,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.learner import AvgLoss, AvgMetric, CastToTensor, Learner, Metric, Recorder, _maybe_item
 from fastai.metrics import accuracy, error_rate
 from fastai.optimizer import Optimizer, l2_reg, sgd_step, weight_decay
-from fastai.torch_core import num_distrib, rank_distrib
+from fastai.torch_core import flatten_check, num_distrib, rank_distrib
 from fastcore.basics import GetAttr, getcallable, noop
 from fastcore.foundation import L
 from fastprogress.fastprogress import format_time
@@ -506,11 +506,21 @@ class LeanLoop:
 
 
 # -- metrics: fastai's averages, without its generic per-batch work on fastfit's batches ---------------------------------
+def _accuracy_hits(inp, targ, axis=-1):
+    "Whether each prediction's argmax is its label: the booleans whose mean is fastai's `accuracy`."
+    pred = inp.argmax(dim=axis)
+    if pred.numel() != targ.numel(): flatten_check(inp, targ)  # fastai's error
+    return pred.reshape(-1) == targ.reshape(-1)
+
+
 def _plain_accuracy(inp, targ, axis=-1):
     "fastai's `accuracy` in plain torch: `flatten_check` makes a TensorBase, each of whose later ops costs ~10x."
-    pred = inp.argmax(dim=axis)
-    if pred.numel() != targ.numel(): return accuracy(inp, targ, axis)  # fastai's error
-    return (pred.reshape(-1) == targ.reshape(-1)).float().mean()
+    return _accuracy_hits(inp, targ, axis).float().mean()
+
+
+# A metric function's `hits` (`_plain_accuracy`'s, `binary_accuracy`'s): the booleans whose float32 mean the metric is.
+# `RegAvgMetric` counts them instead, which gives the same number in a fraction of the time (see there).
+_plain_accuracy.hits = _accuracy_hits
 
 
 def _plain_error_rate(inp, targ, axis=-1):
@@ -581,11 +591,21 @@ class _FloatSums:
 class RegAvgMetric(_FloatSums, AvgMetric):
     """fastai's `AvgMetric` of `func` (the same name, `func`, running sums and value). On fastfit's own batches (plain
     tensors, one process) the batch size is read off the target and the value detached directly, where fastai searches
-    the batch and maps `to_detach` over it; fastai's `accuracy` and `error_rate` run in plain torch (the same values)."""
+    the batch and maps `to_detach` over it; fastai's `accuracy` and `error_rate` run in plain torch, and an accuracy with
+    `hits` is counted rather than averaged (the same values)."""
     def accumulate(self, learn):
         if not getattr(learn, '_lean_metrics', False): return super().accumulate(learn)
-        y = learn.yb[0]
-        v = _PLAIN_METRICS.get(self.func, self.func)(learn.pred, y)
+        y, p = learn.yb[0], learn.pred
+        f = _PLAIN_METRICS.get(self.func, self.func)
+        hits = getattr(f, 'hits', None)
+        if hits is not None and p.is_cpu and self._floats(torch.float32):
+            h = hits(p, y)
+            n = h.numel()
+            # The mean of n booleans in float32 is their count (exact below 2**24) over n, rounded once to float32; the
+            # count over n as a double rounded to float32 is that same number (a double carries 53 >= 2*24 + 2 bits, so
+            # the quotient's two roundings give the one), and counting costs a fraction of the mean (~1 us, not ~4).
+            if 0 < n < 1 << 24: return _add(self, _as_float32(h.count_nonzero().item() / n) * y.shape[0], y.shape[0])
+        v = f(p, y)
         self._add_value(v if isinstance(v, torch.Tensor) else learn.to_detach(v), y.shape[0])
 
 
