@@ -281,11 +281,22 @@ class LeanLoop:
         t = type(self)  # the phases run inline (`_do_epoch`) unless a subclass or a patch changed one of them
         self._inline_phases = (t._do_epoch_train is _fastai_epoch_train and t._do_epoch_validate is LeanLoop._do_epoch_validate
                                and t.all_batches is LeanLoop.all_batches)
-        try: super()._do_fit()
+        try:
+            if t._with_events is LeanLoop._with_events: self._epochs()
+            else: super()._do_fit()
         except _cancels: raise  # fastai's control flow, even when a callback raises one where nothing catches it
         except BaseException as e:
             self._after_broken_fit(e)
             raise
+
+    def _epochs(self):
+        "fastai's `_do_fit` loop, each epoch's events fired here as `_with_events` fires them (a call fewer an epoch)."
+        fire = self._fire
+        for epoch in range(self.n_epoch):
+            self.epoch = epoch
+            try: fire('before_epoch'); self._do_epoch()
+            except CancelEpochException: fire('after_cancel_epoch')
+            fire('after_epoch')
 
     def _after_broken_fit(self, e):
         "Run the after_fit of the callbacks that must tidy up after a fit `e` cut short; their failures become notes on `e`."
@@ -305,7 +316,8 @@ class LeanLoop:
     # when no callback handles any of the four (their after_cancel events still run on a cancel).
     def _do_grad_opt(self):
         fire = self._fire
-        quiet = self._quiet(_grad_events)  # (~0.1 us a call skipped, 4 a step)
+        quiet = self._handlers.get(_grad_events)  # (`_quiet`, its call made once a fit; ~0.1 us a call skipped, 4 a step)
+        if quiet is None: quiet = self._quiet(_grad_events)
         try:
             if not quiet: fire('before_backward')
             self._backward()
@@ -417,7 +429,8 @@ class LeanLoop:
         d = self.__dict__
         if m is None or m is not d.get('_model', d.get('model')): m = self.model
         self.pred = m.forward(*self.xb) if _calls_forward(m) else m(*self.xb)
-        quiet = self._quiet(_pred_events)
+        quiet = self._handlers.get(_pred_events)
+        if quiet is None: quiet = self._quiet(_pred_events)
         if not quiet: self._fire('after_pred')
         if len(self.yb):
             self.loss_grad = lg = self.loss_func(self.pred, *self.yb)
