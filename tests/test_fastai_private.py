@@ -157,3 +157,37 @@ def test_a_learner_with_its_own_with_events_sees_every_epoch_through_it():
     assert ev == ev2 == [('after', 0), ('cancel', 1), ('after', 1), ('after', 2), ('after', 3)]
     assert plain.recorder.values == traced.recorder.values
     for a, b in zip(plain.model.parameters(), traced.model.parameters()): assert torch.equal(a, b)
+
+
+def test_cast_to_tensor_skipped_only_where_it_has_nothing_to_cast():
+    """A batch of plain tensors skips CastToTensor's handler; a batch of fastai's TensorBase, or one a callback that runs
+    before the cast turned into TensorBase, is cast as fastai casts it: later callbacks see plain tensors either way."""
+    import torch
+    from fastai.callback.core import Callback
+    from fastai.torch_core import TensorBase
+
+    from fastfit.all import RegDataLoaders, regression_learner
+
+    class Wrap(Callback):
+        order = 0
+        def before_batch(self): self.learn.xb = (TensorBase(self.learn.xb[0]),)
+
+    class Seen(Callback):
+        order = 20
+        def __init__(self): self.types = set()
+        def before_batch(self): self.types |= {type(t) for t in self.learn.xb + self.learn.yb}
+
+    x = torch.linspace(-1, 1, 40)[:, None]
+    fits = {}
+    for name, xs, cbs in [('plain', x, []), ('tensorbase data', TensorBase(x), []), ('made tensorbase', x, [Wrap()])]:
+        for bs in (None, 8):
+            seen = Seen()
+            learn = regression_learner(RegDataLoaders.from_arrays(xs, 3 * x + 1, valid_pct=.25, bs=bs), history=False, cbs=cbs + [seen])
+            with learn.no_bar(), learn.no_logging(): learn.fit(2)
+            assert seen.types == {torch.Tensor}, (name, bs, seen.types)
+            fits[name, bs] = learn
+    assert type(fits['tensorbase data', None].dls.train.x) is TensorBase  # (fastfit's loaders keep the subclass)
+    for bs in (None, 8):
+        a, b = fits['plain', bs], fits['tensorbase data', bs]
+        assert a.recorder.values == b.recorder.values
+        for p, q in zip(a.model.parameters(), b.model.parameters()): assert torch.equal(p, q)
