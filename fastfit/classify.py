@@ -125,15 +125,23 @@ def _torch_class_loss(loss_func, n_out:int, k:int):
     return TorchClassLoss(loss_func, kind)
 
 
-def binary_accuracy(inp, targ, thresh:float=.5, sigmoid:bool=True):
-    "Accuracy of one logit per sample against labels 0/1: fastai's `accuracy_multi` (a threshold where `accuracy` argmaxes)."
+def _binary_hits(inp, targ, thresh:float=.5, sigmoid:bool=True):
+    "Whether each thresholded prediction is its label: the booleans whose mean is `binary_accuracy`."
     # Plain torch: fastai's `flatten_check` makes both a TensorBase, whose every later op (here, and the metric's running
     # sums in the Recorder) costs ~10x a plain tensor's. The same check (as many elements) and the same value.
     if inp.shape != targ.shape:  # (the same shape: the same elements compared, no need to flatten)
         if inp.numel() != targ.numel(): flatten_check(inp, targ)  # fastai's error
         inp, targ = inp.reshape(-1), targ.reshape(-1)
     if sigmoid: inp = inp.sigmoid()
-    return ((inp > thresh) == _as_bool(targ)).mean(dtype=torch.float32)  # (`.float().mean()` in one op)
+    return (inp > thresh) == _as_bool(targ)
+
+
+def binary_accuracy(inp, targ, thresh:float=.5, sigmoid:bool=True):
+    "Accuracy of one logit per sample against labels 0/1: fastai's `accuracy_multi` (a threshold where `accuracy` argmaxes)."
+    return _binary_hits(inp, targ, thresh, sigmoid).mean(dtype=torch.float32)  # (`.float().mean()` in one op)
+
+
+binary_accuracy.hits = _binary_hits  # what the Recorder counts, rather than averaging (`fastai_private.RegAvgMetric`)
 
 
 # id(labels) -> (a weak reference to them, their version, them as booleans): made once for the labels a full-batch fit

@@ -108,8 +108,9 @@ class TensorDL:
     @property
     def n(self): return self.x.shape[0]  # not len(x): torch's __len__ is Python, and this runs 3 times an epoch
     def __len__(self):
-        if self.full_batch: return 1 if self.n else 0
-        return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
+        n = self.x.shape[0]  # (`self.n` without its call)
+        if self.full_batch: return 1 if n else 0
+        return n // self.bs if self.drop_last else math.ceil(n / self.bs)
 
     def __iter__(self):
         ts = (self.x,) if self.y is None else (self.x, self.y)

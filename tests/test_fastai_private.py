@@ -120,3 +120,74 @@ def test_model_hooks_and_step_events_still_run_where_the_fast_paths_skip_calls()
     counted, _ = fit(cbs=[cb])
     assert cb.seen == ['al', 'bb', 'as', 'al'] * 3  # the validation's loss too
     for a, b in zip(plain.model.parameters(), counted.model.parameters()): assert torch.equal(a, b)
+
+
+def test_a_learner_with_its_own_with_events_sees_every_epoch_through_it():
+    """FitLearner fires each epoch's events itself (no `_with_events` call an epoch); a subclass overriding `_with_events`
+    gets fastai's epoch loop back, each epoch through its override, and the same fit."""
+    import torch
+    from fastai.callback.core import Callback, CancelEpochException
+    from fastcore.basics import noop
+
+    from fastfit.all import RegLearner, regression_learner, synth_linear
+
+    seen = []
+    class Traced(RegLearner):
+        def _with_events(self, f, event_type, ex, final=noop):
+            seen.append(event_type)
+            return super()._with_events(f, event_type, ex, final)
+
+    class SkipSecond(Callback):  # an epoch cancelled: its after_cancel_epoch and after_epoch still run
+        def __init__(self): self.events = []
+        def before_epoch(self):
+            if self.epoch == 1: raise CancelEpochException()
+        def after_cancel_epoch(self): self.events.append(('cancel', self.epoch))
+        def after_epoch(self): self.events.append(('after', self.epoch))
+
+    dls = synth_linear(n=100, seed=0).dataloaders(bs=None, valid_pct=.2)
+    fits = []
+    for traced in (False, True):
+        learn = regression_learner(dls, history=False)
+        if traced: learn.__class__ = Traced
+        cb = SkipSecond()
+        with learn.no_bar(), learn.no_logging(): learn.fit(4, cbs=cb)
+        fits.append((learn, cb.events))
+    assert seen.count('epoch') == 4 and seen.count('fit') == 1
+    (plain, ev), (traced, ev2) = fits
+    assert ev == ev2 == [('after', 0), ('cancel', 1), ('after', 1), ('after', 2), ('after', 3)]
+    assert plain.recorder.values == traced.recorder.values
+    for a, b in zip(plain.model.parameters(), traced.model.parameters()): assert torch.equal(a, b)
+
+
+def test_cast_to_tensor_skipped_only_where_it_has_nothing_to_cast():
+    """A batch of plain tensors skips CastToTensor's handler; a batch of fastai's TensorBase, or one a callback that runs
+    before the cast turned into TensorBase, is cast as fastai casts it: later callbacks see plain tensors either way."""
+    import torch
+    from fastai.callback.core import Callback
+    from fastai.torch_core import TensorBase
+
+    from fastfit.all import RegDataLoaders, regression_learner
+
+    class Wrap(Callback):
+        order = 0
+        def before_batch(self): self.learn.xb = (TensorBase(self.learn.xb[0]),)
+
+    class Seen(Callback):
+        order = 20
+        def __init__(self): self.types = set()
+        def before_batch(self): self.types |= {type(t) for t in self.learn.xb + self.learn.yb}
+
+    x = torch.linspace(-1, 1, 40)[:, None]
+    fits = {}
+    for name, xs, cbs in [('plain', x, []), ('tensorbase data', TensorBase(x), []), ('made tensorbase', x, [Wrap()])]:
+        for bs in (None, 8):
+            seen = Seen()
+            learn = regression_learner(RegDataLoaders.from_arrays(xs, 3 * x + 1, valid_pct=.25, bs=bs), history=False, cbs=cbs + [seen])
+            with learn.no_bar(), learn.no_logging(): learn.fit(2)
+            assert seen.types == {torch.Tensor}, (name, bs, seen.types)
+            fits[name, bs] = learn
+    assert type(fits['tensorbase data', None].dls.train.x) is TensorBase  # (fastfit's loaders keep the subclass)
+    for bs in (None, 8):
+        a, b = fits['plain', bs], fits['tensorbase data', bs]
+        assert a.recorder.values == b.recorder.values
+        for p, q in zip(a.model.parameters(), b.model.parameters()): assert torch.equal(p, q)

@@ -45,6 +45,39 @@ def test_binary_accuracy_refuses_what_fastai_refuses():
     assert float(binary_accuracy(torch.ones(4), torch.ones(4, 1))) == 1.  # as many elements: fastai flattens both
 
 
+def test_accuracies_counted_are_their_float32_means():
+    """The Recorder counts an accuracy's hits (`hits`) instead of averaging them: the same float32 for every count of
+    every batch size tried, on a fastfit fit and directly (the count over n as a double, then rounded to float32)."""
+    from fastfit.fastai_private import _as_float32, _plain_accuracy
+    for n in range(1, 400):
+        means = (torch.arange(n + 1, dtype=torch.float32) / n).tolist()  # float32's division, as `mean` ends
+        assert means == [_as_float32(c / n) for c in range(n + 1)], n
+    g = torch.Generator().manual_seed(0)
+    for n in [1, 2, 3, 7, 199, 1000, 4097, 65_537, 1 << 23]:
+        for c in {0, 1, n // 3, n - 1, n}:
+            h = torch.zeros(n, dtype=torch.bool)
+            h[torch.randperm(n, generator=g)[:c]] = True
+            assert h.mean(dtype=torch.float32).item() == h.float().mean().item() == _as_float32(h.count_nonzero().item() / n)
+    z, t = torch.randn(50, 1, generator=g), torch.randint(0, 2, (50, 1), generator=g)
+    assert binary_accuracy(z, t) == binary_accuracy.hits(z, t).mean(dtype=torch.float32)
+    z3, t3 = torch.randn(50, 3, generator=g), torch.randint(0, 3, (50, 1), generator=g)
+    assert _plain_accuracy(z3, t3) == _plain_accuracy.hits(z3, t3).float().mean() == accuracy(z3, t3)
+    with pytest.raises(AssertionError): _plain_accuracy.hits(z3, t3[:40])  # fastai's error
+    # a fit's records, counted (full batch, 2 classes; batches of 16, 3 classes) and averaged (the hits hidden)
+    for centers, bs in [(2, None), (3, 16)]:
+        s = synth_blobs(n=173, centers=centers, seed=5)
+        fit = lambda: quiet_fit(classification_learner(s.dataloaders(bs=bs), lr=.5, history=False), 15)  # noqa: E731
+        counted = fit()
+        f = binary_accuracy if centers == 2 else _plain_accuracy
+        hits = f.hits
+        try:
+            del f.hits
+            averaged = fit()
+        finally: f.hits = hits
+        assert counted.recorder.values == averaged.recorder.values
+        assert counted.metrics[0].total == averaged.metrics[0].total and counted.metrics[0].count == averaged.metrics[0].count
+
+
 def test_metrics_are_fastais_metrics():
     dls = synth_blobs(n=60, centers=3).dataloaders(bs=None)
     learn = classification_learner(dls, metrics=[accuracy, error_rate, Precision(average='macro')])
