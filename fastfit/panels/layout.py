@@ -160,21 +160,30 @@ def ticks_placed_once(axes):
     """Meanwhile each of `axes` (matplotlib `Axis` objects) places its ticks (locator, formatter, every tick moved) when
     first asked only, and gives the same ticks after: measuring or drawing an axis places them up to five times (for its
     tick labels, its label, its spines), the same each time while nothing moves. Use it where nothing moves. The ticks
-    it makes more of are copies (`_more_ticks`): a log axis' minor ticks are dozens."""
+    it makes more of are copies (`_more_ticks`): a log axis' minor ticks are dozens. Their labels are measured once too
+    (for the axis, then again for its label's place beside them)."""
     def once(update):
         kept = []
         def ticks():
             if not kept: kept.append(update())
             return list(kept[0])
         return ticks
+    def measured_once(measure):
+        kept = {}
+        def boxes(ticks, renderer=None):
+            key = (*map(id, ticks), id(renderer))
+            if key not in kept: kept[key] = (ticks, measure(ticks, renderer))  # the ticks kept: their ids stay theirs
+            return tuple(list(b) for b in kept[key][1])
+        return boxes
     axes = [x for x in axes if '_update_ticks' not in vars(x)]
     for x in axes:
         x._update_ticks = once(x._update_ticks)
         x.get_major_ticks, x.get_minor_ticks = _more_ticks(x, x.get_major_ticks, True), _more_ticks(x, x.get_minor_ticks, False)
+        if hasattr(x, '_get_ticklabel_bboxes'): x._get_ticklabel_bboxes = measured_once(x._get_ticklabel_bboxes)
     try: yield
     finally:
         for x in axes:
-            for n in ('_update_ticks', 'get_major_ticks', 'get_minor_ticks'): vars(x).pop(n, None)
+            for n in ('_update_ticks', 'get_major_ticks', 'get_minor_ticks', '_get_ticklabel_bboxes'): vars(x).pop(n, None)
 
 
 _SPOTS = ('upper right', 'upper left', 'lower right', 'lower left', 'center right', 'center left', 'upper center',
