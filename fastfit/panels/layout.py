@@ -149,7 +149,7 @@ def _more_ticks(axis, get, major:bool):
         first = len(have)
         get(first + 1)  # matplotlib's own new tick
         have = axis.majorTicks if major else axis.minorTicks
-        if _copyable(have[first]):
+        if len(have) > first and _copyable(have[first]):  # (an axis class of its own may make no tick here)
             while len(have) < numticks: have.append(_tick_like(have[first]))
         return get(numticks)
     return ticks
