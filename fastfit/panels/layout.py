@@ -107,7 +107,7 @@ def legend_merged(ax) -> bool:
 
 
 _TICK_PARTS = ('tick1line', 'tick2line', 'gridline', 'label1', 'label2')
-# matplotlib's private names `_tick_like` relies on (tests/test_render.py checks them); without one, matplotlib makes
+# matplotlib's private names `_tick_like` relies on (tests/test_frames.py checks them); without one, matplotlib makes
 # every tick
 TICKS_RELY_ON = ['Artist._callbacks', 'Text._fontproperties']
 
