@@ -145,7 +145,9 @@ class _Layer:
         r.clear()
         for a in artists: a.draw(r)
         rgba = np.asarray(canvas.buffer_rgba())
-        painted = np.flatnonzero(rgba[..., 3])  # one scan of the frame: rows and columns come from the indices
+        # one scan of the frame, a pixel as one number (alpha its top byte, as `gif._packed` reads them; ~10x faster
+        # than the alpha bytes' strided view): rows and columns come from the indices
+        painted = np.flatnonzero(rgba.reshape(-1).view(np.uint32) > 0xFFFFFF)
         ys, xs = np.divmod(painted, rgba.shape[1])
         self.box = np.s_[ys[0]:ys[-1] + 1, xs.min():xs.max() + 1] if len(ys) else None
         self.area = None if self.box is None else (int(ys[0]), int(ys[-1]) + 1, int(xs.min()), int(xs.max()) + 1)

@@ -67,6 +67,12 @@ def test_a_sweep_of_many_lrs_draws_a_stability_map(tmp_path):
     (p,) = fr.panels
     assert isinstance(p, StabilityPanel)
     assert sum(len(d.get_offsets()) for d in p.dots.values()) == 200
+    # each frame's losses and stopped runs (taken a run at a time) are each record's own, in lr order
+    recss = [fr.recss[i] for i in p.order]
+    assert any(r.stop for r in recss)
+    for k in range(len(fr)):
+        assert p.L[k].tolist() == [float(r.losses[k]) for r in recss]
+        assert p.gone[k].tolist() == [r.stopped(k) for r in recss]
     counts = sweep.counts()
     assert set(counts) <= set(FATES) and sum(counts.values()) == 200
     assert counts.get('diverged', 0) > 0 and counts.get('converging', 0) > 0

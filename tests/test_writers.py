@@ -105,6 +105,19 @@ def test_read_only_folder_named_before_drawing(fitted, tmp_path, no_drawing):
         if ro != Path('/sys'): ro.chmod(0o755)
 
 
+def test_a_folder_read_only_by_writing_time_is_named_as_before_drawing(tmp_path):
+    "`write_atomic` tests writability by its own temporary file: the error `check_destination` gives, nothing written."
+    from fastfit.writers import check_destination, write_atomic
+    ro = _read_only_folder(tmp_path)
+    try:
+        with pytest.raises(PermissionError) as before: check_destination(ro / 'fit.gif')
+        with pytest.raises(ValueError) as writing: write_atomic(ro / 'fit.gif', lambda tmp: Path(tmp).write_bytes(b'x'))
+        assert str(writing.value) == str(before.value) and type(writing.value) is type(before.value)
+        assert not (ro / 'fit.gif').exists()
+    finally:
+        if ro != Path('/sys'): ro.chmod(0o755)
+
+
 def test_path_that_is_a_folder_named_before_drawing(fitted, tmp_path, no_drawing):
     (tmp_path / 'out.gif').mkdir()
     with pytest.raises(IsADirectoryError, match=r"cannot save to '.*/out\.gif': it is a folder; give a file name in it, "
