@@ -129,6 +129,22 @@ def test_a_glyph_is_placed_once_where_lines_put_it_again():
         assert np.array_equal(f, np.asarray(canvas.buffer_rgba())), k
 
 
+def test_pen_positions_round_halves_to_even_as_matplotlib():
+    """A glyph's pen is rounded to 1/64 px halves to even (numpy's `rint`, which matplotlib's own drawing matches):
+    positions that fall on a half, or just off one, are placed where that rounding puts them."""
+    fig = Figure(figsize=(3, 1), dpi=80)
+    g = GlyphText(FigureCanvasAgg(fig).get_renderer())
+    face = g._face(fig.text(0, 0, 'x', family='monospace')._fontproperties)
+    ln = face.line('a1b2c3 d4')
+    for x in (10.0, 10 + 1 / 128, 10 + 3 / 128, 10 + 1 / 128 + 1e-12, np.float64(7.5 + 5 / 128), 200 - 1 / 128):
+        tx = np.rint((x + np.asarray(ln[1])) * 64).astype(np.int64)
+        inked = [j for j, c in enumerate('a1b2c3 d4') if c != ' ']
+        want = [(int(tx[j]) >> 6) + face.bitmap(ln[0][j], glyphs.RenderMode.NORMAL, int(tx[j]), 640)[1] for j in inked]
+        assert [p[1] for p in face.placed(ln, x, glyphs.RenderMode.NORMAL, 640, 60, 240)] == want, x
+        assert [p[0] for p in face.placed(ln, x, glyphs.RenderMode.NORMAL, 640, 60, 240)] == \
+            [face.bitmap(ln[0][j], glyphs.RenderMode.NORMAL, int(tx[j]), 640) for j in inked]
+
+
 @pytest.mark.parametrize('under', ['noise', 'plain'])
 @pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
 def test_text_is_blended_as_agg_blends_it(color, under):
