@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import sys
 import unicodedata
+from bisect import bisect_left
 from itertools import accumulate, count
-from operator import itemgetter
+from operator import add, ge, itemgetter
 
 import matplotlib as mpl
 import matplotlib.colors as mcolors
@@ -113,7 +114,7 @@ class _Face:
     def _line(self, s) -> tuple | None:
         # most lines are single characters that make no ligature with the next one: laid out pair by pair, each pair
         # one lookup (`steps`), where `_units_line` takes a unit at a time, each probed for a ligature
-        if len(s) < 2 or None in (st := [self.steps.get(s[i:i + 2]) for i in range(len(s) - 1)]): return self._units_line(s)
+        if len(s) < 2 or None in (st := [*map(self.steps.get, map(add, s, s[1:]))]): return self._units_line(s)
         dx, dpen, infos = zip(*st)
         glyphs, advances, lo, hi = zip(self.chars[s[0]], *infos)
         return list(glyphs), list(accumulate(dx, initial=0.)), sum(dpen) + advances[-1], min(lo), max(hi)
@@ -211,10 +212,10 @@ def _rounds(lines, meet:bool) -> tuple:
         glyphs += zip([base + r for r in rounds], p[2], p[3])
         if meet: base += max(rounds) + 1
     glyphs.sort(key=itemgetter(0))  # (stable: line and glyph order within a round)
-    sizes = [0] * (glyphs[-1][0] + 1)  # (rounds are numbered without gaps: none is empty)
-    for r, a, _ in glyphs: sizes[r] += len(a)
-    return (np.concatenate([g[1] for g in glyphs]), np.concatenate([g[2] for g in glyphs]),
-            tuple(accumulate(sizes[:-1])))
+    rounds, lin, v = zip(*glyphs)
+    ends = [*accumulate(map(len, lin))]
+    # where each round after the first starts (rounds are numbered without gaps: none is empty)
+    return np.concatenate(lin), np.concatenate(v), tuple(ends[bisect_left(rounds, k) - 1] for k in range(1, rounds[-1] + 1))
 
 
 def _at(g, t, base, H, W) -> tuple:
@@ -455,10 +456,10 @@ class GlyphText:
         if not (at := face.placed(ln, x, mode, ty, H, W)): return ()
         _, left, row, start, end, right, bottom, lin, v = zip(*at)
         box = (min(left), min(row), max(right), max(bottom))
-        if not (late := [j for j, e, s in zip(count(1), accumulate(end, max), start[1:]) if e >= s]):
-            return at, box, lin, v, ()
+        if not any(map(ge, accumulate(end, max), start[1:])): return at, box, lin, v, ()
         rounds = [0] * len(at)
-        for j in late: rounds[j] = 1 + max(rounds[i] for i in range(j) if end[i] >= start[j])
+        for j in [j for j, e, s in zip(count(1), accumulate(end, max), start[1:]) if e >= s]:
+            rounds[j] = 1 + max(rounds[i] for i in range(j) if end[i] >= start[j])
         return at, box, lin, v, rounds
 
     def _table(self, gc, box, H, W):
