@@ -24,6 +24,7 @@ only the changed characters (the line moves under the translucent box, so every 
 """
 from __future__ import annotations
 
+import math
 import sys
 import unicodedata
 from bisect import bisect_left
@@ -52,6 +53,7 @@ _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
 _FACES = {}  # (font properties, dpi, hinting settings) -> _Face; kept across renders (a re-export reuses its glyphs)
 _HEIGHTS = {}  # (font properties, dpi) -> ascent, descent, line gap
 _ACTIVE = None  # None: not checked yet; then whether the self-check passed
+_NUMBERS = {float, int}  # a text's position of these types is drawn where it is (`Axis.convert_units` returns it)
 
 
 def _simple(c) -> bool:
@@ -418,10 +420,13 @@ class GlyphText:
         if len(lines) == 1 and (getattr(text, 'get_fontfeatures', lambda: None)() is not None
                                 or getattr(text, 'get_language', lambda: None)() is not None): return False
         x, y = text._x, text._y
-        if np.ma.is_masked(x): x = np.nan
-        if np.ma.is_masked(y): y = np.nan
-        posx, posy = text.get_transform().transform((float(text.convert_xunits(x)), float(text.convert_yunits(y))))
-        if not (np.isfinite(posx) and np.isfinite(posy)): return False  # matplotlib skips it, or warns
+        if type(x) in _NUMBERS and type(y) in _NUMBERS: x, y = float(x), float(y)  # (not masked; units leave them be)
+        else:
+            if np.ma.is_masked(x): x = np.nan
+            if np.ma.is_masked(y): y = np.nan
+            x, y = float(text.convert_xunits(x)), float(text.convert_yunits(y))
+        posx, posy = text.get_transform().transform((x, y))
+        if not (math.isfinite(posx) and math.isfinite(posy)): return False  # matplotlib skips it, or warns
         aa, canvash = text._antialiased, r.get_canvas_width_height()[1]
         parse, placed = text.get_parse_math(), []
         for line, _, (lx, ly) in lines:

@@ -234,6 +234,34 @@ def test_a_plain_text_is_drawn_at_once_as_matplotlib_draws_it():
     assert np.array_equal(mine, _texts_drawn(specs, False)[0])
 
 
+def test_a_text_is_placed_where_matplotlib_places_it_whatever_its_position_is_given_as():
+    """Positions given as ints and floats (taken as they are), numpy numbers, a masked value (not drawn) and dates on a
+    date axis (converted by the axis's units): `draw_plain` draws each where `Text.draw` does."""
+    specs = [(0, 1, 'int 0, 1', {}), (.25, .5, 'float', {}), (np.float64(.3), np.int64(0), 'numpy', {}),
+             (np.ma.masked, .5, 'masked', {}), (.6, .2, 'step 3\nloss 0.5', dict(family='monospace'))]
+    mine, done = _texts_drawn(specs, True)
+    assert done == [True, True, True, False, True]  # (matplotlib draws nothing at a masked position either)
+    assert np.array_equal(mine, _texts_drawn(specs, False)[0])
+    import datetime
+    days = [datetime.date(2024, 1, d) for d in (1, 5, 9)]
+    canvases = []
+    for plain in (True, False):
+        fig = Figure(figsize=(3, 2), dpi=100)
+        ax = fig.add_axes((.1, .1, .8, .8))
+        ax.plot(days, [0, 1, 2])
+        t = ax.text(datetime.date(2024, 1, 4), 1.5, 'a date')
+        canvas = FigureCanvasAgg(fig)
+        if plain:
+            g = GlyphText(canvas.get_renderer())
+            g.install()
+            t.set_animated(True)
+            canvas.draw()
+            assert g.draw_plain(t)
+        else: canvas.draw()
+        canvases.append(np.asarray(canvas.buffer_rgba()).copy())
+    assert np.array_equal(*canvases)
+
+
 def test_glyphs_inking_one_pixel_are_blended_in_rounds_in_matplotlibs_order(monkeypatch):
     """Glyphs whose ink may share pixels (kerned pairs, lines set close) are blended in rounds, a glyph after those it
     may meet, lines together or (where they meet) one after the other: matplotlib's pixels, over paper and over a line."""
