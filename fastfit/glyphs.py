@@ -182,14 +182,14 @@ class _Face:
         # not numpy: a line is too short for numpy's calls to pay
         x = float(x)
         keys = [round((x + a) * 0x40) * 0x10000 + g for a, g in zip(ln[1], ln[0])]
-        out = [at.get(k) for k in keys]
+        out = [*map(at.get, keys)]
         if None in out:
             if len(at) > 4096: at.clear()
             for i, p in enumerate(out):
                 if p is None:
                     tx, g = divmod(keys[i], 0x10000)
                     out[i] = at[keys[i]] = _at(self.bitmap(g, mode, tx, ty), tx >> 6, ty >> 6, H, W)
-        return [p for p in out if p]
+        return [*filter(None, out)]  # (an empty place is a glyph that inks nothing)
 
 
 def _meet(a, b) -> bool:
