@@ -24,9 +24,12 @@ only the changed characters (the line moves under the translucent box, so every 
 """
 from __future__ import annotations
 
+import math
 import sys
 import unicodedata
+from bisect import bisect_left
 from itertools import accumulate, count
+from operator import add, ge, itemgetter
 
 import matplotlib as mpl
 import matplotlib.colors as mcolors
@@ -50,6 +53,7 @@ _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])
 _FACES = {}  # (font properties, dpi, hinting settings) -> _Face; kept across renders (a re-export reuses its glyphs)
 _HEIGHTS = {}  # (font properties, dpi) -> ascent, descent, line gap
 _ACTIVE = None  # None: not checked yet; then whether the self-check passed
+_NUMBERS = {float, int}  # a text's position of these types is drawn where it is (`Axis.convert_units` returns it)
 
 
 def _simple(c) -> bool:
@@ -112,7 +116,7 @@ class _Face:
     def _line(self, s) -> tuple | None:
         # most lines are single characters that make no ligature with the next one: laid out pair by pair, each pair
         # one lookup (`steps`), where `_units_line` takes a unit at a time, each probed for a ligature
-        if len(s) < 2 or None in (st := [self.steps.get(s[i:i + 2]) for i in range(len(s) - 1)]): return self._units_line(s)
+        if len(s) < 2 or None in (st := [*map(self.steps.get, map(add, s, s[1:]))]): return self._units_line(s)
         dx, dpen, infos = zip(*st)
         glyphs, advances, lo, hi = zip(self.chars[s[0]], *infos)
         return list(glyphs), list(accumulate(dx, initial=0.)), sum(dpen) + advances[-1], min(lo), max(hi)
@@ -167,21 +171,25 @@ class _Face:
         if (b := sub.get(k := glyph * 64 + (tx & 63))) is None: b = sub[k] = self._bitmap(glyph, mode, tx, ty)
         return b
 
-    def placed(self, glyphs, mode, tx, ty, H, W) -> list:
-        """`_at` of each of `glyphs` (an int array) with its pen at `tx` (an int array, 1/64 px) and `ty` in an H x W
+    def placed(self, ln, x, mode, ty, H, W) -> list:
+        """`_at` of each glyph of line `ln` (`line`) with its start at x (px) and its pen at `ty` (1/64 px) in an H x W
         canvas, those that ink nothing (spaces) left out. Kept per place: lines that differ by a few digits put most
         glyphs where they were before, and then a glyph costs one dict lookup."""
         if (at := self.places.get(where := (mode is RenderMode.NORMAL, ty, H, W))) is None:
             if len(self.places) > 256: self.places.clear()
             at = self.places[where] = {}
-        keys = (tx * 0x10000 + glyphs).tolist()  # (glyph indices are 16-bit)
-        out = [at.get(k) for k in keys]
+        # each glyph's pen x (1/64 px) and index (16-bit), rounded as matplotlib rounds it (halves to even); in Python,
+        # not numpy: a line is too short for numpy's calls to pay
+        x = float(x)
+        keys = [round((x + a) * 0x40) * 0x10000 + g for a, g in zip(ln[1], ln[0])]
+        out = [*map(at.get, keys)]
         if None in out:
             if len(at) > 4096: at.clear()
             for i, p in enumerate(out):
-                if p is None: out[i] = at[keys[i]] = _at(self.bitmap(int(glyphs[i]), mode, int(tx[i]), ty), int(tx[i]) >> 6,
-                                                         ty >> 6, H, W)
-        return [p for p in out if p]
+                if p is None:
+                    tx, g = divmod(keys[i], 0x10000)
+                    out[i] = at[keys[i]] = _at(self.bitmap(g, mode, tx, ty), tx >> 6, ty >> 6, H, W)
+        return [*filter(None, out)]  # (an empty place is a glyph that inks nothing)
 
 
 def _meet(a, b) -> bool:
@@ -196,25 +204,36 @@ def _meet(a, b) -> bool:
 def _rounds(lines, meet:bool) -> tuple:
     """(pixels, coverages, cuts) of placed lines `lines` (`GlyphText._place`) pasted one after the other, in rounds that
     each ink a pixel at most once (`_Blend.blend`): the k-th rounds of all lines together, or, where two lines might
-    ink one pixel (`meet`), every round of a line before those of the next."""
-    if not meet and not any(p[4] for p in lines):
-        return np.concatenate([p[2] for p in lines]), np.concatenate([p[3] for p in lines]), ()
-    spans = [list(zip((0, *p[4]), (*p[4], len(p[2])))) for p in lines]
-    if meet: rounds = [[(p, a, b)] for p, sp in zip(lines, spans) for a, b in sp]
-    else: rounds = [[(p, *sp[k]) for p, sp in zip(lines, spans) if k < len(sp)] for k in range(max(map(len, spans)))]
-    return (np.concatenate([p[2][a:b] for r in rounds for p, a, b in r]),
-            np.concatenate([p[3][a:b] for r in rounds for p, a, b in r]),
-            tuple(accumulate(sum(b - a for _, a, b in r) for r in rounds[:-1])))
+    ink one pixel (`meet`), every round of a line before those of the next. Joined from the glyphs' own bytes at once (a
+    text's lines are new in most frames, and `np.concatenate` costs ~0.15 us a piece: ~40 us for the step panel's ~130
+    glyphs, where joining bytes costs ~3 us)."""
+    if not any(p[4] for p in lines) and (not meet or len(lines) == 1):
+        return _joined([a for p in lines for a in p[2]], [a for p in lines for a in p[3]]) + ((),)
+    glyphs, base = [], 0
+    for p in lines:
+        rounds = p[4] or (0,) * len(p[0])
+        glyphs += zip([base + r for r in rounds], p[2], p[3])
+        if meet: base += max(rounds) + 1
+    glyphs.sort(key=itemgetter(0))  # (stable: line and glyph order within a round)
+    rounds, lin, v = zip(*glyphs)
+    ends = [*accumulate(map(len, v))]  # (a coverage is a byte)
+    # where each round after the first starts (rounds are numbered without gaps: none is empty)
+    return _joined(lin, v) + (tuple(ends[bisect_left(rounds, k) - 1] for k in range(1, rounds[-1] + 1)),)
+
+
+def _joined(lin, v) -> tuple:
+    "Glyphs' pixel indices `lin` and coverages `v` (`_at`'s bytes) joined, as arrays (read-only: `_Blend.blend` reads them)."
+    return np.frombuffer(b''.join(lin), np.intp), np.frombuffer(b''.join(v), np.uint8)
 
 
 def _at(g, t, base, H, W) -> tuple:
     """Bitmap `g` (`_Face._bitmap`) pasted with its pen's whole pixel at column `t`, baseline `base` (from the bottom) of
-    an H x W canvas: the bitmap, its left, top, first and end column of ink, right, bottom, its pixels' indices and
-    coverages; () if it inks nothing."""
+    an H x W canvas: the bitmap, its left, top, first and end column of ink, right, bottom, its pixels' indices (intp)
+    and coverages (uint8), as bytes (`_joined`); () if it inks nothing."""
     if g[4] < g[3]: return ()
     lf, rw = g[1] + t, H - (g[2] + base)
     h, w = g[0].shape
-    return g, lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, g[5] * W + g[6] + (rw * W + lf), g[7]
+    return g, lf, rw, lf + g[3], lf + g[4], lf + w, rw + h, (g[5] * W + g[6] + (rw * W + lf)).tobytes(), g[7].tobytes()
 
 
 class GlyphText:
@@ -289,10 +308,13 @@ class GlyphText:
         """`text._get_layout(renderer)` (matplotlib 3.11's arithmetic, step for step) from the cached metrics, for a text
         this renderer measures (installed) that is neither rotated, wrapped, TeX nor math; else None. Its own layout
         costs a frame's text more than its metrics: a font properties' copy and hash, per line, on the way to the cache."""
-        return None if (got := self._layout(text)) is None else got[0]
+        if (got := self._layout(text)) is None: return None
+        bounds, lines, descent = got[0]
+        return Bbox.from_bounds(*bounds), lines, descent
 
     def _layout(self, text) -> tuple | None:
-        "(`layout` of `text`, the `_Face` of its font), or None: the font's hash and settings read once a text, not a line."
+        """(`layout` of `text`, its box as bounds (a `Bbox` costs a frame's text more than its drawing needs it), the
+        `_Face` of its font), or None: the font's hash and settings read once a text, not a line."""
         if (not self.active or text.get_usetex() or text.get_wrap() or text.get_rotation() != 0
                 or text.get_rotation_mode() not in ('default', 'anchor')): return None
         prop, parse = text._fontproperties, text.get_parse_math()
@@ -341,9 +363,9 @@ class GlyphText:
             offsetx = xmin if halign == 'left' else xmax if halign == 'right' else (xmin + xmax) / 2
             offsety = (ymin if valign == 'bottom' else ymax if valign == 'top' else (ymin + ymax) / 2 if valign == 'center'
                        else ymax - baseline if valign == 'baseline' else ymax - baseline / 2)
-        box = Bbox.from_bounds(bx0 - offsetx, by0 - offsety, width_rot, height_rot)
         xys = [(x - offsetx, y - offsety) for x, y in zip(xs, ys)]
-        return (box, list(zip(lines, wads, xys)), ((xmin - offsetx, ymin - offsety), size_horiz)), face
+        return ((bx0 - offsetx, by0 - offsety, width_rot, height_rot), list(zip(lines, wads, xys)),
+                ((xmin - offsetx, ymin - offsety), size_horiz)), face
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         "`RendererAgg.draw_text`, pasting cached glyph bitmaps as Agg's own `draw_text_image` does."
@@ -369,10 +391,11 @@ class GlyphText:
         """Paste placed lines `lines` (`_place`, not empty) in colour `gc`, one after the other: blended at once where
         the blend table is exact, else glyph by glyph through Agg's `draw_text_image`, as matplotlib pastes them."""
         H, W = int(self.r.height), int(self.r.width)
-        if len(lines) == 1: (_, box, lin, v, cuts), = lines
+        if len(lines) == 1: box, meet = lines[0][1], False
         else:
             box = tuple(f(p[1][i] for p in lines) for i, f in enumerate((min, min, max, max)))
-            lin, v, cuts = _rounds(lines, any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i]))
+            meet = any(_meet(a, b) for i, b in enumerate(lines) for a in lines[:i])
+        lin, v, cuts = _rounds(lines, meet)
         if self.drawn is not None: self.drawn.append((box[1], box[3], box[0], box[2]))
         table = self._table(gc, box, H, W)
         if table is not None and \
@@ -397,10 +420,13 @@ class GlyphText:
         if len(lines) == 1 and (getattr(text, 'get_fontfeatures', lambda: None)() is not None
                                 or getattr(text, 'get_language', lambda: None)() is not None): return False
         x, y = text._x, text._y
-        if np.ma.is_masked(x): x = np.nan
-        if np.ma.is_masked(y): y = np.nan
-        posx, posy = text.get_transform().transform((float(text.convert_xunits(x)), float(text.convert_yunits(y))))
-        if not (np.isfinite(posx) and np.isfinite(posy)): return False  # matplotlib skips it, or warns
+        if type(x) in _NUMBERS and type(y) in _NUMBERS: x, y = float(x), float(y)  # (not masked; units leave them be)
+        else:
+            if np.ma.is_masked(x): x = np.nan
+            if np.ma.is_masked(y): y = np.nan
+            x, y = float(text.convert_xunits(x)), float(text.convert_yunits(y))
+        posx, posy = text.get_transform().transform((x, y))
+        if not (math.isfinite(posx) and math.isfinite(posy)): return False  # matplotlib skips it, or warns
         aa, canvash = text._antialiased, r.get_canvas_width_height()[1]
         parse, placed = text.get_parse_math(), []
         for line, _, (lx, ly) in lines:
@@ -433,24 +459,19 @@ class GlyphText:
 
     def _place(self, face, ln, x, y, mode, H, W) -> tuple:
         """Line `ln` (`_Face.line`) with its baseline's start at (x, y): its inked glyphs placed (`_at`, in canvas pixels
-        from the top left), the box they cover, every inked pixel (index in the canvas) and its coverage, round after
-        round, and where each round after the first starts in them (`_Blend.blend`'s `cuts`). A glyph whose ink starts
-        left of where an earlier one's ends might ink a pixel of it: it goes one round after the latest such glyph (most
-        lines have one round). Empty for a line of spaces."""
+        from the top left), the box they cover, each glyph's inked pixels (indices in the canvas) and their coverages,
+        and each glyph's round (`_rounds`), or () if all go in one. A glyph whose ink starts left of where an earlier
+        one's ends might ink a pixel of it: it goes one round after the latest such glyph (most lines have one round).
+        Empty for a line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
-        tx = np.rint((x + np.asarray(ln[1])) * 0x40).astype(np.int64)  # Python's round() too: halves to even
-        if not (at := face.placed(np.asarray(ln[0], dtype=np.int64), mode, tx, ty, H, W)): return ()
+        if not (at := face.placed(ln, x, mode, ty, H, W)): return ()
         _, left, row, start, end, right, bottom, lin, v = zip(*at)
         box = (min(left), min(row), max(right), max(bottom))
-        if not (late := [j for j, e, s in zip(count(1), accumulate(end, max), start[1:]) if e >= s]):
-            return at, box, np.concatenate(lin), np.concatenate(v), ()
+        if not any(map(ge, accumulate(end, max), start[1:])): return at, box, lin, v, ()
         rounds = [0] * len(at)
-        for j in late: rounds[j] = 1 + max(rounds[i] for i in range(j) if end[i] >= start[j])
-        order = sorted(range(len(at)), key=rounds.__getitem__)  # (stable: glyph order within a round)
-        sizes = [0] * (rounds[order[-1]] + 1)
-        for r, a in zip(rounds, lin): sizes[r] += len(a)
-        return (at, box, np.concatenate([lin[i] for i in order]), np.concatenate([v[i] for i in order]),
-                tuple(accumulate(sizes[:-1])))
+        for j in [j for j, e, s in zip(count(1), accumulate(end, max), start[1:]) if e >= s]:
+            rounds[j] = 1 + max(rounds[i] for i in range(j) if end[i] >= start[j])
+        return at, box, lin, v, rounds
 
     def _table(self, gc, box, H, W):
         """The `_Blend` of `gc`'s colour where blending through it gives Agg's pixels in `box` (x0, y0, x1, y1 from the
@@ -516,10 +537,11 @@ class _Blend:
         rounds = [slice(a, b) for a, b in zip((0, *cuts), (*cuts, len(lin)))] if cuts else [None]
         for k, m in enumerate(rounds):
             at, d, c = (lin, old, v) if m is None else (lin[m], old[m] if k == 0 else px[lin[m]], v[m])
-            if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0]))[c]  # a row of the tables
+            # (`take`: half the cost of indexing a table by a uint8 array)
+            if one and k == 0 or k and (d == d[0]).all(): px[at] = self._onto(int(d[0])).take(c)  # a row of the tables
             else:
                 vv = c.astype(np.uint32) << 8
-                px[at] = self.r[vv | d & 255] | self.g[vv | d >> 8 & 255] | self.b[vv | d >> 16 & 255]
+                px[at] = self.r.take(vv | d & 255) | self.g.take(vv | d >> 8 & 255) | self.b.take(vv | d >> 16 & 255)
         return True
 
 

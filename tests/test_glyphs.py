@@ -129,6 +129,22 @@ def test_a_glyph_is_placed_once_where_lines_put_it_again():
         assert np.array_equal(f, np.asarray(canvas.buffer_rgba())), k
 
 
+def test_pen_positions_round_halves_to_even_as_matplotlib():
+    """A glyph's pen is rounded to 1/64 px halves to even (numpy's `rint`, which matplotlib's own drawing matches):
+    positions that fall on a half, or just off one, are placed where that rounding puts them."""
+    fig = Figure(figsize=(3, 1), dpi=80)
+    g = GlyphText(FigureCanvasAgg(fig).get_renderer())
+    face = g._face(fig.text(0, 0, 'x', family='monospace')._fontproperties)
+    ln = face.line('a1b2c3 d4')
+    for x in (10.0, 10 + 1 / 128, 10 + 3 / 128, 10 + 1 / 128 + 1e-12, np.float64(7.5 + 5 / 128), 200 - 1 / 128):
+        tx = np.rint((x + np.asarray(ln[1])) * 64).astype(np.int64)
+        inked = [j for j, c in enumerate('a1b2c3 d4') if c != ' ']
+        want = [(int(tx[j]) >> 6) + face.bitmap(ln[0][j], glyphs.RenderMode.NORMAL, int(tx[j]), 640)[1] for j in inked]
+        assert [p[1] for p in face.placed(ln, x, glyphs.RenderMode.NORMAL, 640, 60, 240)] == want, x
+        assert [p[0] for p in face.placed(ln, x, glyphs.RenderMode.NORMAL, 640, 60, 240)] == \
+            [face.bitmap(ln[0][j], glyphs.RenderMode.NORMAL, int(tx[j]), 640) for j in inked]
+
+
 @pytest.mark.parametrize('under', ['noise', 'plain'])
 @pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
 def test_text_is_blended_as_agg_blends_it(color, under):
@@ -216,6 +232,34 @@ def test_a_plain_text_is_drawn_at_once_as_matplotlib_draws_it():
     mine, done = _texts_drawn(specs, True)
     assert all(done)
     assert np.array_equal(mine, _texts_drawn(specs, False)[0])
+
+
+def test_a_text_is_placed_where_matplotlib_places_it_whatever_its_position_is_given_as():
+    """Positions given as ints and floats (taken as they are), numpy numbers, a masked value (not drawn) and dates on a
+    date axis (converted by the axis's units): `draw_plain` draws each where `Text.draw` does."""
+    specs = [(0, 1, 'int 0, 1', {}), (.25, .5, 'float', {}), (np.float64(.3), np.int64(0), 'numpy', {}),
+             (np.ma.masked, .5, 'masked', {}), (.6, .2, 'step 3\nloss 0.5', dict(family='monospace'))]
+    mine, done = _texts_drawn(specs, True)
+    assert done == [True, True, True, False, True]  # (matplotlib draws nothing at a masked position either)
+    assert np.array_equal(mine, _texts_drawn(specs, False)[0])
+    import datetime
+    days = [datetime.date(2024, 1, d) for d in (1, 5, 9)]
+    canvases = []
+    for plain in (True, False):
+        fig = Figure(figsize=(3, 2), dpi=100)
+        ax = fig.add_axes((.1, .1, .8, .8))
+        ax.plot(days, [0, 1, 2])
+        t = ax.text(datetime.date(2024, 1, 4), 1.5, 'a date')
+        canvas = FigureCanvasAgg(fig)
+        if plain:
+            g = GlyphText(canvas.get_renderer())
+            g.install()
+            t.set_animated(True)
+            canvas.draw()
+            assert g.draw_plain(t)
+        else: canvas.draw()
+        canvases.append(np.asarray(canvas.buffer_rgba()).copy())
+    assert np.array_equal(*canvases)
 
 
 def test_glyphs_inking_one_pixel_are_blended_in_rounds_in_matplotlibs_order(monkeypatch):
