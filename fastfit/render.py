@@ -473,6 +473,20 @@ def _union(areas) -> tuple | None:
     return min(r0), max(r1), min(c0), max(c1)
 
 
+def _covering(areas) -> list:
+    """Boxes covering every area of `areas`, largest first: each area inside a box is dropped, and one overlapping a box
+    merged into it where the box holding both is no larger than the two."""
+    def size(a): return (a[1] - a[0]) * (a[3] - a[2])
+    out = []
+    for a in sorted(set(areas), key=size, reverse=True):
+        for i, b in enumerate(out):
+            if size(both := _union([a, b])) <= size(a) + size(b):
+                out[i] = both
+                break
+        else: out.append(a)
+    return out
+
+
 def frames_differ(a, b, tol:int=40) -> float:
     "Share of pixels of images `a` and `b` (H, W, >=3) that differ by more than `tol` (of 255) in any channel."
     a, b = np.asarray(a)[..., :3].astype(np.int16), np.asarray(b)[..., :3].astype(np.int16)
@@ -505,8 +519,9 @@ class Renderer:
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
         self.area, self.backgrounds = None, 0
         # True while nothing but `frame` draws on the canvas (an export's loop): a frame then restores the background
-        # only inside the area the frame before it changed (`dirty`: that `area`, None when not known)
+        # only inside the boxes the frame before it changed (`dirty`: (background, boxes), None when not known)
         self.alone, self.dirty = False, None
+        self._covered = None, None  # the last frame's areas and `_covering` them (frames mostly draw the same boxes)
         self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
         fr.draw(0)
         self.limits = {ax: _limits(ax) for ax in self.fig.axes}
@@ -597,8 +612,8 @@ class Renderer:
             fr.draw(k)
         buf = np.asarray(canvas.buffer_rgba())
         if self.alone and dirty is not None and dirty[0] == self.backgrounds:  # the rest is the background already
-            r0, r1, c0, c1 = dirty[1:]
-            buf[r0:r1, c0:c1] = np.asarray(self.background)[r0:r1, c0:c1]
+            bg = np.asarray(self.background)
+            for r0, r1, c0, c1 in dirty[1]: buf[r0:r1, c0:c1] = bg[r0:r1, c0:c1]
         else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
         renderer, affines = canvas.get_renderer(), {}  # the axes' transforms as they are this frame
@@ -635,8 +650,11 @@ class Renderer:
                         affines.clear()
                     else: drawn.append(_clip_area(s, buf.shape, affines))
         finally: self.text.drawn = self.boxes.drawn = None
-        if (box := _union(drawn)) is not None: self.area = (self.backgrounds, *box)
-        self.dirty = self.area
+        if (box := _union(drawn)) is not None:
+            self.area = (self.backgrounds, *box)
+            # two panels side by side change two boxes: restoring their union would copy the gap between them too
+            if self._covered[0] != drawn: self._covered = drawn, _covering(drawn)
+            self.dirty = self.backgrounds, self._covered[1]
         self.t_draw += time.perf_counter() - t0
         return buf
 

@@ -412,3 +412,17 @@ def test_the_still_part_places_each_axis_ticks_once_a_draw_and_draws_the_same(mo
             frames.append(r.frame(2).copy())
     assert counts[0] == (8 if zorder == 5 else 12) < counts[1]  # under the axes: a title placed the x ticks, then its layer
     assert np.array_equal(*frames)
+
+
+def test_the_boxes_restored_cover_every_area_drawn():
+    "The boxes a frame restores (`_covering` the areas its steps drew) hold every area, in no more pixels than the areas."
+    from fastfit.render import _covering
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        r0, c0 = rng.integers(0, 50, (2, rng.integers(1, 8)))
+        areas = [(int(r), int(r + h), int(c), int(c + w)) for r, c, h, w in zip(r0, c0, *rng.integers(0, 30, (2, len(r0))))]
+        areas += areas[:2]  # the same area drawn twice (three lines clipped to one axes)
+        boxes = _covering(areas)
+        for a in areas: assert any(b[0] <= a[0] and a[1] <= b[1] and b[2] <= a[2] and a[3] <= b[3] for b in boxes), a
+        size = lambda a: (a[1] - a[0]) * (a[3] - a[2])
+        assert sum(map(size, boxes)) <= sum(map(size, set(areas)))
