@@ -508,8 +508,10 @@ class Renderer:
     draw of it first; if they differ it warns and draws every frame in full: slower, never a wrong picture.
     Use it as a context manager (it sets the moving artists animated while it works).
     After `frame(k)`, `area` is (background, first row, end row, first column, end column): outside that box the frame
-    is the still background numbered `background` (a frame differs from another of the same background only inside
-    their two boxes), or None where that is not known (frames drawn in full, an axes redrawn whole, a legend moving)."""
+    is the still frame numbered `background` (the background with the static layers over it: a layer composited over
+    the background's pixels gives the same pixels each frame), so a frame differs from another of the same background
+    only inside their two boxes; or None where that is not known (frames drawn in full, an axes redrawn whole, a
+    legend moving)."""
     def __init__(self, fr, check:bool|None=None):
         self.fr, self.fig = fr, fr.fig
         self.canvas = self.fig.canvas if isinstance(self.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(self.fig)
@@ -616,6 +618,7 @@ class Renderer:
             for r0, r1, c0, c1 in dirty[1]: buf[r0:r1, c0:c1] = bg[r0:r1, c0:c1]
         else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
+        layered = []  # the boxes of the layers, which change the background but not the still frame where nothing moved
         renderer, affines = canvas.get_renderer(), {}  # the axes' transforms as they are this frame
         done = None  # a layer painted with the mesh under it
         try:
@@ -623,10 +626,11 @@ class Renderer:
                 if s is done: continue
                 if isinstance(s, _Layer):
                     s.composite(buf)
-                    if s.area is not None: drawn.append(s.area)
+                    if s.area is not None: layered.append(s.area)
                 elif (m := self.meshes.get(id(s))) is not None:
                     if m.above is not None and m.paint_with(buf, m.above):
-                        drawn += [m.area, m.above.area]
+                        drawn.append(m.area)
+                        layered.append(m.above.area)
                         done = m.above
                     else: drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
                 elif isinstance(s, Line2D):  # with no points (a mark not shown this frame) there is nothing to paint
@@ -653,7 +657,7 @@ class Renderer:
         if (box := _union(drawn)) is not None:
             self.area = (self.backgrounds, *box)
             # two panels side by side change two boxes: restoring their union would copy the gap between them too
-            if self._covered[0] != drawn: self._covered = drawn, _covering(drawn)
+            if self._covered[0] != (both := drawn + layered): self._covered = both, _covering(both)
             self.dirty = self.backgrounds, self._covered[1]
         self.t_draw += time.perf_counter() - t0
         return buf
