@@ -185,14 +185,14 @@ class _Layer:
             else: self._blend(dst)
         else:
             px = buf.reshape(-1).view(np.uint32)  # a view of the whole (contiguous) frame, a pixel as one number
-            now = px[self.at]
+            now = px.take(self.at)  # (`take` gathers faster than indexing)
             moved = np.flatnonzero(now != self.under)
             if 2 * len(moved) < len(now):  # a moving artist drew under a few of its pixels, if any: blend those
                 px[self.at] = self.over
                 if len(moved):
-                    px[self.at[moved]] = self._blended(now[moved], moved)
+                    px[self.at.take(moved)] = self._blended(now.take(moved), moved)
             else: px[self.at] = self._blended(now, slice(None))  # over a moving mesh, say
-            px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
+            px[self.solid] = self.solid_rgb | px.take(self.solid) & 0xFF000000
 
     def _blended(self, px, i):
         "Pixels `px` (one number each) under the layer's pixels `i`, the layer composited over them."
@@ -457,7 +457,7 @@ def _clip_area(a, shape, affines=None) -> tuple | None:
     if not a.get_clip_on() or (cb := a.get_clip_box()) is None:
         return _line_area(a, shape, affines) if type(a) is Line2D else None
     if affines is not None and (got := affines.get(id(cb))) is not None: return got[1]  # an axes' lines share its box
-    x0, y0, x1, y1 = cb.extents
+    (x0, y0), (x1, y1) = cb.get_points().tolist()  # (as numbers: ~2x faster than `extents`' numpy scalars)
     H, W = shape[:2]
     area = (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1),
             min(W, math.ceil(x1) + 1)) if math.isfinite(x0 + y0 + x1 + y1) else None
@@ -475,13 +475,15 @@ def _union(areas) -> tuple | None:
 
 def _covering(areas) -> list:
     """Boxes covering every area of `areas`, largest first: each area inside a box is dropped, and one overlapping a box
-    merged into it where the box holding both is no larger than the two."""
-    def size(a): return (a[1] - a[0]) * (a[3] - a[2])
+    merged into it where the box holding both is no larger than the two. (Once a frame where marks move: ~12 us.)"""
     out = []
-    for a in sorted(set(areas), key=size, reverse=True):
-        for i, b in enumerate(out):
-            if size(both := _union([a, b])) <= size(a) + size(b):
-                out[i] = both
+    for a in sorted(set(areas), key=lambda a: (a[0] - a[1]) * (a[3] - a[2])):
+        r0, r1, c0, c1 = a
+        for i, (s0, s1, d0, d1) in enumerate(out):
+            if s0 <= r0 and r1 <= s1 and d0 <= c0 and c1 <= d1: break
+            u0, u1, v0, v1 = min(r0, s0), max(r1, s1), min(c0, d0), max(c1, d1)
+            if (u1 - u0) * (v1 - v0) <= (r1 - r0) * (c1 - c0) + (s1 - s0) * (d1 - d0):
+                out[i] = (u0, u1, v0, v1)
                 break
         else: out.append(a)
     return out
