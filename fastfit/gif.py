@@ -148,7 +148,7 @@ def _candidates(a, b, lo=0, hi=None) -> np.ndarray:
 
 def _rows(a, b) -> tuple | None:
     """The rows (first, end) holding the areas `a` and `b` of two frames (`Renderer.area`: where each differs from its
-    background), where the two frames may differ; None if either is unknown or their backgrounds are not the same."""
+    still frame), where the two frames may differ; None if either is unknown or their backgrounds are not the same."""
     if a is None or b is None or a[0] != b[0]: return None
     return min(a[1], b[1]), max(a[2], b[2])
 
