@@ -74,25 +74,26 @@ class Palette:
         # pages of colours met are ever touched (filling 2**24 entries takes ~50 ms).
         self._lut = np.zeros(1 << 24, dtype=np.uint8)
         self._lut[self.packed] = 255 - np.arange(len(cols))
-        # |x-p|^2 - |x|^2 = |p|^2 - 2 x.p: whole numbers under 2**24 (channels <= 255), so float32 holds them exactly
-        self._pt2, self._pp = 2 * self.rgb.T.astype(np.float32), (self.rgb.astype(np.float32) ** 2).sum(1)
+        # |x-p|^2 - |x|^2 = |p|^2 - 2 x.p = (x, 1).(-2p, |p|^2): whole numbers under 2**24 (channels <= 255) at every
+        # step of the sum, so float32 holds them exactly, in any order BLAS adds them
+        rgb = self.rgb.astype(np.int64)
+        self._p4 = np.vstack([-2 * rgb.T, (rgb ** 2).sum(1)]).astype(np.float32)
 
     def __len__(self): return len(self.packed)
 
     def _nearest(self, px):
         "Index of the nearest palette colour (RGB distance; the first of equals) for each packed colour in `px`."
-        rgb = np.stack([px & 255, px >> 8 & 255, px >> 16 & 255], -1).astype(np.float32)
+        x = np.ascontiguousarray(px, np.uint32).view(np.uint8).reshape(-1, 4).astype(np.float32)  # R, G, B, 0 (packed)
+        x[:, 3] = 1
         out = np.empty(len(px), np.intp)
         # in blocks small enough that BLAS keeps the product on one thread: on a busy machine a threaded product of
         # a first frame's ~1,000 colours cost ~8 ms of CPU, against ~0.2 ms in blocks
-        for i in range(0, len(px), self.BLOCK):
-            d = rgb[i:i + self.BLOCK] @ self._pt2
-            out[i:i + self.BLOCK] = np.subtract(self._pp, d, out=d).argmin(1)
+        for i in range(0, len(px), self.BLOCK): out[i:i + self.BLOCK] = (x[i:i + self.BLOCK] @ self._p4).argmin(1)
         return out
 
     def lookup(self, px) -> np.ndarray:
         "uint8 palette indices of packed colours `px` (any shape): the nearest colour, no dithering."
-        idx = self._lut[px]
+        idx = self._lut.take(px)
         if (miss := np.flatnonzero(idx == 0)).size:
             new = px.reshape(-1)[miss]
             # a frame's new colours are mostly distinct (anti-aliased edges), but a first frame's repeat
@@ -132,24 +133,22 @@ def check_gif_fps(fps):
                          f"use fps >= {math.ceil(1e4 * 100 / MAX_DELAY) / 1e4:g}")
 
 
-def _changed(a, b) -> np.ndarray:
-    """Indices where flat uint32 arrays `a` and `b` differ: compared two pixels at a time (as uint64) where their length
-    allows, which halves the pass over the whole frame, then pixel by pixel within the pairs that differ."""
-    if len(a) % 2: return np.flatnonzero(a != b)
-    pairs = np.flatnonzero(a.view(np.uint64) != b.view(np.uint64)) * 2
+def _candidates(a, b, lo=0, hi=None) -> np.ndarray:
+    """Ascending indices in lo:hi (by default all) of flat uint32 frames `a` and `b` holding every index where they
+    differ, and maybe some where they do not: pixels are compared two at a time (as uint64), which halves the pass over
+    the frame, and both pixels of a pair that differs are returned (finding which one differs costs more than what the
+    caller does with the other: it looks up both, and a pixel that did not change keeps its palette index)."""
+    hi = len(a) if hi is None else hi
+    lo -= lo % 2  # pairs at even indices: aligned as the frame is
+    end = hi - (hi - lo) % 2
+    pairs = np.flatnonzero(a[lo:end].view(np.uint64) != b[lo:end].view(np.uint64)) * 2 + lo
     both = np.stack([pairs, pairs + 1], 1).reshape(-1)
-    return both[a[both] != b[both]]
-
-
-def _changed_in(a, b, lo, hi) -> np.ndarray:
-    """`_changed` of flat frames `a` and `b` that can differ only at indices lo:hi (whole rows): only those are compared
-    (a contiguous run, as fast per pixel as the whole frame), and the indices returned are the whole frame's."""
-    return _changed(a[lo:hi], b[lo:hi]) + lo
+    return np.append(both, end) if end < hi and a[end] != b[end] else both
 
 
 def _rows(a, b) -> tuple | None:
     """The rows (first, end) holding the areas `a` and `b` of two frames (`Renderer.area`: where each differs from its
-    background), where the two frames may differ; None if either is unknown or their backgrounds are not the same."""
+    still frame), where the two frames may differ; None if either is unknown or their backgrounds are not the same."""
     if a is None or b is None or a[0] != b[0]: return None
     return min(a[1], b[1]), max(a[2], b[2])
 
@@ -199,17 +198,17 @@ class GifStream:
         flat, prev = raw.reshape(-1), self.prev.reshape(-1)
         # a few thousand pixels of a frame's hundreds of thousands
         W = raw.shape[1]
-        changed = _changed(flat, prev) if rows is None else _changed_in(flat, prev, rows[0] * W, rows[1] * W)
+        changed = _candidates(flat, prev) if rows is None else _candidates(flat, prev, rows[0] * W, rows[1] * W)
         if len(changed):
-            now = flat[changed]
+            now = flat.take(changed)  # (`take`: faster than indexing)
             prev[changed] = now
-            new = self.pal.lookup(now & 0xFFFFFF)  # only the pixels that changed are looked up
-            flat = self.idx.ravel()  # a view: updating it updates the current frame's indices
-            moved = new != flat[changed]  # changed colours (or alpha alone) can map to the same palette entry
-            if moved.any():
-                changed, new = changed[moved], new[moved]
+            new = self.pal.lookup(now & 0xFFFFFF)  # only the pixels that (may have) changed are looked up
+            flat = self.idx.reshape(-1)  # a view: updating it updates the current frame's indices
+            # a pixel that did not change keeps its index, and changed colours (or alpha alone) can map to the same one
+            if len(moved := np.flatnonzero(new != flat.take(changed))):
+                changed, new = changed.take(moved), new.take(moved)
                 flat[changed] = new
-                xs = changed % W
+                xs = changed - changed // W * W  # (`//` by a number is fast, `%` is not)
                 box = (int(xs.min()), int(changed[0] // W), int(xs.max()) + 1, int(changed[-1] // W) + 1)  # (ascending: rows at its ends)
                 boxes = self.boxes.reshape(-1)
                 boxes[changed] = new

@@ -187,14 +187,14 @@ class _Layer:
             else: self._blend(dst)
         else:
             px = buf.reshape(-1).view(np.uint32)  # a view of the whole (contiguous) frame, a pixel as one number
-            now = px[self.at]
+            now = px.take(self.at)  # (`take` gathers faster than indexing)
             moved = np.flatnonzero(now != self.under)
             if 2 * len(moved) < len(now):  # a moving artist drew under a few of its pixels, if any: blend those
                 px[self.at] = self.over
                 if len(moved):
-                    px[self.at[moved]] = self._blended(now[moved], moved)
+                    px[self.at.take(moved)] = self._blended(now.take(moved), moved)
             else: px[self.at] = self._blended(now, slice(None))  # over a moving mesh, say
-            px[self.solid] = self.solid_rgb | px[self.solid] & 0xFF000000
+            px[self.solid] = self.solid_rgb | px.take(self.solid) & 0xFF000000
 
     def _blended(self, px, i):
         "Pixels `px` (one number each) under the layer's pixels `i`, the layer composited over them."
@@ -459,7 +459,7 @@ def _clip_area(a, shape, affines=None) -> tuple | None:
     if not a.get_clip_on() or (cb := a.get_clip_box()) is None:
         return _line_area(a, shape, affines) if type(a) is Line2D else None
     if affines is not None and (got := affines.get(id(cb))) is not None: return got[1]  # an axes' lines share its box
-    x0, y0, x1, y1 = cb.extents
+    (x0, y0), (x1, y1) = cb.get_points().tolist()  # (as numbers: ~2x faster than `extents`' numpy scalars)
     H, W = shape[:2]
     area = (max(0, math.floor(H - y1) - 1), min(H, math.ceil(H - y0) + 1), max(0, math.floor(x0) - 1),
             min(W, math.ceil(x1) + 1)) if math.isfinite(x0 + y0 + x1 + y1) else None
@@ -473,6 +473,22 @@ def _union(areas) -> tuple | None:
     if not areas: return (0, 0, 0, 0)
     r0, r1, c0, c1 = zip(*areas)
     return min(r0), max(r1), min(c0), max(c1)
+
+
+def _covering(areas) -> list:
+    """Boxes covering every area of `areas`, largest first: each area inside a box is dropped, and one overlapping a box
+    merged into it where the box holding both is no larger than the two. (Once a frame where marks move: ~12 us.)"""
+    out = []
+    for a in sorted(set(areas), key=lambda a: (a[0] - a[1]) * (a[3] - a[2])):
+        r0, r1, c0, c1 = a
+        for i, (s0, s1, d0, d1) in enumerate(out):
+            if s0 <= r0 and r1 <= s1 and d0 <= c0 and c1 <= d1: break
+            u0, u1, v0, v1 = min(r0, s0), max(r1, s1), min(c0, d0), max(c1, d1)
+            if (u1 - u0) * (v1 - v0) <= (r1 - r0) * (c1 - c0) + (s1 - s0) * (d1 - d0):
+                out[i] = (u0, u1, v0, v1)
+                break
+        else: out.append(a)
+    return out
 
 
 def frames_differ(a, b, tol:int=40) -> float:
@@ -496,8 +512,10 @@ class Renderer:
     draw of it first; if they differ it warns and draws every frame in full: slower, never a wrong picture.
     Use it as a context manager (it sets the moving artists animated while it works).
     After `frame(k)`, `area` is (background, first row, end row, first column, end column): outside that box the frame
-    is the still background numbered `background` (a frame differs from another of the same background only inside
-    their two boxes), or None where that is not known (frames drawn in full, an axes redrawn whole, a legend moving)."""
+    is the still frame numbered `background` (the background with the static layers over it: a layer composited over
+    the background's pixels gives the same pixels each frame), so a frame differs from another of the same background
+    only inside their two boxes; or None where that is not known (frames drawn in full, an axes redrawn whole, a
+    legend moving)."""
     def __init__(self, fr, check:bool|None=None):
         self.fr, self.fig = fr, fr.fig
         self.canvas = self.fig.canvas if isinstance(self.fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(self.fig)
@@ -507,8 +525,9 @@ class Renderer:
         self.full, self.whole, self.hidden, self.steps = False, set(), [], []
         self.area, self.backgrounds = None, 0
         # True while nothing but `frame` draws on the canvas (an export's loop): a frame then restores the background
-        # only inside the area the frame before it changed (`dirty`: that `area`, None when not known)
+        # only inside the boxes the frame before it changed (`dirty`: (background, boxes), None when not known)
         self.alone, self.dirty = False, None
+        self._covered = None, None  # the last frame's areas and `_covering` them (frames mostly draw the same boxes)
         self.t_text = self.t_draw = 0.  # seconds drawing moving text / whole frames (the benchmark's text share)
         fr.draw(0)
         self.limits = {ax: _limits(ax) for ax in self.fig.axes}
@@ -599,10 +618,11 @@ class Renderer:
             fr.draw(k)
         buf = np.asarray(canvas.buffer_rgba())
         if self.alone and dirty is not None and dirty[0] == self.backgrounds:  # the rest is the background already
-            r0, r1, c0, c1 = dirty[1:]
-            buf[r0:r1, c0:c1] = np.asarray(self.background)[r0:r1, c0:c1]
+            bg = np.asarray(self.background)
+            for r0, r1, c0, c1 in dirty[1]: buf[r0:r1, c0:c1] = bg[r0:r1, c0:c1]
         else: canvas.restore_region(self.background)
         drawn = self.text.drawn = self.boxes.drawn = []  # the box each step may paint (None: not known)
+        layered = []  # the boxes of the layers, which change the background but not the still frame where nothing moved
         renderer, affines = canvas.get_renderer(), {}  # the axes' transforms as they are this frame
         done = None  # a layer painted with the mesh under it
         try:
@@ -610,10 +630,11 @@ class Renderer:
                 if s is done: continue
                 if isinstance(s, _Layer):
                     s.composite(buf)
-                    if s.area is not None: drawn.append(s.area)
+                    if s.area is not None: layered.append(s.area)
                 elif (m := self.meshes.get(id(s))) is not None:
                     if m.above is not None and m.paint_with(buf, m.above):
-                        drawn += [m.area, m.above.area]
+                        drawn.append(m.area)
+                        layered.append(m.above.area)
                         done = m.above
                     else: drawn.append(m.area if m.paint(buf, self.fig) else _clip_area(s, buf.shape))
                 elif isinstance(s, Line2D):  # with no points (a mark not shown this frame) there is nothing to paint
@@ -637,8 +658,11 @@ class Renderer:
                         affines.clear()
                     else: drawn.append(_clip_area(s, buf.shape, affines))
         finally: self.text.drawn = self.boxes.drawn = None
-        if (box := _union(drawn)) is not None: self.area = (self.backgrounds, *box)
-        self.dirty = self.area
+        if (box := _union(drawn)) is not None:
+            self.area = (self.backgrounds, *box)
+            # two panels side by side change two boxes: restoring their union would copy the gap between them too
+            if self._covered[0] != (both := drawn + layered): self._covered = both, _covering(both)
+            self.dirty = self.backgrounds, self._covered[1]
         self.t_draw += time.perf_counter() - t0
         return buf
 

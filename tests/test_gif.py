@@ -35,3 +35,48 @@ def test_a_colour_halfway_between_two_entries_gets_the_first():
         pal = Palette([frame], exact=exact)
         got = pal.lookup(np.array([1, 0x010000], np.uint32))  # (1, 0, 0) halfway; (0, 0, 1) nearest black
         assert pal.rgb[got[0], 0] == first and tuple(pal.rgb[got[1]]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize('n,lo,hi', [(40, 0, 40), (41, 0, 41), (41, 3, 41), (41, 3, 40), (40, 1, 39), (41, 40, 41)])
+def test_candidates_hold_every_pixel_that_changed(n, lo, hi):
+    "Pixels compared two at a time, in even and odd lengths and bounds: every one that differs in lo:hi is a candidate."
+    from fastfit.gif import _candidates
+    rng = np.random.default_rng(n + lo + hi)
+    for _ in range(20):
+        a = rng.integers(0, 3, n, dtype=np.uint32)  # many equal pixels, some pairs differing in one pixel only
+        b = a.copy()
+        b[rng.integers(0, n, 5)] += 1
+        got = _candidates(b, a, lo, hi)
+        assert np.all(np.diff(got) > 0) and (len(got) == 0 or got[0] >= 0 and got[-1] < n)
+        assert set((np.flatnonzero(a[lo:hi] != b[lo:hi]) + lo).tolist()) <= set(got.tolist())
+
+
+@pytest.mark.parametrize('shape', [(6, 8), (7, 9)])  # even and odd frames (pixels compared two at a time)
+def test_each_gif_frame_shows_its_frames_palette_colours(shape):
+    """Decoded, every frame of a GifStream is its frame with each pixel in its palette colour: changed boxes over the
+    previous frames, unchanged pixels transparent, repeated frames merged; also where a colour changes but not its entry."""
+    from PIL import Image
+
+    from fastfit.gif import GifStream
+    rng = np.random.default_rng(shape[1])
+    frames = [rng.integers(0, 256, (*shape, 4), dtype=np.uint8)]
+    frames[0][..., 3] = 255
+    for k in range(12):
+        f = frames[-1].copy()
+        if k % 4 == 1: f[rng.integers(0, shape[0]), rng.integers(0, shape[1]), 0] ^= 1  # same entry, most likely
+        elif k % 4 != 3:  # (3: the same frame again)
+            at = rng.integers(0, shape[0], 3), rng.integers(0, shape[1], 3)
+            f[at] = rng.integers(0, 256, (3, 4))
+            f[at + (3,)] = 255
+        frames.append(f)
+    pal = Palette(frames[:1])
+    st = GifStream(pal, 10)
+    for f in frames: st.add(f)
+    import io
+    with Image.open(io.BytesIO(st.getvalue())) as im:
+        shown = np.cumsum([0, *st.counts[:-1]])
+        assert im.n_frames == len(st.counts) < len(frames)
+        for i, k in enumerate(shown):
+            im.seek(i)
+            want = pal.rgb[pal.index(frames[k])]
+            assert np.array_equal(np.asarray(im.convert('RGB')), want), (i, k)

@@ -233,6 +233,13 @@ class _CaptionFrames:
         return self.artists
 
 
+
+class _LegendFrames(_CaptionFrames):
+    "The caption's figure with a legend above the line (a layer), reaching out of the axes, where nothing moves."
+    def __init__(self, frames=8):
+        super().__init__(frames)
+        self.fig.axes[0].legend(['moving'], loc='upper left', bbox_to_anchor=(.55, 1.12))
+
 def test_a_caption_box_is_pasted_with_matplotlibs_pixels():
     """A caption's box drawn before in the same place over the same pixels is pasted; over a moving line matplotlib
     draws it: every frame is matplotlib's full draw of it."""
@@ -298,15 +305,19 @@ class _NoteFrames(_EdgeMarkFrames):
         return super().draw(k)
 
 
-@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, _NoteFrames, lambda: _MeshFrames(frames=4)])
-def test_a_frame_differs_from_its_background_only_inside_its_area(make):
-    """`Renderer.area` holds every pixel a frame changes on the still background (a line clipped to its axes, a caption
-    and its box, a mark at the edge of the axes, a recoloured mesh, a layer above it), and a GIF made with the areas
-    (frames compared only within them) has the same bytes as one comparing whole frames."""
+@pytest.mark.parametrize('make', [_CaptionFrames, _LegendFrames, _EdgeMarkFrames, _NoteFrames, lambda: _MeshFrames(frames=4)])
+def test_a_frame_differs_from_its_still_frame_only_inside_its_area(make):
+    """`Renderer.area` holds every pixel a frame changes on the still frame (the background with the static layers over
+    it): a line clipped to its axes, a caption and its box, a mark at the edge of the axes, a recoloured mesh (and the
+    layer above it where they overlap); and a GIF made with the areas (frames compared only within them) has the same
+    bytes as one comparing whole frames."""
     from fastfit.gif import GifStream, Palette
+    from fastfit.render import _Layer
     fr = make()
     with Renderer(fr) as r:
-        bg = np.asarray(r.background).copy()
+        still = np.asarray(r.background).copy()
+        for s in r.steps:
+            if isinstance(s, _Layer): s.composite(still)
         frames, areas = [], []
         for _ in range(2):  # the caption's box is drawn by matplotlib, then kept, then pasted
             for k in range(len(fr)):
@@ -314,10 +325,10 @@ def test_a_frame_differs_from_its_background_only_inside_its_area(make):
                 areas.append(r.area)
     assert all(a is not None for a in areas)
     for f, (_, r0, r1, c0, c1) in zip(frames, areas):
-        outside = (f != bg).any(-1)
+        outside = (f != still).any(-1)
         outside[r0:r1, c0:c1] = False
         assert not outside.any()
-        assert (f[r0:r1, c0:c1] != bg[r0:r1, c0:c1]).any()  # and it is not empty: something moves
+        assert (f[r0:r1, c0:c1] != still[r0:r1, c0:c1]).any()  # and it is not empty: something moves
     pal = Palette(frames[:1])
     gifs = [GifStream(pal, 10), GifStream(pal, 10)]
     for f, a in zip(frames, areas):
@@ -326,7 +337,7 @@ def test_a_frame_differs_from_its_background_only_inside_its_area(make):
     assert gifs[0].getvalue() == gifs[1].getvalue()
 
 
-@pytest.mark.parametrize('make', [_CaptionFrames, _EdgeMarkFrames, _NoteFrames, lambda: _MeshFrames(frames=4)])
+@pytest.mark.parametrize('make', [_CaptionFrames, _LegendFrames, _EdgeMarkFrames, _NoteFrames, lambda: _MeshFrames(frames=4)])
 def test_frames_restoring_only_the_last_frames_area_are_the_same(make):
     """A renderer left alone between frames (an export's loop) restores the background only where the frame before
     changed it: every frame the same as restoring it whole, also after the canvas is drawn on otherwise (`still`)."""
@@ -412,3 +423,17 @@ def test_the_still_part_places_each_axis_ticks_once_a_draw_and_draws_the_same(mo
             frames.append(r.frame(2).copy())
     assert counts[0] == (8 if zorder == 5 else 12) < counts[1]  # under the axes: a title placed the x ticks, then its layer
     assert np.array_equal(*frames)
+
+
+def test_the_boxes_restored_cover_every_area_drawn():
+    "The boxes a frame restores (`_covering` the areas its steps drew) hold every area, in no more pixels than the areas."
+    from fastfit.render import _covering
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        r0, c0 = rng.integers(0, 50, (2, rng.integers(1, 8)))
+        areas = [(int(r), int(r + h), int(c), int(c + w)) for r, c, h, w in zip(r0, c0, *rng.integers(0, 30, (2, len(r0))))]
+        areas += areas[:2]  # the same area drawn twice (three lines clipped to one axes)
+        boxes = _covering(areas)
+        for a in areas: assert any(b[0] <= a[0] and a[1] <= b[1] and b[2] <= a[2] and a[3] <= b[3] for b in boxes), a
+        size = lambda a: (a[1] - a[0]) * (a[3] - a[2])
+        assert sum(map(size, boxes)) <= sum(map(size, set(areas)))
