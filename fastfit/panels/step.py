@@ -155,12 +155,13 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
             a = a[:, shown] if a.ndim == 2 else np.repeat(a[:, None], len(shown), 1)
             hypers[k] = np.nan_to_num(a, nan=0.) if k == 'wd' else a  # no weight decay where none is recorded
         return hypers[k][i]
-    frames, last = [], int(h.steps[-1])
+    steps, graded = h.steps.tolist(), np.isfinite(d['grad']).any(1).tolist()  # (all records at once: cheaper per frame)
+    frames, last = [], steps[-1]
     for k in range(len(recs)):
         i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
-        s = int(h.steps[i])
+        s = steps[i]
         head = (f"{label}: " if label else '') + f"step {s} of {last}"
-        if s == 0 or not np.isfinite(d['grad'][i]).any():
+        if s == 0 or not graded[i]:
             lines = [head + (': the start' if s == 0 else ': its gradient was not recorded')]
             lines += [('r', [names[j], '=', _fmt_param(after[i, j])]) for j in shown]
             if more: lines.append(f"... and {more} more parameters")
