@@ -120,12 +120,14 @@ def _align(frames:list) -> list:
         for row in f:
             if isinstance(row, str): rows.append(row); continue
             key, cells = row
-            form = (key, len(cells), tuple(c for c in cells[2:] if c in _OPS))
+            form = (key, len(cells), tuple([c for c in cells[2:] if c in _OPS]))
             cols = [(key, j) if j < 2 else (form, j) for j in range(len(cells))]  # the column each cell lines up in
-            for col, c in zip(cols, cells): widths[col] = max(widths.get(col, 0), len(c))
+            for col, c in zip(cols, cells):
+                if widths.get(col, -1) < len(c): widths[col] = len(c)
             rows.append((cols, cells))
+        # (lists, not generators, to join: fewer Python calls a cell)
         out.append([row if isinstance(row, str) else
-                    ' '.join(c.ljust(widths[col]) if j == 0 else c.rjust(widths[col]) for j, (col, c) in enumerate(zip(*row)))
+                    ' '.join([c.ljust(widths[col]) if j == 0 else c.rjust(widths[col]) for j, (col, c) in enumerate(zip(*row))])
                     for row in rows])
     return out
 
