@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection, LineCollection, PathCollection, QuadMesh
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
+from matplotlib.offsetbox import OffsetBox
 from matplotlib.patches import BoxStyle, Patch
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Affine2DBase
@@ -135,6 +136,38 @@ def _ticks_once_a_draw(fig):
     try: yield
     finally:
         for a, _ in parts: del a.draw
+
+
+# matplotlib's private names `_legends_laid_out_once` relies on (tests/test_render.py checks them); without one, a
+# legend is laid out as matplotlib does
+LEGENDS_RELY_ON = ['Legend._legend_box', 'OffsetBox._get_bbox_and_child_offsets']
+
+
+def _boxes(box) -> list:
+    "`box` (an `OffsetBox`) and every offset box inside it."
+    return [box] + [b for c in box.get_children() if isinstance(c, OffsetBox) for b in _boxes(c)]
+
+
+@contextmanager
+def _legends_laid_out_once(fig):
+    """Meanwhile each box of the legends of `fig` and its axes lays out its children once per renderer: drawing a legend
+    lays out its box to place it, then again to draw it, and each box inside anew for every box around it (~1 ms a
+    legend), the same each time while nothing in it changes."""
+    def once(lay_out):
+        kept = {}
+        def laid_out(renderer):
+            if id(renderer) not in kept: kept[id(renderer)] = lay_out(renderer)
+            return kept[id(renderer)]
+        return laid_out
+    own = OffsetBox.__dict__.get('_get_bbox_and_child_offsets')
+    tops = [getattr(leg, '_legend_box', None) for leg in [*fig.legends, *(a.get_legend() for a in fig.axes)]]
+    boxes = [b for top in tops if isinstance(top, OffsetBox) for b in _boxes(top)  # (a box that lays out children)
+             if own is not None and type(b)._get_bbox_and_child_offsets is not own
+             and '_get_bbox_and_child_offsets' not in vars(b)]
+    for b in boxes: b._get_bbox_and_child_offsets = once(b._get_bbox_and_child_offsets)
+    try: yield
+    finally:
+        for b in boxes: del b._get_bbox_and_child_offsets
 
 
 class _Layer:
@@ -557,7 +590,7 @@ class Renderer:
         for a in hidden: a.set_animated(True)
         self.text.install()
         self.dirty = None
-        with _ticks_once_a_draw(self.fig):
+        with _ticks_once_a_draw(self.fig), _legends_laid_out_once(self.fig):
             self.canvas.draw()
             self.background = self.canvas.copy_from_bbox(self.fig.bbox)
             self.backgrounds += 1

@@ -37,6 +37,21 @@ def test_a_colour_halfway_between_two_entries_gets_the_first():
         assert pal.rgb[got[0], 0] == first and tuple(pal.rgb[got[1]]) == (0, 0, 0)
 
 
+def test_colour_counts_are_those_of_every_frame_together():
+    """Each sampled frame counted by what it changes from the first: the same colours and counts as counting them all,
+    with frames equal to the first, wholly different, and colours of the first that no other frame has."""
+    from fastfit.gif import _colour_counts
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 6, 500, dtype=np.uint32)
+    some = first.copy()
+    some[rng.integers(0, 500, 40)] = rng.integers(4, 9, 40, dtype=np.uint32)
+    frames = [first, first.copy(), some, rng.integers(7, 12, 500, dtype=np.uint32)]
+    for n in range(1, len(frames) + 1):
+        u, c = _colour_counts(frames[:n])
+        want = np.unique(np.concatenate(frames[:n]), return_counts=True)
+        assert np.array_equal(u, want[0]) and np.array_equal(c, want[1])
+
+
 @pytest.mark.parametrize('n,lo,hi', [(40, 0, 40), (41, 0, 41), (41, 3, 41), (41, 3, 40), (40, 1, 39), (41, 40, 41)])
 def test_candidates_hold_every_pixel_that_changed(n, lo, hi):
     "Pixels compared two at a time, in even and odd lengths and bounds: every one that differs in lo:hi is a candidate."

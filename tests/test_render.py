@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
-from fastfit.render import Renderer, _Mesh  # noqa: E402
+from fastfit.render import LEGENDS_RELY_ON, Renderer, _Mesh  # noqa: E402
 
 
 class _MeshFrames:
@@ -437,3 +437,57 @@ def test_the_boxes_restored_cover_every_area_drawn():
         for a in areas: assert any(b[0] <= a[0] and a[1] <= b[1] and b[2] <= a[2] and a[3] <= b[3] for b in boxes), a
         size = lambda a: (a[1] - a[0]) * (a[3] - a[2])
         assert sum(map(size, boxes)) <= sum(map(size, set(areas)))
+
+
+class _LegendFrames:
+    """A moving line under an axes legend of two columns with a title (boxes inside boxes) and a figure legend."""
+    def __init__(self):
+        self.fig = Figure(figsize=(4, 3), dpi=100)
+        ax = self.fig.add_subplot()
+        for i in range(5): ax.plot([0, 1], [i, i + 1], label=f"line {i}")
+        self.line, = ax.plot([0, 1], [0, 4], lw=3, label='moving')
+        ax.legend(ncols=2, title='lines', loc='center', framealpha=.6)
+        self.fig.legend(handles=ax.lines[:2], loc='lower left')
+        self.artists = [self.line]
+
+    def __len__(self): return 3
+
+    def draw(self, k):
+        self.line.set_ydata([k, 4 - k])
+        return self.artists
+
+
+def test_legends_laid_out_once_a_draw_draw_the_same(monkeypatch):
+    """The still part is drawn with each legend's boxes laid out once (not again for each box around them): the same
+    frames as laying them out each time asked, in fewer layouts, and the boxes are matplotlib's own again after."""
+    import contextlib
+
+    from matplotlib.offsetbox import PackerBase
+
+    import fastfit.render as render
+    laid, lay_out = [], PackerBase._get_bbox_and_child_offsets
+    for cls in PackerBase.__subclasses__():
+        monkeypatch.setattr(cls, '_get_bbox_and_child_offsets',
+                            lambda self, r, f=cls._get_bbox_and_child_offsets: laid.append(self) or f(self, r))
+    frames, counts = [], []
+    for once in (True, False):
+        if not once: monkeypatch.setattr(render, '_legends_laid_out_once', lambda fig: contextlib.nullcontext())
+        fr = _LegendFrames()
+        laid.clear()
+        with Renderer(fr, check=False) as r:
+            counts.append(len(laid))
+            assert not any('_get_bbox_and_child_offsets' in vars(b) for leg in (fr.fig.axes[0].get_legend(), *fr.fig.legends)
+                           for b in render._boxes(leg._legend_box))
+            frames.append([r.frame(k).copy() for k in range(len(fr))])
+    assert lay_out is PackerBase._get_bbox_and_child_offsets
+    assert 0 < counts[0] < counts[1]
+    assert all(np.array_equal(a, b) for a, b in zip(*frames))
+
+
+@pytest.mark.parametrize('name', LEGENDS_RELY_ON)
+def test_every_private_name_legend_layout_relies_on_exists(name):
+    "Each is there in matplotlib 3.11; without one, `_legends_laid_out_once` leaves every layout to matplotlib."
+    from matplotlib.offsetbox import OffsetBox, VPacker
+    cls, attr = name.split('.')
+    if cls == 'Legend': assert attr in vars(Figure().add_subplot().legend(handles=[Circle((0, 0))], labels=['a']))
+    else: assert attr in vars(OffsetBox) and vars(VPacker).get(attr) not in (None, vars(OffsetBox)[attr])

@@ -120,12 +120,14 @@ def _align(frames:list) -> list:
         for row in f:
             if isinstance(row, str): rows.append(row); continue
             key, cells = row
-            form = (key, len(cells), tuple(c for c in cells[2:] if c in _OPS))
+            form = (key, len(cells), tuple([c for c in cells[2:] if c in _OPS]))
             cols = [(key, j) if j < 2 else (form, j) for j in range(len(cells))]  # the column each cell lines up in
-            for col, c in zip(cols, cells): widths[col] = max(widths.get(col, 0), len(c))
+            for col, c in zip(cols, cells):
+                if widths.get(col, -1) < len(c): widths[col] = len(c)
             rows.append((cols, cells))
+        # (lists, not generators, to join: fewer Python calls a cell)
         out.append([row if isinstance(row, str) else
-                    ' '.join(c.ljust(widths[col]) if j == 0 else c.rjust(widths[col]) for j, (col, c) in enumerate(zip(*row)))
+                    ' '.join([c.ljust(widths[col]) if j == 0 else c.rjust(widths[col]) for j, (col, c) in enumerate(zip(*row))])
                     for row in rows])
     return out
 
@@ -155,12 +157,13 @@ def _step_texts(h, recs, label, full_batch, max_params) -> list:
             a = a[:, shown] if a.ndim == 2 else np.repeat(a[:, None], len(shown), 1)
             hypers[k] = np.nan_to_num(a, nan=0.) if k == 'wd' else a  # no weight decay where none is recorded
         return hypers[k][i]
-    frames, last = [], int(h.steps[-1])
+    steps, graded = h.steps.tolist(), np.isfinite(d['grad']).any(1).tolist()  # (all records at once: cheaper per frame)
+    frames, last = [], steps[-1]
     for k in range(len(recs)):
         i = int(recs.idx[k]) if recs.idx is not None else len(h) - 1  # the model as it is: the history's last record
-        s = int(h.steps[i])
+        s = steps[i]
         head = (f"{label}: " if label else '') + f"step {s} of {last}"
-        if s == 0 or not np.isfinite(d['grad'][i]).any():
+        if s == 0 or not graded[i]:
             lines = [head + (': the start' if s == 0 else ': its gradient was not recorded')]
             lines += [('r', [names[j], '=', _fmt_param(after[i, j])]) for j in shown]
             if more: lines.append(f"... and {more} more parameters")
