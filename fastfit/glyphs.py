@@ -171,17 +171,22 @@ class _Face:
         if (b := sub.get(k := glyph * 64 + (tx & 63))) is None: b = sub[k] = self._bitmap(glyph, mode, tx, ty)
         return b
 
-    def placed(self, ln, x, mode, ty, H, W) -> list:
+    def placed(self, ln, x, mode, ty, H, W, pens=None) -> list:
         """`_at` of each glyph of line `ln` (`line`) with its start at x (px) and its pen at `ty` (1/64 px) in an H x W
         canvas, those that ink nothing (spaces) left out. Kept per place: lines that differ by a few digits put most
-        glyphs where they were before, and then a glyph costs one dict lookup."""
+        glyphs where they were before, and then a glyph costs one dict lookup. `pens`, if given: a dict keeping the
+        rounded pens of each (start, glyph offsets) met (a monospace text's lines of one length share their offsets)."""
         if (at := self.places.get(where := (mode is RenderMode.NORMAL, ty, H, W))) is None:
             if len(self.places) > 256: self.places.clear()
             at = self.places[where] = {}
         # each glyph's pen x (1/64 px) and index (16-bit), rounded as matplotlib rounds it (halves to even); in Python,
         # not numpy: a line is too short for numpy's calls to pay
         x = float(x)
-        keys = [round((x + a) * 0x40) * 0x10000 + g for a, g in zip(ln[1], ln[0])]
+        pens = {} if pens is None else pens
+        if (pen := pens.get(pk := (x, tuple(ln[1])))) is None:
+            if len(pens) > 1024: pens.clear()
+            pen = pens[pk] = [round((x + a) * 0x40) * 0x10000 for a in ln[1]]
+        keys = [*map(add, pen, ln[0])]
         out = [*map(at.get, keys)]
         if None in out:
             if len(at) > 4096: at.clear()
@@ -244,6 +249,7 @@ class GlyphText:
         # (face, line, x, y, antialiased, canvas size) -> `_place`: a line drawn again where it was (in this render only:
         # a benchmark repeating an export must not find last time's lines)
         self.placed = {}
+        self.pens = {}  # `_Face.placed`'s, for this render only (as `placed`)
         # while a list: the box of pixels each draw may change, (first row, end row, first column, end column) from the
         # top left, appended; None for a draw of unknown extent (matplotlib's own): `Renderer.area` is made of them
         self.drawn = None
@@ -464,7 +470,7 @@ class GlyphText:
         one's ends might ink a pixel of it: it goes one round after the latest such glyph (most lines have one round).
         Empty for a line of spaces."""
         ty = round(0x40 * (self.r.height - y))  # as matplotlib: its glyphs sit on one baseline
-        if not (at := face.placed(ln, x, mode, ty, H, W)): return ()
+        if not (at := face.placed(ln, x, mode, ty, H, W, self.pens)): return ()
         _, left, row, start, end, right, bottom, lin, v = zip(*at)
         box = (min(left), min(row), max(right), max(bottom))
         if not any(map(ge, accumulate(end, max), start[1:])): return at, box, lin, v, ()

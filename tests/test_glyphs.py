@@ -145,6 +145,23 @@ def test_pen_positions_round_halves_to_even_as_matplotlib():
             [face.bitmap(ln[0][j], glyphs.RenderMode.NORMAL, int(tx[j]), 640) for j in inked]
 
 
+def test_pens_kept_for_a_line_serve_another_of_its_offsets():
+    """The pens `_Face.placed` keeps for a line's start and offsets (a render's `pens`) place another monospace line of
+    that length exactly where a fresh rounding does, at starts on and off a half."""
+    fig = Figure(figsize=(3, 1), dpi=80)
+    g = GlyphText(FigureCanvasAgg(fig).get_renderer())
+    face = g._face(fig.text(0, 0, 'x', family='monospace')._fontproperties)
+    first = face.line('a1b2c3 d4')
+    pens = {}
+    for x in (10.0, 10 + 1 / 128, 10 + 3 / 128, np.float64(7.5 + 5 / 128)):
+        face.placed(first, x, glyphs.RenderMode.NORMAL, 640, 60, 240, pens)
+        for ln in (face.line('x9y8z7 w6'), face.line('0.123456e')):
+            assert ln[1] == first[1]
+            assert face.placed(ln, x, glyphs.RenderMode.NORMAL, 640, 60, 240, pens) == \
+                face.placed(ln, x, glyphs.RenderMode.NORMAL, 640, 60, 240)
+    assert len(pens) == 4
+
+
 @pytest.mark.parametrize('under', ['noise', 'plain'])
 @pytest.mark.parametrize('color', [(0, 0, 0, 1), (.835, .369, 0, .6), (.2, .4, .6, .3), (1, 1, 1, 1)])
 def test_text_is_blended_as_agg_blends_it(color, under):

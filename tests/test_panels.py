@@ -154,3 +154,19 @@ def test_outputs_each_are_functional_calls_and_leave_the_model_as_it_was(make):
     assert all(torch.equal(a, b) for a, b in zip(fast, slow)) and len(fast) == 5
     assert all(torch.equal(a, functional_call(model, dict(list(p.items())[:1]), (x,))) for a, p in zip(part, params))
     assert dict(model.named_parameters()) == before and all(isinstance(v, torch.nn.Parameter) for v in before.values())
+
+
+def test_fit_panel_finds_a_curve_off_the_chart_as_each_frame_alone_would():
+    """`FitPanel._gone` (every frame's at once, kept while the limits stay) says of each frame what the frame's own
+    curve says: finite and wholly above or below the y limits; renewed when the limits change."""
+    from types import SimpleNamespace
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(40, 7)) * 3
+    p[3, 2], p[5, 1], p[7, :], p[9, 4] = np.nan, np.inf, 5., -np.inf
+    p[11, :], p[12, :], p[13, :] = -9., [9., 9., 9., np.nan, 9., 9., 9.], [9., 9., np.inf, 9., 9., 9., 9.]
+    panel = SimpleNamespace(predss=[p, p[::-1].copy()])
+    for lo, hi in ((-2., 2.), (-2., 2.), (-8., 4.), (0., 0.)):
+        got = PANELS['fit']._gone(panel, lo, hi)
+        for q, g in zip(panel.predss, got):
+            assert g.tolist() == [bool(np.isfinite(y).all() and ((y > hi).all() or (y < lo).all())) for y in q], (lo, hi)
+    assert any(got[0])

@@ -176,14 +176,23 @@ class FitPanel(Panel):
                 for lab, rr in zip(self.labels, self.recss)]
         return '\n'.join(([] if step is None else [r.clock_label.format(int(step))]) + rows)
 
+    def _gone(self, lo, hi) -> list:
+        "Per run, per frame: whether the fitted curve is finite and wholly above `hi` or below `lo`."
+        kept = getattr(self, '_kept_gone', None)
+        if kept is None or kept[0] != (lo, hi) or kept[1] is not self.predss:
+            # every frame at once: four numpy calls a frame otherwise, on arrays of a curve's hundred-odd points
+            rows = [p.reshape(len(p), -1) for p in self.predss]
+            kept = self._kept_gone = ((lo, hi), self.predss, [np.isfinite(r).all(1) & ((r > hi).all(1) | (r < lo).all(1))
+                                                              for r in rows])
+        return kept[2]
+
     def update(self, k:int):
         "Move the fitted line(s) and caption to frame `k`."
         lo, hi = self.ax.get_ylim()
-        for line, p, off in zip(self.lines, self.predss, self.offs):
+        for line, p, off, gone in zip(self.lines, self.predss, self.offs, self._gone(lo, hi)):
             line.set_ydata(p[k])
             y = p[k]
-            gone = np.isfinite(y).all() and ((y > hi).all() or (y < lo).all())
-            if not gone: off.set(np.nan, np.nan); continue
+            if not gone[k]: off.set(np.nan, np.nan); continue
             x0 = self._tick  # a round x at three quarters of the axis: the note stays clear of the caption
             y0 = float(np.interp(x0, self.xs, y))
             off.set(x0, y0, f"fit off the chart:\ny = {_short(y0)} at {self._xname} = {_short(x0)}")
