@@ -29,12 +29,14 @@ from fastfit.all import (
     compare_optimizers,
     compare_scaling,
     exported_frames,
+    fitting_panels,
     lr_sweep,
     regression_learner,
     set_style,
     synth_blobs,
     synth_func,
     synth_linear,
+    synth_moons,
     synth_rollercoaster,
 )
 from fastfit.panels.layout import axes_points
@@ -225,6 +227,37 @@ def test_landscape_gives_the_runs_loss_beside_the_planes(net):
     # random filter-normalised directions at Li et al.'s scale: -1..1
     rand = learner_frames(net, 3, (partial(LandscapePanel, directions='random', n=15),), DPI, 't').panels[0]
     assert rand.ax.get_xlim() == pytest.approx((-1, 1)) and rand.ax.get_ylim() == pytest.approx((-1, 1))
+
+
+def _learner(kind):
+    sine = synth_func(torch.sin, n=100, x_range=(-3, 3), seed=0).dataloaders(bs=None)
+    made = {'line': lambda: regression_learner(synth_linear(n=100, seed=0).dataloaders(bs=None), lr=.1),
+            'sine MLP': lambda: regression_learner(sine, model=MLPModel(hidden=(8,)), lr=.1),
+            'logistic': lambda: classification_learner(synth_blobs(n=200, seed=0).dataloaders(bs=None), lr=.5),
+            'softmax': lambda: classification_learner(synth_blobs(n=300, centers=3, seed=0).dataloaders(bs=None), lr=.5),
+            'moons MLP': lambda: classification_learner(synth_moons(n=200, seed=0).dataloaders(bs=None),
+                                                        model=MLPModel(n_in=2, hidden=(8,), n_out=2), lr=.5)}[kind]()
+    return quiet(made, 40)
+
+
+@pytest.mark.parametrize('kind', ['line', 'sine MLP', 'logistic', 'softmax', 'moons MLP'])
+def test_every_panels_captions_stay_inside_their_axes(kind):
+    "A caption or note placed in axes fractions (a corner's caption, a 'fit off the chart' note) never reaches past its axes."
+    learn = _learner(kind)
+    for panel in fitting_panels(learn):
+        fr = learner_frames(learn, 5, (panel,), DPI, 't')
+        for k in (0, 2, 4):
+            fr.draw(k)
+            fr.fig.canvas.draw()
+            r = fr.fig.canvas.get_renderer()
+            for ax in fr.fig.axes:
+                inner = ax.get_window_extent(r)
+                for t in ax.texts:
+                    if not (t.get_visible() and t.get_text()) or t.get_transform() is not ax.transAxes: continue
+                    box = (t.get_bbox_patch() or t).get_window_extent(r)
+                    assert inner.x0 - 1 <= box.x0 and box.x1 <= inner.x1 + 1 and inner.y0 - 1 <= box.y0 \
+                        and box.y1 <= inner.y1 + 1, (panel, k, t.get_text())
+        plt.close(fr.fig)
 
 
 # -- 5. legends ---------------------------------------------------------------------------------------------------------
