@@ -530,7 +530,7 @@ class LeanLoop:
 def _accuracy_hits(inp, targ, axis=-1):
     "Whether each prediction's argmax is its label: the booleans whose mean is fastai's `accuracy`."
     pred = inp.argmax(dim=axis)
-    if pred.numel() != targ.numel(): flatten_check(inp, targ)  # fastai's error
+    if pred.numel() != targ.numel(): flatten_check(pred, targ)  # fastai's error (its `accuracy` checks the argmax)
     return pred.reshape(-1) == targ.reshape(-1)
 
 

@@ -82,6 +82,12 @@ class Records:
         "Whether frame `k` is past the end of a run that was stopped early."
         return self.stop is not None and self.clock[k] is not None and self.clock[k] >= self.stop[0]
 
+    def stopped_frames(self) -> np.ndarray:
+        "`stopped(k)` of every frame `k`, at once where the clock is numbers."
+        if self.stop is None: return np.zeros(len(self), dtype=bool)
+        if self.clock.dtype == object: return np.array([self.stopped(k) for k in range(len(self))], dtype=bool)
+        return self.clock >= self.stop[0]
+
     @classmethod
     def from_history(cls, h:ParamHistory, frames:int):
         "At most `frames` finite records of history `h`, spread evenly (first and last kept)."

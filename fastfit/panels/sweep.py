@@ -151,13 +151,6 @@ def top_eigenvalue(learn, params:dict) -> float | None:
     return lam if lam > 0 and math.isfinite(lam) else None
 
 
-def _stopped(recs) -> np.ndarray:
-    "`recs.stopped(k)` of every frame `k`, at once where its clock is numbers."
-    if recs.stop is None: return np.zeros(len(recs), dtype=bool)
-    if recs.clock.dtype == object: return np.array([recs.stopped(k) for k in range(len(recs))], dtype=bool)
-    return recs.clock >= recs.stop[0]
-
-
 class _Marker(Path):
     """A scatter's marker that keeps its extents per transform: `Collection.draw` finds them anew at every draw (the
     Bezier extrema of a circle, ~0.5 ms) only to check that one marker is smaller than the figure; the map draws four
@@ -194,7 +187,7 @@ class StabilityPanel(Panel):
         # (frames, runs) losses, in lr order: what each frame shows (a run's at once: 200 runs x 100 frames one by one
         # took ~3 ms)
         self.L = np.stack([np.asarray(r.losses, dtype=np.float64) for r in self.recss], 1)[:, self.order]
-        self.gone = np.stack([_stopped(r) for r in self.recss], 1)[:, self.order]
+        self.gone = np.stack([r.stopped_frames() for r in self.recss], 1)[:, self.order]
 
     def setup(self, ax) -> list:
         self.ax = ax
