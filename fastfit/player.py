@@ -1,7 +1,8 @@
-"""The HTML player and the notebook display. A page or a notebook holds the animation once, as the GIF of the .gif
-export: an image plays it wherever scripts do not run (untrusted notebooks, GitHub, nbviewer, sanitised HTML); where
-they do, a small script decodes the same GIF and steps through its frames on a canvas (play/pause, step, slider, loop).
-No network, no other copy of the frames."""
+"""The HTML player and the notebook display. A page or a notebook holds the animation once, as an animated image: a
+notebook the GIF of the .gif export, a page the same frames as an APNG (`ApngStream`: zlib codes them ~2x faster than
+GIF's LZW). The image plays wherever scripts do not run (untrusted notebooks, GitHub, nbviewer, sanitised HTML); where
+they do, a small script decodes that same image and steps through its frames on a canvas (play/pause, step, slider,
+loop). No network, no other copy of the frames."""
 from __future__ import annotations
 
 import base64
@@ -18,14 +19,15 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from .gif import HOLD_LAST, check_gif_fps, gif_of
+from .gif import HOLD_LAST, ApngStream, check_gif_fps, gif_of
 from .models import flat_names
 
 __all__ = ['FitAnimation', 'animation_of']  # the rest is for the writers and notebook displays
 
-# The player: `fastfitPlayer(root)` mounts itself on a `.ff-player` element holding the GIF (`img.ff-gif`), its frame
-# counts and fps (data attributes), a canvas and the controls. It decodes the GIF (LZW) once, keeps a snapshot of the
-# composed frame every 16 GIF frames, and paints only the box that changed when stepping forward.
+# The player: `fastfitPlayer(root)` mounts itself on a `.ff-player` element holding the image (`img.ff-gif`: a GIF, or
+# fastfit's APNG), its frame counts and fps (data attributes), a canvas and the controls. It decodes the image (LZW, or
+# zlib's inflate) once, keeps a snapshot of the composed frame every 16 image frames, and paints only the box that
+# changed when stepping forward. It reads the APNGs fastfit writes (palette, one transparent index, unfiltered rows).
 # Reading aids (`data-marks`, `frame_marks`): hovering or tapping near where a frame's marker is (the loss curve's
 # point, the path's point on the loss surface) jumps to that frame; the frame's parameters show as text to copy.
 # Keys: where the player has the focus, or was clicked last, it takes space and the arrow keys before the page does. A
@@ -41,9 +43,8 @@ function fastfitPlayer(root) {
   const counts = JSON.parse(root.dataset.counts), fps = +root.dataset.fps;
   const bin = atob(img.src.slice(img.src.indexOf(',') + 1)), b = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
-  const W = b[6] | b[7] << 8, H = b[8] | b[9] << 8;
-  let p = 13, gct = null, trans = -1;
-  if (b[10] & 0x80) { gct = b.subarray(p, p + (3 << ((b[10] & 7) + 1))); p += gct.length; }
+  const frames = [];  // {x, y, w, h, trans, ct, pix}: each frame's box, its transparent index, colours, indices
+  let W, H;
   function lzw(min, data, n) {
     const out = new Uint8Array(n), clear = 1 << min, eoi = clear + 1;
     const prefix = new Uint16Array(4096), suffix = new Uint8Array(4096), stack = new Uint8Array(4097);
@@ -66,28 +67,129 @@ function fastfitPlayer(root) {
     }
     return out;
   }
-  const frames = [];
-  while (p < b.length) {
-    const t = b[p++];
-    if (t === 0x21) {
-      if (b[p] === 0xF9) trans = b[p + 2] & 1 ? b[p + 5] : -1;
-      p++; while (b[p]) p += b[p] + 1; p++;
-    } else if (t === 0x2C) {
-      const x = b[p] | b[p + 1] << 8, y = b[p + 2] | b[p + 3] << 8, w = b[p + 4] | b[p + 5] << 8, h = b[p + 6] | b[p + 7] << 8;
-      const f = b[p + 8]; p += 9;
-      let ct = gct;
-      if (f & 0x80) { ct = b.subarray(p, p + (3 << ((f & 7) + 1))); p += ct.length; }
-      const min = b[p++];
-      let len = 0;
-      for (let q = p; b[q]; q += b[q] + 1) len += b[q];
-      const data = new Uint8Array(len);
-      for (let o = 0; b[p]; p += b[p] + 1) { data.set(b.subarray(p + 1, p + 1 + b[p]), o); o += b[p]; }
-      p++;
-      frames.push({x, y, w, h, trans, ct, pix: lzw(min, data, w * h)});
-      trans = -1;
-    } else break;
+  function inflate(src, n) {  // a zlib stream (RFC 1950 and 1951) -> its n bytes; the Adler-32 is not checked
+    const out = new Uint8Array(n), L = src.length, bad = m => { throw new Error('inflate: ' + m); };
+    if (L < 2 || (src[0] & 15) !== 8 || src[0] >> 4 > 7 || (src[0] << 8 | src[1]) % 31 || src[1] & 32) bad('bad zlib header');
+    const LB = new Uint16Array(29), LX = new Uint8Array(29), DB = new Uint16Array(30), DX = new Uint8Array(30);
+    for (let i = 0, b = 3; i < 29; b += 1 << LX[i++]) { LX[i] = i < 8 || i > 27 ? 0 : (i >> 2) - 1; LB[i] = i > 27 ? 258 : b; }
+    for (let i = 0, b = 1; i < 30; b += 1 << DX[i++]) { DX[i] = i < 4 ? 0 : (i >> 1) - 1; DB[i] = b; }
+    let q = 2, acc = 0, nb = 0, o = 0, fin = 0;  // input byte, bit buffer (LSB first) and its bit count, output byte
+    const need = k => { while (nb < k) { if (q >= L) bad('input ends early'); acc |= src[q++] << nb; nb += 8; } };
+    const get = k => { need(k); const v = acc & (1 << k) - 1; acc >>>= k; nb -= k; return v; };
+    function table(lens) {  // canonical Huffman code -> lookup by the next `max` bits: entry = symbol << 4 | length
+      const count = new Uint16Array(16), next = new Uint16Array(16); let max = 0, left = 1;
+      for (const l of lens) { count[l]++; if (l > max) max = l; } count[0] = 0;  // (length 0: an unused symbol)
+      for (let l = 1, code = 0; l < 16; l++) {
+        if ((left = 2 * left - count[l]) < 0) bad('over-subscribed code lengths');
+        next[l] = code = (code + count[l - 1]) << 1; }
+      if (left && max > 1) bad('incomplete code lengths');  // as zlib: only a lone 1-bit code (or none) may be incomplete
+      const t = new Uint32Array(1 << max);
+      for (let s = 0; s < lens.length; s++) {
+        const l = lens[s]; let c = next[l]++, r = 0;  // the code, bit-reversed: codes are read most significant bit first
+        for (let i = 0; i < l; i++, c >>= 1) r = r << 1 | c & 1;
+        if (l) for (; r < t.length; r += 1 << l) t[r] = s << 4 | l; }
+      return t;
+    }
+    const sym = t => {  // the next symbol of code t; an entry 0 is a code that is not in t
+      need(31 - Math.clz32(t.length)); const e = t[acc & t.length - 1];
+      if (!e) bad('bad code'); acc >>>= e & 15; nb -= e & 15; return e >>> 4; };
+    while (!fin) {
+      fin = get(1); const type = get(2);
+      if (type === 3) bad('bad block type');
+      if (type === 0) {  // stored: drop the bits to the byte boundary, give back the whole bytes held, then copy
+        q -= nb >> 3; acc = nb = 0;
+        if (q + 4 > L) bad('input ends early');
+        const len = src[q] | src[q + 1] << 8;
+        if (len !== (~(src[q + 2] | src[q + 3] << 8) & 0xFFFF)) bad('bad stored block length');
+        if ((q += 4) + len > L) bad('input ends early');
+        if (o + len > n) bad('output past n'); out.set(src.subarray(q, q += len), o); o += len; continue;
+      }
+      let lens, nlit = 288;  // the code lengths of the literal/length code, then those of the distance code
+      if (type === 1) lens = new Uint8Array(320).fill(8).fill(9, 144, 256).fill(7, 256, 280).fill(5, 288);  // fixed codes
+      else {  // dynamic: the code lengths, themselves Huffman-coded with runs (16: repeat the last, 17, 18: zeros)
+        nlit = get(5) + 257; const ndist = get(5) + 1, ncl = get(4) + 4, cl = new Uint8Array(19);
+        for (let i = 0; i < ncl; i++) cl[[16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15][i]] = get(3);
+        const ct = table(cl); lens = new Uint8Array(nlit + ndist);
+        for (let i = 0; i < lens.length;) {
+          const s = sym(ct);
+          if (s < 16) { lens[i++] = s; continue; }
+          if (s === 16 && !i) bad('repeat with no previous length');
+          const v = s === 16 ? lens[i - 1] : 0, r = s === 16 ? 3 + get(2) : s === 17 ? 3 + get(3) : 11 + get(7);
+          if (i + r > lens.length) bad('too many code lengths');
+          lens.fill(v, i, i += r);
+        }
+      }
+      const lit = table(lens.subarray(0, nlit)), dist = table(lens.subarray(nlit));
+      for (;;) {  // literals, back-references (length, distance), up to the end of the block (256)
+        let s = sym(lit);
+        if (s < 256) { if (o >= n) bad('output past n'); out[o++] = s; continue; }
+        if (s === 256) break;
+        if ((s -= 257) > 28) bad('bad length code');
+        const len = LB[s] + get(LX[s]), d = sym(dist);
+        if (d > 29) bad('bad distance code');
+        const back = DB[d] + get(DX[d]);
+        if (back > o) bad('distance too far back');
+        if (o + len > n) bad('output past n');
+        if (back === 1) out.fill(out[o - 1], o, o += len);  // a run: all of Z_RLE's back-references
+        else for (const e = o + len; o < e; o++) out[o] = out[o - back];
+      }
+    }
+    if (o !== n) bad(`output ends at ${o} of ${n} bytes`);
+    return out;
   }
-  const of = [];  // the GIF frame showing each animation frame
+  function gif() {
+    W = b[6] | b[7] << 8; H = b[8] | b[9] << 8;
+    let p = 13, gct = null, trans = -1;
+    if (b[10] & 0x80) { gct = b.subarray(p, p + (3 << ((b[10] & 7) + 1))); p += gct.length; }
+    while (p < b.length) {
+      const t = b[p++];
+      if (t === 0x21) {
+        if (b[p] === 0xF9) trans = b[p + 2] & 1 ? b[p + 5] : -1;
+        p++; while (b[p]) p += b[p] + 1; p++;
+      } else if (t === 0x2C) {
+        const x = b[p] | b[p + 1] << 8, y = b[p + 2] | b[p + 3] << 8, w = b[p + 4] | b[p + 5] << 8, h = b[p + 6] | b[p + 7] << 8;
+        const f = b[p + 8]; p += 9;
+        let ct = gct;
+        if (f & 0x80) { ct = b.subarray(p, p + (3 << ((f & 7) + 1))); p += ct.length; }
+        const min = b[p++];
+        let len = 0;
+        for (let q = p; b[q]; q += b[q] + 1) len += b[q];
+        const data = new Uint8Array(len);
+        for (let o = 0; b[p]; p += b[p] + 1) { data.set(b.subarray(p + 1, p + 1 + b[p]), o); o += b[p]; }
+        p++;
+        frames.push({x, y, w, h, trans, ct, pix: lzw(min, data, w * h)});
+        trans = -1;
+      } else break;
+    }
+  }
+  function apng() {  // fastfit's own APNG: palette colours, one transparent index, rows unfiltered
+    const u32 = q => (b[q] << 24 | b[q + 1] << 16 | b[q + 2] << 8 | b[q + 3]) >>> 0;
+    W = u32(16); H = u32(20);
+    let ct = null, trans = -1, fc = null, parts = [];
+    function push() {
+      if (!fc) return;
+      const data = new Uint8Array(parts.reduce((n, d) => n + d.length, 0));
+      parts.reduce((o, d) => { data.set(d, o); return o + d.length; }, 0);
+      const raw = inflate(data, fc.h * (fc.w + 1)), pix = new Uint8Array(fc.w * fc.h);
+      for (let r = 0; r < fc.h; r++) {
+        if (raw[r * (fc.w + 1)]) throw new Error('fastfit player: a PNG row filter it does not read');
+        pix.set(raw.subarray(r * (fc.w + 1) + 1, (r + 1) * (fc.w + 1)), r * fc.w);
+      }
+      frames.push({...fc, ct, pix}); fc = null; parts = [];
+    }
+    for (let q = 8; q + 8 <= b.length;) {
+      const n = u32(q), type = String.fromCharCode(...b.subarray(q + 4, q + 8)), d = b.subarray(q + 8, q + 8 + n);
+      if (type === 'PLTE') ct = d;
+      else if (type === 'tRNS') trans = d.indexOf(0);
+      else if (type === 'fcTL') {  // its box; blend 'over' (d[25]): the transparent index keeps the frame below
+        push(); fc = {w: u32(q + 12), h: u32(q + 16), x: u32(q + 20), y: u32(q + 24), trans: d[25] ? trans : -1}; }
+      else if (type === 'IDAT' || type === 'fdAT') parts.push(type === 'IDAT' ? d : d.subarray(4));
+      q += 12 + n;
+    }
+    push();
+  }
+  b[0] === 0x89 ? apng() : gif();  // a page embeds an APNG, a notebook a GIF
+  const of = [];  // the image frame showing each animation frame
   counts.forEach((c, g) => { for (let j = 0; j < c; j++) of.push(g); });
   const ctx = canvas.getContext('2d'), im = ctx.createImageData(W, H), cur = new Uint8Array(W * H), snaps = [];
   let g = -1;
@@ -204,20 +306,21 @@ _CONTROLS = ('<canvas class="ff-canvas" hidden></canvas>\n<div class="ff-control
 
 
 def player_script() -> str:
-    """The player's script: `fastfitPlayer(root)` mounts it on an element of class `ff-player` holding the GIF
-    (`img.ff-gif`) and `data-counts`/`data-fps`, adding the canvas and controls when the element lacks them (a
-    notebook output that holds only the GIF, say)."""
+    """The player's script: `fastfitPlayer(root)` mounts it on an element of class `ff-player` holding the image
+    (`img.ff-gif`: a GIF or fastfit's APNG) and `data-counts`/`data-fps`, adding the canvas and controls when the element
+    lacks them (a notebook output that holds only the GIF, say)."""
     return f'const FF_CONTROLS = {json.dumps(_CONTROLS)}, FF_HOLD = {10 * HOLD_LAST};\n{_JS}'
 
 
 def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
-    """The player's markup for `gif` (GIF frame i standing for `counts[i]` animation frames), before its script: the GIF
-    as an animated `<img>`, and the canvas and controls a script shows when it mounts the player. `marks` (`frame_marks`)
-    holds the reading aids: where each frame's markers are, and its parameters as text."""
+    """The player's markup for `gif` (a GIF or APNG, its frame i standing for `counts[i]` animation frames), before its
+    script: the image as an animated `<img>`, and the canvas and controls a script shows when it mounts the player.
+    `marks` (`frame_marks`) holds the reading aids: where each frame's markers are, and its parameters as text."""
     note = f'\n<p class="ff-note">{html.escape(note)}</p>' if note else ''
     aids = f' data-marks="{html.escape(json.dumps(marks))}"' if marks else ''
+    kind = 'png' if gif.startswith(b'\x89PNG') else 'gif'
     return (f'<div class="ff-player" data-fps="{fps:g}" data-counts="{json.dumps(list(counts))}"{aids}>\n'
-            f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/gif;base64,{base64.b64encode(gif).decode()}">\n'
+            f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/{kind};base64,{base64.b64encode(gif).decode()}">\n'
             f'{_CONTROLS}{note}</div>')
 
 
@@ -229,9 +332,9 @@ def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation'
             f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));\n</script></body></html>\n')
 
 
-def page_gif(page:str) -> tuple:
-    "(GIF bytes, frame counts) of a player page or markup: what it plays."
-    m = re.search(r'data-counts="(\[[^"]*\])"[^>]*>\s*<img class="ff-gif"[^>]*src="data:image/gif;base64,([^"]+)"', page)
+def page_image(page:str) -> tuple:
+    "(image bytes: APNG or GIF, frame counts) of a player page or markup: what it plays."
+    m = re.search(r'data-counts="(\[[^"]*\])"[^>]*>\s*<img class="ff-gif"[^>]*src="data:image/(?:png|gif);base64,([^"]+)"', page)
     if m is None: raise ValueError("no fastfit player in this page")
     return base64.b64decode(m.group(2)), json.loads(m.group(1))
 
@@ -240,7 +343,7 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
     "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
     limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
     every = FrameMarks(fr)  # the reading aids, gathered while the frames are drawn; a thinned page keeps its frames'
-    gif, counts = gif_of(fr, fps, each=every)
+    gif, counts = gif_of(fr, fps, each=every, stream=ApngStream)
     marks = every.of
     keep = list(range(n))
     def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300, marks=marks(keep)))
@@ -248,7 +351,7 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
     while 4 * math.ceil(len(gif) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
         step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room(counts))))
         keep = sorted({*range(0, n, step), n - 1})
-        gif, counts = gif_of(fr, fps * len(keep) / n, keep)
+        gif, counts = gif_of(fr, fps * len(keep) / n, keep, stream=ApngStream)
         note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
     if note: warnings.warn(f"{name}: {note}")

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .gif import HOLD_LAST, check_gif_fps, gif_of
-from .player import frames_page, last_frame_png, page_gif
+from .player import frames_page, last_frame_png, page_image
 from .render import Renderer
 
 __all__ = ['exported_frames']
@@ -168,14 +168,14 @@ def export(fr, fname, fps:float=20) -> Path:
 
 
 def exported_frames(fname, fps:float|None=None) -> list:
-    """The RGB frames of an exported .gif or .html, one per animation frame: a GIF frame that stands for several (Pillow
-    and fastfit merge repeats) is repeated `duration*fps` times (.gif, given `fps`; the last frame's hold left out) or as
-    the page says (.html)."""
+    """The RGB frames of an exported .gif or .html (its APNG), one per animation frame: an image frame that stands for
+    several (Pillow and fastfit merge repeats) is repeated `duration*fps` times (.gif, given `fps`; the last frame's hold
+    left out) or as the page says (.html)."""
     path = Path(fname)
     counts = None
     if path.suffix.lower() == '.html':
-        gif, counts = page_gif(path.read_text(encoding='utf-8'))
-        src = io.BytesIO(gif)
+        image, counts = page_image(path.read_text(encoding='utf-8'))
+        src = io.BytesIO(image)
     else: src = path
     out = []
     with Image.open(src) as im:

@@ -13,14 +13,15 @@ N = 40  # more than the player's 16-frame snapshots, so that jumps and backward 
 
 @pytest.fixture(scope='module')
 def page_html(tmp_path_factory):
-    "A fit exported as a 40-frame player page, and its frames as the file holds them."
+    "A fit exported as a 40-frame player page (an APNG), its frames as the file holds them, and the same frames as a GIF."
     from fastfit.all import regression_learner, synth_linear
     learn = regression_learner(synth_linear(n=50, seed=0).dataloaders(bs=None, valid_pct=0))
     with learn.no_bar(), learn.no_logging(): learn.fit(60)
     path = learn.save_animation(tmp_path_factory.mktemp('html') / 'fit.html', frames=N, fps=10, dpi=40)
+    gif = learn.save_animation(path.with_suffix('.gif'), frames=N, fps=10, dpi=40).read_bytes()
     frames = exported_frames(path)
-    assert len(frames) == N
-    return path, frames
+    assert len(frames) == N and all(np.array_equal(a, b) for a, b in zip(frames, exported_frames(path.with_suffix('.gif'), fps=10)))
+    return path, frames, gif
 
 
 def _open(browser, path, js=True, width=900):
@@ -53,7 +54,7 @@ def label(pg) -> str: return pg.text_content('.ff-label')
 
 
 def test_shows_first_frame_then_steps(page, page_html):
-    _, frames = page_html
+    _, frames, _ = page_html
     assert np.array_equal(shown(page), frames[0])  # the canvas is frame 0, pixel for pixel
     assert page.is_hidden('.ff-gif') and page.is_visible('.ff-canvas')  # the script took over from the <img>
     page.click('.ff-next')
@@ -69,7 +70,7 @@ def test_shows_first_frame_then_steps(page, page_html):
 
 def test_every_frame_forward_backward_and_by_slider(page, page_html):
     "Stepping forward, backward (across the 16-frame snapshots) and jumping all show exactly the file's frames."
-    _, frames = page_html
+    _, frames, _ = page_html
     for k in range(1, N):
         page.click('.ff-next')
         assert np.array_equal(shown(page), frames[k]), k
@@ -95,19 +96,21 @@ def test_slider_and_play(page):
 
 
 def test_no_network_and_no_console_error(page, page_html):
-    path, _ = page_html
+    path, *_ = page_html
     page.click('.ff-next'); page.click('.ff-play'); page.wait_for_timeout(300); page.click('.ff-play')
     outside = [u for u in page.requests if not (u == path.as_uri() or u.startswith('data:'))]
     assert outside == [], outside
     assert page.errors == []
 
 
-def test_without_scripts_the_gif_plays(browser, page_html):
-    "Where scripts do not run (sanitised outputs), the page still shows the animation: the GIF itself."
+def test_without_scripts_the_image_plays(browser, page_html):
+    "Where scripts do not run (sanitised outputs), the page still shows the animation: its APNG, moving by itself."
     ctx, pg = _open(browser, page_html[0], js=False)
     try:
         assert pg.is_visible('.ff-gif') and pg.is_hidden('.ff-canvas') and pg.is_hidden('.ff-controls')
         assert pg.evaluate("document.querySelector('.ff-gif').naturalWidth") == page_html[1][0].shape[1]
+        seen = {pg.locator('.ff-gif').screenshot() for _ in range(6) if pg.wait_for_timeout(150) is None}
+        assert len(seen) > 1, 'the image does not move'
     finally: ctx.close()
 
 
@@ -115,8 +118,8 @@ def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
     "A notebook output may hold only the GIF: the script adds the canvas and controls and plays the same frames."
     import html
 
-    from fastfit.player import page_gif, player_script
-    gif, counts = page_gif(page_html[0].read_text())
+    from fastfit.player import page_image, player_script
+    (_, counts), gif = page_image(page_html[0].read_text()), page_html[2]  # a notebook holds the GIF
     bare = (f'<!DOCTYPE html><html><body><div class="ff-player" data-fps="10" data-counts="{html.escape(str(counts))}">'
             f'<img class="ff-gif" src="data:image/gif;base64,{base64.b64encode(gif).decode()}"></div>'
             f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));</script></body></html>')
@@ -132,7 +135,7 @@ def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
 
 def test_arrow_keys_step_one_frame_wherever_the_focus_is_in_the_player(page, page_html):
     "Clicking the picture focuses the player; then each arrow key steps one frame, also with the slider focused."
-    _, frames = page_html
+    _, frames, _ = page_html
     page.click('.ff-canvas')
     assert page.evaluate("document.activeElement.classList.contains('ff-player')")
     page.keyboard.press('ArrowRight')
@@ -161,8 +164,8 @@ def test_arrow_keys_in_a_notebook_like_output(browser, page_html, tmp_path):
     "Mounted on the GIF alone inside a host page with its own key handlers (a notebook's shortcuts): the keys it takes stay with it."
     import html
 
-    from fastfit.player import page_gif, player_script
-    gif, counts = page_gif(page_html[0].read_text())
+    from fastfit.player import page_image, player_script
+    (_, counts), gif = page_image(page_html[0].read_text()), page_html[2]  # a notebook holds the GIF
     host = (f'<!DOCTYPE html><html><body><div class="cell" tabindex="-1"><div class="output">'
             f'<div class="ff-player" data-fps="10" data-counts="{html.escape(str(counts))}">'
             f'<img class="ff-gif" src="data:image/gif;base64,{base64.b64encode(gif).decode()}"></div></div></div>'

@@ -67,12 +67,15 @@ def test_candidates_hold_every_pixel_that_changed(n, lo, hi):
 
 
 @pytest.mark.parametrize('shape', [(6, 8), (7, 9)])  # even and odd frames (pixels compared two at a time)
-def test_each_gif_frame_shows_its_frames_palette_colours(shape):
-    """Decoded, every frame of a GifStream is its frame with each pixel in its palette colour: changed boxes over the
-    previous frames, unchanged pixels transparent, repeated frames merged; also where a colour changes but not its entry."""
+@pytest.mark.parametrize('kind', ['GifStream', 'ApngStream'])
+def test_each_gif_frame_shows_its_frames_palette_colours(shape, kind):
+    """Decoded, every frame of a GifStream (or of the page's ApngStream) is its frame with each pixel in its palette
+    colour, shown for its delay: changed boxes over the previous frames, unchanged pixels transparent, repeated frames
+    merged; also where a colour changes but not its entry."""
     from PIL import Image
 
-    from fastfit.gif import GifStream
+    from fastfit import gif
+    from fastfit.gif import HOLD_LAST
     rng = np.random.default_rng(shape[1])
     frames = [rng.integers(0, 256, (*shape, 4), dtype=np.uint8)]
     frames[0][..., 3] = 255
@@ -85,13 +88,14 @@ def test_each_gif_frame_shows_its_frames_palette_colours(shape):
             f[at + (3,)] = 255
         frames.append(f)
     pal = Palette(frames[:1])
-    st = GifStream(pal, 10)
+    st = getattr(gif, kind)(pal, 10)
     for f in frames: st.add(f)
     import io
     with Image.open(io.BytesIO(st.getvalue())) as im:
         shown = np.cumsum([0, *st.counts[:-1]])
-        assert im.n_frames == len(st.counts) < len(frames)
+        assert im.n_frames == len(st.counts) < len(frames) and im.format == {'GifStream': 'GIF', 'ApngStream': 'PNG'}[kind]
         for i, k in enumerate(shown):
             im.seek(i)
             want = pal.rgb[pal.index(frames[k])]
             assert np.array_equal(np.asarray(im.convert('RGB')), want), (i, k)
+            assert im.info['duration'] == 100 * st.counts[i] + 10 * HOLD_LAST * (i == len(shown) - 1), (i, k)

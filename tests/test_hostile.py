@@ -261,7 +261,7 @@ def test_one_fps_rule(tmp_path):
     "Every writer and the notebook display take one fps range, and the GIF each embeds has delays browsers play."
     from PIL import Image
 
-    from fastfit.player import page_gif
+    from fastfit.player import page_image
     learn = quiet(regression_learner(synth_linear(n=30, seed=0).dataloaders(bs=None)), 6)
     too_fast = r'fps=100 is too fast for a GIF, which every animation shows as .*use fps <= 50'
     for fname in ('a.gif', 'a.html', 'a.mp4'):
@@ -272,7 +272,7 @@ def test_one_fps_rule(tmp_path):
     page = learn.save_animation(tmp_path / 'a.html', frames=5, fps=50, dpi=40).read_text()
     anim = learn.animate(frames=5, fps=50, dpi=40)
     display_gif = base64.b64decode(anim.outputs()[0]['image/png'])
-    for gif in (page_gif(page)[0], display_gif):
+    for gif in (page_image(page)[0], display_gif):
         im = Image.open(io.BytesIO(gif))
         delays = []
         for i in range(im.n_frames):
