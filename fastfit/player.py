@@ -191,6 +191,9 @@ function fastfitPlayer(root) {
   b[0] === 0x89 ? apng() : gif();  // a page embeds an APNG, a notebook a GIF
   const of = [];  // the image frame showing each animation frame
   counts.forEach((c, g) => { for (let j = 0; j < c; j++) of.push(g); });
+  // checked before it takes over: an image it cannot step through (a still PNG, counts that are not its frames') stays up
+  if (!frames.length || frames.length !== counts.length)
+    throw new Error(`fastfit player: the image holds ${frames.length} frames it reads, data-counts ${counts.length}`);
   const ctx = canvas.getContext('2d'), im = ctx.createImageData(W, H), cur = new Uint8Array(W * H), snaps = [];
   let g = -1;
   function apply(fr) {

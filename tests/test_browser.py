@@ -114,6 +114,26 @@ def test_without_scripts_the_image_plays(browser, page_html):
     finally: ctx.close()
 
 
+@pytest.mark.parametrize('bad', ['still PNG', 'one count too many'])
+def test_an_image_it_cannot_play_stays_up(browser, page_html, tmp_path, bad):
+    """A page whose image the player cannot step through as its counts say (a still PNG: no frame it reads; more counts
+    than image frames) keeps showing the <img>, with an error in the console, rather than an empty canvas."""
+    from fastfit.player import page_image, player_page
+    png, counts = page_image(page_html[0].read_text())
+    if bad == 'still PNG':
+        buf = io.BytesIO()
+        Image.fromarray(page_html[1][0]).save(buf, format='PNG')
+        png, counts = buf.getvalue(), [1]
+    else: counts = [*counts, 1]
+    path = tmp_path / 'bad.html'
+    path.write_text(player_page(png, counts, 10))
+    ctx, pg = _open(browser, path)
+    try:
+        assert pg.is_visible('.ff-gif') and pg.is_hidden('.ff-canvas') and pg.is_hidden('.ff-controls')
+        assert any('fastfit player' in e for e in pg.errors), pg.errors
+    finally: ctx.close()
+
+
 def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
     "A notebook output may hold only the GIF: the script adds the canvas and controls and plays the same frames."
     import html
