@@ -134,6 +134,90 @@ def test_an_image_it_cannot_play_stays_up(browser, page_html, tmp_path, bad):
     finally: ctx.close()
 
 
+def _apng_page(tmp_path, n, level=1, strategy=None, big=False):
+    """A player page of an ApngStream (`n` frames: boxes of many sizes, one pixel, repeats merged) whose boxes zlib codes
+    at `level` with `strategy` (the writer's own: run-length), and what the player should show: each frame's palette
+    colours, and the stream."""
+    import zlib
+
+    from fastfit.gif import ApngStream, Palette
+    from fastfit.player import player_page
+    rng = np.random.default_rng(n)
+    H, W = (600, 1100) if big else (40, 60)
+    cols = rng.choice(1 << 24, 255, replace=False).astype(np.uint32).view(np.uint8).reshape(-1, 4)[:, :3]  # the palette
+    first = np.full((H, W, 4), 255, np.uint8)
+    first[..., :3] = cols[(np.arange(W)[None] // 7 + np.arange(H)[:, None] // 5) % 30]
+    if big: first[H // 2:, :, :3] = cols[rng.integers(0, 255, (H - H // 2, W))]  # noise: stored blocks after coded ones
+    frames = [first]
+    for k in range(1, n):
+        f = frames[-1].copy()
+        if k % 5 == 0: f[k % H, 3 * k % W, :3] = rng.integers(0, 256, 3)  # a one-pixel box
+        elif k % 7:  # (7, 14...: the same frame again)
+            y, x = rng.integers(0, H - 1), rng.integers(0, W - 1)
+            f[y:rng.integers(y + 1, H + 1), x:rng.integers(x + 1, W + 1), :3] = rng.integers(0, 256, 3)
+        frames.append(f)
+
+    def code(idx, box=None):
+        x0, y0, x1, y1 = (0, 0, *idx.shape[::-1]) if box is None else box
+        rows = np.zeros((y1 - y0, x1 - x0 + 1), np.uint8)
+        rows[:, 1:] = idx[y0:y1, x0:x1]
+        z = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE if strategy is None else strategy)
+        return z.compress(rows) + z.flush()
+    pal = Palette(frames[:1])
+    st = ApngStream(pal, 10)
+    st.code = code
+    for f in frames: st.add(f)
+    (path := tmp_path / 'p.html').write_text(player_page(st.getvalue(), st.counts, 10))
+    return path, [pal.rgb[pal.index(f)] for f in frames], st
+
+
+@pytest.mark.parametrize('n,level,strategy,big', [
+    (30, 1, None, False), (1, 1, None, False),  # the writer's run-length coding; a single frame
+    (30, 0, None, False), (30, 6, 'Z_FIXED', False), (30, 9, 'Z_DEFAULT_STRATEGY', False),  # stored, fixed, dynamic codes
+    (30, 1, 'Z_HUFFMAN_ONLY', False), (3, 1, None, True)],  # literals only; 600x1100 frames, half noise
+    ids=['rle', 'one-frame', 'stored', 'fixed', 'dynamic', 'huffman', 'large'])
+def test_the_player_reads_each_kind_of_deflate_block(browser, tmp_path, n, level, strategy, big):
+    """The player's inflate reads every kind of deflate block zlib writes (stored, fixed and dynamic codes, literals
+    only, runs), in frames of every box size (one pixel too), merged repeats, a single frame and large frames."""
+    import zlib
+    path, want, _ = _apng_page(tmp_path, n, level, strategy and getattr(zlib, strategy), big)
+    ctx, pg = _open(browser, path, width=1200)
+    try:
+        assert pg.errors == [] and pg.is_hidden('.ff-gif')
+        for k in [*range(n), n - 1, 0, 19 % n, 3 % n]:
+            pg.evaluate(f"s => {{ s.value = {k}; s.dispatchEvent(new Event('input')); }}", pg.query_selector('.ff-slider'))
+            assert np.array_equal(shown(pg), want[k]), k
+    finally: ctx.close()
+
+
+def test_chromium_plays_the_apng_as_written(browser, tmp_path):
+    """Chromium's own decoder (WebCodecs' ImageDecoder: what the <img> plays with scripts off) reads the APNG as Pillow
+    does: the same frames, each for its delay, looping forever."""
+    from fastfit.gif import HOLD_LAST
+    path, want, st = _apng_page(tmp_path, 30)
+    ctx, pg = _open(browser, path)
+    try:
+        got = pg.evaluate("""async () => {
+          const src = document.querySelector('.ff-gif').src, bin = atob(src.slice(src.indexOf(',') + 1));
+          const dec = new ImageDecoder({data: Uint8Array.from(bin, c => c.charCodeAt(0)), type: 'image/png'});
+          await dec.tracks.ready;
+          const track = dec.tracks.selectedTrack, out = [];
+          for (let i = 0; i < track.frameCount; i++) {
+            const {image} = await dec.decode({frameIndex: i}), c = new OffscreenCanvas(image.displayWidth, image.displayHeight);
+            c.getContext('2d').drawImage(image, 0, 0);
+            out.push([image.duration, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]);
+            image.close();
+          }
+          return {loops: track.repetitionCount, frames: out};
+        }""")
+    finally: ctx.close()
+    assert got['loops'] == float('inf') and len(got['frames']) == len(st.counts)
+    for i, (k, (us, px)) in enumerate(zip(np.cumsum([0, *st.counts[:-1]]), got['frames'])):
+        rgba = np.array(px, np.uint8).reshape(*want[0].shape[:2], 4)
+        assert (rgba[..., 3] == 255).all() and np.array_equal(rgba[..., :3], want[k]), i
+        assert us == 1000 * (100 * st.counts[i] + 10 * HOLD_LAST * (i == len(st.counts) - 1)), i
+
+
 def test_mounts_on_the_gif_alone(browser, page_html, tmp_path):
     "A notebook output may hold only the GIF: the script adds the canvas and controls and plays the same frames."
     import html

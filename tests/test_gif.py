@@ -99,3 +99,59 @@ def test_each_gif_frame_shows_its_frames_palette_colours(shape, kind):
             want = pal.rgb[pal.index(frames[k])]
             assert np.array_equal(np.asarray(im.convert('RGB')), want), (i, k)
             assert im.info['duration'] == 100 * st.counts[i] + 10 * HOLD_LAST * (i == len(shown) - 1), (i, k)
+
+
+def _png_chunks(png:bytes) -> list:
+    "(type, data) of every chunk of PNG bytes, read by hand: the signature, each chunk's length and CRC checked."
+    import struct
+    import zlib
+    assert png[:8] == b'\x89PNG\r\n\x1a\n'
+    q, out = 8, []
+    while q < len(png):
+        (n,), kind = struct.unpack('>I', png[q:q + 4]), png[q + 4:q + 8]
+        assert q + 12 + n <= len(png), kind
+        data = png[q + 8:q + 8 + n]
+        assert struct.unpack('>I', png[q + 8 + n:q + 12 + n])[0] == zlib.crc32(kind + data), kind
+        out.append((kind.decode('ascii'), data))
+        q += 12 + n
+    return out
+
+
+@pytest.mark.parametrize('n', [1, 2, 13])  # a still (one frame), and frames with repeats merged
+def test_apng_chunks_follow_the_apng_spec(n):
+    """The page's APNG, walked chunk by chunk (wiki.mozilla.org/APNG_Specification): IHDR (8-bit palette), PLTE of 256,
+    tRNS with only index 255 transparent, acTL (a frame per count, looping), then fcTL + IDAT (the default image is the
+    first frame: the whole canvas, blend source) and fcTL + fdAT (boxes inside the canvas, blend over, dispose none),
+    sequence numbers 0, 1, 2... in order, delays GifStream's in hundredths, IEND last; the GIF holds the same boxes."""
+    import struct
+    import zlib
+
+    from fastfit.gif import HOLD_LAST, ApngStream, GifStream
+    rng = np.random.default_rng(n)
+    frames = [np.full((9, 11, 4), 255, np.uint8)]
+    for k in range(1, n):
+        f = frames[-1].copy()
+        if k % 3: f[rng.integers(0, 9), rng.integers(0, 11), :3] = rng.integers(0, 256, 3)  # a one-pixel box
+        frames.append(f)
+    pal = Palette(frames)
+    apng, gif = ApngStream(pal, 7), GifStream(pal, 7)
+    for f in frames: apng.add(f); gif.add(f)
+    chunks = _png_chunks(apng.getvalue())
+    kinds = [k for k, _ in chunks]
+    m = len(apng.counts)
+    assert kinds == ['IHDR', 'PLTE', 'tRNS', 'acTL', 'fcTL', 'IDAT'] + ['fcTL', 'fdAT'] * (m - 1) + ['IEND']
+    assert chunks[-1][1] == b''
+    assert struct.unpack('>IIBBBBB', chunks[0][1]) == (11, 9, 8, 3, 0, 0, 0)
+    assert len(chunks[1][1]) == 3 * 256 and chunks[2][1] == bytes([255] * 255 + [0])
+    assert struct.unpack('>II', chunks[3][1]) == (m, 0) and m == len(gif.counts)
+    seqs, boxes = [], []
+    for kind, data in chunks[4:-1]:
+        if kind != 'IDAT': seqs.append(struct.unpack('>I', data[:4])[0])  # (IDAT has no sequence number)
+        if kind == 'fcTL':
+            _, w, h, x, y, num, den, dispose, blend = struct.unpack('>IIIIIHHBB', data)
+            assert w > 0 and h > 0 and x + w <= 11 and y + h <= 9 and den == 100 and dispose == 0
+            assert blend == (len(boxes) > 0)  # source for the first frame, over (transparent index keeps) after
+            boxes.append(((x, y), (w, h), num))
+        elif kind == 'IDAT': assert len(zlib.decompress(data)) == 9 * (11 + 1)
+    assert seqs == list(range(2 * m - 1)) and boxes[0][:2] == ((0, 0), (11, 9))
+    assert boxes == [(xy, wh, min(d + HOLD_LAST * (i == m - 1), 65535)) for i, (d, xy, wh, *_) in enumerate(gif.chunks)]
