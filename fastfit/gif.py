@@ -17,7 +17,7 @@ __all__ = ['Palette', 'GifStream', 'ApngStream', 'gif_of', 'check_gif_fps']
 
 TRANSPARENT = 255  # the palette index a frame's unchanged pixels get
 MIN_DELAY, MAX_DELAY = 2, 65535  # GIF delays are whole hundredths of a second in 16 bits; viewers slow delays under 2
-HOLD_LAST = 150  # hundredths of a second the last frame stays up longer before the GIF starts again: the end is read
+HOLD_LAST = 150  # hundredths of a second the last frame stays up longer before the animation starts again: the end is read
 
 
 def _packed(rgba) -> np.ndarray:
@@ -52,7 +52,7 @@ def _colour_counts(frames:list) -> tuple:
 
 
 class Palette:
-    """At most 255 colours shared by every frame (index 255 is kept for GIF transparency): the most common colours of
+    """At most 255 colours shared by every frame (index 255 is kept for transparency, GIF's and APNG's): the most common colours of
     the sampled frames and of the moving artists exactly, the rest by median cut. `index(rgba)` maps a frame."""
     BLOCK = 256  # colours matched to the palette at once (`_nearest`)
 
@@ -110,7 +110,7 @@ class Palette:
         return self.lookup(_packed(rgba))
 
     def bytes(self, n=256, fill=(1, 2, 3)) -> bytes:
-        "The palette as n RGB triples; unused entries get a colour not in it (GIF's transparent index stays distinct)."
+        "The palette as n RGB triples; unused entries get a colour not in it (the transparent index stays distinct)."
         used = set(self.packed.tolist())
         while (fill[0] | fill[1] << 8 | fill[2] << 16) in used: fill = (fill[0] + 1, *fill[1:])
         return self.rgb.tobytes() + bytes(fill) * (n - len(self))
@@ -222,7 +222,7 @@ class GifStream:
         self.counts[-1] += 1
 
     def _chunk(self, d, idx, trans, box=None):
-        "Append a GIF frame of palette indices `idx` (or of its part `box`, as `_lzw`'s) shown `d` hundredths of a second."
+        "Append a frame of palette indices `idx` (or of its part `box`, as `code`'s) shown `d` hundredths of a second."
         x0, y0, x1, y1 = (0, 0, *idx.shape[::-1]) if box is None else box
         self.chunks.append([d, (x0, y0), (x1 - x0, y1 - y0), trans, self.code(idx, box)])
         self.counts.append(1)

@@ -315,23 +315,23 @@ def player_script() -> str:
     return f'const FF_CONTROLS = {json.dumps(_CONTROLS)}, FF_HOLD = {10 * HOLD_LAST};\n{_JS}'
 
 
-def player_html(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
-    """The player's markup for `gif` (a GIF or APNG, its frame i standing for `counts[i]` animation frames), before its
+def player_html(image:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
+    """The player's markup for `image` (a GIF or APNG, its frame i standing for `counts[i]` animation frames), before its
     script: the image as an animated `<img>`, and the canvas and controls a script shows when it mounts the player.
     `marks` (`frame_marks`) holds the reading aids: where each frame's markers are, and its parameters as text."""
     note = f'\n<p class="ff-note">{html.escape(note)}</p>' if note else ''
     aids = f' data-marks="{html.escape(json.dumps(marks))}"' if marks else ''
-    kind = 'png' if gif.startswith(b'\x89PNG') else 'gif'
+    kind = 'png' if image.startswith(b'\x89PNG') else 'gif'
     return (f'<div class="ff-player" data-fps="{fps:g}" data-counts="{json.dumps(list(counts))}"{aids}>\n'
-            f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/{kind};base64,{base64.b64encode(gif).decode()}">\n'
+            f'<img class="ff-gif" alt="{html.escape(title)}" src="data:image/{kind};base64,{base64.b64encode(image).decode()}">\n'
             f'{_CONTROLS}{note}</div>')
 
 
-def player_page(gif:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
-    "A self-contained page (it makes no network request) playing `gif`, frame by frame with the controls."
+def player_page(image:bytes, counts:list, fps:float, title:str='fastfit animation', note:str='', marks:dict|None=None) -> str:
+    "A self-contained page (it makes no network request) playing `image` (a GIF or APNG), frame by frame with the controls."
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
             f'<link rel="icon" href="data:,">\n<style>\nbody{{font-family:system-ui,sans-serif;margin:1em}} {_CSS}\n'
-            f'</style></head><body>\n{player_html(gif, counts, fps, title, note, marks)}\n'
+            f'</style></head><body>\n{player_html(image, counts, fps, title, note, marks)}\n'
             f'<script>{player_script()}\nfastfitPlayer(document.querySelector(".ff-player"));\n</script></body></html>\n')
 
 
@@ -346,19 +346,19 @@ def frames_page(fr, fps:float, name:str='animation') -> str:
     "The self-contained player page of `fr` (a `Frames`), thinned (with a warning) to stay under `animation.embed_limit`."
     limit_mb, n = mpl.rcParams['animation.embed_limit'], len(fr)
     every = FrameMarks(fr)  # the reading aids, gathered while the frames are drawn; a thinned page keeps its frames'
-    gif, counts = gif_of(fr, fps, each=every, stream=ApngStream)
+    png, counts = gif_of(fr, fps, each=every, stream=ApngStream)
     marks = every.of
     keep = list(range(n))
     def room(counts): return limit_mb * 2 ** 20 - len(player_page(b'', counts, fps, note=' ' * 300, marks=marks(keep)))
     step, note = 1, ''
-    while 4 * math.ceil(len(gif) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
-        step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(gif) / 3 / room(counts))))
+    while 4 * math.ceil(len(png) / 3) > room(counts) and step < n - 1:  # base64 makes 4 bytes of every 3
+        step = min(n - 1, max(step + 1, math.ceil(step * 4 * len(png) / 3 / room(counts))))
         keep = sorted({*range(0, n, step), n - 1})
-        gif, counts = gif_of(fr, fps * len(keep) / n, keep, stream=ApngStream)
+        png, counts = gif_of(fr, fps * len(keep) / n, keep, stream=ApngStream)
         note = (f"Showing {len(keep)} of {n} frames (one in {step}) to stay under matplotlib's "
                 f"animation.embed_limit of {limit_mb:g} MB; raise it to keep every frame.")
     if note: warnings.warn(f"{name}: {note}")
-    return player_page(gif, counts, fps * sum(counts) / n, note=note, marks=marks(keep))
+    return player_page(png, counts, fps * sum(counts) / n, note=note, marks=marks(keep))
 
 
 MAX_PARAM_TEXT = 24  # a frame's parameters are shown as text up to this many scalars (then the first ones, and a count)

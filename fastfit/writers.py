@@ -182,7 +182,7 @@ def exported_frames(fname, fps:float|None=None) -> list:
         last = getattr(im, 'n_frames', 1) - 1
         for i in range(last + 1):
             im.seek(i)
-            ms = im.info['duration'] - (10 * HOLD_LAST if i == last else 0)  # the GIF holds its last frame longer
+            ms = im.info['duration'] - (10 * HOLD_LAST if i == last else 0)  # the image holds its last frame longer
             n = counts[i] if counts else 1 if fps is None else round(ms * fps / 1000)
             out += [np.asarray(im.convert('RGB'))] * n
     return out

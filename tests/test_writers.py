@@ -154,3 +154,12 @@ def test_anim_repr_names_methods_it_has(fitted):
     anim = fitted.animate(frames=3)
     named = re.findall(r'\.(\w+)\(', repr(anim))
     assert named == ['save'] and all(callable(getattr(anim, m, None)) for m in named)
+
+
+def test_the_docs_say_what_the_html_page_holds(fitted, tmp_path):
+    "docs/pages/jupyter.md's words on the .html page: an animated PNG, its size against the GIF's as an export makes it."
+    text = ' '.join((Path(__file__).parents[1] / 'docs' / 'pages' / 'jupyter.md').read_text().split())
+    m = re.search(r"the `\.html` page holds the same frames once, as an animated PNG \(the page about (\d\.\d)x the GIF's size", text)
+    assert m, 'jupyter.md does not say the .html page holds an animated PNG'
+    gif, page = (fitted.save_animation(tmp_path / f'fit.{ext}').stat().st_size for ext in ('gif', 'html'))
+    assert abs(page / gif - float(m.group(1))) < 0.1, (page / gif, m.group(1))
