@@ -13,7 +13,7 @@ from PIL import Image
 
 from .render import Renderer
 
-__all__ = ['Palette', 'GifStream', 'ApngStream', 'gif_of', 'check_gif_fps']
+__all__ = ['Palette', 'GifStream', 'ApngStream', 'apng_frames', 'gif_of', 'check_gif_fps']
 
 TRANSPARENT = 255  # the palette index a frame's unchanged pixels get
 MIN_DELAY, MAX_DELAY = 2, 65535  # GIF delays are whole hundredths of a second in 16 bits; viewers slow delays under 2
@@ -280,6 +280,34 @@ class ApngStream(GifStream):
             seq += 1 if i == 0 else 2
         out.append(_png_chunk(b'IEND', b''))
         return b''.join(out)
+
+
+def apng_frames(data:bytes) -> list:
+    """(RGB frame, delay in ms) of each frame of an APNG that `ApngStream` wrote (what a .html page embeds), each box
+    drawn over the frame before as a browser does. Read here, as the player reads it: Pillow 9 (the oldest Pillow
+    fastfit supports) shows the transparent pixels of a box blended 'over' in their palette colour."""
+    pos, out, parts, fc, pal, trans, idx = 8, [], [], None, None, -1, None
+    def flush():
+        if fc is None: return
+        _, w, h, x, y, num, den, _, over = fc
+        rows = np.frombuffer(zlib.decompress(b''.join(parts)), np.uint8).reshape(h, w + 1)
+        if rows[:, 0].any(): raise ValueError("not an APNG fastfit wrote: its rows are filtered")
+        box, new = idx[y:y + h, x:x + w], rows[:, 1:]
+        if over: np.copyto(box, new, where=new != trans)
+        else: box[...] = new
+        out.append((pal[idx], 1000 * num / (den or 100)))
+    while pos + 8 <= len(data):
+        n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        body, pos = data[pos + 8:pos + 8 + n], pos + 12 + n
+        if kind == b'IHDR': idx = np.zeros(struct.unpack('>II', body[:8])[::-1], np.uint8)
+        elif kind == b'PLTE': pal = np.frombuffer(body, np.uint8).reshape(-1, 3)
+        elif kind == b'tRNS': trans = body.find(b'\0')
+        elif kind == b'fcTL':
+            flush()
+            fc, parts = struct.unpack('>IIIIIHHBB', body), []
+        elif kind in (b'IDAT', b'fdAT'): parts.append(body if kind == b'IDAT' else body[4:])
+    flush()
+    return out
 
 
 def gif_of(fr, fps:float, keep=None, check=None, each=None, stream=GifStream) -> tuple:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .gif import HOLD_LAST, check_gif_fps, gif_of
+from .gif import HOLD_LAST, apng_frames, check_gif_fps, gif_of
 from .player import frames_page, last_frame_png, page_image
 from .render import Renderer
 
@@ -175,7 +175,8 @@ def exported_frames(fname, fps:float|None=None) -> list:
     counts = None
     if path.suffix.lower() == '.html':
         image, counts = page_image(path.read_text(encoding='utf-8'))
-        src = io.BytesIO(image)
+        if image.startswith(b'\x89PNG'): return [f for (f, _), n in zip(apng_frames(image), counts) for _ in range(n)]
+        src = io.BytesIO(image)  # a page from before pages held an APNG: its GIF
     else: src = path
     out = []
     with Image.open(src) as im:

