@@ -242,15 +242,15 @@ class GifStream:
         return b''.join(out)
 
 
-def _deflated(idx, box=None) -> bytes:
+def _deflated(idx, box=None, level=1, strategy=zlib.Z_RLE) -> bytes:
     """PNG image data (zlib) of palette indices `idx` (H, W uint8), or of its part `box` (x0, y0, x1, y1): each row after
-    its filter byte 0 (none), coded by zlib's run-length strategy. A changed box is mostly runs of the transparent
-    index; this codes it ~2x faster than Pillow's GIF LZW, ~5-20% larger (bench/animation.py's panel sets)."""
+    its filter byte 0 (none), coded by zlib's run-length strategy (by default). A changed box is mostly runs of the
+    transparent index; this codes it ~2x faster than Pillow's GIF LZW, ~5-20% larger (bench/animation.py's panel sets)."""
     x0, y0, x1, y1 = (0, 0, *idx.shape[::-1]) if box is None else box
     rows = np.empty((y1 - y0, x1 - x0 + 1), np.uint8)
     rows[:, 0] = 0
     rows[:, 1:] = idx[y0:y1, x0:x1]
-    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    z = zlib.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
     return z.compress(rows) + z.flush()
 
 

@@ -138,9 +138,10 @@ def _apng_page(tmp_path, n, level=1, strategy=None, big=False):
     """A player page of an ApngStream (`n` frames: boxes of many sizes, one pixel, repeats merged) whose boxes zlib codes
     at `level` with `strategy` (the writer's own: run-length), and what the player should show: each frame's palette
     colours, and the stream."""
+    import functools
     import zlib
 
-    from fastfit.gif import ApngStream, Palette
+    from fastfit.gif import ApngStream, Palette, _deflated
     from fastfit.player import player_page
     rng = np.random.default_rng(n)
     H, W = (600, 1100) if big else (40, 60)
@@ -157,15 +158,9 @@ def _apng_page(tmp_path, n, level=1, strategy=None, big=False):
             f[y:rng.integers(y + 1, H + 1), x:rng.integers(x + 1, W + 1), :3] = rng.integers(0, 256, 3)
         frames.append(f)
 
-    def code(idx, box=None):
-        x0, y0, x1, y1 = (0, 0, *idx.shape[::-1]) if box is None else box
-        rows = np.zeros((y1 - y0, x1 - x0 + 1), np.uint8)
-        rows[:, 1:] = idx[y0:y1, x0:x1]
-        z = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE if strategy is None else strategy)
-        return z.compress(rows) + z.flush()
     pal = Palette(frames[:1])
     st = ApngStream(pal, 10)
-    st.code = code
+    st.code = functools.partial(_deflated, level=level, strategy=zlib.Z_RLE if strategy is None else strategy)
     for f in frames: st.add(f)
     (path := tmp_path / 'p.html').write_text(player_page(st.getvalue(), st.counts, 10))
     return path, [pal.rgb[pal.index(f)] for f in frames], st
